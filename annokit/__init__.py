@@ -1,0 +1,14 @@
+"""annokit: convert, check, split and score computer-vision annotation datasets.
+
+Example:
+    >>> import annokit
+    >>> ds = annokit.read("fixtures/voc/basic")          # doctest: +SKIP
+    >>> ds.write("out/coco", "coco")                     # doctest: +SKIP
+"""
+from .errors import AnnokitError, FormatError, Problems
+from .formats import convert, detect, read, write
+from .model import Dataset
+
+__version__ = "0.1.0"
+__all__ = ["AnnokitError", "Dataset", "FormatError", "Problems", "convert", "detect",
+           "read", "write", "__version__"]

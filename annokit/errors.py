@@ -1,0 +1,64 @@
+"""Errors a user can act on, and the policy readers follow for broken records.
+
+Every problem with the input becomes one line: the file, the place in it, what is
+wrong and, where we know it, what would fix it. The CLI prints that line and exits
+non-zero; it never shows a traceback unless asked with ``--debug``.
+"""
+from __future__ import annotations
+
+import os
+
+
+class AnnokitError(Exception):
+    """A problem the user can fix (bad input, a refused output path, a bad option)."""
+
+
+class FormatError(AnnokitError):
+    """A problem at a known place in an input file.
+
+    Example:
+        >>> str(FormatError("labels/a.txt", "expected 5 fields, got 4", place="line 3"))
+        'labels/a.txt:line 3: expected 5 fields, got 4'
+    """
+
+    def __init__(self, file: str | os.PathLike, reason: str, place: str | None = None,
+                 hint: str | None = None):
+        self.file = os.fspath(file)
+        self.place = place
+        self.reason = reason
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.place}" if self.place else self.file
+        return f"{where}: {self.reason}" + (f" ({self.hint})" if self.hint else "")
+
+
+class Problems:
+    """What a reader does with a broken record: skip and remember it, or stop.
+
+    Lenient (the default) collects every skipped record so that nothing is dropped
+    silently; strict raises the first one.
+
+    Example:
+        >>> problems = Problems(strict=False)
+        >>> problems.skip(FormatError("a.xml", "no <bndbox>", place="object 2"))
+        >>> problems.messages()
+        ['a.xml:object 2: no <bndbox>']
+    """
+
+    def __init__(self, strict: bool = False):
+        self.strict = strict
+        self.skipped: list[FormatError] = []
+
+    def skip(self, error: FormatError) -> None:
+        """Record ``error`` and go on, or raise it when strict."""
+        if self.strict:
+            raise error
+        self.skipped.append(error)
+
+    def messages(self) -> list[str]:
+        return [str(e) for e in self.skipped]
+
+    def __len__(self) -> int:
+        return len(self.skipped)

@@ -1,0 +1,166 @@
+"""The one internal annotation model: three DataFrames and a dict.
+
+``categories``  id, name, supercategory
+``images``      id, file_name, width, height (nullable ints), split, + pass-through columns
+``annotations`` id, image_id, category_id, kind ('box' | 'point' | 'label'), x, y, w, h
+                (float64, absolute pixels, COCO's continuous convention), iscrowd,
+                segmentation (polygons, RLE or None), score (NaN for ground truth),
+                + pass-through columns (VOC ``difficult``, COCO extras, ...)
+``meta``        what a format carries that is not an annotation (COCO ``info``, YOLO
+                ``data.yaml`` keys, ...), where the images are, and skipped records.
+
+Everything downstream works on whole columns; nothing here holds a Python object per box
+except the (rare) segmentation.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+KINDS = ("box", "point", "label")
+
+# column -> dtype; the order is the order columns are kept in
+CATEGORY_SCHEMA = {"id": "int64", "name": object, "supercategory": object}
+IMAGE_SCHEMA = {"id": "int64", "file_name": object, "width": "Int64", "height": "Int64",
+                "split": object}
+ANNOTATION_SCHEMA = {"id": "int64", "image_id": "int64", "category_id": "int64",
+                     "kind": object, "x": "float64", "y": "float64", "w": "float64",
+                     "h": "float64", "iscrowd": "int64", "segmentation": object,
+                     "score": "float64"}
+_DEFAULTS = {"supercategory": None, "split": None, "width": pd.NA, "height": pd.NA,
+             "kind": "box", "iscrowd": 0, "segmentation": None, "score": np.nan,
+             "x": np.nan, "y": np.nan, "w": np.nan, "h": np.nan}
+
+
+def _conform(frame: pd.DataFrame | None, schema: dict, name: str) -> pd.DataFrame:
+    """Give ``frame`` every core column of ``schema`` with its dtype, core columns first."""
+    frame = pd.DataFrame() if frame is None else frame.reset_index(drop=True)
+    out = {}
+    for col, dtype in schema.items():
+        if col in frame:
+            values = frame[col]
+        elif col == "id":
+            values = pd.Series(np.arange(1, len(frame) + 1))
+        elif col in _DEFAULTS:
+            values = pd.Series([_DEFAULTS[col]] * len(frame), dtype=object)
+        else:
+            raise ValueError(f"{name} needs a '{col}' column")
+        if dtype is object:
+            values = values.astype(object).where(values.notna(), None)
+        elif dtype == "Int64":
+            values = pd.to_numeric(values, errors="coerce").round().astype("Int64")
+        else:
+            values = values.astype(dtype)
+        out[col] = values.to_numpy() if dtype != "Int64" else values.array
+    extras = [c for c in frame.columns if c not in schema]
+    result = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    for col in extras:
+        result[col] = frame[col].to_numpy()
+    return result
+
+
+@dataclass(repr=False)
+class Dataset:
+    """An image dataset: categories, images and annotations as DataFrames, plus meta.
+
+    Example:
+        >>> import pandas as pd
+        >>> ds = Dataset(
+        ...     categories=pd.DataFrame({"id": [1], "name": ["cat"]}),
+        ...     images=pd.DataFrame({"id": [1], "file_name": ["a.jpg"],
+        ...                          "width": [640], "height": [480]}),
+        ...     annotations=pd.DataFrame({"image_id": [1], "category_id": [1],
+        ...                               "x": [10.0], "y": [20.0], "w": [30.0], "h": [40.0]}))
+        >>> ds
+        Dataset(images=1, annotations=1 (box 1), categories=1 [cat])
+        >>> len(ds)
+        1
+    """
+
+    categories: pd.DataFrame = None
+    images: pd.DataFrame = None
+    annotations: pd.DataFrame = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.categories = _conform(self.categories, CATEGORY_SCHEMA, "categories")
+        self.images = _conform(self.images, IMAGE_SCHEMA, "images")
+        self.annotations = _conform(self.annotations, ANNOTATION_SCHEMA, "annotations")
+
+    # -- reading and writing -------------------------------------------------
+    def write(self, path: str | os.PathLike, format: str, **options) -> Path:
+        """Write in ``format`` ('coco', 'voc', 'yolo') at ``path``; see ``annokit.write``."""
+        from .formats import write
+
+        return write(self, path, format, **options)
+
+    # -- looking at it -------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __repr__(self) -> str:
+        kinds = self.annotations["kind"].value_counts()
+        kinds_text = ", ".join(f"{k} {n}" for k, n in kinds.items())
+        names = list(self.categories["name"][:8])
+        more = ", ..." if len(self.categories) > 8 else ""
+        text = (f"Dataset(images={len(self.images)}, annotations={len(self.annotations)}"
+                + (f" ({kinds_text})" if kinds_text else "")
+                + f", categories={len(self.categories)} [{', '.join(map(str, names))}{more}]")
+        splits = self.images["split"].value_counts()
+        if len(splits):
+            text += ", splits=" + "/".join(f"{s} {n}" for s, n in splits.items())
+        skipped = len(self.meta.get("skipped", ()))
+        return text + (f", skipped={skipped}" if skipped else "") + ")"
+
+    def summary(self) -> pd.DataFrame:
+        """Per category: annotations, images holding it, and annotations per split.
+
+        Example:
+            >>> ds.summary()  # doctest: +SKIP
+                     id  annotations  images  train  val
+            name
+            cat       1           12       9      10    2
+        """
+        anns = self.annotations
+        per_cat = anns.groupby("category_id").agg(
+            annotations=("id", "size"), images=("image_id", "nunique"))
+        table = self.categories.set_index("id")[["name"]].join(per_cat).fillna(0)
+        splits = self.images.set_index("id")["split"]
+        if splits.notna().any():
+            by_split = pd.crosstab(anns["category_id"], anns["image_id"].map(splits))
+            table = table.join(by_split).fillna(0)
+        table = table.reset_index().set_index("name")
+        return table.astype({c: "int64" for c in table.columns})
+
+    def summary_line(self) -> str:
+        """One line for logs: images, annotations, categories, skipped records."""
+        skipped = self.meta.get("skipped", [])
+        line = (f"{len(self.images)} images, {len(self.annotations)} annotations, "
+                f"{len(self.categories)} categories")
+        return line + (f", {len(skipped)} skipped" if skipped else "")
+
+    # -- where the images are -------------------------------------------------
+    def image_paths(self) -> pd.Series:
+        """Absolute path of every image (index aligned with ``images``), or None where unknown.
+
+        Images live under ``meta['image_root']``; a split may have its own folder in
+        ``meta['split_roots']``.
+        """
+        root = self.meta.get("image_root")
+        split_roots = self.meta.get("split_roots") or {}
+        roots = self.images["split"].map(split_roots) if split_roots else None
+        roots = (pd.Series(root, index=self.images.index, dtype=object) if roots is None
+                 else roots.where(roots.notna(), root))
+        files = self.images["file_name"]
+        return pd.Series([None if r is None or f is None else os.path.join(r, f)
+                          for r, f in zip(roots, files)], index=self.images.index, dtype=object)
+
+    def copy(self) -> "Dataset":
+        import copy
+
+        return Dataset(self.categories.copy(), self.images.copy(), self.annotations.copy(),
+                       copy.deepcopy(self.meta))

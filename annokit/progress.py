@@ -1,0 +1,26 @@
+"""A progress bar for long work, shown on a terminal and silent in pipes or under --quiet."""
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Iterator, TypeVar
+
+import click
+
+T = TypeVar("T")
+QUIET = False  # set by the CLI's --quiet
+MIN_ITEMS = 2000  # below this the work is too quick for a bar to help
+
+
+def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
+    """Iterate over ``items``, drawing a bar on stderr when it is a terminal.
+
+    Example:
+        >>> sum(track(range(3), "counting"))
+        3
+    """
+    total = total if total is not None else (len(items) if hasattr(items, "__len__") else None)
+    if QUIET or not sys.stderr.isatty() or (total is not None and total < MIN_ITEMS):
+        yield from items
+        return
+    with click.progressbar(items, length=total, label=label, file=sys.stderr) as bar:
+        yield from bar
