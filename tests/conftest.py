@@ -1,0 +1,58 @@
+"""Shared test helpers: where the real datasets are, and comparing datasets by content."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+def shared_dataset(*parts: str) -> Path:
+    """Path to a real dataset under ../shared/datasets, or skip the test with a message."""
+    path = SHARED_DATASETS.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the real datasets live in ../shared/datasets")
+    return path
+
+
+def _content(ds, columns):
+    """Annotations joined with file and category names, in a canonical order."""
+    names = ds.categories.set_index("id")["name"]
+    files = ds.images.set_index("id")["file_name"]
+    table = ds.annotations.assign(
+        category=ds.annotations["category_id"].map(names),
+        file_name=ds.annotations["image_id"].map(files))
+    keep = ["file_name", "category", "kind", "x", "y", "w", "h", *columns]
+    table = table[[c for c in keep if c in table]]
+    return table.sort_values(["file_name", "x", "y", "w", "h", "category"],
+                             kind="stable").reset_index(drop=True)
+
+
+def assert_same_content(a, b, *, columns=(), image_columns=("width", "height"),
+                        keep_ids=False, atol=1e-6, splits=True):
+    """Assert two datasets hold the same images, categories and annotations.
+
+    Compared by content (file names and category names), so ids may differ unless
+    ``keep_ids``; ``columns`` are extra annotation columns that must also agree.
+    """
+    assert sorted(a.categories["name"]) == sorted(b.categories["name"])
+    img_cols = ["file_name", *image_columns] + (["split"] if splits else [])
+    ia = a.images[img_cols].sort_values("file_name").reset_index(drop=True)
+    ib = b.images[img_cols].sort_values("file_name").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ia, ib, check_dtype=False)
+    ca, cb = _content(a, columns), _content(b, columns)
+    assert len(ca) == len(cb), f"{len(ca)} annotations != {len(cb)}"
+    for col in ca.columns:
+        if col in ("x", "y", "w", "h"):
+            np.testing.assert_allclose(ca[col].to_numpy(float), cb[col].to_numpy(float),
+                                       atol=atol, err_msg=col)
+        else:
+            assert ca[col].astype(object).tolist() == cb[col].astype(object).tolist(), col
+    if keep_ids:
+        for frame in ("categories", "images", "annotations"):
+            assert sorted(getattr(a, frame)["id"]) == sorted(getattr(b, frame)["id"]), frame
