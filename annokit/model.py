@@ -38,7 +38,9 @@ _DEFAULTS = {"supercategory": None, "split": None, "width": pd.NA, "height": pd.
 
 def _conform(frame: pd.DataFrame | None, schema: dict, name: str) -> pd.DataFrame:
     """Give ``frame`` every core column of ``schema`` with its dtype, core columns first."""
-    frame = pd.DataFrame() if frame is None else frame.reset_index(drop=True)
+    if frame is None:  # an empty table still has every core column
+        frame = pd.DataFrame({col: [] for col in schema})
+    frame = frame.reset_index(drop=True)
     out = {}
     for col, dtype in schema.items():
         if col in frame:
