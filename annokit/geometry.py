@@ -90,6 +90,11 @@ def area(boxes_xywh) -> np.ndarray:
     return np.clip(b[:, 2], 0, None) * np.clip(b[:, 3], 0, None)
 
 
+def _xyxy_area(xyxy: np.ndarray) -> np.ndarray:
+    # from the corners, like the intersection, so that IoU(a, a) is exactly 1
+    return np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None) * np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
+
+
 def iou_matrix(a_xywh, b_xywh) -> np.ndarray:
     """Intersection over union of every box in ``a`` with every box in ``b``: shape (N, M).
 
@@ -102,7 +107,7 @@ def iou_matrix(a_xywh, b_xywh) -> np.ndarray:
     iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
     ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
     inter = iw * ih
-    union = area(a_xywh)[:, None] + area(b_xywh)[None, :] - inter
+    union = _xyxy_area(a)[:, None] + _xyxy_area(b)[None, :] - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(union > 0, inter / union, 0.0)
 
@@ -119,7 +124,7 @@ def pairwise_iou(a_xywh, b_xywh) -> np.ndarray:
     iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
     ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
     inter = iw * ih
-    union = area(a_xywh) + area(b_xywh) - inter
+    union = _xyxy_area(a) + _xyxy_area(b) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(union > 0, inter / union, 0.0)
 
