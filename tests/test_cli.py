@@ -1,0 +1,126 @@
+"""The annokit command line, through click's runner: output, exit codes, one-line errors."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from annokit.cli import main
+from conftest import FIXTURES
+
+SHAPES = str(FIXTURES / "shapes" / "voc")
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_convert_prints_one_summary_line(tmp_path):
+    code, out, err = run("convert", "voc", "coco", SHAPES, tmp_path / "coco")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("voc -> coco: 12 images, ") and "3 categories" in lines[0]
+    assert json.loads((tmp_path / "coco" / "annotations" / "train.json").read_text())["images"]
+
+
+def test_auto_detects_source(tmp_path):
+    code, out, _ = run("convert", "auto", "yolo", SHAPES, tmp_path / "yolo")
+    assert code == 0 and out.startswith("voc -> yolo:")
+    assert (tmp_path / "yolo" / "data.yaml").exists()
+
+
+def test_refuses_non_empty_output_then_overwrites(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "keep.txt").write_text("keep")
+    code, out, err = run("convert", "voc", "coco", SHAPES, target)
+    assert code == 2 and out == ""
+    assert err.strip() == f"annokit: error: {target}: exists and is not empty " \
+                          "(use --overwrite to replace it)"
+    assert (target / "keep.txt").exists()
+    code, _, _ = run("convert", "voc", "coco", SHAPES, target, "--overwrite")
+    assert code == 0 and not (target / "keep.txt").exists()
+
+
+def test_missing_input(tmp_path):
+    code, _, err = run("convert", "coco", "voc", tmp_path / "nope.json", tmp_path / "o")
+    assert code == 2 and err.strip() == f"annokit: error: {tmp_path / 'nope.json'}: " \
+                                        "no such file or folder"
+    assert not (tmp_path / "o").exists()
+
+
+def test_malformed_json_is_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"images": [\n  {"id": 1,, "file_name": "a.jpg"}\n]}')
+    code, out, err = run("convert", "coco", "voc", bad, tmp_path / "o")
+    assert code == 2 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(f"annokit: error: {bad}:line 2") and "JSON" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_debug_shows_traceback(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    result = CliRunner().invoke(main, ["convert", "coco", "voc", str(bad), str(tmp_path / "o"),
+                                       "--debug"])
+    assert result.exit_code != 0 and result.exception is not None  # raised, not swallowed
+
+
+def broken_yolo(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "yolo"
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "labels" / "train").mkdir(parents=True)
+    Image.new("RGB", (100, 50)).save(root / "images" / "train" / "a.jpg")
+    (root / "labels" / "train" / "a.txt").write_text(
+        "0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2\n7 0.5 0.5 0.1 0.1\n")
+    (root / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/train\n"
+                                    "names: [cat]\n")
+    return root
+
+
+def test_lenient_skips_and_names_each_record(tmp_path):
+    root = broken_yolo(tmp_path)
+    code, out, err = run("convert", "yolo", "coco", root, tmp_path / "o.json")
+    assert code == 0
+    assert "1 annotations" in out and "2 skipped" in out
+    skipped = [l for l in err.splitlines() if "skipped:" in l]
+    assert len(skipped) == 2
+    assert "a.txt:line 2" in skipped[0] and "a.txt:line 3" in skipped[1]
+
+
+def test_strict_stops_at_first(tmp_path):
+    root = broken_yolo(tmp_path)
+    code, out, err = run("convert", "yolo", "coco", root, tmp_path / "o.json", "--strict")
+    assert code == 2 and out == ""
+    assert "a.txt:line 2" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_quiet_lists_nothing(tmp_path):
+    root = broken_yolo(tmp_path)
+    code, out, err = run("convert", "yolo", "coco", root, tmp_path / "o.json", "--quiet")
+    assert code == 0 and err == "" and "2 skipped" in out
+
+
+def test_images_copy_refuses_escaping_file_names(tmp_path):
+    coco = {"images": [{"id": 1, "file_name": "../../etc/passwd", "width": 10, "height": 10},
+                       {"id": 2, "file_name": "ok.jpg", "width": 10, "height": 10}],
+            "annotations": [], "categories": [{"id": 1, "name": "a"}]}
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "ok.jpg").write_bytes(b"x")
+    (tmp_path / "in" / "c.json").write_text(json.dumps(coco))
+    code, out, err = run("convert", "coco", "voc", tmp_path / "in" / "c.json", tmp_path / "o",
+                         "--images", "copy")
+    assert "../../etc/passwd" in err
+    assert (tmp_path / "o" / "JPEGImages" / "ok.jpg").read_bytes() == b"x"
+    assert not any("passwd" in p.name for p in (tmp_path / "o").rglob("*"))
+
+
+def test_info(tmp_path):
+    code, out, _ = run("info", SHAPES)
+    assert code == 0 and out.startswith("Dataset(images=12")
+    assert "circle" in out
