@@ -154,12 +154,12 @@ class Dataset:
         """
         root = self.meta.get("image_root")
         split_roots = self.meta.get("split_roots") or {}
-        roots = self.images["split"].map(split_roots) if split_roots else None
-        roots = (pd.Series(root, index=self.images.index, dtype=object) if roots is None
-                 else roots.where(roots.notna(), root))
-        files = self.images["file_name"]
-        return pd.Series([None if r is None or f is None else os.path.join(r, f)
-                          for r, f in zip(roots, files)], index=self.images.index, dtype=object)
+        splits = self.images["split"].tolist() if split_roots else [None] * len(self.images)
+        paths = []
+        for split, name in zip(splits, self.images["file_name"].tolist()):
+            folder = split_roots.get(split, root) if isinstance(split, str) else root
+            paths.append(os.path.join(folder, name) if folder and isinstance(name, str) else None)
+        return pd.Series(paths, index=self.images.index, dtype=object)
 
     def copy(self) -> "Dataset":
         import copy

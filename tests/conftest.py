@@ -29,8 +29,11 @@ def _content(ds, columns):
         file_name=ds.annotations["image_id"].map(files))
     keep = ["file_name", "category", "kind", "x", "y", "w", "h", *columns]
     table = table[[c for c in keep if c in table]]
-    return table.sort_values(["file_name", "x", "y", "w", "h", "category"],
-                             kind="stable").reset_index(drop=True)
+    # sort on rounded boxes: formats that store fewer decimals must not reorder near-equal ones
+    key = table[["x", "y", "w", "h"]].round(1).add_prefix("_")
+    table = pd.concat([table, key], axis=1).sort_values(
+        ["file_name", "_x", "_y", "_w", "_h", "category"], kind="stable")
+    return table.drop(columns=key.columns).reset_index(drop=True)
 
 
 def assert_same_content(a, b, *, columns=(), image_columns=("width", "height"),

@@ -121,7 +121,7 @@ def test_single_coco_file_target(tmp_path):
 REAL = {
     "bccd": (("bccd", "BCCD"), "voc", 364, 4888, 3),
     "raccoon": (("raccoon",), "voc", 200, 217, 1),
-    "yolo_mark": (("yolo_mark_darknet_sample", "x64", "Release", "data"), "yolo", 9, None, 2),
+    "yolo_mark": (("yolo_mark_darknet_sample", "x64", "Release", "data"), "yolo", 10, 35, 2),
 }
 
 
