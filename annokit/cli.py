@@ -109,3 +109,69 @@ def info(dataset: str, format: str, quiet: bool, **options) -> None:
     _list_notes(ds.meta.get("skipped", []), quiet)
     click.echo(repr(ds))
     click.echo(ds.summary().to_string())
+
+
+def _threshold_options(func):
+    """One --option per Thresholds field, so every number is settable from the CLI."""
+    from dataclasses import fields
+
+    from .checks import Thresholds
+
+    for f in reversed(fields(Thresholds)):
+        func = click.option(f"--{f.name.replace('_', '-')}", f.name, type=int if f.type == "int" else float, default=None,
+                            help=f"Threshold (default {f.default}).")(func)
+    return func
+
+
+FAIL_LEVELS = ("error", "warning", "never")
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.option("--format", "format", type=SOURCE_FORMATS, default="auto")
+@click.option("--image-root", type=click.Path(file_okay=False, path_type=str))
+@click.option("--voc-one-based", is_flag=True)
+@click.option("--config", type=click.Path(dir_okay=False, path_type=str),
+              help="TOML or YAML file with thresholds, severities, skips and fail_on.")
+@click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default=None,
+              help="Exit 1 when findings at or above this severity exist (default: error).")
+@click.option("--json", "json_out", type=click.Path(path_type=str), help="Write the JSON report.")
+@click.option("--html", "html_out", type=click.Path(path_type=str), help="Write the HTML report.")
+@click.option("--skip", multiple=True, help="Leave out a check id or prefix (repeatable).")
+@click.option("--no-images", is_flag=True, help="Do not open image files (faster).")
+@click.option("--overwrite", is_flag=True, help="Replace existing report files.")
+@_threshold_options
+@_common
+def check(dataset: str, format: str, image_root, voc_one_based: bool, config, fail_on,
+          json_out, html_out, skip, no_images: bool, overwrite: bool, quiet: bool,
+          **thresholds) -> None:
+    """Check DATASET for annotation problems; exit 1 when findings reach --fail-on.
+
+    \b
+    Examples:
+      annokit check data/voc --html qc.html --json qc.json
+      annokit check data/coco/annotations.json --fail-on warning --min-box-area 36
+    """
+    from . import checks
+    from .report import report, summary_table
+
+    settings = checks.load_config(config) if config else {}
+    limits = dict(settings.get("thresholds") or {})
+    limits.update({k: v for k, v in thresholds.items() if v is not None})
+    fail_on = fail_on or settings.get("fail_on", "error")
+    if fail_on not in FAIL_LEVELS:
+        raise AnnokitError(f"{config}: fail_on must be one of {', '.join(FAIL_LEVELS)}")
+    ds = formats.read(dataset, None if format == "auto" else format, image_root=image_root,
+                      voc_one_based=voc_one_based)
+    found = checks.check(ds, skip=[*settings.get("skip", []), *skip], images=not no_images,
+                         severity=settings.get("severity"), **limits)
+    for out in (json_out, html_out):
+        if out:
+            report(ds, found, out, overwrite=overwrite)
+    click.echo(summary_table(ds, found))
+    levels = checks.SEVERITIES[: checks.SEVERITIES.index(fail_on) + 1] \
+        if fail_on != "never" else ()
+    failing = found["severity"].isin(levels).sum()
+    if failing:
+        click.echo(f"{failing} findings at or above '{fail_on}': failing", err=True)
+        sys.exit(1)
