@@ -1,0 +1,967 @@
+"""COCO detection JSON: read and write ground truth and results files.
+
+Layouts read:
+
+- one ``.json`` file, images beside it, in ``images/`` beside it, or under ``image_root``
+  (``annotations/instances_val2017.json`` also finds ``val2017/`` next to ``annotations/``);
+- a folder with ``annotations.json`` (what :func:`write` makes when there are no splits);
+- a folder with ``annotations/*.json``, one file per split (``instances_train.json`` is split
+  ``train``), images in ``images/<split>/``, ``images/`` or ``<split>/``;
+- Roboflow: a folder per split holding ``_annotations.coco.json`` among its images
+  (or one such folder on its own);
+- a results file: a top-level list of ``{image_id, category_id, bbox, score}`` (predictions).
+
+Layouts written: ``annotations.json`` (no splits) or ``annotations/<split>.json``, images
+under ``images/`` or ``images/<split>/``; a target ending in ``.json`` gets that file only.
+``layout="roboflow"`` writes ``<split>/_annotations.coco.json`` among the images instead.
+
+Everything a COCO file holds survives a round trip: ids (gaps, huge ones), polygons, RLE
+in both forms (kept exactly as given), ``iscrowd``, ``area``, keypoints, unknown keys on
+images, annotations and categories (pass-through columns), and ``info``, ``licenses`` and
+unknown top-level keys (``meta['coco']``).
+"""
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import re
+from contextlib import contextmanager
+from itertools import chain, compress
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from ..errors import AnnokitError, FormatError, Problems
+from ..fileio import place_images, safe_relative
+from ..imagesize import image_size
+from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
+from ..progress import track
+
+ROBOFLOW_FILE = "_annotations.coco.json"
+ROOT_FILE = "annotations.json"
+TASK_PREFIXES = ("instances_", "person_keypoints_", "image_info_", "labels_", "captions_",
+                 "stuff_", "panoptic_")  # COCO and Datumaro task names, not part of the split
+# meta["coco"] keys that are ours, not top-level keys of the file
+RESERVED = ("renumbered", "by_split")
+_SECTIONS = ("images", "annotations", "categories")
+_PEEK_BYTES = 1 << 20
+_PROBES = 3  # file names tried when looking for the image folder
+
+
+# -- detect ------------------------------------------------------------------------------
+
+def detect(path: Path) -> bool:
+    """True for a COCO ``.json`` (or results list), or a folder in a COCO layout.
+
+    Only the first MiB of a file is read, so detecting a huge file is cheap.
+
+    Example:
+        >>> detect(Path("fixtures/coco/basic/annotations.json"))  # doctest: +SKIP
+        True
+    """
+    path = Path(path)
+    if path.is_file():
+        return path.suffix.lower() == ".json" and _looks_like_coco(path)
+    if not path.is_dir():
+        return False
+    if any(_looks_like_coco(f) for f in _annotation_files(path / "annotations")):
+        return True
+    for name in (ROOT_FILE, ROBOFLOW_FILE):
+        if (path / name).is_file() and _looks_like_coco(path / name):
+            return True
+    return bool(_roboflow_splits(path))
+
+
+def _looks_like_coco(file: Path) -> bool:
+    with open(file, "rb") as f:
+        head = f.read(_PEEK_BYTES).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"["):  # a results list: empty, or records with image ids
+        return head[1:].lstrip().startswith(b"]") or b'"image_id"' in head
+    return head.startswith(b"{") and (b'"images"' in head or b'"annotations"' in head)
+
+
+def _annotation_files(folder: Path) -> list[Path]:
+    """The split files of an ``annotations/`` folder: ``instances_*`` when there are any."""
+    if not folder.is_dir():
+        return []
+    files = sorted(f for f in folder.glob("*.json") if f.is_file())
+    instances = [f for f in files if f.stem.startswith("instances_")]
+    return instances or files
+
+
+def _roboflow_splits(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if (d / ROBOFLOW_FILE).is_file())
+
+
+# -- read --------------------------------------------------------------------------------
+
+def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> Dataset:
+    """Read a COCO file or folder (see the module docstring for layouts).
+
+    Example:
+        >>> ds = read(Path("fixtures/coco/basic"), problems=Problems())  # doctest: +SKIP
+        >>> ds.annotations[["id", "image_id", "category_id", "x", "w"]].head(2)  # doctest: +SKIP
+    """
+    path = Path(path)
+    sources = _sources(path, image_root)
+    parts = []
+    with _gc_paused():
+        for file, split, roots in sources:
+            data = _load(file)
+            if path.is_file() and isinstance(data, list):  # a results file
+                ds = _results(data, file, problems, None)
+                ds.meta["image_root"] = str(image_root) if image_root else None
+                return ds
+            parts.append(_parse(data, file, problems) + (split, roots))
+            del data  # the parsed records go now, before the next file is read
+        ds = _merge(parts)
+    _fill_sizes(ds)
+    return ds
+
+
+def read_results(path: str | os.PathLike, ground_truth: Dataset | None = None, *,
+                 problems: Problems | None = None, strict: bool = False) -> Dataset:
+    """Read a COCO results file (a list of detections) as predictions.
+
+    Images and categories come from ``ground_truth`` when given (a detection whose
+    image or category id it lacks is skipped); otherwise they are the distinct ids in
+    the file, with ``file_name`` None and ``name`` the id as text.
+
+    Example:
+        >>> gt = annokit.read("fixtures/coco/basic")  # doctest: +SKIP
+        >>> pred = read_results("fixtures/coco/results.json", gt)  # doctest: +SKIP
+        >>> pred.annotations[["image_id", "category_id", "score"]]  # doctest: +SKIP
+    """
+    problems = problems if problems is not None else Problems(strict)
+    file = Path(path)
+    with _gc_paused():
+        data = _load(file)
+        if not isinstance(data, list):
+            raise FormatError(file, f"expected a list of detections, found a JSON "
+                              f"{_json_type(data)}", hint="a ground-truth file? use annokit.read")
+        ds = _results(data, file, problems, ground_truth)
+    ds.meta["skipped"] = problems.messages()
+    ds.meta["source_format"] = "coco"
+    return ds
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: millions of fresh dicts and lists make it rescan
+    everything over and over (halves the time to parse a large file), and they hold no cycles."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _sources(path: Path, image_root: Path | None) -> list[tuple[Path, str | None, list[Path]]]:
+    """(json file, split, candidate image folders) for every file the layout at ``path`` has."""
+    if path.is_file():
+        return [(path, None, _file_roots(path, image_root))]
+    files = _annotation_files(path / "annotations")
+    if files:
+        return [(f, _split_name(f), _split_roots(path, _split_name(f), image_root))
+                for f in files]
+    for name in (ROOT_FILE, ROBOFLOW_FILE):
+        if (path / name).is_file():
+            return [(path / name, None, _file_roots(path / name, image_root))]
+    splits = _roboflow_splits(path)
+    if splits:
+        return [(d / ROBOFLOW_FILE, d.name,
+                 [image_root / d.name, image_root] if image_root else [d]) for d in splits]
+    raise FormatError(path, "no COCO annotation file found",
+                      hint=f"expected annotations/*.json, {ROOT_FILE}, {ROBOFLOW_FILE} "
+                           f"or <split>/{ROBOFLOW_FILE}")
+
+
+def _split_name(file: Path) -> str:
+    stem = file.stem
+    for prefix in TASK_PREFIXES:
+        if stem.startswith(prefix) and len(stem) > len(prefix):
+            return stem[len(prefix):]
+    return stem
+
+
+def _file_roots(file: Path, image_root: Path | None) -> list[Path]:
+    if image_root is not None:
+        return [image_root]
+    here = file.parent
+    roots = [here / "images", here]
+    if here.name == "annotations":  # COCO's own: annotations/instances_val2017.json + val2017/
+        split = _split_name(file)
+        roots += [here.parent / "images" / split, here.parent / split, here.parent / "images",
+                  here.parent]
+    return roots
+
+
+def _split_roots(root: Path, split: str, image_root: Path | None) -> list[Path]:
+    if image_root is not None:
+        return [image_root / split, image_root]
+    return [root / "images" / split, root / "images", root / split]
+
+
+def _pick_root(candidates: list[Path], file_names: list[Any]) -> Path | None:
+    """The first candidate folder holding one of the first images, else the first that exists."""
+    probes = [f for f in file_names[:50] if isinstance(f, str) and f][:_PROBES]
+    folders = [c for c in candidates if c.is_dir()]
+    for folder in folders:
+        if any((folder / f).is_file() for f in probes):
+            return folder.absolute()
+    return folders[0].absolute() if folders else None
+
+
+def _load(file: Path) -> Any:
+    """Parse a JSON file; malformed JSON is a FormatError naming the line and column."""
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise FormatError(file, f"cannot read: {e.strerror or e}") from None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        error = e
+    try:  # Python's json writes NaN and Infinity, and reads numbers too big for a double
+        return json.loads(data)
+    except ValueError:
+        line, column = _line_column(data, error)
+        raise FormatError(file, f"malformed JSON: {error.msg}",
+                          place=f"line {line}, column {column}") from None
+
+
+def _line_column(data: bytes, error: ValueError) -> tuple[int, int]:
+    line, column = getattr(error, "lineno", None), getattr(error, "colno", None)
+    if line and column:
+        return line, column
+    text = data.decode("utf-8", "replace")[: getattr(error, "pos", 0) or 0]
+    return text.count("\n") + 1, len(text) - (text.rfind("\n") + 1) + 1
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean",
+            type(None): "null"}.get(type(value), "number")
+
+
+# -- one file into tables ------------------------------------------------------------------
+
+def _parse(data: Any, file: Path, problems: Problems
+           ) -> tuple[Path, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """(file, categories, images, annotations, top-level extras) of one COCO dict."""
+    if not isinstance(data, dict):
+        hint = "a results list is read on its own, not in a folder" if isinstance(data, list) \
+            else None
+        raise FormatError(file, f"expected a COCO object at the top level, found a JSON "
+                          f"{_json_type(data)}", hint=hint)
+    if "images" not in data:
+        raise FormatError(file, "no 'images' list",
+                          hint="a COCO file needs 'images' for its annotations to refer to")
+    categories = _categories(*_records(data.get("categories"), "categories", file),
+                             file, problems)
+    images = _images(*_records(data["images"], "images", file), file, problems)
+    annotations = _annotations(*_records(data.get("annotations"), "annotations", file),
+                               file, problems, images["id"].to_numpy(),
+                               categories["id"].to_numpy())
+    top = {k: v for k, v in data.items() if k not in _SECTIONS}
+    return file, categories, images, annotations, top
+
+
+def _records(value: Any, section: str, file: Path) -> tuple[list[dict], dict[int, str]]:
+    """The list under ``section``, and why each entry that is not an object will be skipped.
+
+    Such entries become empty dicts so that every row keeps its place in the file.
+    """
+    if value is None:
+        return [], {}
+    if not isinstance(value, list):
+        raise FormatError(file, f"'{section}' must be a list, found a JSON {_json_type(value)}")
+    if set(map(type, value)) <= {dict}:
+        return value, {}
+    reasons = {i: f"expected an object, found a JSON {_json_type(r)}"
+               for i, r in enumerate(value) if type(r) is not dict}
+    return [r if type(r) is dict else {} for r in value], reasons
+
+
+def _skip(reasons: dict[int, str], n: int, place: Callable[[int], str], file: Path,
+          problems: Problems) -> np.ndarray:
+    """Skip every flagged row, in file order, each with its place; return the rows kept."""
+    for i in sorted(reasons):
+        problems.skip(FormatError(file, reasons[i], place=place(i)))
+    keep = np.ones(n, bool)
+    keep[list(reasons)] = False
+    return keep
+
+
+def _flagger(reasons: dict[int, str]) -> Callable:
+    """``flag(rows, reason)`` records the first reason each row is broken."""
+    def flag(rows: Iterable[int], reason: Callable[[int], str]) -> None:
+        for i in rows:
+            reasons.setdefault(int(i), reason(int(i)))
+    return flag
+
+
+def _column(records: list[dict], key: str) -> list:
+    """The value of ``key`` in every record, None where absent."""
+    try:
+        return list(map(itemgetter(key), records))  # C speed when every record has it
+    except KeyError:
+        return [r.get(key) for r in records]
+
+
+def _objects(values: list) -> np.ndarray:
+    """A 1-d object array (``np.array`` would turn equal-length lists into a 2-d array)."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+def _extras(records: list[dict], known: set[str]) -> dict[str, np.ndarray]:
+    """Pass-through columns for every key not in ``known``, in a stable order."""
+    keys = set().union(*records) - known if records else set()
+    first = [k for k in records[0] if k in keys] if records else []
+    order = first + sorted(keys - set(first))
+    return {k: _objects(_column(records, k)) for k in order}
+
+
+def _ints(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` as int64 and a mask of those that are not integers (absent ones included)."""
+    arr = np.array(values) if values else np.zeros(0, np.int64)
+    if arr.ndim == 1 and arr.dtype.kind == "i":
+        return arr.astype(np.int64, copy=False), np.zeros(len(values), bool)
+    ok = np.array([_is_int(v) for v in values], dtype=bool)
+    out = np.array([int(v) if good else 0 for v, good in zip(values, ok)], dtype=np.int64)
+    return out, ~ok
+
+
+def _is_int(value: Any) -> bool:
+    if type(value) is int:
+        return -(1 << 63) <= value < (1 << 63)
+    return type(value) is float and value.is_integer() and abs(value) < 2 ** 63
+
+
+def _floats(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` as float64 (absent = NaN) and a mask of the present ones that are not numbers."""
+    fine = np.zeros(len(values), bool)
+    if values.count(None) == len(values):  # an optional key no record has
+        return np.full(len(values), np.nan), fine
+    try:
+        arr = np.array(values)
+        if arr.ndim == 1 and arr.dtype.kind in "iuf":
+            return arr.astype(np.float64, copy=False), fine
+    except (TypeError, ValueError):
+        pass
+    ok = np.array([v is None or _is_number(v) for v in values], dtype=bool)
+    arr = np.array([float(v) if v is not None and good else np.nan
+                    for v, good in zip(values, ok)], dtype=np.float64)
+    return arr, ~ok
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _why_not_int(key: str, value: Any) -> str:
+    return f"no '{key}'" if value is None else f"{key} {value!r} is not an integer"
+
+
+def _categories(records: list[dict], reasons: dict[int, str], file: Path,
+                problems: Problems) -> pd.DataFrame:
+    flag = _flagger(reasons)
+    raw_ids = _column(records, "id")
+    ids, bad = _ints(raw_ids)
+    names = _column(records, "name")
+    flag(np.flatnonzero(bad), lambda i: _why_not_int("id", raw_ids[i]))
+    flag([i for i, n in enumerate(names) if n is None], lambda i: "no 'name'")
+    keep = _skip(reasons, len(records), lambda i: f"category id {ids[i]}" if not bad[i]
+                 else f"categories[{i}]", file, problems)
+    frame = pd.DataFrame({
+        "id": ids, "name": _objects([n if n is None or isinstance(n, str) else str(n)
+                                     for n in names]),
+        "supercategory": _objects(_column(records, "supercategory")),
+        **_extras(records, set(CATEGORY_SCHEMA)),
+    })[keep]
+    return _unique_categories(frame, file)
+
+
+def _unique_categories(frame: pd.DataFrame, file: Path, other: str | None = None
+                       ) -> pd.DataFrame:
+    """Drop repeated category ids; the same id with two names is a FormatError."""
+    names = frame.groupby("id", sort=False)["name"].unique()
+    clash = names[names.map(len) > 1]
+    if len(clash):
+        cid, pair = clash.index[0], clash.iloc[0]
+        where = f"in {other}" if other else "earlier in this file"
+        raise FormatError(file, f"category id {cid} is named {pair[1]!r} here but {pair[0]!r} "
+                          f"{where}", place=f"category id {cid}",
+                          hint="the same id must mean the same class in every file")
+    return frame.drop_duplicates("id").reset_index(drop=True)
+
+
+def _images(records: list[dict], reasons: dict[int, str], file: Path,
+            problems: Problems) -> pd.DataFrame:
+    flag = _flagger(reasons)
+    raw_ids = _column(records, "id")
+    ids, bad = _ints(raw_ids)
+    names = _column(records, "file_name")
+    flag(np.flatnonzero(bad), lambda i: _why_not_int("id", raw_ids[i]))
+    flag([i for i, n in enumerate(names) if not (isinstance(n, str) and n)],
+         lambda i: "no 'file_name'")
+    keep = _skip(reasons, len(records), lambda i: f"image id {ids[i]}" if not bad[i]
+                 else f"images[{i}]", file, problems)
+    _refuse_duplicate_images(ids[keep], file)
+    frame = pd.DataFrame({
+        "id": ids,
+        "file_name": _objects([n.replace("\\", "/") if isinstance(n, str) else n
+                               for n in names]),
+        "width": _sizes(_column(records, "width")),
+        "height": _sizes(_column(records, "height")),
+        **_extras(records, set(IMAGE_SCHEMA) - {"split"}),  # a 'split' key is the split
+    })
+    return frame[keep].reset_index(drop=True)
+
+
+def _refuse_duplicate_images(ids: np.ndarray, file: Path) -> None:
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        dup = int(unique[counts > 1][0])
+        raise FormatError(file, f"image id {dup} is used by {int(counts[unique == dup][0])} "
+                          "images", place=f"image id {dup}",
+                          hint="image ids must be unique; annotations cannot tell them apart")
+
+
+def _sizes(values: list) -> pd.arrays.IntegerArray:
+    """Widths or heights as nullable ints: absent, zero, negative or not a number is NA."""
+    arr, _ = _floats(values)
+    arr[~(arr > 0)] = np.nan  # NaN stays NaN; 0 in the file means unknown, never 0 pixels
+    return pd.array(np.round(arr), dtype="Int64")
+
+
+def _annotations(records: list[dict], reasons: dict[int, str], file: Path,
+                 problems: Problems, image_ids: np.ndarray | None,
+                 category_ids: np.ndarray | None, results: bool = False) -> pd.DataFrame:
+    """Annotations of one file; broken ones are skipped in file order, each with its place.
+
+    ``image_ids``/``category_ids`` None accept any id (a results file without ground truth);
+    ``results`` numbers annotations 1..M as pycocotools does.
+    """
+    n = len(records)
+    flag = _flagger(reasons)
+    if results:
+        ids, raw_ids = np.arange(1, n + 1, dtype=np.int64), None
+    else:
+        raw_ids = _column(records, "id")
+        ids, bad = _ints(raw_ids)
+        flag(np.flatnonzero(bad), lambda i: _why_not_int("id", raw_ids[i]))
+    image_id = _reference(records, "image_id", image_ids, "image", flag)
+    category_id = _reference(records, "category_id", category_ids, "category", flag)
+    segmentation = _segmentations(_column(records, "segmentation"), flag)
+    x, y, w, h, kind = _geometry(records, segmentation, flag)
+    iscrowd = _iscrowd(_column(records, "iscrowd"), flag)
+    score, bad_score = _floats(_column(records, "score"))
+    flag(np.flatnonzero(bad_score),
+         lambda i: f"score {records[i].get('score')!r} is not a number")
+    extras = _extras(records, set(ANNOTATION_SCHEMA) | {"bbox"})
+    if "area" in extras:  # numbers, unless some are not
+        area, bad_area = _floats(extras["area"].tolist())
+        extras["area"] = extras["area"] if bad_area.any() else area
+    points = np.flatnonzero(kind == "point")
+    for key in ("keypoints", "num_keypoints"):  # a point's one keypoint *is* its x, y
+        if len(points) and key in extras:
+            extras[key][points] = None
+
+    section = "results" if results else "annotations"
+    keep = _skip(reasons, n, lambda i: f"annotation id {ids[i]}" if raw_ids is not None
+                 and _is_int(raw_ids[i]) else f"{section}[{i}]", file, problems)
+    frame = pd.DataFrame({"id": ids, "image_id": image_id, "category_id": category_id,
+                          "kind": kind, "x": x, "y": y, "w": w, "h": h, "iscrowd": iscrowd,
+                          "segmentation": segmentation, "score": score, **extras})
+    return frame[keep].reset_index(drop=True) if len(reasons) else frame
+
+
+def _reference(records: list[dict], key: str, known: np.ndarray | None, what: str,
+               flag: Callable) -> np.ndarray:
+    raw = _column(records, key)
+    values, bad = _ints(raw)
+    flag(np.flatnonzero(bad), lambda i: _why_not_int(key, raw[i]))
+    if known is not None:
+        flag(np.flatnonzero(~bad & ~np.isin(values, known)),
+             lambda i: f"{key} {values[i]} has no {what}")
+    return values
+
+
+def _segmentations(raw: list, flag: Callable) -> np.ndarray:
+    """Polygons and RLE as given; empty means None; a bare flat polygon gets wrapped."""
+    segs = _objects([s if s else None for s in raw])
+    for i in [i for i, s in enumerate(segs) if s is not None]:
+        s = segs[i]
+        if type(s) is dict:
+            if "counts" not in s or "size" not in s:
+                flag([i], lambda _: "segmentation RLE needs 'counts' and 'size'")
+        elif type(s) is list and all(type(p) is list for p in s):
+            continue
+        elif type(s) is list and all(_is_number(v) for v in s):
+            segs[i] = [s]  # one polygon written without the outer list
+        else:
+            flag([i], lambda _: "segmentation is neither polygons nor RLE")
+    return segs
+
+
+def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
+              ) -> tuple[np.ndarray, ...]:
+    """x, y, w, h and kind. A missing bbox comes from the segmentation; an annotation with
+    neither but one keypoint is a point."""
+    raw = _column(records, "bbox")
+    n = len(raw)
+    boxes = _box_array(raw)
+    kind = np.full(n, "box", dtype=object)
+    missing = (np.zeros(n, bool) if None not in raw
+               else np.array([b is None for b in raw], dtype=bool))
+    flag(np.flatnonzero(~missing & ~np.isfinite(boxes).all(axis=1)),
+         lambda i: f"bbox {raw[i]!r} is not 4 finite numbers")
+    for i in np.flatnonzero(missing):
+        if segmentation[i] is not None:
+            boxes[i] = _segmentation_box(segmentation[i])
+        elif _one_keypoint(records[i].get("keypoints")):
+            boxes[i, :2] = records[i]["keypoints"][:2]
+            kind[i] = "point"
+        else:
+            flag([i], lambda _: "no 'bbox' (nor a segmentation to take it from)")
+    x, y, w, h = (np.ascontiguousarray(boxes[:, k]) for k in range(4))
+    return x, y, w, h, kind
+
+
+def _box_array(raw: list) -> np.ndarray:
+    """(n, 4) float64 boxes; a missing or malformed box is a row of NaN."""
+    try:
+        if set(map(len, raw)) <= {4}:  # every box has 4 values: read them in one go
+            flat = np.fromiter(chain.from_iterable(raw), dtype=np.float64, count=4 * len(raw))
+            return flat.reshape(-1, 4)
+    except (TypeError, ValueError):  # a missing box, or a value that is not a number
+        pass
+    return np.array([b if isinstance(b, list) and len(b) == 4 and all(map(_is_number, b))
+                     else (np.nan,) * 4 for b in raw], dtype=np.float64).reshape(-1, 4)
+
+
+def _one_keypoint(kp: Any) -> bool:
+    return isinstance(kp, list) and len(kp) == 3 and all(map(_is_number, kp))
+
+
+def _segmentation_box(seg: Any) -> tuple[float, float, float, float]:
+    """The bounding box of polygons (their coordinates) or an RLE (pycocotools)."""
+    if isinstance(seg, list):
+        xs = [v for p in seg for v in p[0::2]]
+        ys = [v for p in seg for v in p[1::2]]
+        if not xs:
+            return (np.nan,) * 4
+        return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+    from pycocotools import mask
+
+    return tuple(float(v) for v in mask.toBbox(_rle(seg)))
+
+
+def _rle(seg: dict) -> dict:
+    """A compressed RLE for pycocotools from either RLE form."""
+    from pycocotools import mask
+
+    if isinstance(seg["counts"], list):
+        h, w = seg["size"]
+        return mask.frPyObjects(seg, h, w)
+    return seg
+
+
+def _iscrowd(raw: list, flag: Callable) -> np.ndarray:
+    values, bad = _ints([0 if v is None else v for v in raw])
+    flag(np.flatnonzero(bad), lambda i: f"iscrowd {raw[i]!r} is not 0 or 1")
+    return (values != 0).astype(np.int64)
+
+
+# -- several files into one dataset -------------------------------------------------------
+
+def _merge(parts: list[tuple]) -> Dataset:
+    """One Dataset from (file, categories, images, annotations, top, split, roots) parts."""
+    renumbered: list[str] = []
+    categories = parts[0][1]
+    for k, (file, cats, *_) in enumerate(parts[1:], start=1):
+        earlier = ", ".join(p[0].name for p in parts[:k])
+        categories = _unique_categories(pd.concat([categories, cats], ignore_index=True),
+                                        file, other=earlier)
+    image_frames, ann_frames = [], []
+    for _, _, images, annotations, _, split, _ in parts:
+        keep_own = split is None and "split" in images  # a single file whose images name one
+        image_frames.append(images if keep_own else images.assign(split=split))
+        ann_frames.append(annotations)
+    if len(parts) > 1 and _collide([f["id"] for f in image_frames]):
+        _renumber_images(image_frames, ann_frames)
+        renumbered.append("image ids repeat across files: renumbered 1..N in file order")
+    if len(parts) > 1 and _collide([f["id"] for f in ann_frames]):
+        offset = 0
+        for frame in ann_frames:
+            frame["id"] = np.arange(offset + 1, offset + len(frame) + 1)
+            offset += len(frame)
+        renumbered.append("annotation ids repeat across files: renumbered 1..M in file order")
+    images = _concat(image_frames)
+    annotations = _concat(ann_frames)
+    meta = {"coco": _top_meta(parts), **_roots(parts)}
+    if renumbered:
+        meta["coco"]["renumbered"] = renumbered
+    return Dataset(categories, images, annotations, meta)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _collide(id_columns: list[pd.Series]) -> bool:
+    ids = np.concatenate([c.to_numpy() for c in id_columns])
+    return len(np.unique(ids)) < len(ids)
+
+
+def _renumber_images(image_frames: list[pd.DataFrame], ann_frames: list[pd.DataFrame]) -> None:
+    offset = 0
+    for images, annotations in zip(image_frames, ann_frames):
+        old = pd.Index(images["id"])
+        annotations["image_id"] = old.get_indexer(annotations["image_id"]) + offset + 1
+        images["id"] = np.arange(offset + 1, offset + len(images) + 1)
+        offset += len(images)
+
+
+def _top_meta(parts: list[tuple]) -> dict:
+    """Top-level keys (info, licenses, ...) of the first file; per split when files differ."""
+    tops = [p[4] for p in parts]
+    meta = dict(tops[0])
+    if any(t != tops[0] for t in tops[1:]):
+        meta["by_split"] = {p[5]: p[4] for p in parts}
+    return meta
+
+
+def _roots(parts: list[tuple]) -> dict:
+    """meta image_root / split_roots: the folder each file's images are in, where it exists."""
+    found = {p[5]: _pick_root(p[6], list(p[2]["file_name"][:50])) for p in parts}
+    roots = set(found.values())
+    if len(roots) == 1:
+        root = roots.pop()
+        return {"image_root": None if root is None else str(root), "split_roots": {}}
+    return {"image_root": None,
+            "split_roots": {s: str(r) for s, r in found.items() if r is not None}}
+
+
+def _fill_sizes(ds: Dataset) -> None:
+    """Unknown width/height read from the image header when the file is found, else NA."""
+    images = ds.images
+    unknown = (images["width"].isna() | images["height"].isna()).to_numpy()
+    if not unknown.any():
+        return
+    paths = ds.image_paths()[unknown]
+    sizes = []
+    for p in track(paths, "reading image sizes"):
+        try:
+            sizes.append(image_size(p) if p else (None, None))
+        except FormatError:  # missing or unreadable image: the size stays unknown
+            sizes.append((None, None))
+    rows = np.flatnonzero(unknown)
+    width, height = images["width"].copy(), images["height"].copy()
+    width.iloc[rows] = [s[0] if s[0] else pd.NA for s in sizes]
+    height.iloc[rows] = [s[1] if s[1] else pd.NA for s in sizes]
+    images["width"], images["height"] = width.astype("Int64"), height.astype("Int64")
+
+
+def _results(records: list, file: Path, problems: Problems,
+             ground_truth: Dataset | None) -> Dataset:
+    """Predictions from a results list; images and categories from ``ground_truth``."""
+    records, reasons = _records(records, "results", file)
+    if ground_truth is None:
+        anns = _annotations(records, reasons, file, problems, None, None, results=True)
+        image_ids = np.unique(anns["image_id"])
+        cat_ids = np.unique(anns["category_id"])
+        return Dataset(pd.DataFrame({"id": cat_ids, "name": [str(c) for c in cat_ids]}),
+                       pd.DataFrame({"id": image_ids, "file_name": [None] * len(image_ids)}),
+                       anns, {"coco": {}})
+    anns = _annotations(records, reasons, file, problems, ground_truth.images["id"].to_numpy(),
+                        ground_truth.categories["id"].to_numpy(), results=True)
+    meta = {k: ground_truth.meta.get(k) for k in ("image_root", "split_roots")}
+    return Dataset(ground_truth.categories.copy(), ground_truth.images.copy(), anns,
+                   {**meta, "coco": {}})
+
+
+# -- write -------------------------------------------------------------------------------
+
+def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_file: bool,
+          layout: str = "standard") -> list[str]:
+    """Write ``ds`` as COCO at ``out``; return notes on what COCO could not hold.
+
+    ``out`` ending in ``.json`` gets one file with every image. Otherwise a folder:
+    ``annotations.json`` (no splits) or ``annotations/<split>.json``, and the images under
+    ``images/`` or ``images/<split>/`` when ``images`` is 'copy' or 'link'.
+    ``layout='roboflow'`` writes ``<split>/_annotations.coco.json`` among the images.
+
+    Example:
+        >>> notes = write(ds, Path("out/coco"), images="none", problems=Problems(),
+        ...               single_file=False)  # doctest: +SKIP
+    """
+    if layout not in ("standard", "roboflow"):
+        raise AnnokitError(f"layout must be 'standard' or 'roboflow', not {layout!r}")
+    notes: list[str] = []
+    with _gc_paused():
+        document = _document(ds, notes)
+        splits = ds.images["split"]
+        if single_file:
+            if splits.notna().any():
+                notes.append(f"splits ({', '.join(map(str, splits.dropna().unique()))}) are not "
+                             "kept in one .json file; write to a folder to keep them")
+            if images != "none":
+                notes.append(f"images not placed (images={images!r}): a .json target holds "
+                             "annotations only")
+            _dump(out, document)
+            return notes
+        out.mkdir(parents=True)
+        splits = _split_names(ds, notes)
+        _write_splits(ds, out, document, splits, layout)
+    if images == "none":
+        return notes
+    sources = ds.image_paths()
+    destinations = _safe_destinations(ds, _destinations(ds, out, splits, layout), sources,
+                                      problems)
+    return notes + place_images(sources, destinations, images)
+
+
+def to_dict(ds: Dataset, notes: list[str] | None = None) -> dict:
+    """The whole dataset as one COCO dict (e.g. for pycocotools' ``COCO``), splits merged.
+
+    Example:
+        >>> from pycocotools.coco import COCO
+        >>> gt = COCO(); gt.dataset = to_dict(ds); gt.createIndex()  # doctest: +SKIP
+    """
+    with _gc_paused():
+        document = _document(ds, notes if notes is not None else [])
+    return {**document["top"], "images": document["images"],
+            "annotations": document["annotations"], "categories": document["categories"]}
+
+
+def _document(ds: Dataset, notes: list[str]) -> dict:
+    """The parts of the output, each a list of dicts aligned with the frames it came from."""
+    anns = _writable_annotations(ds, notes)
+    return {"top": _top_out(ds.meta.get("coco")),
+            "categories": _category_dicts(ds.categories),
+            "images": _image_dicts(ds.images, notes),
+            "annotations": _annotation_dicts(anns, ds.images),
+            "annotation_image_ids": anns["image_id"].to_numpy()}
+
+
+def _split_names(ds: Dataset, notes: list[str]) -> pd.Series:
+    """Each image's split as a safe file name; None for all when the dataset has no splits."""
+    splits = ds.images["split"]
+    if splits.isna().all():
+        return splits
+    if splits.isna().any():
+        notes.append(f"{int(splits.isna().sum())} images had no split: written to split "
+                     "'default'")
+    return splits.fillna("default").map(_safe_split_name)
+
+
+def _write_splits(ds: Dataset, out: Path, document: dict, splits: pd.Series, layout: str
+                  ) -> None:
+    """One JSON per split (or one for all when there are no splits)."""
+    if splits.isna().all():
+        _dump(_split_file(out, None, layout), document)
+        return
+    by_split = (ds.meta.get("coco") or {}).get("by_split") or {}
+    image_ids = ds.images["id"].to_numpy()
+    all_images = _objects(document["images"])
+    all_anns = _objects(document["annotations"])
+    for split in splits.unique():
+        mask = (splits == split).to_numpy()
+        top = _top_out(by_split[split]) if split in by_split else document["top"]
+        part = {"top": top, "categories": document["categories"],
+                "images": all_images[mask].tolist(),
+                "annotations": all_anns[np.isin(document["annotation_image_ids"],
+                                                image_ids[mask])].tolist()}
+        _dump(_split_file(out, split, layout), part)
+
+
+def _destinations(ds: Dataset, out: Path, splits: pd.Series, layout: str) -> pd.Series:
+    """Where each image goes: ``images/[<split>/]`` (or ``<split>/`` for Roboflow)."""
+    base = out if layout == "roboflow" else out / "images"
+    folders = [str(base / s) if isinstance(s, str) else str(base) for s in splits]
+    return pd.Series([os.path.join(d, f) for d, f in zip(folders, ds.images["file_name"])],
+                     index=ds.images.index, dtype=object)
+
+
+def _split_file(out: Path, split: str | None, layout: str) -> Path:
+    if layout == "roboflow":
+        folder = out / split if split else out
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / ROBOFLOW_FILE
+    if split is None:
+        return out / ROOT_FILE
+    (out / "annotations").mkdir(exist_ok=True)
+    return out / "annotations" / f"{split}.json"
+
+
+def _safe_split_name(split: Any) -> str:
+    return re.sub(r"[^\w.\-]+", "_", str(split)).strip(".") or "default"
+
+
+def _safe_destinations(ds: Dataset, destinations: pd.Series, sources: pd.Series,
+                       problems: Problems) -> pd.Series:
+    """Refuse image file names that would land outside the output (``../``, absolute)."""
+    names = ds.images["file_name"]
+    unsafe = np.array([not (isinstance(n, str) and safe_relative(n)) for n in names], bool)
+    for i in np.flatnonzero(unsafe):
+        problems.skip(FormatError(sources.iloc[i] or str(names.iloc[i]),
+                                  f"file_name {names.iloc[i]!r} leaves the image folder; "
+                                  "image not placed", place=f"image id {ds.images['id'].iloc[i]}"))
+    return destinations.where(~unsafe, None)
+
+
+def _dump(file: Path, part: dict) -> None:
+    document = {**part["top"], "images": part["images"], "annotations": part["annotations"],
+                "categories": part["categories"]}
+    file.write_bytes(orjson.dumps(document, default=_json_default,
+                                  option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _json_default(value: Any) -> Any:
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+def _top_out(coco_meta: dict | None) -> dict:
+    """info, licenses and other top-level keys to write (a stub when the source had none)."""
+    if not coco_meta:
+        from .. import __version__
+
+        return {"info": {"description": f"written by annokit {__version__}"}, "licenses": []}
+    return {k: v for k, v in coco_meta.items() if k not in RESERVED}
+
+
+def _writable_annotations(ds: Dataset, notes: list[str]) -> pd.DataFrame:
+    """Annotations COCO can hold, with ids pycocotools can match (never 0, never repeated)."""
+    anns = ds.annotations
+    labels = (anns["kind"] == "label").to_numpy()
+    if labels.any():
+        notes.append(f"COCO detection cannot hold image-level labels: {int(labels.sum())} "
+                     "dropped")
+    orphan = ~labels & ~anns["image_id"].isin(ds.images["id"]).to_numpy()
+    no_class = ~labels & ~orphan & ~anns["category_id"].isin(ds.categories["id"]).to_numpy()
+    for mask, what in ((orphan, "an image"), (no_class, "a category")):
+        if mask.any():
+            notes.append(f"{int(mask.sum())} annotations refer to {what} the dataset lacks: "
+                         "dropped")
+    drop = labels | orphan | no_class
+    if drop.any():
+        anns = anns[~drop].reset_index(drop=True)
+    ids = anns["id"]
+    if (ids <= 0).any() or ids.duplicated().any():
+        notes.append(f"annotation ids renumbered 1..{len(anns)}: some were 0, negative or "
+                     "repeated (pycocotools treats id 0 as 'no match')")
+        anns = anns.assign(id=np.arange(1, len(anns) + 1))
+    return anns
+
+
+def _category_dicts(categories: pd.DataFrame) -> list[dict]:
+    dicts = [{"id": i, "name": n} for i, n in zip(categories["id"].tolist(),
+                                                 categories["name"].tolist())]
+    _add_columns(dicts, categories, ["supercategory"] + _extra_columns(categories,
+                                                                       CATEGORY_SCHEMA))
+    return dicts
+
+
+def _image_dicts(images: pd.DataFrame, notes: list[str]) -> list[dict]:
+    dicts = [{"id": i, "file_name": f} for i, f in zip(images["id"].tolist(),
+                                                       images["file_name"].tolist())]
+    unknown = int((images["width"].isna() | images["height"].isna()).sum())
+    if unknown:
+        notes.append(f"{unknown} images have no known width/height: written without them")
+    _add_columns(dicts, images, ["width", "height"] + _extra_columns(images, IMAGE_SCHEMA))
+    return dicts
+
+
+def _annotation_dicts(anns: pd.DataFrame, images: pd.DataFrame) -> list[dict]:
+    boxes = np.column_stack([anns[c].to_numpy(np.float64) for c in "xywh"]).tolist()
+    empty: list = []
+    segs = [empty if s is None else s for s in anns["segmentation"].tolist()]
+    dicts = [{"id": i, "image_id": m, "category_id": c, "segmentation": s, "area": a,
+              "bbox": b, "iscrowd": z}
+             for i, m, c, s, a, b, z in zip(anns["id"].tolist(), anns["image_id"].tolist(),
+                                            anns["category_id"].tolist(), segs,
+                                            _areas(anns, images).tolist(), boxes,
+                                            anns["iscrowd"].tolist())]
+    extras = _extra_columns(anns, ANNOTATION_SCHEMA, {"area", "bbox"})
+    _add_columns(dicts, anns, ["score"] + extras)
+    for i in np.flatnonzero((anns["kind"] == "point").to_numpy()):
+        d = dicts[i]  # COCO holds a point as an annotation with one keypoint and no box
+        del d["bbox"]
+        d["keypoints"], d["num_keypoints"] = boxes[i][:2] + [2], 1
+    return dicts
+
+
+def _extra_columns(frame: pd.DataFrame, schema: dict, handled: set[str] = frozenset()
+                   ) -> list[str]:
+    return [c for c in frame.columns if c not in schema and c not in handled and c != "split"]
+
+
+def _add_columns(dicts: list[dict], frame: pd.DataFrame, columns: list[str]) -> None:
+    """Set ``column: value`` on each dict where the value is not null (NaN, NA, None)."""
+    for col in columns:
+        values = frame[col]
+        present = values.notna().to_numpy()
+        if not present.any():
+            continue
+        values = values.astype(object).tolist() if values.dtype.kind not in "iufb" \
+            else values.tolist()
+        if present.all():
+            for d, v in zip(dicts, values):
+                d[col] = v
+        else:
+            for d, v in zip(compress(dicts, present), compress(values, present)):
+                d[col] = v
+
+
+def _areas(anns: pd.DataFrame, images: pd.DataFrame) -> np.ndarray:
+    """The ``area`` column where known; else the mask area (pycocotools) or w*h."""
+    n = len(anns)
+    area = (np.array(pd.to_numeric(anns["area"], errors="coerce"), dtype=np.float64)
+            if "area" in anns else np.full(n, np.nan))  # a copy: the dataset stays as it was
+    unknown = np.isnan(area)
+    if not unknown.any():
+        return area
+    w, h = anns["w"].to_numpy(np.float64), anns["h"].to_numpy(np.float64)
+    segs = anns["segmentation"].to_numpy()
+    has_seg = np.array([s is not None for s in segs], dtype=bool)
+    boxes = unknown & ~has_seg
+    area[boxes] = w[boxes] * h[boxes]
+    rows = np.flatnonzero(unknown & has_seg)
+    if len(rows):
+        sizes = images.set_index("id")[["width", "height"]]
+        ids = anns["image_id"].to_numpy()[rows]
+        width = sizes["width"].reindex(ids).to_numpy(np.float64, na_value=np.nan)
+        height = sizes["height"].reindex(ids).to_numpy(np.float64, na_value=np.nan)
+        area[rows] = [_mask_area(segs[r], wd, ht) for r, wd, ht in zip(rows, width, height)]
+    area[(anns["kind"] == "point").to_numpy() & unknown] = 0.0
+    return area
+
+
+def _mask_area(seg: Any, width: float, height: float) -> float:
+    """Pixel area of polygons or an RLE, as COCO computes it (pycocotools)."""
+    from pycocotools import mask
+
+    if isinstance(seg, dict):
+        return float(mask.area(_rle(seg)))
+    polygons = [p for p in seg if len(p) >= 6]  # fewer than 3 points enclose nothing
+    if not polygons:
+        return 0.0
+    if not (width > 0 and height > 0):  # unknown image size: big enough for the polygon
+        width = math.ceil(max(max(p[0::2]) for p in polygons)) + 1
+        height = math.ceil(max(max(p[1::2]) for p in polygons)) + 1
+    return float(mask.area(mask.merge(mask.frPyObjects(polygons, int(height), int(width)))))
