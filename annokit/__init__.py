@@ -8,7 +8,9 @@ Example:
 from .errors import AnnokitError, FormatError, Problems
 from .formats import convert, detect, read, write
 from .model import Dataset
+from .checks import check
+from .report import report
 
 __version__ = "0.1.0"
-__all__ = ["AnnokitError", "Dataset", "FormatError", "Problems", "convert", "detect",
-           "read", "write", "__version__"]
+__all__ = ["AnnokitError", "Dataset", "FormatError", "Problems", "check", "convert", "detect",
+           "read", "report", "write", "__version__"]
