@@ -1,0 +1,316 @@
+"""Class balance: counts per class and split, imbalance, rare classes, split drift, co-occurrence.
+
+Every annotation counts as an instance of its class, whatever its kind (box, point or
+image-level label). Splits come from ``images.split``; images without a split take part
+in the overall counts but in no split comparison. A class with no instances at all is
+left to ``labels`` (a category used by no annotation) and not flagged again here.
+
+Example:
+    >>> class_counts(annokit.read("BCCD"))  # doctest: +SKIP
+       category_id       name  instances  images  val  train  test
+    0            1        WBC        372     358   87    214    71
+    1            2        RBC       4155     349  968   2382   805
+    2            3  Platelets        361     201   83    209    69
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..model import Dataset
+from . import Thresholds, empty_findings, findings, register
+
+TOP_PAIRS = 10          # co-occurring class pairs reported by balance.cooccurrence
+NO_SPLIT = "(no split)"  # class_counts column for images without a split, when others have one
+
+
+def _codes(ds: Dataset):
+    """Integer codes of every annotation, for counting with ``np.bincount``.
+
+    Returns ``(ids, names, cat, image, n_images, split, splits)``: the category ids (the
+    categories' own, then undefined ids used by annotations) and their names (None for
+    undefined), each annotation's position in ``ids``, a code of its image (``0 ..
+    n_images - 1``), and the code of its image's split (-1: the image has no split, -2:
+    the image is missing), with the split names in order of first appearance.
+    """
+    anns = ds.annotations
+    cats = ds.categories.drop_duplicates("id")
+    ann_cat = anns["category_id"].to_numpy(dtype=np.int64)
+    known = pd.Index(cats["id"].to_numpy(dtype=np.int64))
+    cat = known.get_indexer(ann_cat)
+    orphans = np.unique(ann_cat[cat < 0])
+    ids = np.r_[known.to_numpy(), orphans]
+    names = np.r_[cats["name"].to_numpy(dtype=object), np.full(len(orphans), None, object)]
+    if len(orphans):
+        cat = pd.Index(ids).get_indexer(ann_cat)
+    images = ds.images.drop_duplicates("id")
+    ann_image = anns["image_id"].to_numpy(dtype=np.int64)
+    image = pd.Index(images["id"].to_numpy(dtype=np.int64)).get_indexer(ann_image)
+    split_of_image, splits = pd.factorize(images["split"].to_numpy(dtype=object))
+    split = np.where(image >= 0, split_of_image[image], -2)
+    n_images = len(images)
+    gone = image < 0
+    if gone.any():  # annotations of missing images: codes after the real images
+        image[gone] = n_images + pd.factorize(ann_image[gone])[0]
+        n_images = int(image.max()) + 1
+    return ids, names, cat, image, n_images, split, [str(x) for x in splits]
+
+
+def _distinct(keys: np.ndarray, size: int) -> np.ndarray:
+    """The distinct values of ``keys`` (all in ``0 .. size - 1``), sorted."""
+    if size <= 1 << 26:  # a presence mask beats sorting
+        present = np.zeros(size, dtype=bool)
+        present[keys] = True
+        return np.flatnonzero(present)
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
+def class_counts(ds: Dataset) -> pd.DataFrame:
+    """Per category: name, instances, images holding it, and instances per split.
+
+    One row per category of ``ds.categories`` (in their order, zero counts included),
+    then one per category id that annotations use but no category defines (name None).
+    Split columns are named after the splits, in order of first appearance; images
+    without a split get a ``"(no split)"`` column when other images have one.
+
+    Example:
+        >>> class_counts(ds)  # doctest: +SKIP
+           category_id  name  instances  images  train  val
+        0            1   cat          5       3      4    1
+        1            2   dog          2       2      2    0
+    """
+    ids, names, cat, image, n_images, split, splits = _codes(ds)
+    k = len(ids)
+    pairs = _distinct(image.astype(np.int64) * k + cat, n_images * k)  # (image, class)
+    table = pd.DataFrame({
+        "category_id": ids,
+        "name": pd.Series(names, dtype=object),
+        "instances": np.bincount(cat, minlength=k),
+        "images": np.bincount(pairs % k if k else pairs, minlength=k),
+    })
+    if splits:
+        width = len(splits) + 1  # column 0: images without a split
+        have = split >= -1
+        by_split = np.bincount(cat[have] * width + split[have] + 1,
+                               minlength=k * width).reshape(k, width)
+        for i, name in enumerate(splits):
+            table[name] = by_split[:, i + 1]
+        if ds.images["split"].isna().any():
+            table[NO_SPLIT] = by_split[:, 0]
+    return table.astype({c: "int64" for c in table.columns if c != "name"})
+
+
+def _pair_counts(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(ids, a, b, n)``: classes ``ids[a]`` and ``ids[b]`` share ``n`` images (a <= b)."""
+    ids, _, cat, image, n_images, _, _ = _codes(ds)
+    k = max(len(ids), 1)
+    keys = _distinct(image.astype(np.int64) * k + cat, n_images * k)  # sorted by image
+    if not len(keys):
+        return ids, *(np.zeros(0, np.int64),) * 3
+    img, cls = keys // k, keys % k
+    # pair each class of an image with itself and the classes after it in the same image
+    starts = np.r_[0, np.nonzero(np.diff(img))[0] + 1]
+    ends = np.repeat(np.r_[starts[1:], len(img)], np.diff(np.r_[starts, len(img)]))
+    per_row = ends - np.arange(len(img))
+    left = np.repeat(np.arange(len(img)), per_row)
+    right = left + np.arange(len(left)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    pair = cls[left] * k + cls[right]  # cls rises within an image, so a <= b
+    if k * k <= 1 << 24:
+        n = np.bincount(pair, minlength=k * k)
+        pair = np.flatnonzero(n)
+        n = n[pair]
+    else:
+        pair = np.sort(pair)
+        edge = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1], True])
+        pair, n = pair[edge[:-1]], np.diff(edge)
+    return ids, pair // k, pair % k, n
+
+
+def cooccurrence(ds: Dataset) -> pd.DataFrame:
+    """Category x category table of how many images hold both classes.
+
+    The diagonal is the number of images holding the class. Index and columns are the
+    category ids of ``ds.categories`` (plus undefined ids that annotations use).
+
+    Example:
+        >>> cooccurrence(ds)  # doctest: +SKIP
+        category_id  1  2
+        category_id
+        1            3  1
+        2            1  2
+    """
+    ids, a, b, n = _pair_counts(ds)
+    counts = np.zeros((len(ids), len(ids)), dtype=np.int64)
+    counts[a, b] = n
+    counts[b, a] = n
+    index = pd.Index(ids, name="category_id")
+    return pd.DataFrame(counts, index=index, columns=index.copy())
+
+
+def _plural(n, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _names(ds: Dataset, ids) -> list[str]:
+    """Display names ('cat', or 'id 7' for an id with no category) for category ids."""
+    names = ds.categories.drop_duplicates("id").set_index("id")["name"]
+    found = pd.Series(np.asarray(ids)).map(names)
+    return [f"'{n}'" if n is not None and n == n else f"id {i}" for i, n in zip(ids, found)]
+
+
+@register("balance.class_count", "info")
+def class_count(ds: Dataset, t: Thresholds) -> pd.DataFrame:
+    """One info row per class: instances (the value), share, images and split counts."""
+    table = class_counts(ds)
+    if not len(table):
+        return empty_findings()
+    total = max(int(table["instances"].sum()), 1)
+    share = 100.0 * table["instances"].to_numpy() / total
+    text = [f"{n}: {_plural(i, 'instance')} ({s:.1f}%) in {_plural(m, 'image')}"
+            for n, i, s, m in zip(_names(ds, table["category_id"]), table["instances"], share,
+                                  table["images"])]
+    splits = list(table.columns[4:])
+    if splits:
+        per_split = ["; " + ", ".join(f"{s} {c}" for s, c in zip(splits, row))
+                     for row in table[splits].itertuples(index=False)]
+        text = [a + b for a, b in zip(text, per_split)]
+    return findings("balance.class_count", text, category_id=table["category_id"],
+                    value=table["instances"].to_numpy(dtype=float))
+
+
+@register("balance.imbalance", "warning")
+def imbalance(ds: Dataset, t: Thresholds) -> pd.DataFrame:
+    """Largest over smallest class instance count (classes with instances) above the limit."""
+    table = class_counts(ds)
+    table = table[table["instances"] > 0]
+    if len(table) < 2:
+        return empty_findings()
+    big = table.loc[table["instances"].idxmax()]
+    small = table.loc[table["instances"].idxmin()]
+    ratio = big["instances"] / small["instances"]
+    if ratio <= t.imbalance_ratio:
+        return empty_findings()
+    big_name, small_name = _names(ds, [big["category_id"], small["category_id"]])
+    text = (f"class imbalance {ratio:.1f}x (limit {t.imbalance_ratio:g}): largest {big_name} "
+            f"has {big['instances']} instances, smallest {small_name} {small['instances']}")
+    return findings("balance.imbalance", [text], category_id=[small["category_id"]],
+                    value=[ratio])
+
+
+@register("balance.rare_class", "warning")
+def rare_class(ds: Dataset, t: Thresholds) -> pd.DataFrame:
+    """Classes with some instances, but fewer than ``min_class_count``."""
+    table = class_counts(ds)
+    rare = table[(table["instances"] > 0) & (table["instances"] < t.min_class_count)]
+    text = [f"rare class {n}: {_plural(i, 'instance')} (minimum {t.min_class_count})"
+            for n, i in zip(_names(ds, rare["category_id"]), rare["instances"])]
+    return findings("balance.rare_class", text, category_id=rare["category_id"],
+                    value=rare["instances"].to_numpy(dtype=float))
+
+
+def _split_table(ds: Dataset) -> pd.DataFrame:
+    """Instances per class (rows, category ids) and split (columns) for splits holding any."""
+    table = class_counts(ds).set_index("category_id")
+    splits = [s for s in table.columns[3:] if s != NO_SPLIT and table[s].sum() > 0]
+    table = table[splits]
+    return table[table.sum(axis=1) > 0]
+
+
+@register("balance.split_missing_class", "warning")
+def split_missing_class(ds: Dataset, t: Thresholds) -> pd.DataFrame:
+    """A class with instances in some split but none in another split that has annotations."""
+    table = _split_table(ds)
+    if table.shape[1] < 2:
+        return empty_findings()
+    counts = table.to_numpy()
+    rows, cols = np.nonzero(counts == 0)
+    cat_ids = table.index.to_numpy()[rows]
+    split_names = table.columns.to_numpy()[cols]
+    elsewhere = counts.sum(axis=1)[rows]
+    others = counts.sum(axis=0)[cols]
+    text = [f"class {n} is absent from split '{s}' ({_plural(o, 'instance')} of other "
+            f"classes there) but has {_plural(e, 'instance')} in other splits"
+            for n, s, o, e in zip(_names(ds, cat_ids), split_names, others, elsewhere)]
+    return findings("balance.split_missing_class", text, category_id=cat_ids,
+                    value=np.zeros(len(rows)))
+
+
+def _shares(table: pd.DataFrame) -> np.ndarray:
+    counts = table.to_numpy(dtype=np.float64)
+    return counts / counts.sum(axis=0, keepdims=True)
+
+
+@register("balance.split_share", "warning")
+def split_share(ds: Dataset, t: Thresholds) -> pd.DataFrame:
+    """A class whose share of its split's instances differs between splits by more than
+    ``split_share_tolerance`` (value: the largest minus the smallest share)."""
+    table = _split_table(ds)
+    if table.shape[1] < 2:
+        return empty_findings()
+    shares = _shares(table)
+    spread = shares.max(axis=1) - shares.min(axis=1)
+    hit = np.nonzero(spread > t.split_share_tolerance)[0]
+    splits = list(table.columns)
+    text = [f"share of class {n} differs by {spread[i]:.3f} between splits "
+            f"(limit {t.split_share_tolerance:g}): "
+            + ", ".join(f"{s} {v:.3f}" for s, v in zip(splits, shares[i]))
+            for n, i in zip(_names(ds, table.index[hit]), hit)]
+    return findings("balance.split_share", text, category_id=table.index.to_numpy()[hit],
+                    value=spread[hit])
+
+
+def _entropy_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Column sums of p * log2(p / q), taking 0 * log 0 as 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log2(p / q), 0.0)
+    return terms.sum(axis=0)
+
+
+def js_divergence(p, q) -> np.ndarray:
+    """Jensen-Shannon divergence (base 2, in [0, 1]) between distributions in columns.
+
+    Example:
+        >>> float(js_divergence([1.0, 0.0], [0.0, 1.0]))
+        1.0
+        >>> float(js_divergence([0.5, 0.5], [0.5, 0.5]))
+        0.0
+    """
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    m = (p + q) / 2
+    return 0.5 * _entropy_terms(p, m) + 0.5 * _entropy_terms(q, m)
+
+
+@register("balance.split_divergence", "info")
+def split_divergence(ds: Dataset, t: Thresholds) -> pd.DataFrame:
+    """Per split, the Jensen-Shannon divergence of its class distribution from the whole's."""
+    table = _split_table(ds)
+    if table.shape[1] < 2:
+        return empty_findings()
+    shares = _shares(table)
+    whole = table.sum(axis=1).to_numpy(dtype=np.float64)
+    whole = (whole / whole.sum())[:, None]
+    jsd = js_divergence(shares, np.broadcast_to(whole, shares.shape))
+    text = [f"split '{s}' ({n} instances): Jensen-Shannon divergence {d:.4g} from the "
+            "whole dataset's class distribution"
+            for s, n, d in zip(table.columns, table.sum(axis=0), jsd)]
+    return findings("balance.split_divergence", text, value=jsd)
+
+
+@register("balance.cooccurrence", "info")
+def cooccurrence_pairs(ds: Dataset, t: Thresholds) -> pd.DataFrame:
+    """The most frequent pairs of different classes sharing an image (value: images)."""
+    ids, a, b, together = _pair_counts(ds)
+    alone = np.zeros(len(ids), dtype=np.int64)  # images holding each class
+    alone[a[a == b]] = together[a == b]
+    keep = np.nonzero(a != b)[0]
+    top = keep[np.argsort(-together[keep], kind="stable")[:TOP_PAIRS]]
+    a, b, together = a[top], b[top], together[top]
+    names_a, names_b = _names(ds, ids[a]), _names(ds, ids[b])
+    da, db = alone[a], alone[b]
+    text = [f"classes {na} and {nb} share {_plural(n, 'image')} ({100 * n / da:.0f}% of "
+            f"the images with {na}, {100 * n / db:.0f}% of those with {nb})"
+            for na, nb, n, da, db in zip(names_a, names_b, together, da, db)]
+    return findings("balance.cooccurrence", text, category_id=ids[a],
+                    value=together.astype(float))
