@@ -57,12 +57,11 @@ def _conform(frame: pd.DataFrame | None, schema: dict, name: str) -> pd.DataFram
             values = pd.to_numeric(values, errors="coerce").round().astype("Int64")
         else:
             values = values.astype(dtype)
-        out[col] = values.to_numpy() if dtype != "Int64" else values.array
+        out[col] = values.to_numpy(copy=True) if dtype != "Int64" else values.array
     extras = [c for c in frame.columns if c not in schema]
-    result = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
-    for col in extras:
-        result[col] = frame[col].to_numpy()
-    return result
+    out.update((col, frame[col].to_numpy()) for col in extras)
+    # copy=True: the frame owns writable arrays (pandas 3 hands out read-only views)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=True)
 
 
 @dataclass(repr=False)

@@ -62,3 +62,13 @@ def test_copy_is_independent():
     other.annotations.loc[0, "x"] = 99
     other.meta["image_root"] = "/elsewhere"
     assert ds.annotations.loc[0, "x"] == 1 and ds.meta["image_root"] == "/data/images"
+
+
+def test_frames_are_writable():
+    ds = small()
+    ds.images.loc[0, "split"] = "test"
+    ds.images.loc[1, "file_name"] = "renamed.jpg"
+    ds.annotations.loc[0, "x"] = 5.0
+    ds.categories.loc[0, "name"] = "kitten"
+    assert ds.images["split"].tolist()[:2] == ["test", "train"]
+    assert ds.annotations["x"].iloc[0] == 5.0 and ds.categories["name"].iloc[0] == "kitten"
