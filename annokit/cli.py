@@ -58,6 +58,53 @@ SOURCE_FORMATS = click.Choice(["auto", *formats.FORMATS])
 TARGET_FORMATS = click.Choice(list(formats.FORMATS))
 
 
+def _read_options(func):
+    """The options every command that reads a dataset shares."""
+    for decorator in reversed([
+        click.option("--format", "format", type=SOURCE_FORMATS, default="auto",
+                     help="Input format (default: detected)."),
+        click.option("--image-root", type=click.Path(file_okay=False, path_type=str),
+                     help="Folder holding the images."),
+        click.option("--voc-one-based", is_flag=True,
+                     help="VOC coordinates are 1-based inclusive pixel indices."),
+        click.option("--strict", is_flag=True, help="Stop at the first broken record."),
+    ]):
+        func = decorator(func)
+    return func
+
+
+def _read(dataset: str, format: str, quiet: bool, **options):
+    ds = formats.read(dataset, None if format == "auto" else format, **options)
+    _list_notes(ds.meta.get("skipped", []), quiet)
+    return ds
+
+
+def _write_options(func):
+    for decorator in reversed([
+        click.option("--to", "to", type=TARGET_FORMATS, default=None,
+                     help="Output format (default: the input's)."),
+        click.option("--images", type=click.Choice(IMAGE_MODES), default=None,
+                     help="Copy, link or leave the image files (default: link for YOLO)."),
+        click.option("--overwrite", is_flag=True, help="Replace a non-empty OUTPUT."),
+    ]):
+        func = decorator(func)
+    return func
+
+
+def _write(ds, output: str, to: str | None, dataset: str, quiet: bool, **options) -> str:
+    fmt = to or ds.meta["source_format"]
+    notes = formats.write(ds, output, fmt, protect=(dataset,), **options)
+    _list_notes(notes, quiet)
+    return fmt
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise AnnokitError(f"--{name} must be numbers separated by commas, not {text!r}") from None
+
+
 @main.command()
 @click.argument("src_format", type=SOURCE_FORMATS)
 @click.argument("dst_format", type=TARGET_FORMATS)
@@ -99,14 +146,11 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
 
 @main.command()
 @click.argument("dataset", type=click.Path(path_type=str))
-@click.option("--format", "format", type=SOURCE_FORMATS, default="auto")
-@click.option("--image-root", type=click.Path(file_okay=False, path_type=str))
-@click.option("--voc-one-based", is_flag=True)
+@_read_options
 @_common
 def info(dataset: str, format: str, quiet: bool, **options) -> None:
     """Summarise DATASET: counts per category and per split."""
-    ds = formats.read(dataset, None if format == "auto" else format, **options)
-    _list_notes(ds.meta.get("skipped", []), quiet)
+    ds = _read(dataset, format, quiet, **options)
     click.echo(repr(ds))
     click.echo(ds.summary().to_string())
 
@@ -128,9 +172,7 @@ FAIL_LEVELS = ("error", "warning", "never")
 
 @main.command()
 @click.argument("dataset", type=click.Path(path_type=str))
-@click.option("--format", "format", type=SOURCE_FORMATS, default="auto")
-@click.option("--image-root", type=click.Path(file_okay=False, path_type=str))
-@click.option("--voc-one-based", is_flag=True)
+@_read_options
 @click.option("--config", type=click.Path(dir_okay=False, path_type=str),
               help="TOML or YAML file with thresholds, severities, skips and fail_on.")
 @click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default=None,
@@ -142,8 +184,8 @@ FAIL_LEVELS = ("error", "warning", "never")
 @click.option("--overwrite", is_flag=True, help="Replace existing report files.")
 @_threshold_options
 @_common
-def check(dataset: str, format: str, image_root, voc_one_based: bool, config, fail_on,
-          json_out, html_out, skip, no_images: bool, overwrite: bool, quiet: bool,
+def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bool, config,
+          fail_on, json_out, html_out, skip, no_images: bool, overwrite: bool, quiet: bool,
           **thresholds) -> None:
     """Check DATASET for annotation problems; exit 1 when findings reach --fail-on.
 
@@ -161,8 +203,8 @@ def check(dataset: str, format: str, image_root, voc_one_based: bool, config, fa
     fail_on = fail_on or settings.get("fail_on", "error")
     if fail_on not in FAIL_LEVELS:
         raise AnnokitError(f"{config}: fail_on must be one of {', '.join(FAIL_LEVELS)}")
-    ds = formats.read(dataset, None if format == "auto" else format, image_root=image_root,
-                      voc_one_based=voc_one_based)
+    ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
+               strict=strict)
     found = checks.check(ds, skip=[*settings.get("skip", []), *skip], images=not no_images,
                          severity=settings.get("severity"), **limits)
     for out in (json_out, html_out):
@@ -175,3 +217,124 @@ def check(dataset: str, format: str, image_root, voc_one_based: bool, config, fa
     if failing:
         click.echo(f"{failing} findings at or above '{fail_on}': failing", err=True)
         sys.exit(1)
+
+
+@main.command(name="split")
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.argument("output", type=click.Path(path_type=str))
+@click.option("--ratios", default="0.8,0.1,0.1", show_default=True,
+              help="Shares of the splits, comma-separated, summing to 1.")
+@click.option("--names", default="train,val,test", show_default=True,
+              help="Split names, one per ratio.")
+@click.option("--method", type=click.Choice(["auto", "random", "stratified", "multilabel"]),
+              default="auto", show_default=True,
+              help="auto: multi-label stratified for detection, stratified for single labels.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--group-by", default=None,
+              help="Image column, or a regex on file names whose first group is the group "
+                   "(e.g. '^(video\\d+)_'): no group spans two splits.")
+@click.option("--near-duplicates/--no-near-duplicates", default=True, show_default=True,
+              help="Keep near-duplicate images (perceptual hash) in one split.")
+@click.option("--phash-distance", type=int, default=4, show_default=True)
+@click.option("--keep-existing", is_flag=True,
+              help="Keep current splits; assign only images without one.")
+@click.option("--folds", type=int, default=None,
+              help="K-fold: write OUTPUT/fold_<i>, each with train and val.")
+@_read_options
+@_write_options
+@_common
+def split_command(dataset: str, output: str, ratios: str, names: str, method: str, seed: int,
+                  group_by, near_duplicates: bool, phash_distance: int, keep_existing: bool,
+                  folds, format: str, image_root, voc_one_based: bool, strict: bool, to,
+                  images, overwrite: bool, quiet: bool) -> None:
+    """Split DATASET into train/val/test (or K folds), written at OUTPUT.
+
+    \b
+    Examples:
+      annokit split data/voc out/voc-split --ratios 0.8,0.1,0.1
+      annokit split data/coco out/yolo --to yolo --group-by '^(video\\d+)_'
+      annokit split data/yolo out/folds --folds 5
+    """
+    import warnings
+
+    from . import split as splitting
+
+    ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
+               strict=strict)
+    write = dict(to=to, dataset=dataset, quiet=quiet, images=images, overwrite=overwrite,
+                 voc_one_based=voc_one_based)
+    grouping = dict(seed=seed, group_by=group_by, near_duplicates=near_duplicates,
+                    phash_distance=phash_distance, method=method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", splitting.SplitWarning)  # printed below, once
+        if folds:
+            result = splitting.kfold(ds, folds, **grouping)
+            _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet)
+            for i, part in enumerate(splitting.fold_splits(result)):
+                _write(part, f"{output}/fold_{i}", **write)
+            click.echo(f"{folds} folds written to {output}/fold_0..{folds - 1}")
+            return
+        result = splitting.split(ds, _floats(ratios, "ratios"), names=names.split(","),
+                                 keep_existing=keep_existing, **grouping)
+    _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet)
+    fmt = _write(result, output, **write)
+    click.echo(splitting.format_split_table(splitting.split_table(result)))
+    click.echo(f"{ds.summary_line()} split and written as {fmt} to {output}")
+
+
+@main.command(name="rebalance")
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.argument("output", type=click.Path(path_type=str))
+@click.option("--method", type=click.Choice(["repeat", "oversample", "undersample"]),
+              default="repeat", show_default=True,
+              help="repeat: LVIS repeat-factor sampling; or over/undersample at image level.")
+@click.option("--threshold", type=float, default=0.001, show_default=True,
+              help="LVIS repeat-factor threshold t.")
+@click.option("--target", type=int, default=None,
+              help="oversample: instances per class (default: the largest class).")
+@click.option("--cap", type=int, default=None, help="undersample: most instances per class.")
+@click.option("--keep-rare-images/--drop-rare-images", "protect_rare", default=True,
+              show_default=True, help="undersample: never drop an image holding a rare class.")
+@click.option("--only-split", default=None, help="Resample this split only (e.g. train).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_read_options
+@_write_options
+@_common
+def rebalance_command(dataset: str, output: str, method: str, threshold: float, target, cap,
+                      protect_rare: bool, only_split, seed: int, format: str, image_root,
+                      voc_one_based: bool, strict: bool, to, images, overwrite: bool,
+                      quiet: bool) -> None:
+    """Resample DATASET so rare classes weigh more; write it (or an image list) at OUTPUT.
+
+    OUTPUT ending in .txt gets the image list with repeats (one path per line, as
+    Ultralytics and Detectron2 train lists); otherwise a dataset. VOC and YOLO name label
+    files after images, so they cannot hold repeated images: use COCO or a .txt list.
+
+    \b
+    Examples:
+      annokit rebalance data/coco out/coco-rfs --threshold 0.01
+      annokit rebalance data/yolo out/train-list.txt --method oversample --only-split train
+    """
+    from . import rebalance as rebalancing
+    from .fileio import atomic_output
+
+    ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
+               strict=strict)
+    out, table = rebalancing.rebalance(ds, method, seed=seed, threshold=threshold,
+                                       target=target, cap=cap, protect_rare=protect_rare,
+                                       only_split=only_split)
+    _list_notes(out.meta.get("rebalance_info", {}).get("notes", []), quiet)
+    if output.lower().endswith(".txt"):
+        with atomic_output(output, overwrite=overwrite, protect=(dataset,)) as tmp:
+            tmp.write_text("\n".join(rebalancing.image_list(out)) + "\n")
+        fmt = "image list"
+    else:
+        fmt = to or ds.meta["source_format"]
+        if fmt != "coco" and out.images["file_name"].duplicated().any():
+            raise AnnokitError(f"{output}: {fmt} cannot hold repeated images; write COCO "
+                               "(--to coco) or an image list (OUTPUT ending in .txt)")
+        _write(out, output, to=fmt, dataset=dataset, quiet=quiet, images=images,
+               overwrite=overwrite, voc_one_based=voc_one_based)
+    click.echo(rebalancing.format_rebalance_table(table))
+    click.echo(f"{len(ds)} -> {len(out)} images, {len(ds.annotations)} -> "
+               f"{len(out.annotations)} annotations, written as {fmt} to {output}")

@@ -124,3 +124,108 @@ def test_info(tmp_path):
     code, out, _ = run("info", SHAPES)
     assert code == 0 and out.startswith("Dataset(images=12")
     assert "circle" in out
+
+
+# -- check ----------------------------------------------------------------------------------
+
+def zero_box_voc(tmp_path):
+    """A VOC folder with one zero-width box (an error) and one tiny box (a warning)."""
+    root = tmp_path / "voc"
+    root.mkdir()
+    (root / "a.xml").write_text(
+        "<annotation><filename>a.jpg</filename><size><width>100</width><height>100</height>"
+        "</size><object><name>cat</name><bndbox><xmin>10</xmin><ymin>10</ymin><xmax>10</xmax>"
+        "<ymax>40</ymax></bndbox></object><object><name>cat</name><bndbox><xmin>50</xmin>"
+        "<ymin>50</ymin><xmax>52</xmax><ymax>52</ymax></bndbox></object></annotation>")
+    return root
+
+
+def test_check_exit_codes_follow_fail_on(tmp_path):
+    root = zero_box_voc(tmp_path)
+    code, out, err = run("check", root, "--no-images")
+    assert code == 1 and "geometry.zero_size" in out and "failing" in err
+    code, _, _ = run("check", root, "--no-images", "--fail-on", "never")
+    assert code == 0
+    code, out, _ = run("check", root, "--no-images", "--skip", "geometry.zero_size")
+    assert code == 0 and "geometry.zero_size" not in out
+    code, _, _ = run("check", root, "--no-images", "--skip", "geometry.zero_size",
+                     "--fail-on", "warning")
+    assert code == 1  # the tiny box and the rare class are warnings
+    code, _, err = run("check", tmp_path / "missing")
+    assert code == 2 and "no such file or folder" in err
+
+
+def test_check_thresholds_from_cli_and_config(tmp_path):
+    root = zero_box_voc(tmp_path)
+    _, out, _ = run("check", root, "--no-images", "--fail-on", "never")
+    assert "geometry.tiny" in out
+    _, out, _ = run("check", root, "--no-images", "--fail-on", "never", "--min-box-area", "1",
+                    "--min-box-side", "1")
+    assert "geometry.tiny" not in out
+    config = tmp_path / "qc.toml"
+    config.write_text('fail_on = "never"\nskip = ["balance"]\n[thresholds]\nmin_box_area = 1\n'
+                      'min_box_side = 1\n[severity]\n"geometry.zero_size" = "warning"\n')
+    code, out, _ = run("check", root, "--no-images", "--config", config)
+    assert code == 0 and "geometry.tiny" not in out and "balance." not in out
+    assert "warning   geometry.zero_size" in out
+    yaml_config = tmp_path / "qc.yaml"
+    yaml_config.write_text("thresholds:\n  no_such_threshold: 3\n")
+    code, _, err = run("check", root, "--no-images", "--config", yaml_config)
+    assert code == 2 and "unknown thresholds ['no_such_threshold']" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("fail_on = \n")
+    code, _, err = run("check", root, "--config", bad)
+    assert code == 2 and err.startswith(f"annokit: error: {bad}: bad config")
+
+
+def test_check_writes_reports(tmp_path):
+    root = zero_box_voc(tmp_path)
+    code, _, _ = run("check", root, "--no-images", "--json", tmp_path / "qc.json",
+                     "--html", tmp_path / "qc.html")
+    assert code == 1
+    report = json.loads((tmp_path / "qc.json").read_text())
+    checks = {f["check"] for f in report["findings"]}
+    assert "geometry.zero_size" in checks
+    assert "<svg" in (tmp_path / "qc.html").read_text()
+
+
+# -- split and rebalance ----------------------------------------------------------------------
+
+def test_split_writes_native_layout_and_table(tmp_path):
+    code, out, _ = run("split", SHAPES, tmp_path / "yolo", "--to", "yolo", "--ratios", "0.5,0.5",
+                       "--names", "train,val", "--no-near-duplicates")
+    assert code == 0
+    assert "all instances" in out and "split and written as yolo" in out
+    import yaml
+
+    data = yaml.safe_load((tmp_path / "yolo" / "data.yaml").read_text())
+    assert {"train", "val"} <= set(data)
+    n = {s: len(list((tmp_path / "yolo" / "labels" / s).glob("*.txt"))) for s in ("train", "val")}
+    assert sum(n.values()) == 12 and min(n.values()) >= 4
+
+
+def test_split_folds(tmp_path):
+    code, out, _ = run("split", SHAPES, tmp_path / "folds", "--folds", "3", "--to", "coco",
+                       "--no-near-duplicates")
+    assert code == 0 and sorted(p.name for p in (tmp_path / "folds").iterdir()) == \
+        ["fold_0", "fold_1", "fold_2"]
+    vals = [len(json.loads((tmp_path / "folds" / f"fold_{i}" / "annotations" / "val.json")
+                           .read_text())["images"]) for i in range(3)]
+    assert sum(vals) == 12
+
+
+def test_split_bad_ratios(tmp_path):
+    code, _, err = run("split", SHAPES, tmp_path / "o", "--ratios", "0.8,x")
+    assert code == 2 and "--ratios must be numbers" in err and not (tmp_path / "o").exists()
+
+
+def test_rebalance_list_and_refusal(tmp_path):
+    code, out, _ = run("rebalance", SHAPES, tmp_path / "list.txt", "--threshold", "0.5")
+    assert code == 0 and "factor" in out
+    lines = (tmp_path / "list.txt").read_text().splitlines()
+    assert len(lines) > 12 and all(l.endswith(".jpg") for l in lines)
+    code, _, err = run("rebalance", SHAPES, tmp_path / "voc", "--threshold", "0.5")
+    assert code == 2 and "cannot hold repeated images" in err
+    code, out, _ = run("rebalance", SHAPES, tmp_path / "coco", "--threshold", "0.5", "--to",
+                       "coco")
+    assert code == 0 and (tmp_path / "coco").is_dir()
