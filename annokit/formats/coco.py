@@ -618,7 +618,8 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _collide(id_columns: list[pd.Series]) -> bool:
-    ids = np.concatenate([c.to_numpy() for c in id_columns])
+    """True when an id appears in two files (repeats inside one file are left for QC)."""
+    ids = np.concatenate([np.unique(c.to_numpy()) for c in id_columns])
     return len(np.unique(ids)) < len(ids)
 
 
