@@ -39,11 +39,11 @@ def _common(func):
     return wrapper
 
 
-def _list_notes(notes: list[str], quiet: bool) -> None:
+def _list_notes(notes: list[str], quiet: bool, label: str = "skipped") -> None:
     if quiet:
         return
     for note in notes[:MAX_LISTED]:
-        click.echo(f"  skipped: {note}", err=True)
+        click.echo(f"  {label}: {note}", err=True)
     if len(notes) > MAX_LISTED:
         click.echo(f"  ... and {len(notes) - MAX_LISTED} more", err=True)
 
@@ -94,7 +94,7 @@ def _write_options(func):
 def _write(ds, output: str, to: str | None, dataset: str, quiet: bool, **options) -> str:
     fmt = to or ds.meta["source_format"]
     notes = formats.write(ds, output, fmt, protect=(dataset,), **options)
-    _list_notes(notes, quiet)
+    _list_notes(notes, quiet, label="note")
     return fmt
 
 
@@ -122,6 +122,12 @@ def _floats(text: str, name: str) -> list[float]:
               help="VOC coordinates are 1-based inclusive pixel indices (official VOC sets).")
 @click.option("--yolo-task", type=click.Choice(["detect", "segment"]), default=None,
               help="Write YOLO boxes or polygons (default: as the input had them).")
+@click.option("--crops", is_flag=True,
+              help="imagefolder target: one cropped image per box, in its class folder.")
+@click.option("--crop-padding", type=float, default=0.0, show_default=True,
+              help="Crops: padding on each side, as a fraction of the box size.")
+@click.option("--crop-min-size", type=float, default=1.0, show_default=True,
+              help="Crops: boxes with a side below this many pixels are skipped.")
 @_common
 def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bool,
             **options) -> None:
@@ -133,14 +139,17 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
       annokit convert coco yolo instances_val.json out/yolo --image-root val2017
       annokit convert auto voc data/yolo out/voc --images copy
     """
+    if options["crops"] and dst_format != "imagefolder":
+        raise AnnokitError("--crops writes a folder per class: use it with the imagefolder "
+                           "target")
     src = None if src_format == "auto" else src_format
     ds, notes = formats.convert(input, output, src, dst_format, **options)
-    skipped = ds.meta.get("skipped", [])
-    _list_notes(skipped + notes, quiet)
+    _list_notes(ds.meta.get("skipped", []), quiet)
+    _list_notes(notes, quiet, label="note")
     source = ds.meta.get("source_format", src_format)
     line = f"{source} -> {dst_format}: {ds.summary_line()} written to {output}"
     if notes:
-        line += f"; {len(notes)} notes on what {dst_format} could not hold"
+        line += f"; {len(notes)} note{'s' * (len(notes) > 1)} on what was not written"
     click.echo(line)
 
 
@@ -269,14 +278,14 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
         warnings.simplefilter("ignore", splitting.SplitWarning)  # printed below, once
         if folds:
             result = splitting.kfold(ds, folds, **grouping)
-            _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet)
+            _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet, label="note")
             for i, part in enumerate(splitting.fold_splits(result)):
                 _write(part, f"{output}/fold_{i}", **write)
             click.echo(f"{folds} folds written to {output}/fold_0..{folds - 1}")
             return
         result = splitting.split(ds, _floats(ratios, "ratios"), names=names.split(","),
                                  keep_existing=keep_existing, **grouping)
-    _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet)
+    _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet, label="note")
     fmt = _write(result, output, **write)
     click.echo(splitting.format_split_table(splitting.split_table(result)))
     click.echo(f"{ds.summary_line()} split and written as {fmt} to {output}")
@@ -323,7 +332,7 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
     out, table = rebalancing.rebalance(ds, method, seed=seed, threshold=threshold,
                                        target=target, cap=cap, protect_rare=protect_rare,
                                        only_split=only_split)
-    _list_notes(out.meta.get("rebalance_info", {}).get("notes", []), quiet)
+    _list_notes(out.meta.get("rebalance_info", {}).get("notes", []), quiet, label="note")
     if output.lower().endswith(".txt"):
         with atomic_output(output, overwrite=overwrite, protect=(dataset,)) as tmp:
             tmp.write_text("\n".join(rebalancing.image_list(out)) + "\n")

@@ -229,3 +229,13 @@ def test_rebalance_list_and_refusal(tmp_path):
     code, out, _ = run("rebalance", SHAPES, tmp_path / "coco", "--threshold", "0.5", "--to",
                        "coco")
     assert code == 0 and (tmp_path / "coco").is_dir()
+
+
+def test_convert_to_crops_and_read_back(tmp_path):
+    code, out, err = run("convert", "voc", "imagefolder", SHAPES, tmp_path / "crops", "--crops",
+                         "--crop-padding", "0.1")
+    assert code == 0, err
+    code, out, _ = run("info", tmp_path / "crops")
+    assert code == 0 and out.startswith("Dataset(images=35, annotations=35 (label 35)")
+    code, _, err = run("convert", "voc", "coco", SHAPES, tmp_path / "c", "--crops")
+    assert code == 2 and "--crops writes a folder per class" in err

@@ -21,8 +21,9 @@ from ..errors import AnnokitError, Problems
 from ..fileio import atomic_output
 from ..model import Dataset
 
-FORMATS = ("coco", "voc", "yolo")
-DEFAULT_IMAGES = {"coco": "none", "voc": "none", "yolo": "link"}
+FORMATS = ("coco", "voc", "yolo", "imagefolder")
+# YOLO and folder-per-class layouts need the images beside their labels
+DEFAULT_IMAGES = {"coco": "none", "voc": "none", "yolo": "link", "imagefolder": "link"}
 
 
 def _module(name: str):
