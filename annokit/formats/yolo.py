@@ -1,0 +1,1037 @@
+"""YOLO text labels: Ultralytics ``data.yaml``, Roboflow and Darknet ``obj.data`` layouts.
+
+One label file per image, one object per line, numbers normalised by the image size:
+
+    class cx cy w h              a box
+    class cx cy w h score        a box with a confidence (predictions)
+    class x1 y1 x2 y2 ... xn yn  a polygon, n >= 3 (``task: segment``); + score when even
+    class cx cy w h kpts...      a pose line when ``data.yaml`` has ``kpt_shape``
+
+Labels are found by Ultralytics' rule: the image path with its last ``/images/`` replaced
+by ``/labels/`` and its extension by ``.txt`` (so beside the image when there is no
+``images`` folder, as in Darknet). Image sizes come from the image headers.
+
+Class index ``k`` becomes category id ``k + 1`` (never 0), unless ``data.yaml`` carries
+``annokit_category_ids`` (written by :func:`write`), which restores the original ids.
+
+Example:
+    >>> import annokit
+    >>> ds = annokit.read("fixtures/yolo/ultralytics", "yolo")    # doctest: +SKIP
+    >>> annokit.write(ds, "out/yolo", "yolo", images="link")      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..errors import AnnokitError, FormatError, Problems
+from ..fileio import place_images, safe_relative
+from ..imagesize import image_size
+from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
+from ..progress import track
+
+IMAGE_EXTS = {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp",
+              ".pfm", ".heic", ".gif"}
+SPLIT_KEYS = ("train", "val", "test", "minival")  # the data.yaml keys Ultralytics reads
+NAMES_FILES = ("obj.names", "classes.txt")
+# data.yaml keys that read() turns into the model and write() writes from it
+OWN_KEYS = {"path", "names", "nc", "annokit_category_ids", "annokit_splits", *SPLIT_KEYS}
+NOT_YAML = {"task", "darknet"}  # meta["yolo"] entries of ours, never written to data.yaml
+DECIMALS = "%.6f"  # Ultralytics' precision: round trips within 5e-7 of the image size
+BOM = b"\xef\xbb\xbf"
+
+
+# -- detect ------------------------------------------------------------------------------
+
+def detect(path: Path) -> bool:
+    """True for a YOLO root (data.yaml, obj.data, or classes.txt beside labels) or its file.
+
+    Example:
+        >>> detect(Path("fixtures/yolo/ultralytics"))  # doctest: +SKIP
+        True
+    """
+    path = Path(path)
+    try:
+        return _layout(path) is not None
+    except (OSError, FormatError):
+        return False
+
+
+def _layout(path: Path) -> tuple[str, Path] | None:
+    """('yaml' | 'darknet' | 'folder', the file that describes it), or None."""
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix in (".yaml", ".yml") and _yaml_has_names(path):
+            return "yaml", path
+        if suffix == ".data":
+            return "darknet", path
+        if path.name in NAMES_FILES:
+            return "folder", path
+        return None
+    if not path.is_dir():
+        return None
+    for name in ("data.yaml", "data.yml"):
+        if (path / name).is_file():
+            return "yaml", path / name
+    files = sorted(p for p in path.iterdir() if p.is_file())
+    for p in files:
+        if p.suffix.lower() in (".yaml", ".yml") and _yaml_has_names(p):
+            return "yaml", p
+    for p in files:
+        if p.suffix.lower() == ".data":
+            return "darknet", p
+    for name in NAMES_FILES:
+        if (path / name).is_file() and _has_labels(path, name):
+            return "folder", path / name
+    return None
+
+
+def _yaml_has_names(path: Path) -> bool:
+    if path.stat().st_size > 1_000_000:  # a data.yaml is small; do not parse big files
+        return False
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+    except yaml.YAMLError:
+        return False
+    return isinstance(doc, dict) and "names" in doc
+
+
+def _has_labels(folder: Path, names_file: str) -> bool:
+    """Any .txt besides the names file, in the folder or below it (stops at the first)."""
+    for dirpath, _, filenames in os.walk(folder):
+        if any(f.endswith(".txt") and f != names_file for f in filenames):
+            return True
+    return False
+
+
+# -- read --------------------------------------------------------------------------------
+
+def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> Dataset:
+    """Read a YOLO dataset: Ultralytics/Roboflow ``data.yaml``, Darknet ``obj.data``, or a
+    folder of images and labels with ``classes.txt`` / ``obj.names``.
+
+    ``image_root`` overrides where images are looked for (the ``data.yaml`` ``path``, the
+    Darknet root, or the folder of a bare layout).
+
+    Example:
+        >>> from annokit.errors import Problems
+        >>> ds = read(Path("fixtures/yolo/ultralytics"), problems=Problems())  # doctest: +SKIP
+        >>> ds.annotations.loc[0, ["x", "y", "w", "h"]].tolist()  # doctest: +SKIP
+        [80.0, 30.0, 40.0, 40.0]
+    """
+    path = Path(os.path.abspath(path))
+    found = _layout(path)
+    if found is None:
+        raise FormatError(path, "not a YOLO dataset: no data.yaml, obj.data or classes.txt",
+                          hint="give the folder that holds data.yaml")
+    kind, file = found
+    if kind == "yaml":
+        names, names_from, ids, keep, sources = _from_yaml(file, image_root, problems)
+    elif kind == "darknet":
+        names, names_from, ids, keep, sources = _from_darknet(file, image_root, problems)
+    else:
+        names, names_from, ids, keep, sources = _from_folder(file, image_root)
+    table = _image_table(sources)
+    kpt = _kpt_shape(keep, file)
+    images, anns, task = _read_labels(table, (names, names_from), ids, kpt, problems)
+    _report_orphans(table, problems)
+    meta = {**_roots(table), "yolo": dict(keep)}
+    if task:
+        meta["yolo"]["task"] = task
+    categories = pd.DataFrame({"id": ids, "name": [names[k] for k in sorted(names)],
+                               "supercategory": None})
+    return Dataset(categories, images, anns, meta)
+
+
+# .. where the classes and the images are ...............................................
+
+def _from_yaml(file: Path, image_root: Path | None, problems: Problems):
+    """Names, where they came from, category ids, kept keys, [(split, images, roots)]."""
+    doc = _load_yaml(file)
+    names = _names(doc.get("names"), file)
+    ids = _category_ids(doc.get("annokit_category_ids"), names, file)
+    keys = [k for k in (*SPLIT_KEYS, *(doc.get("annokit_splits") or ())) if doc.get(k)]
+    keep = {k: v for k, v in doc.items() if k not in OWN_KEYS and k not in keys}
+    if not keys:
+        raise FormatError(file, "no train, val or test images named",
+                          hint="add e.g. 'train: images/train'")
+    here = file.parent
+    base = image_root or _dataset_root(doc.get("path"), here)
+    sources, seen = [], {}
+    for key in keys:
+        items = doc[key] if isinstance(doc[key], list) else [doc[key]]
+        images, roots = [], []
+        for item in items:
+            found = _locate(str(item), [base, here])
+            if found is None:
+                problems.skip(FormatError(file, f"{key}: {item} not found (looked under {base})",
+                                          place=f"key {key}",
+                                          hint="fix the path or give --image-root"))
+                continue
+            _add_images(found, images, roots, [base, here, Path.cwd()], problems, seen)
+        sources.append((key, images, roots))
+    if not any(images for _, images, _ in sources) and problems.skipped:
+        raise FormatError(file, "none of its image folders or lists exist",
+                          hint="fix the paths in it or give --image-root")
+    return names, file.name, ids, keep, sources
+
+
+def _from_darknet(file: Path, image_root: Path | None, problems: Problems):
+    """The same for a Darknet obj.data: paths relative to the Darknet root (data/'s parent)."""
+    keys = _read_obj_data(file)
+    bases = ([image_root] if image_root else []) + [file.parent, file.parent.parent, Path.cwd()]
+    names_file = _locate(keys["names"], bases) if keys.get("names") else None
+    names_file = names_file or next((file.parent / n for n in NAMES_FILES
+                                     if (file.parent / n).is_file()), None)
+    if names_file is None:
+        raise FormatError(file, "no class names: 'names' is missing or its file does not exist",
+                          hint="add 'names = data/obj.names'")
+    names = _read_names_file(names_file)
+    sources, seen = [], {}
+    for key in ("train", "valid", "test"):
+        if not keys.get(key):
+            continue
+        found = _locate(keys[key], bases)
+        if found is None:
+            problems.skip(FormatError(file, f"{key}: {keys[key]} not found", place=f"key {key}"))
+            continue
+        images, roots = [], []
+        _add_images(found, images, roots, bases, problems, seen)
+        sources.append(("val" if key == "valid" else key, images, roots))
+    if not sources:
+        raise FormatError(file, "no image list: 'train' and 'valid' are missing or absent",
+                          hint="add 'train = data/train.txt'")
+    ids = list(range(1, len(names) + 1))
+    return names, names_file.name, ids, {"darknet": keys}, sources
+
+
+def _from_folder(names_file: Path, image_root: Path | None):
+    """A bare folder: images (anywhere below it) with labels by the same rule, no splits."""
+    folder = names_file.parent
+    names = _read_names_file(names_file)
+    root = image_root or folder
+    images = [(p, None) for p in _scan_images(root)]
+    if image_root:  # labels stay in the given folder, at the images' relative paths
+        images = [(p, None, os.path.splitext(os.path.join(folder, os.path.relpath(p, root)))[0]
+                   + ".txt") for p, _ in images]
+    return names, names_file.name, list(range(1, len(names) + 1)), {}, [(None, images, [root])]
+
+
+def _load_yaml(file: Path) -> dict:
+    try:
+        doc = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        raise FormatError(file, f"malformed YAML: {getattr(e, 'problem', e)}", place) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise FormatError(file, f"cannot read: {e}") from None
+    if not isinstance(doc, dict):
+        raise FormatError(file, "not a YOLO data.yaml (expected a mapping of keys)")
+    return doc
+
+
+def _names(names, file: Path) -> dict[int, str]:
+    """{class index: name} from a list or a {index: name} mapping."""
+    if names is None:
+        raise FormatError(file, "no 'names': the class names are missing",
+                          hint="add 'names: [class0, class1, ...]'")
+    if isinstance(names, list):
+        return {k: str(n) for k, n in enumerate(names)}
+    if isinstance(names, dict):
+        try:
+            return {int(k): str(n) for k, n in sorted(names.items(), key=lambda kv: int(kv[0]))}
+        except (TypeError, ValueError):
+            raise FormatError(file, "'names' keys must be class indices 0, 1, ...") from None
+    raise FormatError(file, "'names' must be a list or a mapping {index: name}")
+
+
+def _category_ids(ids, names: dict[int, str], file: Path) -> list[int]:
+    """Category ids aligned with the sorted class indices: k + 1, or annokit_category_ids."""
+    if ids is None:
+        return [k + 1 for k in sorted(names)]
+    ok = (isinstance(ids, list) and len(ids) == len(names) and len(set(ids)) == len(ids)
+          and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids))
+    if not ok:
+        raise FormatError(file, "annokit_category_ids must list one distinct positive id "
+                          f"per name ({len(names)} names)", hint="remove the key to use k + 1")
+    return list(ids)
+
+
+def _dataset_root(path_key, here: Path) -> Path:
+    """data.yaml's ``path``, relative to the yaml's folder; the folder when absent or gone."""
+    if path_key:
+        root = (here / str(path_key)).resolve()
+        if root.is_dir():
+            return root
+    return here
+
+
+def _read_obj_data(file: Path) -> dict[str, str]:
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise FormatError(file, f"cannot read: {e.strerror or e}") from None
+    keys = {}
+    for line in text.splitlines():
+        key, sep, value = line.split("#", 1)[0].partition("=")
+        if sep:
+            keys[key.strip()] = value.strip()
+    return keys
+
+
+def _read_names_file(file: Path) -> dict[int, str]:
+    try:
+        lines = file.read_text(encoding="utf-8-sig").rstrip().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FormatError(file, f"cannot read class names: {e}") from None
+    return {k: name.strip() for k, name in enumerate(lines)}
+
+
+def _kpt_shape(keep: dict, file: Path) -> tuple[int, int] | None:
+    shape = keep.get("kpt_shape")
+    if shape is None:
+        return None
+    if (isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape)
+            and shape[0] > 0 and shape[1] in (2, 3)):
+        return shape[0], shape[1]
+    raise FormatError(file, f"kpt_shape must be [keypoints, 2 or 3], not {shape!r}")
+
+
+# .. paths ...............................................................................
+
+def _parts(entry: str) -> list[str]:
+    return [p for p in entry.strip().replace("\\", "/").split("/") if p not in ("", ".")]
+
+
+def _locate(entry: str, bases: list[Path]) -> Path | None:
+    """Find ``entry`` (a path from a yaml or list) under one of ``bases``.
+
+    Paths written elsewhere are often off by a folder or two (Roboflow's ``../train/images``,
+    Darknet's ``data/img/a.jpg`` relative to the folder above ``data/``, CVAT's ``data/``
+    prefix, absolute paths from another machine): when the path as written is absent,
+    leading folders are dropped one at a time, keeping at least a folder and a name.
+    """
+    found = _find(entry, bases)
+    return None if found is None else Path(found[0])
+
+
+def _find(entry: str, bases: list) -> tuple[str, tuple[str, int] | None] | None:
+    """(path, (base, leading parts dropped)) for ``entry``; the rule is None when absolute."""
+    if os.path.isabs(entry) and os.path.exists(entry):
+        return os.path.normpath(entry), None
+    parts = _parts(entry)
+    for k in range(len(parts)):
+        if len(parts) - k < 2 and any(p not in ("..", "data") for p in parts[:k]):
+            break  # never shorten to a bare name, except past ../ and Darknet's data/
+        for base in bases:
+            candidate = os.path.normpath(os.path.join(base, *parts[k:]))
+            if os.path.exists(candidate):
+                return candidate, (str(base), k)
+    return None
+
+
+def _scan_images(folder: Path) -> list[str]:
+    """Image files below ``folder``, recursively, in sorted order."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        found += [os.path.join(dirpath, f) for f in sorted(filenames)
+                  if f[f.rfind("."):].lower() in IMAGE_EXTS]
+    return found
+
+
+def _add_images(found: Path, images: list, roots: list, bases: list[Path],
+                problems: Problems, seen: dict) -> None:
+    """Add the images of a folder, a list file or a single image to ``images``.
+
+    ``seen`` remembers what each path gave, so a list named by two keys is read once.
+    """
+    if found not in seen:
+        if found.is_dir():
+            seen[found] = [(p, None) for p in _scan_images(found)], [found]
+        elif found.suffix.lower() == ".txt":
+            listed = _read_list(found, bases, problems)
+            seen[found] = listed, [os.path.dirname(p) for p, _ in listed]
+        else:
+            seen[found] = [(str(found), None)], [found.parent]
+    images += seen[found][0]
+    roots += seen[found][1]
+
+
+def _read_list(file: Path, bases: list[Path], problems: Problems) -> list:
+    """The images a .txt list names, each with where it was listed; absent ones skipped."""
+    bases = [file.parent, *bases]
+    rule = None  # (base, leading parts dropped) that found the last entry
+    out = []
+    lines = file.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    for n, entry in enumerate(lines, 1):
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        path = None
+        if rule is not None:  # one stat per entry once the layout is known
+            path = os.path.normpath(os.path.join(rule[0], *_parts(entry)[rule[1]:]))
+        if path is None or not os.path.isfile(path):
+            found = _find(entry, bases)
+            path, rule = found if found else (None, rule)
+        if path is None or not os.path.isfile(path):
+            problems.skip(FormatError(file, f"lists {entry}, which does not exist",
+                                      place=f"line {n}",
+                                      hint="its labels cannot be placed without the image"))
+            continue
+        out.append((path, f"{file}:line {n}"))
+    return out
+
+
+def label_path(image: str) -> str:
+    """Ultralytics' rule: the last ``/images/`` becomes ``/labels/``, the extension ``.txt``.
+
+    Example:
+        >>> label_path("data/images/train/a.jpg")
+        'data/labels/train/a.txt'
+        >>> label_path("data/img/a.jpg")
+        'data/img/a.txt'
+    """
+    head, sep, tail = ("/" + image.replace("\\", "/")).rpartition("/images/")
+    path = (head + "/labels/" + tail if sep else head + tail)[1:]
+    return os.path.splitext(path)[0] + ".txt"
+
+
+def _label_of(image: str, label_dirs: dict[str, str], sep: str = os.sep) -> str:
+    """label_path() with the folder part worked out once per folder."""
+    folder, sep, name = image.rpartition(sep)
+    if folder not in label_dirs:
+        label_dirs[folder] = os.path.dirname(label_path(os.path.join(folder, "x.jpg")))
+    dot = name.rfind(".")
+    return label_dirs[folder] + sep + (name[:dot] if dot > 0 else name) + ".txt"
+
+
+def _image_table(sources) -> pd.DataFrame:
+    """One row per distinct image: split, root, file_name, path, label, origin.
+
+    An image listed under several keys keeps the first key's split; when every key lists
+    the same images (Darknet's train = valid, a yaml with val = train), split is None.
+    """
+    sets = [frozenset(str(i[0]) for i in images) for _, images, _ in sources]
+    same = len(sources) > 1 and all(s == sets[0] for s in sets)
+    if same:
+        sources = [(None, *sources[0][1:])]
+    rows, seen, label_dirs = [], set(), {}
+    for split, images, roots in sources:
+        root = os.path.commonpath([str(r) for r in roots]) if roots else None
+        cut = len(os.path.join(root, "")) if root else 0  # images are all below root
+        for image in images:
+            path = image[0]
+            if path in seen:
+                continue
+            seen.add(path)
+            label = image[2] if len(image) > 2 else _label_of(path, label_dirs)
+            rows.append((split, root, path[cut:].replace(os.sep, "/"), path, label, image[1]))
+    table = pd.DataFrame(rows, columns=["split", "root", "file_name", "path", "label", "origin"])
+    order = {s: n for n, (s, _, _) in enumerate(sources)}
+    table["order"] = table["split"].map(lambda s: order[s])
+    return table.sort_values(["order", "file_name"], kind="stable").reset_index(drop=True)
+
+
+def _roots(table: pd.DataFrame) -> dict:
+    """meta image_root (one folder) or split_roots (a folder per split)."""
+    roots = table.drop_duplicates("split").set_index("split")["root"]
+    roots = roots.dropna()
+    if roots.nunique() <= 1:
+        return {"image_root": roots.iloc[0] if len(roots) else None, "split_roots": {}}
+    return {"image_root": os.path.commonpath(list(roots)),
+            "split_roots": {s: r for s, r in roots.items() if s is not None}}
+
+
+# .. label files .........................................................................
+
+def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: list[int],
+                 kpt: tuple[int, int] | None, problems: Problems):
+    """Image sizes from headers and every label file, parsed in bulk.
+
+    ``names`` is ({class index: name}, the file they come from, for messages).
+    """
+    n = len(table)
+    widths, heights = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    keep = np.ones(n, bool)
+    texts: list[bytes] = []
+    paths, labels = table["path"].tolist(), table["label"].tolist()
+    for i in track(range(n), "reading YOLO labels", total=n):
+        try:
+            widths[i], heights[i] = image_size(paths[i])
+            with open(labels[i], "rb") as f:
+                data = f.read()
+        except FileNotFoundError:  # no label file: an image without objects
+            data = b""
+        except FormatError as e:
+            origin = table["origin"].iat[i]
+            problems.skip(FormatError(e.file, e.reason, e.place, hint="image left out" + (
+                f"; listed at {origin}" if origin else "")))
+            keep[i], data = False, b""
+        except OSError as e:
+            problems.skip(FormatError(labels[i], f"cannot read: {e.strerror or e}",
+                                      hint="image left out"))
+            keep[i], data = False, b""
+        texts.append(_normal_lines(data))
+    anns, task = _parse(texts, widths, heights, labels, names, ids, kpt, problems)
+    images = table.assign(width=widths, height=heights)[keep]
+    images = images[["file_name", "width", "height", "split"]].reset_index()
+    images["id"] = np.arange(1, len(images) + 1)
+    # annotations point to the kept images' new ids
+    new_id = np.zeros(n + 1, np.int64)
+    new_id[images["index"].to_numpy()] = images["id"].to_numpy()
+    anns["image_id"] = new_id[anns["image_id"].to_numpy()]
+    return images.drop(columns="index"), anns, task
+
+
+def _normal_lines(data: bytes) -> bytes:
+    """Without a BOM, with \\n line ends, and a \\n after the last line."""
+    if data.startswith(BOM):
+        data = data[3:]
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return data + b"\n" if data and not data.endswith(b"\n") else data
+
+
+def _parse(texts, widths, heights, labels, names, ids, kpt, problems):
+    """Every line of every file to one annotation frame, numbers parsed per field count."""
+    counts = np.fromiter((t.count(b"\n") for t in texts), np.int64, count=len(texts))
+    text = b"".join(texts)
+    owner = np.repeat(np.arange(len(texts)), counts)
+    lineno = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts) + 1
+    nf = _field_counts(text, len(owner))
+    lines: list[bytes] = []  # split only when needed: several line kinds, or bad lines
+
+    def line_list() -> list[bytes]:
+        if not lines:
+            lines.extend(text.split(b"\n"))
+        return lines
+
+    kinds = [f for f in np.flatnonzero(np.bincount(nf)) if f > 0] if len(nf) else []
+    errors: list[tuple[int, str]] = []  # (line index, reason), reported in reading order
+    blocks = []
+    for fields in kinds:
+        rows = np.flatnonzero(nf == fields)
+        kind = _line_kind(int(fields), kpt)
+        if kind is None:
+            errors += [(r, f"expected 5 fields (class cx cy w h), got {fields}") for r in rows]
+            continue
+        values, bad = _numbers(text if len(kinds) == 1 else None, rows, int(fields), line_list)
+        errors += [(rows[j], reason) for j, reason in bad]
+        good = _without(len(rows), bad)
+        blocks.append((kind, rows[good], values[good]))
+    names, names_from = names
+    lookup = _class_lookup(names, ids)
+    frames = []
+    for kind, rows, values in blocks:
+        category, bad = _classes(values[:, 0], lookup, f"{names_from} ({len(names)} names)")
+        errors += [(rows[j], reason) for j, reason in bad]
+        ok = _without(len(rows), bad)
+        rows, values, category = rows[ok], values[ok], category[ok]
+        w, h = widths[owner[rows]].astype(float), heights[owner[rows]].astype(float)
+        frame = _to_absolute(kind, values, w, h, kpt)
+        frames.append(frame.assign(row=rows, category_id=category, image_id=owner[rows]))
+    for row, reason in sorted(errors, key=lambda e: e[0]):
+        shown = line_list()[row].decode("utf-8", "replace").strip()
+        problems.skip(FormatError(labels[owner[row]], reason, place=f"line {lineno[row]}",
+                                  hint=f"line skipped: {shown[:60]!r}"))
+    empty = pd.DataFrame({c: pd.Series(dtype=object if d is object else d)
+                          for c, d in ANNOTATION_SCHEMA.items()} | {"row": pd.Series(dtype=int)})
+    anns = pd.concat(frames, ignore_index=True) if frames else empty
+    if len(frames) > 1:
+        anns = anns.sort_values("row", kind="stable").reset_index(drop=True)
+    anns = anns.drop(columns="row")
+    anns["id"] = np.arange(1, len(anns) + 1)
+    task = "segment" if any(k.startswith("polygon") for k, _, _ in blocks) else None
+    return anns, task
+
+
+def _field_counts(text: bytes, n_lines: int) -> np.ndarray:
+    """Whitespace-separated fields on each line of ``text``, counted with numpy."""
+    buf = np.frombuffer(text, np.uint8)
+    space = buf <= 32  # blanks, tabs, line ends and other control characters
+    starts = np.flatnonzero(~space & np.concatenate(([True], space[:-1])))
+    ends = np.flatnonzero(buf == 10)
+    return np.bincount(np.searchsorted(ends, starts), minlength=n_lines)[:n_lines]
+
+
+def _without(n: int, bad: list[tuple[int, str]]) -> np.ndarray:
+    """Mask of the ``n`` rows that are not in ``bad``."""
+    mask = np.ones(n, bool)
+    mask[[j for j, _ in bad]] = False
+    return mask
+
+
+def _line_kind(fields: int, kpt: tuple[int, int] | None) -> str | None:
+    if kpt and fields == 5 + kpt[0] * kpt[1]:
+        return "pose"
+    if fields in (5, 6):
+        return "box" if fields == 5 else "box+score"
+    if fields >= 7:
+        return "polygon" if fields % 2 else "polygon+score"
+    return None  # fewer than 5 fields
+
+
+def _numbers(text: bytes | None, rows: np.ndarray, fields: int, line_list):
+    """Parse the lines ``rows`` (all of ``text`` when given) as numbers at C speed.
+
+    The lines are looked at one by one only when that fails, to name the bad ones.
+    """
+    if text is None:
+        lines = line_list()
+        text = b"\n".join([lines[r] for r in rows])
+    try:
+        frame = pd.read_csv(io.BytesIO(text), sep=r"\s+", header=None, names=range(fields),
+                            dtype=np.float64, na_filter=False, index_col=False,
+                            quoting=csv.QUOTE_NONE, engine="c")
+        values = frame.to_numpy()
+        if values.shape != (len(rows), fields):
+            raise ValueError("line count")
+    except (ValueError, pd.errors.ParserError):
+        lines = line_list()
+        values, bad = np.full((len(rows), fields), np.nan), []
+        for j, r in enumerate(rows):
+            try:
+                values[j] = [float(v) for v in lines[r].split()]
+            except ValueError:
+                word = next(v for v in lines[r].split() if not _is_float(v))
+                bad.append((j, f"not a number: {word.decode('utf-8', 'replace')!r}"))
+        bad_rows = {j for j, _ in bad}
+    else:
+        bad, bad_rows = [], set()
+    finite = np.isfinite(values).all(axis=1)
+    bad += [(j, "non-finite value (nan or inf)") for j in np.flatnonzero(~finite)
+            if j not in bad_rows]
+    return values, sorted(bad)
+
+
+def _is_float(word: bytes) -> bool:
+    try:
+        float(word)
+        return True
+    except ValueError:
+        return False
+
+
+def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
+    """Array: class index -> category id, 0 where the index has no name."""
+    lookup = np.zeros(max(names, default=-1) + 1, np.int64)
+    lookup[sorted(names)] = ids
+    return lookup
+
+
+def _classes(values: np.ndarray, lookup: np.ndarray, names_from: str):
+    """Category ids of the class column, and the lines whose class is not a named index."""
+    named = (values == np.floor(values)) & (values >= 0) & (values < len(lookup))
+    category = np.where(named, lookup[np.where(named, values, 0).astype(np.int64)], 0)
+    bad = [(j, f"class {_show(values[j])} has no name in {names_from}")
+           for j in np.flatnonzero(category == 0)]
+    return category, bad
+
+
+def _show(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(float(value))
+
+
+def _to_absolute(kind: str, values: np.ndarray, w: np.ndarray, h: np.ndarray, kpt) -> pd.DataFrame:
+    """Normalised line values to absolute boxes (and polygons, keypoints, scores)."""
+    n = len(values)
+    columns = {"kind": "box", "iscrowd": 0, "segmentation": np.full(n, None, object),
+               "score": np.nan}
+    if kind.startswith("polygon"):
+        points = values[:, 1:-1] if kind.endswith("score") else values[:, 1:]
+        xs, ys = points[:, 0::2] * w[:, None], points[:, 1::2] * h[:, None]
+        x0, y0 = xs.min(axis=1), ys.min(axis=1)
+        columns.update(x=x0, y=y0, w=xs.max(axis=1) - x0, h=ys.max(axis=1) - y0)
+        flat = np.empty_like(points)
+        flat[:, 0::2], flat[:, 1::2] = xs, ys
+        for j, polygon in enumerate(flat.tolist()):
+            columns["segmentation"][j] = [polygon]
+    else:
+        cx, cy, bw, bh = (values[:, c] for c in range(1, 5))
+        columns.update(x=(cx - bw / 2) * w, y=(cy - bh / 2) * h, w=bw * w, h=bh * h)
+    if kind.endswith("score"):
+        columns["score"] = values[:, -1]
+    if kind == "pose":
+        columns["keypoints"] = _keypoints(values[:, 5:], w, h, kpt)
+    return pd.DataFrame(columns, index=pd.RangeIndex(n))
+
+
+def _keypoints(values: np.ndarray, w: np.ndarray, h: np.ndarray, kpt) -> list:
+    """COCO-style flat [x, y, v] * k in pixels; v = 0 for YOLO's unlabelled (0, 0) points."""
+    k, d = kpt
+    points = values.reshape(len(values), k, d)
+    out = np.empty((len(values), k, 3))
+    out[:, :, 0], out[:, :, 1] = points[:, :, 0] * w[:, None], points[:, :, 1] * h[:, None]
+    unlabelled = (points[:, :, 0] == 0) & (points[:, :, 1] == 0)
+    out[:, :, 2] = points[:, :, 2] if d == 3 else np.where(unlabelled, 0, 2)
+    return out.reshape(len(values), -1).tolist()
+
+
+def _report_orphans(table: pd.DataFrame, problems: Problems) -> None:
+    """Label files with boxes whose image is nowhere: their boxes cannot be placed."""
+    used: dict[str, set[str]] = {}
+    for label in table["label"]:
+        folder, _, name = label.rpartition(os.sep)
+        used.setdefault(folder, set()).add(name)
+    for folder in sorted(f for f in used if os.path.isdir(f)):
+        image_folder = folder
+        if f"{os.sep}labels{os.sep}" in folder + os.sep:
+            head, _, tail = (folder + os.sep).rpartition(f"{os.sep}labels{os.sep}")
+            image_folder = os.path.join(head, "images", tail)
+        unused = {n for n in os.listdir(folder) if n.endswith(".txt")} - used[folder]
+        if not unused:
+            continue
+        stems = _stems(image_folder)
+        for name in sorted(unused):
+            path = os.path.join(folder, name)
+            if name[:-4] not in stems and name not in NAMES_FILES and _looks_like_labels(path):
+                problems.skip(FormatError(path, "label file without an image",
+                                          hint="its boxes cannot be placed; add the image"))
+
+
+def _stems(folder: str) -> set[str]:
+    try:
+        return {os.path.splitext(e.name)[0] for e in os.scandir(folder)}
+    except OSError:
+        return set()
+
+
+def _looks_like_labels(path: str) -> bool:
+    """A non-empty file whose first line starts with a class number (not an image list)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline().split()
+    except OSError:
+        return False
+    return bool(first) and first[0].isdigit() and len(first) >= 5
+
+
+# -- write -------------------------------------------------------------------------------
+
+def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_file: bool,
+          yolo_task: str | None = None) -> list[str]:
+    """Write ``ds`` in the Ultralytics layout: images/<split>/, labels/<split>/, data.yaml.
+
+    ``yolo_task`` 'detect' writes boxes, 'segment' polygons where there are any (default:
+    the task the dataset was read with). Class index = rank of the category id; the ids
+    go into data.yaml as ``annokit_category_ids``. Returns notes on what YOLO cannot hold.
+
+    Example:
+        >>> notes = write(ds, Path("out/yolo"), images="link", problems=Problems(),
+        ...               single_file=False)  # doctest: +SKIP
+    """
+    out = Path(out)
+    yolo_meta = ds.meta.get("yolo") or {}
+    task = yolo_task or yolo_meta.get("task") or "detect"
+    if task not in ("detect", "segment"):
+        raise AnnokitError(f"yolo_task must be 'detect' or 'segment', not {task!r}")
+    notes: list[str] = []
+    imgs = _plan_images(ds, problems, notes)
+    cats = ds.categories.sort_values("id", kind="stable").reset_index(drop=True)
+    anns = _writable_annotations(ds, imgs, cats, task, notes)
+    lines, starts, ends = _format_lines(anns, imgs, cats, task, yolo_meta, notes)
+    _write_label_files(out, imgs, lines, starts, ends)
+    notes += _place(ds, imgs, out, images)
+    _write_data_yaml(out, imgs, cats, yolo_meta)
+    notes += _lost_notes(ds, yolo_meta)
+    return notes
+
+
+# .. which images, where .................................................................
+
+def _plan_images(ds: Dataset, problems: Problems, notes: list[str]) -> pd.DataFrame:
+    """Images that can be written, with their size, split folder and output paths."""
+    imgs = ds.images[["id", "file_name", "width", "height", "split"]].copy()
+    imgs["source"] = ds.image_paths()
+    imgs["split"] = _split_folders(imgs["split"], notes)
+    safe = np.fromiter((isinstance(f, str) and safe_relative(f)
+                        for f in imgs["file_name"].tolist()),
+                       bool, count=len(imgs))
+    for row in imgs[~safe].itertuples():
+        problems.skip(FormatError(str(row.file_name), "file name escapes the image root",
+                                  place=f"image id {row.id}", hint="image and labels not written"))
+    imgs = imgs[safe]
+    imgs["image_out"] = [("images/" if pd.isna(s) else f"images/{s}/") + f.replace("\\", "/")
+                         for f, s in zip(imgs["file_name"].tolist(), imgs["split"].tolist())]
+    label_dirs: dict[str, str] = {}
+    imgs["label_out"] = [_label_of(p, label_dirs, "/") for p in imgs["image_out"].tolist()]
+    clash = pd.Series([p.lower() for p in imgs["label_out"]], index=imgs.index).duplicated()
+    for row in imgs[clash].itertuples():
+        problems.skip(FormatError(row.file_name, f"same label file as another image "
+                                  f"({row.label_out})", place=f"image id {row.id}",
+                                  hint="rename one of them; this one is not written"))
+    imgs = imgs[~clash]
+    return _known_sizes(imgs, problems, notes).reset_index(drop=True)
+
+
+def _split_folders(split: pd.Series, notes: list[str]) -> pd.Series:
+    """Split names as folder names; images without one join 'train' when others have one."""
+    named = split.notna()
+    if named.any() and not named.all():
+        notes.append(f"{int((~named).sum())} images without a split were written to the "
+                     "train split (YOLO keeps every image under a split when any has one)")
+        split = split.where(named, "train")
+    for name in split.dropna().unique():
+        if not safe_relative(str(name)) or "/" in str(name) or "\\" in str(name):
+            raise AnnokitError(f"split {name!r} cannot be a folder name; rename it first")
+    return split
+
+
+def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: list[str]) -> pd.DataFrame:
+    """Fill unknown sizes from the image headers; leave out images where that fails."""
+    unknown = imgs["width"].isna() | imgs["height"].isna() | \
+        (imgs["width"].fillna(0) <= 0) | (imgs["height"].fillna(0) <= 0)
+    if not unknown.any():
+        return imgs
+    imgs = imgs.copy()
+    left_out = []
+    for i, source in zip(imgs.index[unknown], imgs.loc[unknown, "source"]):
+        try:
+            if source is None:
+                raise FormatError(imgs.at[i, "file_name"], "image not found")
+            imgs.loc[i, ["width", "height"]] = image_size(source)
+        except FormatError as e:
+            problems.skip(FormatError(e.file, f"size unknown and {e.reason}",
+                                      place=f"image id {imgs.at[i, 'id']}",
+                                      hint="YOLO needs it to normalise; image not written"))
+            left_out.append(i)
+    if left_out:
+        notes.append(f"{len(left_out)} images of unknown size were left out with their labels")
+    return imgs.drop(index=left_out)
+
+
+# .. what goes on each line ..............................................................
+
+def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, task: str,
+                          notes: list[str]) -> pd.DataFrame:
+    """Box annotations of the written images with a known category, in image order."""
+    anns = ds.annotations
+    kinds = anns["kind"].value_counts()
+    dropped = {k: int(n) for k, n in kinds.items() if k != "box"}
+    if dropped:
+        text = " and ".join(f"{n} {k}" for k, n in dropped.items())
+        notes.append(f"YOLO holds boxes only: {text} annotations dropped")
+    anns = anns[anns["kind"] == "box"]
+    known = anns["category_id"].isin(cats["id"])
+    if not known.all():
+        notes.append(f"{int((~known).sum())} annotations with an unknown category id dropped")
+    anns = anns[known]
+    position = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
+    missing = ~anns["image_id"].isin(ds.images["id"])
+    if missing.any():
+        notes.append(f"{int(missing.sum())} annotations point to no image: dropped")
+    anns = anns.assign(position=position)[position >= 0]
+    if task == "segment":
+        rle = np.fromiter((isinstance(s, dict) for s in anns["segmentation"].tolist()), bool,
+                          len(anns))
+        if rle.any():
+            notes.append(f"{int(rle.sum())} RLE masks written as boxes "
+                         "(YOLO segment holds polygons)")
+    else:
+        polygons = np.fromiter((isinstance(s, list) and len(s) > 0
+                                for s in anns["segmentation"].tolist()),
+                               bool, len(anns))
+        if polygons.any():
+            notes.append(f"{int(polygons.sum())} polygons not written: detect writes boxes "
+                         "(use yolo_task='segment' / --yolo-task segment to keep them)")
+    return anns.sort_values("position", kind="stable")
+
+
+def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
+    """All label lines as strings in image order, with each image's [start, end)."""
+    n = len(anns)
+    width = imgs["width"].to_numpy(float)[anns["position"].to_numpy()]
+    height = imgs["height"].to_numpy(float)[anns["position"].to_numpy()]
+    classes = np.searchsorted(cats["id"].to_numpy(), anns["category_id"].to_numpy())
+    score = anns["score"].to_numpy(float)
+    boxes, keep = _normalise_boxes(anns, width, height, notes)
+    lines = np.empty(n, object)
+    lines[:] = _box_lines(classes, boxes, score)
+    if task == "segment":
+        _polygon_lines(lines, anns, classes, boxes, width, height, score, notes)
+    kpt = _kpt_shape(yolo_meta, Path("data.yaml")) if "kpt_shape" in yolo_meta else None
+    if kpt and "keypoints" in anns:
+        _pose_lines(lines, anns, classes, boxes, width, height, kpt)
+    position = anns["position"].to_numpy()[keep]
+    lines = lines[keep]
+    bounds = np.arange(len(imgs))
+    return lines.tolist(), np.searchsorted(position, bounds), \
+        np.searchsorted(position, bounds, side="right")
+
+
+def _normalise_boxes(anns, width, height, notes):
+    """cx, cy, w, h in [0, 1]; boxes over the edge are clipped, boxes outside dropped."""
+    x0, y0 = anns["x"].to_numpy(float), anns["y"].to_numpy(float)
+    x1, y1 = x0 + anns["w"].to_numpy(float), y0 + anns["h"].to_numpy(float)
+    edges = np.stack([x0 / width, y0 / height, x1 / width, y1 / height], axis=1)
+    tol = np.stack([0.5 / width, 0.5 / height] * 2, axis=1)  # half a pixel
+    over = np.maximum(-edges, edges - 1)
+    outside = (edges[:, 0] > 1) | (edges[:, 1] > 1) | (edges[:, 2] < 0) | (edges[:, 3] < 0)
+    invalid = ~np.isfinite(edges).all(axis=1)
+    keep = ~(outside | invalid)
+    rounding = int(((over > 0) & (over <= tol))[keep].sum())
+    clipped = int(((over > tol).any(axis=1) & keep).sum())
+    if rounding:
+        notes.append(f"{rounding} box edges up to half a pixel outside their image "
+                     "(rounding) were clipped to [0, 1]")
+    if clipped:
+        notes.append(f"{clipped} boxes extending outside their image were clipped to it "
+                     "(YOLO cannot hold them)")
+    if outside.any() or invalid.any():
+        notes.append(f"{int((outside | invalid).sum())} boxes outside their image or without "
+                     "coordinates were dropped")
+    edges = np.clip(np.nan_to_num(edges), 0, 1)
+    boxes = np.stack([(edges[:, 0] + edges[:, 2]) / 2, (edges[:, 1] + edges[:, 3]) / 2,
+                      edges[:, 2] - edges[:, 0], edges[:, 3] - edges[:, 1]], axis=1)
+    return boxes, keep
+
+
+def _box_lines(classes, boxes, score) -> list[str]:
+    """'c cx cy w h' (+ ' score' for predictions) per box, formatted in one pass."""
+    fmt = "%d " + " ".join([DECIMALS] * 4)
+    columns = [classes.tolist(), *(boxes[:, c].tolist() for c in range(4))]
+    lines = [fmt % t + "\n" for t in zip(*columns)]
+    scored = np.flatnonzero(~np.isnan(score))
+    for j, s in zip(scored.tolist(), score[scored].tolist()):
+        lines[j] = lines[j][:-1] + " " + DECIMALS % s + "\n"
+    return lines
+
+
+def _polygon_lines(lines, anns, classes, boxes, width, height, score, notes) -> None:
+    """Polygon lines for annotations with polygons; boxes sharing a file become rectangles."""
+    seg = anns["segmentation"].tolist()
+    has = np.fromiter((isinstance(s, list) and len(s) > 0 for s in seg), bool, len(seg))
+    if not has.any():
+        return
+    clipped = 0
+    for j in np.flatnonzero(has):
+        points = _join_parts([np.asarray(p, float).reshape(-1, 2) for p in seg[j]])
+        norm = points / [width[j], height[j]]
+        clipped += int(((norm < -1e-9) | (norm > 1 + 1e-9)).sum())
+        text = " ".join(DECIMALS % v for v in np.clip(norm, 0, 1).ravel().tolist())
+        tail = "" if np.isnan(score[j]) else " " + DECIMALS % score[j]
+        lines[j] = f"{classes[j]} {text}{tail}\n"
+    # Ultralytics reads a file with any polygon line as all polygons: boxes become rectangles
+    position = anns["position"].to_numpy()
+    mixed = ~has & np.isin(position, position[has])
+    for j in np.flatnonzero(mixed):
+        cx, cy, w, h = boxes[j].tolist()
+        x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        corners = " ".join(DECIMALS % v for v in (x0, y0, x1, y0, x1, y1, x0, y1))
+        tail = "" if np.isnan(score[j]) else " " + DECIMALS % score[j]
+        lines[j] = f"{classes[j]} {corners}{tail}\n"
+    if mixed.any():
+        notes.append(f"{int(mixed.sum())} boxes without a polygon, in label files with "
+                     "polygons, were written as rectangle polygons")
+    if clipped:
+        notes.append(f"{clipped} polygon coordinates outside their image were clipped to it")
+
+
+def _join_parts(parts: list[np.ndarray]) -> np.ndarray:
+    """One polygon from several: each part is visited from its nearest point and back.
+
+    The bridges are traversed twice, so they add no area (Ultralytics merges the same way).
+    """
+    parts = [p for p in parts if len(p)]
+    joined = parts[0]
+    for part in parts[1:]:
+        d = ((joined[:, None, :] - part[None, :, :]) ** 2).sum(axis=2)
+        i, j = np.unravel_index(np.argmin(d), d.shape)
+        joined = np.concatenate([joined[:i + 1], np.roll(part, -j, axis=0), part[j:j + 1],
+                                 joined[i:]])
+    return joined
+
+
+def _pose_lines(lines, anns, classes, boxes, width, height, kpt) -> None:
+    """'c cx cy w h' + k keypoints (x y [v]) for annotations that hold k keypoints."""
+    k, d = kpt
+    for j, points in enumerate(anns["keypoints"].tolist()):
+        if not isinstance(points, (list, tuple, np.ndarray)) or len(points) != 3 * k:
+            continue
+        p = np.asarray(points, float).reshape(k, 3)
+        xy = np.stack([p[:, 0] / width[j], p[:, 1] / height[j]], axis=1)
+        values = [" ".join(DECIMALS % v for v in pt[:2]) + (f" {int(v)}" if d == 3 else "")
+                  for pt, v in zip(xy.tolist(), p[:, 2].tolist())]
+        lines[j] = lines[j][:-1] + " " + " ".join(values) + "\n"
+
+
+# .. files ...............................................................................
+
+def _write_label_files(out: Path, imgs: pd.DataFrame, lines: list[str], starts, ends) -> None:
+    """One file per image (empty when it has no objects), sliced from the joined lines."""
+    labels = [os.path.join(out, p) for p in imgs["label_out"].tolist()]
+    for folder in sorted({os.path.dirname(p) for p in labels}):
+        os.makedirs(folder, exist_ok=True)
+    for label, a, b in track(zip(labels, starts.tolist(), ends.tolist()),
+                             "writing YOLO labels", total=len(imgs)):
+        with open(label, "w", encoding="utf-8", newline="\n") as f:
+            f.write("".join(lines[a:b]))
+
+
+def _place(ds: Dataset, imgs: pd.DataFrame, out: Path, mode: str) -> list[str]:
+    if mode == "none":
+        return []
+    known = imgs["source"].notna()
+    notes = [] if known.all() else [
+        f"{int((~known).sum())} images have no known location (no image root): not {mode}ed"]
+    destinations = imgs.loc[known, "image_out"].map(lambda p: str(out / p))
+    return notes + place_images(imgs.loc[known, "source"], destinations, mode)
+
+
+def _write_data_yaml(out: Path, imgs: pd.DataFrame, cats: pd.DataFrame, yolo_meta: dict) -> None:
+    """data.yaml without ``path``: Ultralytics then resolves splits from the yaml's folder
+    (``path: .`` would mean the current directory)."""
+    splits = list(imgs["split"].dropna().unique())
+    ordered = [s for s in SPLIT_KEYS if s in splits] + sorted(set(splits) - set(SPLIT_KEYS))
+    doc: dict = {s: f"images/{s}" for s in ordered} or {"train": "images", "val": "images"}
+    for folder in set(doc.values()):  # each split's folders, even when empty
+        os.makedirs(out / folder, exist_ok=True)
+        os.makedirs(out / os.path.dirname(label_path(folder + "/x.jpg")), exist_ok=True)
+    extra = [s for s in ordered if s not in SPLIT_KEYS]
+    if extra:
+        doc["annokit_splits"] = extra
+    doc["nc"] = len(cats)
+    doc["names"] = {i: str(name) for i, name in enumerate(cats["name"])}
+    doc["annokit_category_ids"] = [int(i) for i in cats["id"]]
+    doc.update({k: v for k, v in yolo_meta.items() if k not in OWN_KEYS | NOT_YAML})
+    os.makedirs(out, exist_ok=True)
+    with open(out / "data.yaml", "w", encoding="utf-8") as f:
+        yaml.dump(doc, f, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True,
+                  default_flow_style=False)
+
+
+class _YamlDumper(yaml.SafeDumper):
+    """Safe YAML with lists on one line ([1, 3, 90]) and mappings one key per line."""
+
+
+_YamlDumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=True))
+
+
+def _lost_notes(ds: Dataset, yolo_meta: dict) -> list[str]:
+    """What YOLO has no place for: crowd flags, supercategories, pass-through attributes."""
+    notes = []
+    anns = ds.annotations
+    crowds = int((anns["iscrowd"] == 1).sum())
+    if crowds:
+        notes.append(f"{crowds} crowd flags (iscrowd) dropped: written as ordinary objects")
+    if ds.categories["supercategory"].notna().any():
+        notes.append("supercategories dropped (YOLO has class names only)")
+    written = {"keypoints"} if "kpt_shape" in yolo_meta else set()
+    extra = [c for c in anns.columns
+             if c not in ANNOTATION_SCHEMA and c not in written and anns[c].notna().any()]
+    if extra:
+        notes.append(f"annotation attributes dropped (YOLO holds none): {', '.join(extra)}")
+    image_extra = [c for c in ds.images.columns
+                   if c not in IMAGE_SCHEMA and ds.images[c].notna().any()]
+    if image_extra:
+        notes.append(f"image attributes dropped (YOLO holds none): {', '.join(image_extra)}")
+    return notes
