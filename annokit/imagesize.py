@@ -63,30 +63,31 @@ def _webp_size(head: bytes) -> tuple[int, int] | None:
 
 
 def _jpeg_size(f) -> tuple[int, int] | None:
-    """Walk JPEG segments from the start of the file to the first SOF marker."""
-    f.seek(2)
+    """Walk JPEG segments to the first SOF marker, a small block at a time.
+
+    Large segments (EXIF thumbnails, ICC profiles) are skipped with a seek, not read.
+    """
+    base, data, pos = 0, b"", 2  # data holds the file from offset `base`
     while True:
-        byte = f.read(1)
-        while byte and byte != b"\xff":
-            byte = f.read(1)
-        while byte == b"\xff":
-            byte = f.read(1)
-        if not byte:
-            return None
-        marker = byte[0]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            continue  # markers without a length
-        length_bytes = f.read(2)
-        if len(length_bytes) < 2:
-            return None
-        length = struct.unpack(">H", length_bytes)[0]
-        if marker in _JPEG_SOF:
-            data = f.read(5)
-            if len(data) < 5:
+        if pos + 9 > base + len(data):
+            f.seek(pos)
+            base, data = pos, f.read(4096)
+            if len(data) < 9:
                 return None
-            height, width = struct.unpack(">HH", data[1:5])
+        i = pos - base
+        if data[i] != 0xFF:
+            pos += 1  # tolerate padding or garbage between segments
+            continue
+        marker = data[i + 1]
+        if marker == 0xFF:
+            pos += 1
+        elif marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2  # markers without a length
+        elif marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", data[i + 5: i + 9])
             return width, height
-        f.seek(length - 2, os.SEEK_CUR)
+        else:
+            pos += 2 + struct.unpack(">H", data[i + 2: i + 4])[0]
 
 
 def _pillow_size(path) -> tuple[int, int]:
