@@ -1,0 +1,1068 @@
+"""Pascal VOC XML: one ``<annotation>`` file per image, boxes as ``<object>`` elements.
+
+Layouts read: a VOC root (``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``;
+``annotations/`` + ``images/`` too), a bare folder of XML files, a folder of split folders
+with the XML beside the images (Roboflow's export), or one XML file. Layout written: a VOC
+root, one XML for every image (those without objects too).
+
+Coordinates: by default ``xmin ymin xmax ymax`` are plain corners in COCO's continuous
+space (``x = xmin``, ``w = xmax - xmin``), as CVAT, LabelImg, Roboflow and FiftyOne write
+them; ``voc_one_based=True`` reads and writes the official 1-based inclusive pixel indices
+(``x = xmin - 1``, ``w = xmax - xmin + 1``). Fractional values are kept, never truncated.
+
+Untrusted input: XML is parsed by lxml without entity expansion, DTD loading or network.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+import pandas as pd
+from lxml import etree
+
+from .. import progress
+from ..errors import AnnokitError, FormatError, Problems
+from ..fileio import place_images, safe_relative
+from ..imagesize import image_size
+from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGE_DIRS = ("jpegimages", "images", "pngimages", "imgs", "img")
+LABEL_FILES = ("labels.txt", "class_names.txt", "labelmap.txt")
+BACKGROUND = {"background", "_background_", "__background__", "__ignore__"}
+SPLIT_ORDER = ("train", "val", "valid", "validation", "test")
+# elements the reader maps onto model columns; anything else is kept as pass-through
+IMAGE_RESERVED = set(IMAGE_SCHEMA) | {"folder", "filename", "path", "source", "size",
+                                      "segmented", "object", "depth"}
+OBJECT_RESERVED = set(ANNOTATION_SCHEMA) | {"name", "pose", "truncated", "difficult",
+                                            "occluded", "bndbox", "confidence"}
+VOC_IMAGE_COLUMNS = {"folder", "path", "source", "depth", "segmented"}
+VOC_OBJECT_COLUMNS = {"pose", "truncated", "difficult", "occluded", "attributes"}
+
+# Never expand entities (billion laughs, XXE), never fetch anything, no huge documents.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
+                          load_dtd=False, remove_comments=True, remove_pis=True,
+                          remove_blank_text=True)
+_VOC_HEAD = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*"
+    rb"|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*<annotation[\s>/]", re.S)
+_XML_NAME = re.compile(r"(?!xml)[A-Za-z_][\w.-]*", re.I)
+_PER_CLASS_LIST = re.compile(r".+_(train|val|trainval|test|valid)")
+
+
+# -- detect ------------------------------------------------------------------------
+
+def detect(path: Path) -> bool:
+    """True for a VOC XML file, a VOC root, a folder of VOC XML, or folders of them.
+
+    Looks at names and at most a few files.
+
+    Example:
+        >>> detect(Path("fixtures/voc/root"))  # doctest: +SKIP
+        True
+    """
+    path = Path(path)
+    if path.is_file():
+        return path.suffix.lower() == ".xml" and _is_voc_xml(path)
+    if not path.is_dir():
+        return False
+    return (_annotations_dir(path) is not None or _has_voc_xml(path)
+            or bool(_split_dirs(path, limit=8)))
+
+
+def _is_voc_xml(path: str | os.PathLike) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return _VOC_HEAD.match(head) is not None
+
+
+def _has_voc_xml(folder: str | os.PathLike, tries: int = 3) -> bool:
+    """True when one of the first few XML files directly in ``folder`` is VOC."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.lower().endswith(".xml") and entry.is_file():
+                    if _is_voc_xml(entry.path):
+                        return True
+                    tries -= 1
+                    if tries == 0:
+                        return False
+    except OSError:
+        return False
+    return False
+
+
+def _annotations_dir(root: Path) -> Path | None:
+    """The ``Annotations/`` (any case) folder of a VOC root, when it holds VOC XML."""
+    try:
+        with os.scandir(root) as entries:
+            for entry in entries:
+                if entry.name.lower() == "annotations" and entry.is_dir():
+                    folder = Path(entry.path)
+                    if _has_voc_xml(folder) or any(_has_voc_xml(d) for d in
+                                                   _subdirs(folder)[:4]):
+                        return folder
+    except OSError:
+        return None
+    return None
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    with os.scandir(folder) as entries:
+        return sorted(Path(e.path) for e in entries
+                      if e.is_dir() and not e.name.startswith("."))
+
+
+def _split_dirs(root: Path, limit: int | None = None) -> list[Path]:
+    """Sub-folders holding VOC XML beside their images (one per split)."""
+    dirs = _subdirs(root)
+    return [d for d in dirs[:limit] if _has_voc_xml(d)]
+
+
+# -- read --------------------------------------------------------------------------
+
+def read(path: Path, *, problems: Problems, image_root: Path | None = None,
+         voc_one_based: bool = False) -> Dataset:
+    """Read a VOC dataset (root, bare folder, split folders or one XML file).
+
+    Categories get ids 1..K in the order of a ``labels.txt`` / ``class_names.txt`` /
+    ``labelmap.txt`` beside the data, then in order of first appearance. Broken files
+    and objects are skipped through ``problems``.
+
+    Example:
+        >>> ds = read(Path("fixtures/voc/root"), problems=Problems())  # doctest: +SKIP
+        >>> ds.annotations[["x", "y", "w", "h"]].iloc[0].tolist()       # doctest: +SKIP
+        [1.0, 2.0, 9.0, 8.0]
+    """
+    path = Path(path).absolute()
+    layout, entries, split_dirs, trainval = _layout(path, problems)
+    parsed = _parse_all(entries, problems)
+    images, objects = parsed["images"], parsed["annotations"]
+    if split_dirs:  # Roboflow: each split keeps its images beside its XML
+        folder = str(image_root or path)
+        roots = {s: os.path.join(folder, s) for s in split_dirs}
+    else:
+        folder = _pick_image_root(_image_root_candidates(layout, path, image_root), images)
+        roots = {}
+    keep = _fill_file_names(images, folder, roots, problems)
+    if not keep.all():
+        _keep_rows(images, objects, keep)
+    _fill_sizes(images, folder, roots)
+
+    base = path.parent if layout == "file" else path
+    labels_file, labels = _labels_file(base)
+    categories, cat_ids = _categories(labels, objects["name"])
+    image_frame, annotation_frame = _frames(images, objects, cat_ids, voc_one_based,
+                                            problems)
+    meta_voc = {"layout": layout, "image_attributes": parsed["image_attributes"],
+                "image_elements": parsed["image_elements"],
+                "object_elements": parsed["object_elements"], "trainval": trainval}
+    if labels_file:
+        meta_voc["labels_file"] = labels_file
+    if parsed["score_tag"] != "score":
+        meta_voc["score_tag"] = parsed["score_tag"]
+    meta = {"image_root": folder, "voc": meta_voc}
+    if roots:
+        meta["split_roots"] = roots
+    return Dataset(categories, image_frame, annotation_frame, meta)
+
+
+def _layout(path: Path, problems: Problems):
+    """Which layout ``path`` is, and what to read: (layout, entries, split dirs, trainval).
+
+    Each entry is (stem, XML file, split, origin): stem is the XML path relative to its
+    folder without '.xml'; an image named only by an ImageSets list has no XML file and
+    its origin is (list file, line number).
+    """
+    if path.is_file():
+        return "file", [(path.stem, str(path), None, None)], [], False
+    ann = _annotations_dir(path)
+    if ann is not None:
+        files = _xml_files(ann, recursive=True)
+        splits, list_only, trainval = _image_sets(path, set(files), problems)
+        entries = [(s, f, splits.get(s), None) for s, f in files.items()]
+        entries += [(s, None, split, origin) for s, (split, origin) in list_only.items()]
+        entries.sort(key=lambda e: e[0])
+        return "root", entries, [], trainval
+    if _has_voc_xml(path):
+        files = _xml_files(path, recursive=False)
+        return "folder", [(s, f, None, None) for s, f in files.items()], [], False
+    split_dirs = _split_dirs(path)
+    if split_dirs:
+        entries = [(s, f, d.name, None) for d in split_dirs
+                   for s, f in _xml_files(d, recursive=False).items()]
+        return "splits", entries, [d.name for d in split_dirs], False
+    raise AnnokitError(f"{path}: no Pascal VOC XML found (expected Annotations/*.xml, "
+                       "*.xml with an <annotation> root, or split folders holding them)")
+
+
+def _xml_files(folder: Path, recursive: bool) -> dict[str, str]:
+    """{stem: file} for the XML files under ``folder``, sorted by stem.
+
+    The stem is the path relative to ``folder`` without '.xml' (forward slashes).
+    """
+    files = {}
+    pending = [("", str(folder))]
+    while pending:
+        prefix, current = pending.pop()
+        with os.scandir(current) as entries:
+            for e in entries:
+                if e.name.startswith("."):
+                    continue
+                if e.name.lower().endswith(".xml") and e.is_file():
+                    files[prefix + e.name[:-4]] = e.path
+                elif recursive and e.is_dir():
+                    pending.append((prefix + e.name + "/", e.path))
+    return dict(sorted(files.items()))
+
+
+def _image_sets(root: Path, stems: set[str], problems: Problems):
+    """Split of each stem from ImageSets/Main/<split>.txt, and listed stems with no XML.
+
+    Per-class lists (``cat_train.txt``) are not splits. ``trainval`` is the union of
+    train and val: it only names a split for stems that neither holds.
+    """
+    main = root / "ImageSets" / "Main"
+    if not main.is_dir():
+        return {}, {}, False
+    lists = {p.stem: p for p in main.glob("*.txt")}
+    names = [n for n in lists if not (_PER_CLASS_LIST.fullmatch(n) or any(
+        n.endswith("_" + other) for other in lists if other != n))]
+    rank = {s: i for i, s in enumerate(SPLIT_ORDER)}
+    names.sort(key=lambda n: (n == "trainval", rank.get(n, len(rank)), n))
+    split_of: dict[str, str] = {}
+    list_only: dict = {}
+    for name in names:
+        for number, stem in _list_lines(lists[name]):
+            if stem in split_of:
+                if name != "trainval" and split_of[stem] != name:
+                    problems.skip(FormatError(
+                        lists[name], f"'{stem}' is already in split '{split_of[stem]}'; "
+                        f"kept there", place=f"line {number}"))
+                continue
+            split_of[stem] = name
+            if stem not in stems:
+                list_only[stem] = (name, (lists[name], number))
+    return split_of, list_only, {"train", "val", "trainval"} <= set(lists)
+
+
+def _list_lines(path: Path):
+    """(line number, stem) for each entry of an ImageSets list; '#' starts a comment."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                yield number, line
+
+
+IMAGE_FIELDS = ("filename", "folder", "path", "source", "width", "height", "depth",
+                "segmented")
+
+
+def _parse_all(entries, problems: Problems) -> dict:
+    """Parse every XML once into flat lists (one per field); columns are built later."""
+    img = {k: [] for k in ("stem", "file", "split", "origin", *IMAGE_FIELDS)}
+    flat = []  # the objects' fields one after another, sliced into columns at the end
+    same = {}  # one string object per distinct name/pose: no copy per box
+
+    img_extra: dict[str, dict[int, object]] = {}   # column -> {image row: value}
+    obj_extra: dict[str, dict[int, object]] = {}   # column -> {object row: value}
+    tags = {"image": {}, "attribute": {}, "object": {}}  # XML name -> column name
+    score_tag = "score"
+    add, shared = flat.extend, same.setdefault
+    empty = dict.fromkeys(IMAGE_FIELDS)
+
+    for stem, file, split, origin in progress.track(entries, "reading VOC XML"):
+        fields, objects, extra, attrib = empty, (), None, None
+        if file is not None:
+            root = _parse_file(file, problems)
+            if root is None:
+                continue
+            fields, objects, extra = _image_fields(root)
+            attrib = root.attrib
+        row = len(img["stem"])
+        for number, element in enumerate(objects, 1):
+            name, pose, trunc, diff, occl, score, x1, y1, x2, y2, more = _object_fields(element)
+            try:  # never int(): 45.7 is a valid coordinate
+                x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
+                total = x1 + y1 + x2 + y2
+                ok = name and total - total == 0 and name.strip()  # NaN/inf fail here
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                _skip_object(file, number, element, problems)
+                continue
+            if score is not None:
+                score_tag, text = score
+                score = _number(text)
+                if score is None:
+                    more = _add_child(more, score_tag, text)
+            name = name.strip()
+            add((row, number, shared(name, name), shared(pose, pose), trunc, diff, occl,
+                 x1, y1, x2, y2, score))
+            if more:
+                _put(obj_extra, tags["object"], more, len(flat) // 12 - 1, OBJECT_RESERVED)
+        if extra:
+            _put(img_extra, tags["image"], extra, row,
+                 IMAGE_RESERVED | set(tags["attribute"].values()))
+        if attrib:
+            _put(img_extra, tags["attribute"], dict(attrib), row,
+                 IMAGE_RESERVED | set(tags["image"].values()))
+        for key, value in (("stem", stem), ("file", file), ("split", split),
+                           ("origin", origin), *fields.items()):
+            img[key].append(value)
+
+    keys = ("image", "number", "name", "pose", "truncated", "difficult", "occluded", "xmin",
+            "ymin", "xmax", "ymax", "score")
+    obj = {k: flat[i::len(keys)] for i, k in enumerate(keys)}
+    del flat
+    if all(v is None for v in obj["occluded"]):
+        del obj["occluded"]
+    img["extra"], obj["extra"] = img_extra, obj_extra
+    columns = {kind: {column: tag for tag, column in names.items()}
+               for kind, names in tags.items()}
+    return {"images": img, "annotations": obj, "score_tag": score_tag,
+            "image_elements": columns["image"], "image_attributes": columns["attribute"],
+            "object_elements": columns["object"]}
+
+
+def _image_fields(root) -> tuple[dict, list, dict | None]:
+    """The known fields of an <annotation>, its <object> elements, and other children."""
+    fields = dict.fromkeys(IMAGE_FIELDS)
+    objects, extra = [], None
+    for child in root:
+        tag = child.tag
+        if tag == "object":
+            objects.append(child)
+        elif tag == "size":
+            for e in child:
+                if e.tag in ("width", "height", "depth"):
+                    fields[e.tag] = e.text
+        elif tag in ("filename", "segmented"):
+            fields[tag] = child.text
+        elif tag in ("folder", "path"):
+            fields[tag] = child.text or ""   # present but empty stays ''
+        elif tag == "source":
+            fields["source"] = _value(child)
+        elif type(tag) is str:  # not a comment or an (unexpanded) entity
+            extra = _add_child(extra, tag, _value(child))
+    return fields, objects, extra
+
+
+def _object_fields(element):
+    """Texts of an <object>: name, pose, truncated, difficult, occluded, (score tag, text),
+    xmin, ymin, xmax, ymax, and a dict of any other children."""
+    name = pose = trunc = diff = occl = score = extra = None
+    x1 = y1 = x2 = y2 = None
+    for e in element:
+        t = e.tag
+        if t == "bndbox":
+            for c in e:
+                t = c.tag
+                if t == "xmin":
+                    x1 = c.text
+                elif t == "ymin":
+                    y1 = c.text
+                elif t == "xmax":
+                    x2 = c.text
+                elif t == "ymax":
+                    y2 = c.text
+        elif t == "name":
+            name = e.text
+        elif t == "pose":
+            pose = e.text
+        elif t == "truncated":
+            trunc = e.text
+        elif t == "difficult":
+            diff = e.text
+        elif t == "occluded":
+            occl = e.text
+        elif t == "score" or t == "confidence":
+            score = (t, e.text)
+        elif type(t) is str:  # not a comment or an (unexpanded) entity
+            extra = _add_child(extra, t, _attributes(e) if t == "attributes" else _value(e))
+    return name, pose, trunc, diff, occl, score, x1, y1, x2, y2, extra
+
+
+def _skip_object(file: str, number: int, element, problems: Problems) -> None:
+    """Record why an <object> cannot be read: no name, no box, or a box without numbers."""
+    name = (element.findtext("name") or "").strip()
+    box = element.find("bndbox")
+    if not name:
+        problems.skip(FormatError(file, "object has no <name>", place=f"object {number}"))
+    elif box is None:
+        problems.skip(FormatError(file, "object has no <bndbox>",
+                                  place=f"object '{name}' #{number}",
+                                  hint="VOC objects need xmin/ymin/xmax/ymax"))
+    else:
+        got = ", ".join(f"{t}={box.findtext(t)!r}" for t in ("xmin", "ymin", "xmax", "ymax"))
+        problems.skip(FormatError(file, "bndbox needs numeric xmin, ymin, xmax, ymax; got "
+                                  + got, place=f"object '{name}' #{number}"))
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _put(columns: dict, names: dict, values: dict, row: int, reserved: set) -> None:
+    """Store pass-through ``values`` at ``row``; an XML name that clashes gets 'voc_'."""
+    for tag, value in values.items():
+        column = names.get(tag)
+        if column is None:
+            column = names[tag] = "voc_" + tag if tag in reserved else tag
+        columns.setdefault(column, {})[row] = value
+
+
+def _parse_file(file: str, problems: Problems):
+    """The <annotation> root of ``file``, or None after recording why it was skipped."""
+    try:
+        tree = etree.parse(file, _PARSER)
+    except etree.XMLSyntaxError as e:
+        line, column = e.position if e.position else (0, 0)
+        message = re.sub(r",? line \d+, column \d+$", "", e.msg or str(e)).strip()
+        problems.skip(FormatError(file, f"malformed XML: {message}",
+                                  place=f"line {line}, column {column}"))
+        return None
+    except OSError as e:
+        problems.skip(FormatError(file, f"cannot read: {e.strerror or e}"))
+        return None
+    dtd = tree.docinfo.internalDTD
+    names = [e.name for e in dtd.iterentities()] if dtd is not None else []
+    if names:  # no VOC tool writes entities: an attack (XXE, billion laughs) or a mistake
+        problems.skip(FormatError(file, f"declares XML entities ({', '.join(names[:3])}); "
+                                  "refused, entities are never expanded", place="DOCTYPE"))
+        return None
+    root = tree.getroot()
+    if root.tag != "annotation":
+        problems.skip(FormatError(file, f"root element is <{root.tag}>, not <annotation>",
+                                  hint="is this a Pascal VOC file?"))
+        return None
+    return root
+
+
+def _value(element):
+    """An element as plain data: its stripped text, or a dict of its children."""
+    children = [c for c in element if type(c.tag) is str]
+    if not children:
+        return (element.text or "").strip()
+    out: dict = {}
+    for c in children:
+        out = _add_child(out, c.tag, _value(c))
+    return out
+
+
+def _add_child(mapping: dict | None, tag: str, value) -> dict:
+    """Add ``tag: value``; a repeated tag becomes a list of its values."""
+    mapping = {} if mapping is None else mapping
+    mapping[tag] = _append(mapping[tag], value) if tag in mapping else value
+    return mapping
+
+
+def _append(previous, value) -> list:
+    return previous + [value] if isinstance(previous, list) else [previous, value]
+
+
+def _attributes(element):
+    """CVAT's <attributes><attribute><name/><value/></attribute>... as {name: value}."""
+    out = {}
+    for a in element:
+        if type(a.tag) is not str:
+            continue
+        name, value = a.findtext("name"), a.findtext("value")
+        if a.tag != "attribute" or name is None:
+            return _value(element)  # not CVAT's shape: keep it as it is
+        out[name] = value
+    return out
+
+
+# -- read: images, sizes, categories -------------------------------------------------
+
+def _image_root_candidates(layout: str, path: Path, image_root: Path | None) -> list[Path]:
+    """Folders that may hold the images, most likely first."""
+    if image_root is not None:
+        return [Path(image_root)]
+    if layout == "root":
+        found = {p.name.lower(): p for p in _subdirs(path)}
+        return [found[n] for n in IMAGE_DIRS if n in found] + [path]
+    folder = path.parent if layout == "file" else path
+    siblings = {p.name.lower(): p for p in _subdirs(folder.parent)}
+    return [folder] + [siblings[n] for n in IMAGE_DIRS if n in siblings]
+
+
+def _pick_image_root(candidates: list[Path], images: dict) -> str:
+    """The first candidate holding one of the first few named images (else the first).
+
+    A ``<folder>`` element next to the first candidate is tried too (raccoon's
+    ``annotations/`` names ``images``); ``<path>`` is never trusted.
+    """
+    names = [_normal_name(f, s) for f, s in zip(images["filename"][:5], images["stem"][:5])
+             if f and f.strip()]
+    folders = [f for f in images["folder"][:1] if f and safe_relative(f)]
+    for folder in candidates + [candidates[0].parent / f for f in folders]:
+        if any((folder / n).is_file() for n in names):
+            return str(folder)
+    return str(candidates[0])
+
+
+def _normal_name(filename: str, stem: str) -> str:
+    """``filename`` relative to the image root: XML sub-folder kept, foreign paths dropped."""
+    name = filename.strip().replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:/", name):
+        name = name.rsplit("/", 1)[-1]   # an absolute path from another machine
+    prefix = stem.rsplit("/", 1)[0] + "/" if "/" in stem else ""
+    return name if "/" in name else prefix + name
+
+
+def _fill_file_names(images: dict, folder: str, roots: dict, problems: Problems) -> np.ndarray:
+    """file_name from <filename>; when absent, the stem plus an image's extension.
+
+    Returns which rows to keep: an image named only by an ImageSets list is kept when the
+    image file exists (an image without objects), else skipped.
+    """
+    index: dict[str, dict[str, str]] = {}
+    names, keep = [], np.ones(len(images["stem"]), dtype=bool)
+    rows = zip(images["filename"], images["stem"], images["split"], images["origin"])
+    for i, (filename, stem, split, origin) in enumerate(rows):
+        if filename and filename.strip():
+            names.append(_normal_name(filename, stem))
+            continue
+        where = roots.get(split, folder)
+        if where not in index:
+            index[where] = _image_index(where)
+        name = index[where].get(stem)
+        if name is None and origin is not None:
+            problems.skip(FormatError(origin[0], f"'{stem}' has no XML in Annotations/ "
+                                      f"and no image in {where}", place=f"line {origin[1]}"))
+            keep[i] = False
+        names.append(name or stem + ".jpg")
+    images["file_name"] = names
+    return keep
+
+
+def _image_index(folder: str) -> dict[str, str]:
+    """stem -> file name for every image under ``folder`` (relative, forward slashes)."""
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        rel = os.path.relpath(dirpath, folder).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        for f in sorted(filenames):
+            stem, ext = os.path.splitext(f)
+            if ext.lower() in IMAGE_EXTS:
+                out.setdefault(prefix + stem, prefix + f)
+    return out
+
+
+def _keep_rows(images: dict, objects: dict, keep: np.ndarray) -> None:
+    """Drop image rows (objectless ones only) and renumber the objects' image rows."""
+    for key, values in images.items():
+        if isinstance(values, list):
+            images[key] = [v for v, k in zip(values, keep) if k]
+        elif isinstance(values, np.ndarray):
+            images[key] = values[keep]
+    new_row = np.cumsum(keep) - 1
+    objects["image"] = new_row[np.asarray(objects["image"], dtype=np.int64)]
+    images["extra"] = {c: {int(new_row[i]): v for i, v in vals.items() if keep[i]}
+                       for c, vals in images["extra"].items()}
+
+
+def _fill_sizes(images: dict, folder: str, roots: dict) -> None:
+    """Width/height as numbers; a missing or zero size is read from the image header."""
+    width = pd.to_numeric(pd.Series(images["width"], dtype=object), errors="coerce")
+    height = pd.to_numeric(pd.Series(images["height"], dtype=object), errors="coerce")
+    missing = ~((width > 0) & (height > 0)).to_numpy()
+    width, height = np.array(width, dtype=float), np.array(height, dtype=float)
+    for i in np.flatnonzero(missing):
+        where = roots.get(images["split"][i], folder)
+        try:
+            width[i], height[i] = image_size(os.path.join(where, images["file_name"][i]))
+        except FormatError:
+            width[i] = height[i] = np.nan  # unknown: NA, never 0
+    images["width"], images["height"] = width, height
+
+
+def _labels_file(folder: Path) -> tuple[str | None, list[str]]:
+    """Class names, in order, from a labels file in ``folder`` (background names dropped)."""
+    for name in LABEL_FILES:
+        file = folder / name
+        if file.is_file():
+            labels = []
+            for line in file.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+                line = line.strip()
+                if name == "labelmap.txt":  # Datumaro/CVAT: name:color:parts:actions
+                    line = line.split(":", 1)[0].strip()
+                if line and not line.startswith("#") and line.lower() not in BACKGROUND \
+                        and line not in labels:
+                    labels.append(line)
+            return name, labels
+    return None, []
+
+
+def _categories(labels: list[str], names: list[str]):
+    """Categories 1..K (labels file order, then first appearance) and each object's id."""
+    codes, uniques = pd.factorize(np.asarray(names, dtype=object))
+    known = set(labels)
+    order = labels + [n for n in uniques if n not in known]
+    ids = pd.Index(order).get_indexer(uniques) + 1
+    categories = pd.DataFrame({"id": np.arange(1, len(order) + 1), "name": order,
+                               "supercategory": [None] * len(order)})
+    cat_ids = ids[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    return categories, cat_ids
+
+
+def _frames(img: dict, obj: dict, cat_ids: np.ndarray, one_based: bool,
+            problems: Problems):
+    """Build the images and annotations DataFrames once, column by column."""
+    n = len(img["stem"])
+    images = pd.DataFrame({
+        "id": np.arange(1, n + 1), "file_name": img["file_name"],
+        "width": pd.array(img["width"], dtype="Float64").round().astype("Int64"),
+        "height": pd.array(img["height"], dtype="Float64").round().astype("Int64"),
+        "split": img["split"], "folder": img["folder"], "path": img["path"],
+        "source": img["source"], "depth": _ints(img["depth"]),
+        "segmented": _ints(img["segmented"])})
+    for column, values in img["extra"].items():
+        images[column] = _sparse(values, n)
+
+    # pop each list once it is an array: peak memory stays near one copy of the boxes
+    x1, y1 = np.asarray(obj.pop("xmin"), float), np.asarray(obj.pop("ymin"), float)
+    x2, y2 = np.asarray(obj.pop("xmax"), float), np.asarray(obj.pop("ymax"), float)
+    if one_based:  # 1-based inclusive pixel indices
+        x, y, w, h = x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1
+    else:
+        x, y, w, h = x1, y1, x2 - x1, y2 - y1
+    m = len(x1)
+    scores = obj.pop("score")
+    score = np.array([np.nan if s is None else s for s in scores], dtype=float) \
+        if any(s is not None for s in scores) else np.full(m, np.nan)
+    annotations = pd.DataFrame({
+        "id": np.arange(1, m + 1), "image_id": np.asarray(obj["image"], np.int64) + 1,
+        "category_id": cat_ids, "kind": "box", "x": x, "y": y, "w": w, "h": h,
+        "iscrowd": 0, "segmentation": None, "score": score,
+        "pose": _poses(obj.pop("pose"))})
+    for flag in ("truncated", "difficult", "occluded"):
+        if flag in obj:
+            annotations[flag] = _flags(obj.pop(flag), flag, obj, img["file"], problems)
+    for column, values in obj["extra"].items():
+        annotations[column] = _sparse(values, m)
+    return images, annotations
+
+
+def _ints(texts: list) -> pd.arrays.IntegerArray:
+    values = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce")
+    return pd.array(values.round(), dtype="Int64")
+
+
+def _flags(texts: list, tag: str, obj: dict, files: list, problems: Problems) -> np.ndarray:
+    """0/1 flags from text ('1', '0', 'true', '', absent); absent or empty is 0.
+
+    Text that is no flag at all reads as 0 and is reported once per distinct value.
+    """
+    codes, uniques = pd.factorize(np.asarray(texts, dtype=object))
+    values = []
+    for code, text in enumerate(uniques):
+        value = _flag(text)
+        if value is None:
+            first = int(np.argmax(codes == code))
+            more = int((codes == code).sum()) - 1
+            problems.skip(FormatError(
+                files[obj["image"][first]], f"<{tag}> is {text!r}, not 0 or 1; read as 0"
+                + (f" (and in {more} more objects)" if more else ""),
+                place=f"object '{obj['name'][first]}' #{obj['number'][first]}"))
+            value = 0
+        values.append(value)
+    return np.array(values + [0], dtype=np.int64)[codes]  # code -1 (absent) is 0
+
+
+def _flag(text: str) -> int | None:
+    text = text.strip().lower()
+    if text in ("", "0", "false", "no"):
+        return 0
+    if text in ("1", "true", "yes"):
+        return 1
+    try:
+        return int(float(text))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _poses(texts: list) -> np.ndarray:
+    """Pose text; absent or empty reads as VOC's 'Unspecified'."""
+    codes, uniques = pd.factorize(np.asarray(texts, dtype=object))
+    values = np.array([u.strip() or "Unspecified" for u in uniques] + ["Unspecified"],
+                      dtype=object)
+    return values[codes]
+
+
+def _sparse(values: dict[int, object], n: int) -> np.ndarray:
+    column = np.full(n, None, dtype=object)
+    for i, v in values.items():
+        column[i] = v
+    return column
+
+
+# -- write -------------------------------------------------------------------------
+
+def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_file: bool,
+          voc_one_based: bool = False) -> list[str]:
+    """Write ``ds`` as a VOC root at ``out``; return notes on what VOC cannot hold.
+
+    ``Annotations/<stem>.xml`` for every image (objectless ones too), images under
+    ``JPEGImages/`` unless ``images='none'``, ``ImageSets/Main/<split>.txt`` per split and
+    ``labels.txt`` with the class order.
+
+    Example:
+        >>> notes = write(ds, Path("out/voc"), images="none", problems=Problems(),
+        ...               single_file=False)  # doctest: +SKIP
+    """
+    out = Path(out)
+    meta_voc = ds.meta.get("voc") or {}
+    notes: list[str] = []
+    imgs = ds.images.reset_index(drop=True)
+    rel, keep = _output_names(imgs, problems, notes)
+    imgs, rel = imgs[keep].reset_index(drop=True), rel[keep]
+    stems = _output_stems(rel)
+    boxes, positions = _writable_boxes(ds, imgs, notes)
+    objects = _object_xml(ds, boxes, meta_voc, voc_one_based, notes)
+    order = np.argsort(positions, kind="stable")
+    bounds = np.searchsorted(positions[order], np.arange(len(imgs) + 1))
+    objects = [objects[i] for i in order.tolist()]
+    heads = _image_heads(imgs, rel, meta_voc, notes)
+
+    ann_dir = out / "Annotations"
+    ann_dir.mkdir(parents=True)
+    made = {""}
+    prefix = str(ann_dir) + os.sep
+    for i in progress.track(range(len(imgs)), "writing VOC XML", total=len(imgs)):
+        stem = stems[i]
+        parent = stem.rpartition("/")[0]
+        if parent not in made:
+            os.makedirs(prefix + parent, exist_ok=True)
+            made.add(parent)
+        body = "".join(objects[bounds[i]:bounds[i + 1]])
+        with open(f"{prefix}{stem}.xml", "wb") as f:
+            f.write(f"{heads[i]}{body}</annotation>\n".encode("utf-8"))
+    _write_image_sets(out, imgs, stems, meta_voc, notes)
+    names = ds.categories.sort_values("id", kind="stable")["name"].astype(str)
+    (out / "labels.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
+    if ds.categories["supercategory"].notna().any():
+        notes.append("VOC has no supercategory: dropped")
+    if images != "none":
+        sources = ds.image_paths()[keep].reset_index(drop=True)
+        targets = pd.Series([str(out / "JPEGImages" / r) for r in rel])
+        notes += place_images(sources, targets, images)
+    return notes
+
+
+def _output_names(imgs: pd.DataFrame, problems: Problems, notes: list[str]):
+    """Each image's path under JPEGImages/ and whether it can be written at all."""
+    rel = imgs["file_name"].astype(object).to_numpy()
+    keep = np.ones(len(imgs), dtype=bool)
+    for i, name in enumerate(rel):
+        if not isinstance(name, str) or not safe_relative(name):
+            problems.skip(FormatError(str(name), "file name escapes the image root (or is "
+                                      "empty); image not written", place=f"image id "
+                                      f"{imgs['id'].iat[i]}"))
+            keep[i] = False
+    rel = np.array([n.replace("\\", "/") if k else n for n, k in zip(rel, keep)],
+                   dtype=object)
+    dup = pd.Series(rel).duplicated(keep=False).to_numpy() & keep
+    if dup.any() and imgs["split"].notna().any():
+        # the same name in two split folders: keep them apart by split
+        split = imgs["split"].astype(object).to_numpy()
+        rel = np.array([f"{s}/{r}" if isinstance(s, str) and k else r
+                        for r, s, k in zip(rel, split, keep)], dtype=object)
+        notes.append("file names repeat across splits: written under "
+                     "JPEGImages/<split>/ and Annotations/<split>/")
+    again = pd.Series(rel).duplicated(keep="first").to_numpy() & keep
+    for i in np.flatnonzero(again):
+        problems.skip(FormatError(rel[i], "another image has this file name; not written",
+                                  place=f"image id {imgs['id'].iat[i]}"))
+        keep[i] = False
+    return rel, keep
+
+
+def _output_stems(rel: np.ndarray) -> list[str]:
+    """Annotation stems: the file name without extension, whole where that would clash."""
+    stems = pd.Series([os.path.splitext(r)[0] for r in rel], dtype=object)
+    clash = stems.duplicated(keep=False).to_numpy()
+    return [r if c else s for r, s, c in zip(rel, stems, clash)]
+
+
+def _writable_boxes(ds: Dataset, imgs: pd.DataFrame, notes: list[str]):
+    """The annotations VOC can hold, and each one's image row; notes for the rest."""
+    anns = ds.annotations
+    positions = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
+    ok = positions >= 0
+    kinds = anns["kind"].to_numpy(object)
+    for kind in ("point", "label"):
+        count = int(((kinds == kind) & ok).sum())
+        if count:
+            notes.append(f"VOC holds boxes only: {count} '{kind}' annotations dropped")
+    ok &= kinds == "box"
+    finite = np.isfinite(anns[["x", "y", "w", "h"]].to_numpy(float)).all(axis=1)
+    if (ok & ~finite).any():
+        notes.append(f"{int((ok & ~finite).sum())} boxes without coordinates dropped")
+    ok &= finite
+    cat = pd.Index(ds.categories["id"]).get_indexer(anns["category_id"])
+    if (ok & (cat < 0)).any():
+        notes.append(f"{int((ok & (cat < 0)).sum())} boxes with a category id not in "
+                     "categories dropped")
+    ok &= cat >= 0
+    lost = int(((positions < 0) & (kinds == "box")).sum())
+    if lost:
+        notes.append(f"{lost} boxes of images not written (or unknown) dropped")
+    boxes = anns[ok]
+    seg = boxes["segmentation"].to_numpy(object)
+    seg = seg[~pd.isna(seg)]  # mostly None: look only at the rest
+    polygons = sum(1 for s in seg if isinstance(s, list) and s)
+    rles = sum(1 for s in seg if isinstance(s, dict))
+    if polygons or rles:
+        notes.append(f"VOC cannot hold segmentation: {polygons} polygons and {rles} RLE "
+                     "masks dropped, boxes kept")
+    crowd = int((boxes["iscrowd"] == 1).sum())
+    if crowd:
+        notes.append(f"VOC has no crowd flag: {crowd} crowd boxes written as ordinary "
+                     "boxes")
+    scored = int(boxes["score"].notna().sum())
+    if scored:
+        notes.append(f"VOC has no score: {scored} scores written as a non-standard "
+                     "<score> element that VOC tools ignore")
+    return boxes, positions[ok]
+
+
+def _object_xml(ds: Dataset, boxes: pd.DataFrame, meta_voc: dict, one_based: bool,
+                notes: list[str]) -> list[str]:
+    """One '<object>...</object>' string per box, built over whole columns."""
+    names = np.array([escape(str(n)) for n in ds.categories["name"]], dtype=object)
+    name = names[pd.Index(ds.categories["id"]).get_indexer(boxes["category_id"])]
+    x, y = boxes["x"].to_numpy(float), boxes["y"].to_numpy(float)
+    x2, y2 = x + boxes["w"].to_numpy(float), y + boxes["h"].to_numpy(float)
+    if one_based:
+        x, y = x + 1, y + 1
+    xmin, ymin = _numbers(x, exact=not one_based), _numbers(y, exact=not one_based)
+    xmax, ymax = _numbers(x2, exact=False), _numbers(y2, exact=False)
+    pose = _texts(boxes, "pose", "Unspecified")
+    trunc, diff = _flag_texts(boxes, "truncated"), _flag_texts(boxes, "difficult")
+    occl = ([f"\t\t<occluded>{v}</occluded>\n" for v in _flag_texts(boxes, "occluded")]
+            if "occluded" in boxes else [""] * len(boxes))
+    tail = _object_tails(boxes, meta_voc, notes)
+    return [f"\t<object>\n\t\t<name>{n}</name>\n\t\t<pose>{p}</pose>\n"
+            f"\t\t<truncated>{t}</truncated>\n\t\t<difficult>{d}</difficult>\n{o}"
+            f"\t\t<bndbox>\n\t\t\t<xmin>{a}</xmin>\n\t\t\t<ymin>{b}</ymin>\n"
+            f"\t\t\t<xmax>{c}</xmax>\n\t\t\t<ymax>{e}</ymax>\n\t\t</bndbox>\n{z}\t</object>\n"
+            for n, p, t, d, o, a, b, c, e, z in zip(name, pose, trunc, diff, occl, xmin,
+                                                    ymin, xmax, ymax, tail)]
+
+
+def _numbers(values: np.ndarray, exact: bool = True) -> list[str]:
+    """Coordinates as text: integers without '.0', fractions in full (never truncated).
+
+    ``exact`` values are written as their shortest round-trip repr; computed ones
+    (``xmax = x + w``) may sit an ulp off the source's short decimal, which is restored.
+    """
+    values = np.asarray(values, dtype=float)
+    whole = (values == np.round(values)) & (np.abs(values) < 2**53)  # NaN is not whole
+    if whole.all():
+        return list(map(str, values.astype(np.int64).tolist()))
+    text = list(map(repr, values.tolist()))
+    if whole.any():
+        ints = map(str, np.where(whole, values, 0).astype(np.int64).tolist())
+        text = [i if w else t for i, t, w in zip(ints, text, whole.tolist())]
+    if not exact:  # 16+ significant digits need 17+ characters
+        long = [i for i, t in enumerate(text) if len(t) >= 17]
+        for i, t in zip(long, _short_decimals(values[long])):
+            text[i] = t
+    return text
+
+
+def _short_decimals(values: np.ndarray) -> list[str]:
+    """repr of each value, or of the decimal of at most 12 digits within 2 ulp of it.
+
+    Example: 148.43 + 19.16 is 167.59000000000003 in floating point, but the source's
+    xmax was 167.59: that is what gets written.
+    """
+    with np.errstate(divide="ignore"):
+        places = np.clip(11 - np.floor(np.log10(np.abs(values))), 0, 300)
+    rounded = np.array([round(v, int(p)) for v, p in zip(values.tolist(), places.tolist())])
+    near = np.abs(rounded - values) <= 2 * np.spacing(np.abs(values))
+    return [repr(r if n else v) for r, v, n in
+            zip(rounded.tolist(), values.tolist(), near.tolist())]
+
+
+def _texts(frame: pd.DataFrame, column: str, default: str) -> np.ndarray:
+    if column not in frame:
+        return np.full(len(frame), default, dtype=object)
+    codes, uniques = pd.factorize(frame[column].astype(object).to_numpy(), sort=False)
+    values = np.array([escape(str(u)) for u in uniques] + [default], dtype=object)
+    return values[codes]
+
+
+def _flag_texts(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame:
+        return np.full(len(frame), "0", dtype=object)
+    values = pd.to_numeric(frame[column], errors="coerce").fillna(0).to_numpy(float)
+    return np.array(list(map(str, values.astype(np.int64).tolist())), dtype=object)
+
+
+def _object_tails(boxes: pd.DataFrame, meta_voc: dict, notes: list[str]) -> list[str]:
+    """Pass-through object children (score, parts, actions, CVAT attributes) as XML."""
+    elements = dict(meta_voc.get("object_elements") or {})
+    if "attributes" in boxes:
+        elements.setdefault("attributes", "attributes")
+    columns = [c for c in elements if c in boxes]
+    known = set(ANNOTATION_SCHEMA) | VOC_OBJECT_COLUMNS | set(columns) | {"area"}
+    dropped = [c for c in boxes.columns if c not in known and boxes[c].notna().any()]
+    if dropped:
+        notes.append(f"VOC has no element for annotation columns {', '.join(dropped)}: "
+                     "dropped")
+    parts = []
+    score = boxes["score"].to_numpy(float)
+    if (score == score).any():
+        tag = meta_voc.get("score_tag", "score")
+        text = _numbers(np.where(score == score, score, 0))
+        parts.append([f"\t\t<{tag}>{t}</{tag}>\n" if v == v else ""
+                      for t, v in zip(text, score)])
+    for c in columns:
+        tag = elements[c]
+        render = _cvat_attributes if tag == "attributes" else \
+            (lambda v, tag=tag: _element(tag, v, 2))
+        parts.append(_render(boxes[c].to_numpy(object), render))
+    if not parts:
+        return [""] * len(boxes)
+    return ["".join(p) for p in zip(*parts)]
+
+
+def _render(values, render) -> list[str]:
+    """``render(value)`` for each value, computed once per distinct value."""
+    cache: dict[str, str] = {}
+    out = []
+    for v in values:
+        key = repr(v)  # dicts are not hashable; columns repeat few distinct values
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = render(v)
+        out.append(text)
+    return out
+
+
+def _cvat_attributes(values) -> str:
+    """CVAT's <attributes> from a flat {name: value} dict; anything else as it is."""
+    if not isinstance(values, dict) or any(isinstance(v, (dict, list))
+                                           for v in values.values()):
+        return _element("attributes", values, 2)
+    inner = "".join(f"\t\t\t<attribute>\n\t\t\t\t<name>{escape(str(k))}</name>\n"
+                    f"\t\t\t\t<value>{escape(_str(v))}</value>\n\t\t\t</attribute>\n"
+                    for k, v in values.items())
+    return f"\t\t<attributes>\n{inner}\t\t</attributes>\n"
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _str(value) -> str:
+    """Text for an element: booleans as true/false, whole floats without '.0'."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _element(tag: str, value, depth: int) -> str:
+    """``value`` (text, dict of children, list for a repeated tag) as indented XML."""
+    if _missing(value):
+        return ""
+    if isinstance(value, list):
+        return "".join(_element(tag, v, depth) for v in value)
+    indent = "\t" * depth
+    if isinstance(value, dict):
+        inner = "".join(_element(str(k), v, depth + 1) for k, v in value.items())
+        return f"{indent}<{tag}>\n{inner}{indent}</{tag}>\n"
+    return f"{indent}<{tag}>{escape(_str(value))}</{tag}>\n"
+
+
+def _image_heads(imgs: pd.DataFrame, rel: np.ndarray, meta_voc: dict,
+                 notes: list[str]) -> list[str]:
+    """'<annotation>' up to the first object, for every image."""
+    n = len(imgs)
+    attrs = {c: a for c, a in (meta_voc.get("image_attributes") or {}).items() if c in imgs}
+    elements = {c: t for c, t in (meta_voc.get("image_elements") or {}).items()
+                if c in imgs}
+    known = set(IMAGE_SCHEMA) | VOC_IMAGE_COLUMNS | set(attrs) | set(elements)
+    # other formats' image extras (license, date_captured, ...) become elements too
+    others = [c for c in imgs.columns if c not in known and imgs[c].notna().any()]
+    elements.update({c: c for c in others if _XML_NAME.fullmatch(str(c))})
+    dropped = [str(c) for c in others if c not in elements]
+    if dropped:
+        notes.append(f"VOC cannot name an element after image columns {', '.join(dropped)}: "
+                     "dropped")
+
+    def column(name: str, tag: str, default: str = "") -> list[str]:
+        if name not in imgs:
+            return [default] * n
+        return _render(imgs[name].astype(object).to_numpy(), lambda v: _element(tag, v, 1))
+
+    def attribute(name: str, key: str) -> list[str]:
+        return _render(imgs[name].astype(object).to_numpy(),
+                       lambda v: "" if _missing(v) else f" {key}={quoteattr(_str(v))}")
+
+    opening = ["<annotation>\n"] * n
+    if attrs:
+        keys = zip(*[attribute(c, a) for c, a in attrs.items()])
+        opening = ["<annotation" + "".join(k) + ">\n" for k in keys]
+    filename = [escape(r.rsplit("/", 1)[-1]) for r in rel]
+    extra = [column(c, t) for c, t in elements.items()]
+    extra = ["".join(e) for e in zip(*extra)] if extra else [""] * n
+    return [f"{o}{fo}\t<filename>{f}</filename>\n{p}{so}{e}{si}{se}"
+            for o, fo, f, p, so, e, si, se in zip(
+                opening, column("folder", "folder"), filename, column("path", "path"),
+                column("source", "source"), extra, _size_xml(imgs),
+                column("segmented", "segmented", "\t<segmented>0</segmented>\n"))]
+
+
+def _size_xml(imgs: pd.DataFrame) -> list[str]:
+    """<size> where width and height are known; depth from the column, else 3."""
+    w = imgs["width"].to_numpy(dtype=float, na_value=np.nan)
+    h = imgs["height"].to_numpy(dtype=float, na_value=np.nan)
+    known = np.isfinite(w) & np.isfinite(h)
+    ws = map(str, np.where(known, w, 0).astype(np.int64).tolist())
+    hs = map(str, np.where(known, h, 0).astype(np.int64).tolist())
+    if "depth" in imgs:
+        d = imgs["depth"].to_numpy(dtype=float, na_value=np.nan)
+        ds = [f"\t\t<depth>{int(v)}</depth>\n" if v == v else "" for v in d.tolist()]
+    else:
+        ds = ["\t\t<depth>3</depth>\n"] * len(imgs)
+    return [f"\t<size>\n\t\t<width>{a}</width>\n\t\t<height>{b}</height>\n{c}\t</size>\n"
+            if k else "" for k, a, b, c in zip(known.tolist(), ws, hs, ds)]
+
+
+def _write_image_sets(out: Path, imgs: pd.DataFrame, stems: list[str], meta_voc: dict,
+                      notes: list[str]) -> None:
+    """ImageSets/Main/<split>.txt (stems in image order); trainval.txt when the input had it."""
+    split = imgs["split"].astype(object).to_numpy()
+    present = [s for s in pd.unique(split) if isinstance(s, str) and s]
+    if not present:
+        return
+    main = out / "ImageSets" / "Main"
+    main.mkdir(parents=True)
+    stems_arr = np.asarray(stems, dtype=object)
+    for s in present:
+        if "/" in s or "\\" in s or s.startswith("."):
+            notes.append(f"split name {s!r} cannot be a file name: no list written")
+            continue
+        (main / f"{s}.txt").write_text("".join(t + "\n" for t in stems_arr[split == s]),
+                                       encoding="utf-8")
+    if meta_voc.get("trainval") and "train" in present and "val" in present:
+        both = stems_arr[(split == "train") | (split == "val")]
+        (main / "trainval.txt").write_text("".join(t + "\n" for t in both), encoding="utf-8")
