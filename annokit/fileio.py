@@ -40,8 +40,8 @@ def atomic_output(target: str | os.PathLike, *, overwrite: bool = False,
     target = Path(target).absolute()
     for p in protect:
         p = Path(p).absolute()
-        if target == p or target in p.parents:
-            raise AnnokitError(f"{target}: refusing to write over the input ({p})")
+        if target == p or target in p.parents or (p.is_dir() and p in target.parents):
+            raise AnnokitError(f"{target}: refusing to write over or into the input ({p})")
     if _is_nonempty(target) and not overwrite:
         raise AnnokitError(f"{target}: exists and is not empty (use --overwrite to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)

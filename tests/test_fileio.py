@@ -63,11 +63,16 @@ def test_failure_leaves_old_output_and_no_debris(tmp_path):
 def test_never_writes_over_the_input(tmp_path):
     src = tmp_path / "data" / "voc"
     src.mkdir(parents=True)
-    for target in (src, tmp_path / "data"):
-        with pytest.raises(AnnokitError, match="refusing to write over the input"):
+    for target in (src, tmp_path / "data", src / "converted"):
+        with pytest.raises(AnnokitError, match="refusing to write over or into the input"):
             with atomic_output(target, overwrite=True, protect=(src,)):
                 pass
-    assert src.is_dir()
+    assert src.is_dir() and not any(src.iterdir())
+    beside_a_file = tmp_path / "data" / "a.json"  # a file input: its folder is fine
+    beside_a_file.write_text("{}")
+    with atomic_output(tmp_path / "data" / "out", protect=(beside_a_file,)) as tmp:
+        tmp.mkdir()
+    assert (tmp_path / "data" / "out").is_dir()
 
 
 def test_safe_relative():
