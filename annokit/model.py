@@ -57,9 +57,10 @@ def _conform(frame: pd.DataFrame | None, schema: dict, name: str) -> pd.DataFram
             values = pd.to_numeric(values, errors="coerce").round().astype("Int64")
         else:
             values = values.astype(dtype)
-        out[col] = values.to_numpy(copy=True) if dtype != "Int64" else values.array
+        out[col] = values.array if dtype == "Int64" else pd.Series(
+            values.to_numpy(), dtype=dtype)  # object stays object: None, not NaN
     extras = [c for c in frame.columns if c not in schema]
-    out.update((col, frame[col].to_numpy()) for col in extras)
+    out.update((col, frame[col]) for col in extras)
     # copy=True: the frame owns writable arrays (pandas 3 hands out read-only views)
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=True)
 

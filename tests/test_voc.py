@@ -452,7 +452,7 @@ def test_write_links_images_and_refuses_clobbering(tmp_path):
     assert linked == ["r1.jpg", "r2.jpg", "r3.jpg", "r4.jpg"]
     with pytest.raises(annokit.AnnokitError, match="exists and is not empty"):
         annokit.write(ds, tmp_path / "out", "voc")
-    with pytest.raises(annokit.AnnokitError, match="refusing to write over the input"):
+    with pytest.raises(annokit.AnnokitError, match="refusing to write over or into the input"):
         annokit.convert(VOC / "splits", VOC / "splits", "voc", "voc")
 
 
