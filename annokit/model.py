@@ -127,16 +127,11 @@ class Dataset:
             name
             cat       1           12       9      10    2
         """
-        anns = self.annotations
-        per_cat = anns.groupby("category_id").agg(
-            annotations=("id", "size"), images=("image_id", "nunique"))
-        table = self.categories.set_index("id")[["name"]].join(per_cat).fillna(0)
-        splits = self.images.set_index("id")["split"]
-        if splits.notna().any():
-            by_split = pd.crosstab(anns["category_id"], anns["image_id"].map(splits))
-            table = table.join(by_split).fillna(0)
-        table = table.reset_index().set_index("name")
-        return table.astype({c: "int64" for c in table.columns})
+        from .stats import class_counts
+
+        table = class_counts(self).rename(columns={"category_id": "id",
+                                                   "instances": "annotations"})
+        return table.set_index("name")
 
     def summary_line(self) -> str:
         """One line for logs: images, annotations, categories, skipped records."""

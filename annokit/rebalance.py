@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AnnokitError
+from . import stats
 from .model import Dataset
 
 METHODS = ("repeat", "oversample", "undersample")
@@ -298,16 +299,9 @@ def class_counts(ds: Dataset) -> pd.DataFrame:
         >>> class_counts(ds).loc["WBC"].tolist()  # doctest: +SKIP
         [372, 359, 0.076]
     """
-    anns = ds.annotations
-    known = anns["image_id"].isin(ds.images["id"])
-    anns = anns[known.to_numpy()]
-    names = ds.categories.set_index("id")["name"].astype(str)
-    names = names[~names.index.duplicated()]
-    table = pd.DataFrame({
-        "instances": anns.groupby("category_id").size(),
-        "images": anns.groupby("category_id")["image_id"].nunique(),
-    }).reindex(names.index, fill_value=0).astype(np.int64)
-    table.index = names.to_numpy()
+    counts = stats.class_counts(ds)
+    counts = counts[counts["name"].notna()].drop_duplicates("category_id")
+    table = counts.set_index(counts["name"].astype(str).to_numpy())[["instances", "images"]]
     table.index.name = "class"
     total = table["instances"].sum()
     table["share"] = table["instances"] / total if total else np.nan
@@ -328,7 +322,8 @@ def rebalance_table(before: Dataset, after: Dataset, only_split: str | None = No
     for ds in (before, after):
         if only_split is not None:
             inside = (ds.images["split"] == only_split).to_numpy(dtype=bool)
-            ds = Dataset(ds.categories, ds.images[inside], ds.annotations, ds.meta)
+            kept = ds.annotations["image_id"].isin(ds.images["id"][inside]).to_numpy()
+            ds = Dataset(ds.categories, ds.images[inside], ds.annotations[kept], ds.meta)
         counts = class_counts(ds)
         counts.loc["all"] = [counts["instances"].sum(), len(ds.images),
                              1.0 if counts["instances"].sum() else np.nan]

@@ -30,6 +30,7 @@ from .checks import FINDING_COLUMNS, SEVERITIES, SEVERITY_RANK
 from .errors import AnnokitError
 from .fileio import atomic_output
 from .model import Dataset
+from .stats import class_counts
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("report_schema.json")
@@ -208,26 +209,14 @@ def _str_or_none(value) -> str | None:
 
 def _class_counts(ds: Dataset, splits: tuple) -> list[dict]:
     """One record per category, plus any category id that annotations use but nobody defines."""
-    anns, cats = ds.annotations, ds.categories.drop_duplicates("id")
-    orphans = np.setdiff1d(anns["category_id"].unique(), cats["id"].to_numpy())
-    ids = [*cats["id"].tolist(), *orphans.tolist()]
-    names = [*cats["name"].tolist(), *[None] * len(orphans)]
-    supers = [*cats["supercategory"].tolist(), *[None] * len(orphans)]
-    k = len(ids)
-    cat = pd.Index(ids).get_indexer(anns["category_id"])  # every one is found
-    n_anns = np.bincount(cat, minlength=k)
-    image = pd.factorize(anns["image_id"])[0].astype(np.int64)
-    pairs = pd.unique(cat * (image.max(initial=0) + 1) + image)  # distinct (class, image)
-    n_images = np.bincount(pairs // (image.max(initial=0) + 1), minlength=k)
-    split_names, _, ann_codes = splits
-    s = len(split_names)
-    ok = ann_codes >= 0
-    by_split = np.bincount(cat[ok] * s + ann_codes[ok], minlength=k * s).reshape(k, s)
-    return [{"id": int(i), "name": _str_or_none(n), "supercategory": _str_or_none(sc),
-             "annotations": int(a), "images": int(m),
-             "splits": {str(name): int(v) for name, v in zip(split_names, row)}}
-            for i, n, sc, a, m, row in zip(ids, names, supers, n_anns, n_images,
-                                           by_split.tolist())]
+    table = class_counts(ds)
+    supers = ds.categories.drop_duplicates("id").set_index("id")["supercategory"]
+    split_names = [str(name) for name in splits[0]]
+    return [{"id": int(row["category_id"]), "name": _str_or_none(row["name"]),
+             "supercategory": _str_or_none(supers.get(row["category_id"])),
+             "annotations": int(row["instances"]), "images": int(row["images"]),
+             "splits": {name: int(row[name]) if name in table else 0 for name in split_names}}
+            for _, row in table.iterrows()]  # one row per class: few
 
 
 def _finding_counts(findings: pd.DataFrame) -> dict:
