@@ -2,7 +2,7 @@
 
 Example:
     >>> import annokit
-    >>> ds = annokit.read("fixtures/voc/basic")          # doctest: +SKIP
+    >>> ds = annokit.read("fixtures/shapes/voc")          # doctest: +SKIP
     >>> ds.write("out/coco", "coco")                     # doctest: +SKIP
 """
 from .errors import AnnokitError, FormatError, Problems

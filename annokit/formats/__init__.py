@@ -65,9 +65,9 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
     ``voc_one_based`` (VOC's official 1-based pixel indices).
 
     Example:
-        >>> ds = read("fixtures/voc/basic")  # doctest: +SKIP
+        >>> ds = read("fixtures/shapes/voc")  # doctest: +SKIP
         >>> ds.summary_line()  # doctest: +SKIP
-        '3 images, 7 annotations, 2 categories'
+        '12 images, 35 annotations, 3 categories'
     """
     path = Path(path)
     if not path.exists():
