@@ -165,7 +165,6 @@ def test_property_box_point_box_is_the_identity_when_each_class_has_one_size(row
                                ds.annotations[XYWH].to_numpy(float), rtol=0, atol=1e-9)
 
 
-@pytest.mark.slow
 def test_bccd_box_point_box_keeps_centres_and_recovers_typical_boxes():
     ds = annokit.read(shared_dataset("bccd", "BCCD"), "voc")
     sizes = learn_sizes(ds).set_index("name")

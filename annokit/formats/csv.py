@@ -78,7 +78,6 @@ OUT_NAMES = {"file": "file_name", "label": "label", "labels": "labels", "x": "x"
              "width": "width", "height": "height", "score": "score", "split": "split",
              "iscrowd": "iscrowd"}
 TF_NAMES = {**OUT_NAMES, "file": "filename", "label": "class"}
-NAME = "\x00name"  # the category name column the writer adds to its rows
 LAYOUT_KIND = {"boxes": "box", "points": "point"}  # the others hold labels
 PLURAL = {"box": "boxes", "point": "points", "label": "labels"}
 
@@ -333,7 +332,7 @@ def _distinct(values: pd.Series, slashes: bool = False) -> tuple[np.ndarray, np.
 
     Text is cleaned once per distinct value: 365,000 file names are 50,000 files.
     """
-    codes, unique = pd.factorize(values)
+    codes, unique = _factorize(values)
     clean = [v if type(v) is str else str(v) for v in np.asarray(unique, dtype=object).tolist()]
     joined = "\x00".join(clean)  # one C-level look instead of a Python call per value
     if _EDGE_SPACE.search(joined):
@@ -345,6 +344,19 @@ def _distinct(values: pd.Series, slashes: bool = False) -> tuple[np.ndarray, np.
     if len(texts) and texts[0] == "":  # the empty text is no value
         texts, inverse = texts[1:], inverse - 1
     return np.append(inverse[:-1], -1)[codes], texts
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """pandas.factorize, hashing each run of equal cells once: tables list an image's rows
+    together, so 365,000 rows are often 50,000 runs."""
+    cells = values.to_numpy(dtype=object)
+    head = np.ones(len(cells), dtype=bool)
+    head[1:] = cells[1:] != cells[:-1]
+    if head.sum() * 2 > len(cells):
+        return pd.factorize(cells)
+    starts = np.flatnonzero(head)
+    codes, unique = pd.factorize(cells[starts])
+    return np.repeat(codes, np.diff(np.append(starts, len(cells)))), unique
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -684,8 +696,9 @@ def _choose_layout(ds: Dataset, layout: str | None) -> str:
 
 
 def _rows_of(ds: Dataset, kind: str, notes: list[str], layout: str
-             ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The annotations a layout holds and each one's image position; notes on the rest."""
+             ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The annotations a layout holds, each one's image position and class name; notes on
+    the rest."""
     anns = ds.annotations
     mine = (anns["kind"] == kind).to_numpy()
     others = anns["kind"][~mine].value_counts()
@@ -703,28 +716,31 @@ def _rows_of(ds: Dataset, kind: str, notes: list[str], layout: str
                      "the image table) not written")
     if not named.all():
         notes.append(f"{int((~named).sum())} images without a file name not written")
-    anns = anns.assign(**{NAME: _category_names(ds, anns)})  # before empty rows make ids float
     segs = anns["segmentation"][ok].notna().sum()
     if segs:
         notes.append(f"CSV cannot hold segmentation: {int(segs)} polygons/masks dropped"
                      + (", boxes kept" if kind == "box" else ""))
-    return anns[ok], pos[ok]
+    if not ok.all():
+        anns = anns[ok]
+    return anns, pos[ok], _category_names(ds, anns)
 
 
-def _with_empty_rows(ds: Dataset, anns: pd.DataFrame, pos: np.ndarray, empty_rows: bool,
-                     kind: str, notes: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+def _with_empty_rows(ds: Dataset, anns: pd.DataFrame, pos: np.ndarray, names: np.ndarray,
+                     empty_rows: bool, kind: str, notes: list[str]):
     """The rows in the dataset's order, then an empty row for each image without any."""
-    named = _named(ds)
-    bare = np.setdiff1d(np.flatnonzero(named), pos)
+    has = np.zeros(len(ds.images), dtype=bool)
+    has[pos] = True
+    bare = np.flatnonzero(_named(ds) & ~has)
     if len(bare) and empty_rows:
         notes.append(f"{len(bare)} images without {PLURAL[kind]} written as rows holding only "
                      "the file name (empty_rows=False leaves them out)")
         anns = pd.concat([anns, pd.DataFrame(index=range(len(bare)))], ignore_index=True)
         pos = np.concatenate([pos, bare])
+        names = np.concatenate([names, np.full(len(bare), None, dtype=object)])
     elif len(bare):
         notes.append(f"{len(bare)} images without {PLURAL[kind]} not written "
                      "(empty_rows=False)")
-    return anns, pos
+    return anns, pos, names
 
 
 def _named(ds: Dataset) -> np.ndarray:
@@ -749,7 +765,7 @@ def _image_columns(ds: Dataset, pos: np.ndarray, layout: str) -> dict:
         sizes = known or layout == "boxes"
     if sizes:
         for side in ("width", "height"):
-            columns[side] = _ints(img[side].to_numpy(dtype=float, na_value=np.nan)[pos])
+            columns[side] = _cells(img[side].to_numpy(dtype=float, na_value=np.nan)[pos])
     if img["split"].notna().any():
         columns["split"] = img["split"].to_numpy(dtype=object)[pos]
     return columns
@@ -761,17 +777,11 @@ def _category_names(ds: Dataset, anns: pd.DataFrame) -> np.ndarray:
     return np.where(at >= 0, names[np.maximum(at, 0)], None)
 
 
-def _names_of(anns: pd.DataFrame) -> np.ndarray:
-    """The category name column that ``_rows_of`` added (None on empty rows)."""
-    names = anns[NAME].to_numpy(dtype=object)
-    return np.where(anns[NAME].notna().to_numpy(), names, None)
-
-
 def _extra_columns(frame: pd.DataFrame, schema: dict, notes: list[str], what: str) -> dict:
     """Pass-through columns that a cell can hold (numbers, text, flags); notes on others."""
     out, dropped = {}, []
     for col in frame.columns:
-        if col in schema or col == NAME:
+        if col in schema:
             continue
         kind = pd.api.types.infer_dtype(frame[col], skipna=True)
         if kind == "empty":  # nothing in the rows written: no column
@@ -781,7 +791,7 @@ def _extra_columns(frame: pd.DataFrame, schema: dict, notes: list[str], what: st
             values = frame[col].to_numpy(dtype=object)
             values = np.where(frame[col].notna().to_numpy(), values, None)
             if kind in ("integer", "floating", "mixed-integer-float"):
-                values = _ints(frame[col].to_numpy(dtype=float, na_value=np.nan), keep=True)
+                values = _cells(frame[col].to_numpy(dtype=float, na_value=np.nan))
             out[f"extra:{col}"] = values
         else:
             dropped.append(str(col))
@@ -791,42 +801,42 @@ def _extra_columns(frame: pd.DataFrame, schema: dict, notes: list[str], what: st
 
 
 def _boxes_table(ds, notes, delimiter, empty_rows) -> dict:
-    anns, pos = _rows_of(ds, "box", notes, "boxes")
-    anns, pos = _with_empty_rows(ds, anns, pos, empty_rows, "box", notes)
+    anns, pos, names = _rows_of(ds, "box", notes, "boxes")
+    anns, pos, names = _with_empty_rows(ds, anns, pos, names, empty_rows, "box", notes)
     x, y = anns["x"].to_numpy(float), anns["y"].to_numpy(float)
     image = _image_columns(ds, pos, "boxes")
     split = {"split": image.pop("split")} if "split" in image else {}
-    columns = {**image, "label": _names_of(anns),
+    columns = {**image, "label": names,
                "xmin": _coords(x), "ymin": _coords(y),
                "xmax": _coords(x + anns["w"].to_numpy(float), computed=True),
                "ymax": _coords(y + anns["h"].to_numpy(float), computed=True)}
     columns.update(_score_column(anns))
     columns.update(split)
     if (anns["iscrowd"].fillna(0) != 0).any():
-        columns["iscrowd"] = _ints(anns["iscrowd"].to_numpy(dtype=float, na_value=np.nan))
+        columns["iscrowd"] = _cells(anns["iscrowd"].to_numpy(dtype=float, na_value=np.nan))
     _note_image_extras(ds, notes, "boxes")
     return {**columns, **_extra_columns(anns, ANNOTATION_SCHEMA, notes, "annotation")}
 
 
 def _points_table(ds, notes, delimiter, empty_rows) -> dict:
-    anns, pos = _rows_of(ds, "point", notes, "points")
-    anns, pos = _with_empty_rows(ds, anns, pos, empty_rows, "point", notes)
+    anns, pos, names = _rows_of(ds, "point", notes, "points")
+    anns, pos, names = _with_empty_rows(ds, anns, pos, names, empty_rows, "point", notes)
     image = _image_columns(ds, pos, "points")
     columns = {"file": image.pop("file"), "x": _coords(anns["x"].to_numpy(float)),
-               "y": _coords(anns["y"].to_numpy(float)), "label": _names_of(anns),
+               "y": _coords(anns["y"].to_numpy(float)), "label": names,
                **_score_column(anns), **image}
     _note_image_extras(ds, notes, "points")
     return {**columns, **_extra_columns(anns, ANNOTATION_SCHEMA, notes, "annotation")}
 
 
 def _label_table(ds, notes, delimiter, empty_rows) -> dict:
-    anns, pos = _rows_of(ds, "label", notes, "label")
+    anns, pos, names = _rows_of(ds, "label", notes, "label")
     bare = np.setdiff1d(np.arange(len(ds.images)), pos).size
     if bare:
         notes.append(f"{bare} images without a label are not in a single-label CSV "
                      "(csv_layout='multilabel' keeps them)")
     image = _image_columns(ds, pos, "label")
-    columns = {"file": image.pop("file"), "label": _names_of(anns),
+    columns = {"file": image.pop("file"), "label": names,
                **_score_column(anns), **image}
     _note_image_extras(ds, notes, "label")
     return {**columns, **_extra_columns(anns, ANNOTATION_SCHEMA, notes, "annotation")}
@@ -834,23 +844,21 @@ def _label_table(ds, notes, delimiter, empty_rows) -> dict:
 
 def _per_image_labels(ds: Dataset, notes: list[str], layout: str):
     """Labels with their image positions (image order), for the one-row-per-image layouts."""
-    anns, pos = _rows_of(ds, "label", notes, layout)
+    anns, pos, names = _rows_of(ds, "label", notes, layout)
     order = np.argsort(pos, kind="stable")
-    anns, pos = anns.iloc[order], pos[order]
+    anns, pos, names = anns.iloc[order], pos[order], names[order]
     scored = int(anns["score"].notna().sum())
     if scored:
         notes.append(f"CSV layout {layout!r} has no score: {scored} scores not written")
-    extra = [c for c in anns.columns if c not in ANNOTATION_SCHEMA and c != NAME]
+    extra = [c for c in anns.columns if c not in ANNOTATION_SCHEMA]
     if extra:
         notes.append(f"CSV layout {layout!r} has one row per image: annotation columns "
                      f"{', '.join(map(str, extra))} not written")
-    named = _named(ds)
-    return anns, pos, np.flatnonzero(named)
+    return anns, pos, names, np.flatnonzero(_named(ds))
 
 
 def _multilabel_table(ds, notes, delimiter, empty_rows) -> dict:
-    anns, pos, rows = _per_image_labels(ds, notes, "multilabel")
-    names = _names_of(anns)
+    anns, pos, names, rows = _per_image_labels(ds, notes, "multilabel")
     delimiter = delimiter or _delimiter_for(ds, notes)
     joined = pd.Series(names, dtype=object).groupby(pos).agg(delimiter.join)
     cells = joined.reindex(rows, fill_value="").to_numpy(dtype=object)
@@ -875,8 +883,7 @@ def _delimiter_for(ds: Dataset, notes: list[str]) -> str:
 
 
 def _label_columns_table(ds, notes, delimiter, empty_rows) -> dict:
-    anns, pos, rows = _per_image_labels(ds, notes, "label_columns")
-    names = _names_of(anns)
+    anns, pos, names, rows = _per_image_labels(ds, notes, "label_columns")
     k = pd.Series(pos).groupby(pos).cumcount().to_numpy()
     at = pd.Index(rows).get_indexer(pos)
     cells = np.full((len(rows), int(k.max()) + 1 if len(k) else 1), None, dtype=object)
@@ -888,9 +895,9 @@ def _label_columns_table(ds, notes, delimiter, empty_rows) -> dict:
 
 
 def _onehot_table(ds, notes, delimiter, empty_rows) -> dict:
-    anns, pos, rows = _per_image_labels(ds, notes, "onehot")
+    anns, pos, _, rows = _per_image_labels(ds, notes, "onehot")
     names = ds.categories["name"].astype(str).tolist()
-    reserved = {n for names_ in SPELLINGS.values() for n in names_}
+    reserved = {n for spellings in SPELLINGS.values() for n in spellings}
     clash = [n for n in names if _key(n) in reserved or LABEL_N.fullmatch(_key(n))]
     if clash:
         raise AnnokitError(f"class names {', '.join(clash)} read as other columns in a "
@@ -949,17 +956,6 @@ def _category_notes(ds: Dataset, layout: str, notes: list[str]) -> None:
 
 # .. text of the cells ..................................................................
 
-def _ints(values: np.ndarray, keep: bool = False) -> np.ndarray:
-    """Whole numbers as int, NaN as None (an empty cell); other numbers only with ``keep``."""
-    whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
-    out = np.full(len(values), None, dtype=object)
-    out[whole] = values[whole].astype(np.int64)
-    if keep:
-        other = np.isfinite(values) & ~whole
-        out[other] = values[other]
-    return out
-
-
 def _coords(values: np.ndarray, computed: bool = False) -> np.ndarray:
     """Coordinates as cells: integers without '.0', fractions in full, NaN empty.
 
@@ -971,11 +967,19 @@ def _coords(values: np.ndarray, computed: bool = False) -> np.ndarray:
         short = np.round(values, 10)
         values = np.where(np.abs(short - values) <= 2 * np.spacing(np.abs(values)), short,
                           values)
-    out = values.astype(object)  # Python floats: csv writes their shortest repr
+    return _cells(values)
+
+
+def _cells(values: np.ndarray) -> list:
+    """Numbers as cells: whole ones as int (no '.0'), others as float (csv writes their
+    shortest repr), NaN as None (an empty cell)."""
     whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
+    if whole.all():
+        return values.astype(np.int64).tolist()
+    out = values.astype(object)
     out[whole] = values[whole].astype(np.int64)
     out[np.isnan(values)] = None
-    return out
+    return out.tolist()
 
 
 def _header(columns: dict, layout: str, meta_csv: dict | None) -> tuple[list[str], list]:
