@@ -122,6 +122,11 @@ def _floats(text: str, name: str) -> list[float]:
               help="VOC coordinates are 1-based inclusive pixel indices (official VOC sets).")
 @click.option("--yolo-task", type=click.Choice(["detect", "segment"]), default=None,
               help="Write YOLO boxes or polygons (default: as the input had them).")
+@click.option("--csv-layout", type=click.Choice(["label", "multilabel", "label_columns",
+                                                 "onehot", "points", "boxes"]),
+              default=None, help="csv target: the layout to write (default: from the data).")
+@click.option("--label-delimiter", default=None,
+              help="csv: the delimiter of a multi-label column (default: | then ; then ,).")
 @click.option("--crops", is_flag=True,
               help="imagefolder target: one cropped image per box, in its class folder.")
 @click.option("--crop-padding", type=float, default=0.0, show_default=True,
@@ -347,3 +352,131 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
     click.echo(rebalancing.format_rebalance_table(table))
     click.echo(f"{len(ds)} -> {len(out)} images, {len(ds.annotations)} -> "
                f"{len(out.annotations)} annotations, written as {fmt} to {output}")
+
+
+def _sizes(values: tuple[str, ...]):
+    """--size W,H (every class) or --size CLASS=W,H (repeatable) as points.Size."""
+    if not values:
+        return None
+    per_class = {}
+    for value in values:
+        name, _, numbers = value.rpartition("=")
+        size = _floats(numbers, "size")
+        if len(size) not in (1, 2):
+            raise AnnokitError(f"--size must be W,H or CLASS=W,H, not {value!r}")
+        size = (size[0], size[-1])
+        if not name:
+            return size
+        per_class[name] = size
+    return per_class
+
+
+@main.group()
+def points() -> None:
+    """Centre points: boxes to points and back."""
+
+
+@points.command(name="to-points")
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.argument("output", type=click.Path(path_type=str))
+@_read_options
+@_write_options
+@_common
+def to_points(dataset: str, output: str, format: str, to, quiet: bool, images, overwrite,
+              **options) -> None:
+    """Turn every box of DATASET into a point at its centre, written at OUTPUT.
+
+    \b
+    Example:
+      annokit points to-points data/voc out/points.csv --to csv
+    """
+    from . import points as centre_points
+
+    ds = _read(dataset, format, quiet, **options)
+    out = centre_points.boxes_to_points(ds)
+    fmt = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
+                 overwrite=overwrite)
+    click.echo(f"{out.summary_line()}: boxes as centre points, written as {fmt} to {output}")
+
+
+@points.command(name="to-boxes")
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.argument("output", type=click.Path(path_type=str))
+@click.option("--size", multiple=True,
+              help="Box size W,H for every class, or CLASS=W,H (repeatable). Default: each "
+                   "class's median box size, learned from the boxes in DATASET or --reference.")
+@click.option("--reference", type=click.Path(path_type=str),
+              help="A dataset with boxes to learn the per-class sizes from.")
+@_read_options
+@_write_options
+@_common
+def to_boxes(dataset: str, output: str, size, reference, format: str, to, quiet: bool,
+             images, overwrite, **options) -> None:
+    """Turn every point of DATASET into a box of its class's size, written at OUTPUT.
+
+    \b
+    Examples:
+      annokit points to-boxes counts.csv out/coco --to coco --size 24,24
+      annokit points to-boxes counts.csv out/coco --to coco --reference data/voc
+    """
+    from . import points as centre_points
+
+    ds = _read(dataset, format, quiet, **options)
+    ref = _read(reference, "auto", quiet) if reference else None
+    out = centre_points.points_to_boxes(ds, _sizes(size), reference=ref)
+    fmt = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
+                 overwrite=overwrite)
+    click.echo(f"{out.summary_line()}: points as boxes, written as {fmt} to {output}")
+
+
+@main.group()
+def evaluate() -> None:
+    """Score predictions against ground truth."""
+
+
+@evaluate.command(name="points")
+@click.argument("predictions", type=click.Path(path_type=str))
+@click.argument("ground_truth", type=click.Path(path_type=str))
+@click.option("--mode", type=click.Choice(["box", "distance"]), default="box", show_default=True,
+              help="box: a point inside a ground-truth box matches it; distance: within "
+                   "--distance x the object's size of its centre.")
+@click.option("--distance", type=float, default=0.5, show_default=True)
+@click.option("--max-distance", type=float, default=None,
+              help="Pixels, for ground-truth points with no known size.")
+@click.option("--size", multiple=True, help="Ground-truth point size W,H or CLASS=W,H.")
+@click.option("--score-threshold", type=float, default=None)
+@click.option("--any-class", is_flag=True, help="Match regardless of class.")
+@click.option("--json", "json_out", type=click.Path(path_type=str),
+              help="Write the metrics (and per-class figures) as JSON.")
+@click.option("--format", "format", type=SOURCE_FORMATS, default="auto")
+@_common
+def evaluate_points(predictions: str, ground_truth: str, mode: str, distance: float,
+                    max_distance, size, score_threshold, any_class: bool, json_out,
+                    format: str, quiet: bool) -> None:
+    """Precision, recall, F1 and counting error of predicted points against GROUND_TRUTH.
+
+    \b
+    Example:
+      annokit evaluate points predictions.csv data/voc --mode box
+    """
+    import json
+
+    from .evaluate import point_metrics
+    from .fileio import atomic_output
+
+    pred = _read(predictions, format, quiet)
+    gt = _read(ground_truth, "auto", quiet)
+    metrics = point_metrics(pred, gt, mode=mode, distance=distance, max_distance=max_distance,
+                            size=_sizes(size), score_threshold=score_threshold,
+                            classwise=not any_class)
+    per_class = metrics["per_class"]
+    click.echo(per_class.to_string(float_format=lambda v: f"{v:.3f}"))
+    click.echo(f"precision {metrics['precision']:.3f}  recall {metrics['recall']:.3f}  "
+               f"F1 {metrics['f1']:.3f}  (TP {metrics['tp']}, FP {metrics['fp']}, "
+               f"FN {metrics['fn']})  count MAE {metrics['count_mae']:.3f} over "
+               f"{metrics['images']} images")
+    if json_out:
+        scalars = {k: v for k, v in metrics.items() if not hasattr(v, "to_dict")}
+        scalars["per_class"] = json.loads(per_class.to_json(orient="index"))
+        with atomic_output(json_out, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(scalars, indent=2, default=float) + "\n")

@@ -239,3 +239,33 @@ def test_convert_to_crops_and_read_back(tmp_path):
     assert code == 0 and out.startswith("Dataset(images=35, annotations=35 (label 35)")
     code, _, err = run("convert", "voc", "coco", SHAPES, tmp_path / "c", "--crops")
     assert code == 2 and "--crops writes a folder per class" in err
+
+
+# -- centre points, evaluation, csv -------------------------------------------------------------
+
+def test_points_round_trip_and_evaluation(tmp_path):
+    code, out, err = run("points", "to-points", SHAPES, tmp_path / "pts.csv", "--to", "csv")
+    assert code == 0, err
+    header, first = (tmp_path / "pts.csv").read_text().splitlines()[:2]
+    assert header.startswith("file_name,x,y,label")
+    assert first.startswith("shapes_000.jpg,128.5,65.5,square")  # box 110..147 x 47..84
+    code, out, err = run("points", "to-boxes", tmp_path / "pts.csv", tmp_path / "b.json",
+                         "--to", "coco", "--size", "20,10")
+    assert code == 0, err
+    boxes = json.loads((tmp_path / "b.json").read_text())["annotations"]
+    assert boxes[0]["bbox"] == [118.5, 60.5, 20, 10]
+    code, out, _ = run("evaluate", "points", tmp_path / "pts.csv", SHAPES, "--json",
+                       tmp_path / "m.json")
+    assert code == 0 and "precision 1.000  recall 1.000  F1 1.000  (TP 35, FP 0, FN 0)" in out
+    assert json.loads((tmp_path / "m.json").read_text())["tp"] == 35
+    code, _, err = run("points", "to-boxes", tmp_path / "pts.csv", tmp_path / "x.json",
+                       "--to", "coco", "--size", "big")
+    assert code == 2 and "--size must be numbers" in err
+
+
+def test_csv_target_is_one_file_and_json_target_only_for_coco(tmp_path):
+    code, _, err = run("convert", "voc", "csv", SHAPES, tmp_path / "boxes.csv")
+    assert code == 0, err
+    assert (tmp_path / "boxes.csv").read_text().startswith("filename,width,height,class,xmin")
+    code, _, err = run("convert", "voc", "yolo", SHAPES, tmp_path / "y.json")
+    assert code == 2 and "a .json target is one file, which yolo is not" in err

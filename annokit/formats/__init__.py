@@ -21,9 +21,11 @@ from ..errors import AnnokitError, Problems
 from ..fileio import atomic_output
 from ..model import Dataset
 
-FORMATS = ("coco", "voc", "yolo", "imagefolder")
+FORMATS = ("coco", "voc", "yolo", "imagefolder", "csv")
 # YOLO and folder-per-class layouts need the images beside their labels
-DEFAULT_IMAGES = {"coco": "none", "voc": "none", "yolo": "link", "imagefolder": "link"}
+DEFAULT_IMAGES = {"coco": "none", "voc": "none", "yolo": "link", "imagefolder": "link",
+                  "csv": "none"}
+SINGLE_FILE = {"coco": ".json", "csv": ".csv"}  # formats that can be one file
 
 
 def _module(name: str):
@@ -99,9 +101,11 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
     """
     module = _module(format)
     path = Path(path)
-    single_file = path.suffix.lower() == ".json"
-    if single_file and format != "coco":
-        raise AnnokitError(f"{path}: a .json target is for COCO; {format} writes a folder")
+    suffix = path.suffix.lower()
+    single_file = suffix == SINGLE_FILE.get(format)
+    if not single_file and suffix in SINGLE_FILE.values():
+        raise AnnokitError(f"{path}: a {suffix} target is one file, which {format} is not; "
+                           "name a folder")
     problems = Problems(strict)
     with atomic_output(path, overwrite=overwrite, protect=protect) as tmp:
         notes = _call(module.write, ds, tmp, images=images or DEFAULT_IMAGES[format],
