@@ -269,3 +269,18 @@ def test_csv_target_is_one_file_and_json_target_only_for_coco(tmp_path):
     assert (tmp_path / "boxes.csv").read_text().startswith("filename,width,height,class,xmin")
     code, _, err = run("convert", "voc", "yolo", SHAPES, tmp_path / "y.json")
     assert code == 2 and "a .json target is one file, which yolo is not" in err
+
+
+def test_detection_to_multilabel_csv(tmp_path):
+    code, _, err = run("convert", "voc", "csv", SHAPES, tmp_path / "labels.csv",
+                       "--csv-layout", "multilabel")
+    assert code == 0, err
+    rows = dict(line.split(",")[:2] for line in
+                (tmp_path / "labels.csv").read_text().splitlines()[1:])
+    # shapes_000 holds a square, a triangle and two circles: three classes, once each
+    assert sorted(rows["shapes_000.jpg"].split("|")) == ["circle", "square", "triangle"]
+    assert rows["shapes_005.jpg"] == ""  # the image with no objects keeps its row
+    import annokit
+
+    labels = annokit.read(tmp_path / "labels.csv")
+    assert set(labels.annotations["kind"]) == {"label"} and len(labels) == 12

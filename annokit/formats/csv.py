@@ -46,9 +46,11 @@ from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
 from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
+from ..labels import to_image_labels
 from ..progress import track
 
 LAYOUTS = ("label", "multilabel", "label_columns", "onehot", "points", "boxes")
+LABEL_LAYOUTS = LAYOUTS[:4]
 TABLE_FILE = "annotations.csv"  # what a folder target gets
 PEEK_ROWS = 50  # rows read to tell one-hot 0/1 columns and text columns apart
 NO_LABEL = "object"  # the category of points and boxes in a CSV without a label column
@@ -654,8 +656,12 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
         >>> notes = write(ds, Path("out"), images="none", problems=Problems(),
         ...               single_file=False)  # doctest: +SKIP
     """
-    layout = _choose_layout(ds, csv_layout)
     notes: list[str] = []
+    if csv_layout in LABEL_LAYOUTS and not (ds.annotations["kind"] == "label").any() \
+            and len(ds.annotations):
+        ds = to_image_labels(ds)  # detection data as image-level labels: every class present
+        notes.append("boxes and points written as image-level labels (every class present)")
+    layout = _choose_layout(ds, csv_layout)
     columns = _TABLES[layout](ds, notes, label_delimiter, empty_rows)
     header, values = _header(columns, layout, ds.meta.get("csv"))
     _category_notes(ds, layout, notes)
