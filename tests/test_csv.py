@@ -431,11 +431,12 @@ def test_single_file_target_places_no_images(tmp_path):
 
 
 def test_other_kinds_and_unlabelled_images_are_noted(tmp_path):
-    ds = fixture("boxes")
+    ds = fixture("boxes")  # a.png: cat and dog boxes, b.png: a cat, c.jpg: nothing
     notes = write(ds, tmp_path / "t.csv", single_file=True, csv_layout="label")
-    assert notes[0] == "CSV layout 'label' holds labels only: 3 boxes not written"
-    assert notes[1].startswith("3 images without a label are not in a single-label CSV")
-    assert notes[2] == "categories without annotations are not kept: cat, dog"
+    assert notes[0] == "boxes and points written as image-level labels (every class present)"
+    assert notes[1].startswith("1 images without a label are not in a single-label CSV")
+    assert (tmp_path / "t.csv").read_text().splitlines()[1:] == \
+        ["a.png,cat,64,48", "a.png,dog,64,48", "b.png,cat,80,60"]
 
 
 def test_multilabel_avoids_a_delimiter_found_in_class_names(tmp_path):
