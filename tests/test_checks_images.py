@@ -122,8 +122,9 @@ IMAGE_CHECKS = {"images.missing": "error", "images.unreadable": "error",
 
 def test_registered_with_severities():
     got = {k: c.severity for k, c in CHECKS.items() if k.startswith("images.")}
-    assert got == IMAGE_CHECKS
+    assert got == {**IMAGE_CHECKS, "images.size_outlier": "warning"}
     assert all(CHECKS[k].needs_images for k in IMAGE_CHECKS)
+    assert not CHECKS["images.size_outlier"].needs_images  # declared sizes only
 
 
 def test_image_table(planted):
@@ -445,3 +446,21 @@ def test_raccoon_duplicates():
                                             ("raccoon-85.jpg", "raccoon-51.jpg")]
     assert all(v <= 4 for _, _, v in near)
     assert run("images.missing", ds).empty and run("images.unreadable", ds).empty
+
+
+def test_size_outlier_uses_declared_sizes_only():
+    from annokit import Dataset
+    from annokit.checks import Thresholds
+    from annokit.checks.images import size_outlier
+
+    sizes = [(100, 100)] * 30 + [(3024, 3024), (96, 104)]
+    images = pd.DataFrame({"id": range(1, 33), "file_name": [f"{i}.jpg" for i in range(32)],
+                           "width": [w for w, _ in sizes], "height": [h for _, h in sizes]})
+    found = size_outlier(Dataset(images=images), Thresholds())
+    assert found["image_id"].tolist() == [31]  # the 3024 px original; 96x104 is ordinary
+    assert "3024x3024 px is far larger than the dataset's typical ~100x100 px" in \
+        found["message"].iloc[0]
+    clean = Dataset(images=images.iloc[:30])
+    assert size_outlier(clean, Thresholds()).empty
+    few = Dataset(images=images.iloc[25:])  # too few images to say what is typical
+    assert size_outlier(few, Thresholds()).empty

@@ -368,7 +368,7 @@ def label_conflict(ds: Dataset, t: Thresholds) -> pd.DataFrame:
 
 # -- boxes against their class ----------------------------------------------------------
 
-def _robust_z(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def robust_z(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Modified z-score per group, 0.6745 (v - median) / MAD (Iglewicz and Hoaglin),
     with (v - median) / (1.2533 mean absolute deviation) where MAD is 0, the spread never
     below ``_MIN_LOG_SPREAD``; and the group median."""
@@ -390,7 +390,7 @@ def _class_outliers(ds: Dataset, t: Thresholds, check_id: str, measure) -> pd.Da
     counts = b.groupby("category_id")["id"].transform("size").to_numpy()
     b, cat = b[counts >= t.outlier_min_count], cat[counts >= t.outlier_min_count]
     w, h = b["w"].to_numpy(), b["h"].to_numpy()
-    z, median = _robust_z(measure(w, h), cat)
+    z, median = robust_z(measure(w, h), cat)
     hit = np.abs(z) > t.outlier_z
     b, z, median = b[hit], z[hit], median[hit]
     names = _category_names(ds, b["category_id"])

@@ -33,7 +33,8 @@ from ..errors import FormatError
 from ..imagesize import image_size
 from ..model import Dataset
 from ..progress import track
-from . import Thresholds, findings, register
+from . import Thresholds, empty_findings, findings, register
+from .geometry import robust_z
 
 _ORIENTATION = {2: "mirrored left-right", 3: "turned 180 degrees", 4: "mirrored top-bottom",
                 5: "mirrored and turned 90 degrees", 6: "turned 90 degrees clockwise",
@@ -227,6 +228,31 @@ def size_mismatch(ds: Dataset, t: Thresholds) -> pd.DataFrame:
                                          real_h[hit])]
     return findings("images.size_mismatch", text, image_id=table["image_id"].to_numpy()[hit],
                     value=gap)
+
+
+@register("images.size_outlier", "warning")
+def size_outlier(ds: Dataset, t: Thresholds) -> pd.DataFrame:
+    """Images far larger or smaller than the rest (robust z-score of log pixel count).
+
+    Uses the declared sizes, so it opens no file: a few full-size originals among
+    thumbnails, or thumbnails among photos, usually came from another source.
+    """
+    images = ds.images[ds.images["width"].notna() & ds.images["height"].notna()]
+    if len(images) < t.outlier_min_count:
+        return empty_findings()
+    w = images["width"].to_numpy(dtype=np.float64)
+    h = images["height"].to_numpy(dtype=np.float64)
+    pixels = np.log(np.maximum(w * h, 1))
+    z, median = robust_z(pixels, np.zeros(len(images), dtype=np.int64))
+    far = np.abs(z) > t.outlier_z
+    if not far.any():
+        return empty_findings()
+    side = np.exp(median[far] / 2)
+    text = [f"image {int(a)}x{int(b)} px is far {'larger' if zz > 0 else 'smaller'} than the "
+            f"dataset's typical ~{s:.0f}x{s:.0f} px (z={zz:+.1f})"
+            for a, b, zz, s in zip(w[far], h[far], z[far], side)]
+    return findings("images.size_outlier", text, image_id=images["id"].to_numpy()[far],
+                    value=z[far])
 
 
 @register("images.exif_orientation", "warning", needs_images=True)
