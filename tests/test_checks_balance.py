@@ -59,7 +59,7 @@ def test_registered_with_severities():
     expected = {"balance.class_count": "info", "balance.imbalance": "warning",
                 "balance.rare_class": "warning", "balance.split_missing_class": "warning",
                 "balance.split_share": "warning", "balance.split_divergence": "info",
-                "balance.cooccurrence": "info"}
+                "balance.cooccurrence": "info", "balance.split_overlap": "error"}
     got = {k: c.severity for k, c in CHECKS.items() if k.startswith("balance.")}
     assert got == expected
     assert not any(CHECKS[k].needs_images for k in expected)
@@ -265,3 +265,15 @@ def test_bccd_class_balance():
     assert found["value"][0] == pytest.approx(4155 / 361)  # 11.5x: over the default 10
     counts = run("balance.class_count", ds).set_index("category_id")["message"]
     assert any("'RBC': 4155 instances (85.0%)" in m for m in counts)
+
+
+def test_split_overlap_from_reader_meta():
+    from annokit.checks.balance import split_overlap
+
+    ds = Dataset(images=pd.DataFrame({"id": [1], "file_name": ["a.jpg"]}),
+                 meta={"split_overlaps": [{"splits": ["train", "val"], "images": 10}]})
+    found = split_overlap(ds, Thresholds())
+    assert found["message"].tolist() == [
+        "10 images are listed in both 'train' and 'val': the held-out split is not held out"]
+    assert found["severity"].tolist() == ["error"] and found["value"].tolist() == [10.0]
+    assert split_overlap(Dataset(images=ds.images), Thresholds()).empty

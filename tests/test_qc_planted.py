@@ -68,3 +68,23 @@ def test_bccd_known_problems_are_found():
     imbalance = found[found["check"] == "balance.imbalance"]
     assert len(imbalance) == 1 and imbalance["value"].iloc[0] > 10  # RBC is 85% of boxes
     assert not found["check"].isin(["images.missing", "images.unreadable"]).any()
+
+
+@pytest.mark.slow
+def test_yolo_mark_train_equals_valid_is_found():
+    ds = annokit.read(shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data"), "yolo")
+    assert any("air7.jpg, which does not exist" in s for s in ds.meta["skipped"])
+    found = annokit.check(ds)
+    overlap = found[found["check"] == "balance.split_overlap"]
+    assert overlap["message"].tolist() == [
+        "10 images are listed in both 'train' and 'val': the held-out split is not held out"]
+
+
+@pytest.mark.slow
+def test_sign_language_originals_are_found():
+    ds = annokit.read(shared_dataset("sign_language_digits", "Dataset"), "imagefolder")
+    found = annokit.check(ds, images=False)
+    big = found[found["check"] == "images.size_outlier"]
+    names = ds.images.set_index("id")["file_name"]
+    assert sorted(big["image_id"].map(names)) == ["7/IMG_5874.JPG", "7/IMG_5935.JPG",
+                                                  "7/IMG_5978.JPG"]

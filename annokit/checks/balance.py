@@ -190,3 +190,18 @@ def cooccurrence_pairs(ds: Dataset, t: Thresholds) -> pd.DataFrame:
             for na, nb, n, da, db in zip(names_a, names_b, together, da, db)]
     return findings("balance.cooccurrence", text, category_id=ids[a],
                     value=together.astype(float))
+
+
+@register("balance.split_overlap", "error")
+def split_overlap(ds: Dataset, t: Thresholds) -> pd.DataFrame:
+    """Images the source listed in two splits (Darknet's train = valid, a list repeated).
+
+    A dataset holds each image once, so the reader records the overlap in
+    ``meta['split_overlaps']``; the held-out split is then not held out.
+    """
+    overlaps = ds.meta.get("split_overlaps") or []
+    if not overlaps:
+        return empty_findings()
+    text = [f"{o['images']} images are listed in both '{o['splits'][0]}' and "
+            f"'{o['splits'][1]}': the held-out split is not held out" for o in overlaps]
+    return findings("balance.split_overlap", text, value=[o["images"] for o in overlaps])

@@ -142,6 +142,8 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
     images, anns, task = _read_labels(table, (names, names_from), ids, kpt, problems)
     _report_orphans(table, problems)
     meta = {**_roots(table), "yolo": dict(keep)}
+    if table.attrs.get("split_overlaps"):
+        meta["split_overlaps"] = table.attrs["split_overlaps"]
     if task:
         meta["yolo"]["task"] = task
     categories = pd.DataFrame({"id": ids, "name": [names[k] for k in sorted(names)],
@@ -421,6 +423,9 @@ def _image_table(sources) -> pd.DataFrame:
     """
     sets = [frozenset(str(i[0]) for i in images) for _, images, _ in sources]
     same = len(sources) > 1 and all(s == sets[0] for s in sets)
+    overlaps = [{"splits": [a[0], b[0]], "images": len(sa & sb)}
+                for i, (a, sa) in enumerate(zip(sources, sets))
+                for b, sb in zip(sources[i + 1:], sets[i + 1:]) if sa & sb]
     if same:
         sources = [(None, *sources[0][1:])]
     rows, seen, label_dirs = [], set(), {}
@@ -435,6 +440,7 @@ def _image_table(sources) -> pd.DataFrame:
             label = image[2] if len(image) > 2 else _label_of(path, label_dirs)
             rows.append((split, root, path[cut:].replace(os.sep, "/"), path, label, image[1]))
     table = pd.DataFrame(rows, columns=["split", "root", "file_name", "path", "label", "origin"])
+    table.attrs["split_overlaps"] = overlaps  # QC flags images listed in two splits
     order = {s: n for n, (s, _, _) in enumerate(sources)}
     table["order"] = table["split"].map(lambda s: order[s])
     return table.sort_values(["order", "file_name"], kind="stable").reset_index(drop=True)
