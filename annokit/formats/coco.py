@@ -39,9 +39,8 @@ import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
-from ..imagesize import image_size
+from ..imagesize import fill_unknown_sizes
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
-from ..progress import track
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 ROOT_FILE = "annotations.json"
@@ -121,7 +120,7 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
             parts.append(_parse(data, file, problems) + (split, roots))
             del data  # the parsed records go now, before the next file is read
         ds = _merge(parts)
-    _fill_sizes(ds)
+    fill_unknown_sizes(ds)
     return ds
 
 
@@ -650,26 +649,6 @@ def _roots(parts: list[tuple]) -> dict:
         return {"image_root": None if root is None else str(root), "split_roots": {}}
     return {"image_root": None,
             "split_roots": {s: str(r) for s, r in found.items() if r is not None}}
-
-
-def _fill_sizes(ds: Dataset) -> None:
-    """Unknown width/height read from the image header when the file is found, else NA."""
-    images = ds.images
-    unknown = (images["width"].isna() | images["height"].isna()).to_numpy()
-    if not unknown.any():
-        return
-    paths = ds.image_paths()[unknown]
-    sizes = []
-    for p in track(paths, "reading image sizes"):
-        try:
-            sizes.append(image_size(p) if p else (None, None))
-        except FormatError:  # missing or unreadable image: the size stays unknown
-            sizes.append((None, None))
-    rows = np.flatnonzero(unknown)
-    width, height = images["width"].copy(), images["height"].copy()
-    width.iloc[rows] = [s[0] if s[0] else pd.NA for s in sizes]
-    height.iloc[rows] = [s[1] if s[1] else pd.NA for s in sizes]
-    images["width"], images["height"] = width.astype("Int64"), height.astype("Int64")
 
 
 def _results(records: list, file: Path, problems: Problems,

@@ -44,10 +44,9 @@ import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
-from ..imagesize import image_size
+from ..imagesize import fill_unknown_sizes
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..labels import to_image_labels
-from ..progress import track
 
 LAYOUTS = ("label", "multilabel", "label_columns", "onehot", "points", "boxes")
 LABEL_LAYOUTS = LAYOUTS[:4]
@@ -233,7 +232,7 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
     ds = Dataset(categories, images, anns.drop(columns=["row"]),
                  {**roots, "csv": _meta(plan)})
     if seen:  # no image where we looked: 50,000 failed opens would tell us nothing more
-        _fill_sizes(ds)
+        fill_unknown_sizes(ds)
     return ds
 
 
@@ -615,25 +614,6 @@ def _pick_root(candidates: list[Path], file_names: list) -> Path | None:
         if folder.is_dir() and any((folder / f).is_file() for f in probes):
             return folder.absolute()
     return None
-
-
-def _fill_sizes(ds: Dataset) -> None:
-    """Unknown width/height read from the image header where the file is found."""
-    images = ds.images
-    unknown = (images["width"].isna() | images["height"].isna()).to_numpy()
-    if not unknown.any():
-        return
-    sizes = []
-    for path in track(ds.image_paths()[unknown], "reading image sizes"):
-        try:
-            sizes.append(image_size(path) if path else (pd.NA, pd.NA))
-        except FormatError:  # missing or unreadable: the size stays unknown
-            sizes.append((pd.NA, pd.NA))
-    rows = np.flatnonzero(unknown)
-    for k, side in enumerate(("width", "height")):
-        values = images[side].copy()
-        values.iloc[rows] = [s[k] for s in sizes]
-        images[side] = values.astype("Int64")
 
 
 # -- write -------------------------------------------------------------------------------
