@@ -146,3 +146,17 @@ def test_real_datasets_convert_every_direction(tmp_path, name):
             assert (len(back), len(back.annotations), len(back.categories)) == \
                 (len(source), len(source.annotations), len(source.categories)), (src, dst)
             assert_same_content(source, back, atol=0.01)
+
+
+@pytest.mark.slow
+def test_bccd_image_level_labels_read_back_as_classification(tmp_path):
+    bccd = shared_dataset("bccd", "BCCD")
+    out = tmp_path / "labels.csv"
+    annokit.convert(bccd, out, "voc", "csv", csv_layout="multilabel")
+    labels = annokit.read(out)
+    assert len(labels) == 364 and set(labels.annotations["kind"]) == {"label"}
+    source = annokit.read(bccd, "voc")
+    pairs = source.annotations.drop_duplicates(["image_id", "category_id"])
+    assert len(labels.annotations) == len(pairs) == 908  # one label per (image, class)
+    per_class = labels.summary()["annotations"].to_dict()
+    assert per_class == {"Platelets": 201, "RBC": 349, "WBC": 358}  # images holding each
