@@ -6,8 +6,14 @@
                 (float64, absolute pixels, COCO's continuous convention), iscrowd,
                 segmentation (polygons, RLE or None), score (NaN for ground truth),
                 + pass-through columns (VOC ``difficult``, COCO extras, ...)
-``meta``        what a format carries that is not an annotation (COCO ``info``, YOLO
-                ``data.yaml`` keys, ...), where the images are, and skipped records.
+``meta``        what a format carries that is not an annotation (``meta['coco']``,
+                ``meta['voc']``, ``meta['yolo']``...), where the images are
+                (``image_root``, ``split_roots``), what the reader skipped (``skipped``),
+                ``source_format``, and images the source listed in two splits
+                (``split_overlaps``).
+
+Ids are kept as the source wrote them (formats without ids number from 1); writers
+renumber annotation ids only where the target forbids them (0 or repeated in COCO).
 
 Everything downstream works on whole columns; nothing here holds a Python object per box
 except the (rare) segmentation.
