@@ -525,3 +525,23 @@ def test_labelme_voc_output():
     [first, _] = boxes(ds, "2011_000003.jpg")
     assert first == ("person", 191.0, 107.36900369003689, 122.0,
                      329.36900369003695 - 107.36900369003689)
+
+
+def test_image_in_two_image_sets_is_recorded_for_qc(tmp_path):
+    root = tmp_path / "voc"
+    (root / "Annotations").mkdir(parents=True)
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    for stem in ("a", "b", "c"):
+        (root / "Annotations" / f"{stem}.xml").write_text(
+            f"<annotation><filename>{stem}.jpg</filename><size><width>10</width>"
+            "<height>10</height></size><object><name>x</name><bndbox><xmin>1</xmin>"
+            "<ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object></annotation>")
+    (root / "ImageSets" / "Main" / "train.txt").write_text("a\nb\n")
+    (root / "ImageSets" / "Main" / "val.txt").write_text("b\nc\n")
+    ds = annokit.read(root, "voc")
+    assert ds.images.set_index("file_name")["split"].to_dict() == \
+        {"a.jpg": "train", "b.jpg": "train", "c.jpg": "val"}  # kept in its first list
+    assert ds.meta["split_overlaps"] == [{"splits": ["train", "val"], "images": 1}]
+    found = annokit.check(ds, images=False)
+    assert found[found["check"] == "balance.split_overlap"]["message"].tolist() == [
+        "1 images are listed in both 'train' and 'val': the held-out split is not held out"]

@@ -141,7 +141,7 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
         [1.0, 2.0, 9.0, 8.0]
     """
     path = Path(path).absolute()
-    layout, entries, split_dirs, trainval = _layout(path, problems)
+    layout, entries, split_dirs, trainval, overlaps = _layout(path, problems)
     parsed = _parse_all(entries, problems)
     images, objects = parsed["images"], parsed["annotations"]
     if split_dirs:  # Roboflow: each split keeps its images beside its XML
@@ -170,6 +170,8 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
     meta = {"image_root": folder, "voc": meta_voc}
     if roots:
         meta["split_roots"] = roots
+    if overlaps:
+        meta["split_overlaps"] = overlaps
     return Dataset(categories, image_frame, annotation_frame, meta)
 
 
@@ -181,23 +183,23 @@ def _layout(path: Path, problems: Problems):
     its origin is (list file, line number).
     """
     if path.is_file():
-        return "file", [(path.stem, str(path), None, None)], [], False
+        return "file", [(path.stem, str(path), None, None)], [], False, []
     ann = _annotations_dir(path)
     if ann is not None:
         files = _xml_files(ann, recursive=True)
-        splits, list_only, trainval = _image_sets(path, set(files), problems)
+        splits, list_only, trainval, overlaps = _image_sets(path, set(files))
         entries = [(s, f, splits.get(s), None) for s, f in files.items()]
         entries += [(s, None, split, origin) for s, (split, origin) in list_only.items()]
         entries.sort(key=lambda e: e[0])
-        return "root", entries, [], trainval
+        return "root", entries, [], trainval, overlaps
     if _has_voc_xml(path):
         files = _xml_files(path, recursive=False)
-        return "folder", [(s, f, None, None) for s, f in files.items()], [], False
+        return "folder", [(s, f, None, None) for s, f in files.items()], [], False, []
     split_dirs = _split_dirs(path)
     if split_dirs:
         entries = [(s, f, d.name, None) for d in split_dirs
                    for s, f in _xml_files(d, recursive=False).items()]
-        return "splits", entries, [d.name for d in split_dirs], False
+        return "splits", entries, [d.name for d in split_dirs], False, []
     raise AnnokitError(f"{path}: no Pascal VOC XML found (expected Annotations/*.xml, "
                        "*.xml with an <annotation> root, or split folders holding them)")
 
@@ -222,7 +224,7 @@ def _xml_files(folder: Path, recursive: bool) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
-def _image_sets(root: Path, stems: set[str], problems: Problems):
+def _image_sets(root: Path, stems: set[str]):
     """Split of each stem from ImageSets/Main/<split>.txt, and listed stems with no XML.
 
     Per-class lists (``cat_train.txt``) are not splits. ``trainval`` is the union of
@@ -230,7 +232,7 @@ def _image_sets(root: Path, stems: set[str], problems: Problems):
     """
     main = root / "ImageSets" / "Main"
     if not main.is_dir():
-        return {}, {}, False
+        return {}, {}, False, []
     lists = {p.stem: p for p in main.glob("*.txt")}
     names = [n for n in lists if not (_PER_CLASS_LIST.fullmatch(n) or any(
         n.endswith("_" + other) for other in lists if other != n))]
@@ -238,18 +240,19 @@ def _image_sets(root: Path, stems: set[str], problems: Problems):
     names.sort(key=lambda n: (n == "trainval", rank.get(n, len(rank)), n))
     split_of: dict[str, str] = {}
     list_only: dict = {}
+    overlaps: dict[tuple[str, str], int] = {}  # an image kept in its first list; QC flags it
     for name in names:
         for number, stem in _list_lines(lists[name]):
             if stem in split_of:
                 if name != "trainval" and split_of[stem] != name:
-                    problems.skip(FormatError(
-                        lists[name], f"'{stem}' is already in split '{split_of[stem]}'; "
-                        f"kept there", place=f"line {number}"))
+                    pair = (split_of[stem], name)
+                    overlaps[pair] = overlaps.get(pair, 0) + 1
                 continue
             split_of[stem] = name
             if stem not in stems:
                 list_only[stem] = (name, (lists[name], number))
-    return split_of, list_only, {"train", "val", "trainval"} <= set(lists)
+    overlaps = [{"splits": list(pair), "images": n} for pair, n in overlaps.items()]
+    return split_of, list_only, {"train", "val", "trainval"} <= set(lists), overlaps
 
 
 def _list_lines(path: Path):
