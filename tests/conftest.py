@@ -59,3 +59,24 @@ def assert_same_content(a, b, *, columns=(), image_columns=("width", "height"),
     if keep_ids:
         for frame in ("categories", "images", "annotations"):
             assert sorted(getattr(a, frame)["id"]) == sorted(getattr(b, frame)["id"]), frame
+
+
+def checks_of(family: str) -> list:
+    """(id, Check) of every registered check whose id starts with ``family.``."""
+    from annokit.checks import CHECKS
+
+    return [(k, c) for k, c in CHECKS.items() if k.startswith(family + ".")]
+
+
+def assert_no_findings(ds, family: str) -> None:
+    """Every check of ``family`` finds nothing on ``ds``, in the finding schema, and
+    leaves the data as it was (checks never mutate)."""
+    from annokit.checks import FINDING_COLUMNS, Thresholds
+
+    before = ds.copy()
+    for check_id, c in checks_of(family):
+        found = c.func(ds, Thresholds())
+        assert list(found.columns) == FINDING_COLUMNS, check_id
+        assert len(found) == 0, (check_id, found["message"].tolist())
+    for frame in ("categories", "images", "annotations"):
+        pd.testing.assert_frame_equal(getattr(ds, frame), getattr(before, frame))

@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from annokit import geometry as g
-from annokit.checks import FINDING_COLUMNS, Thresholds
+from annokit.checks import Thresholds
 from annokit.checks import geometry as gc
 from annokit.model import Dataset
 
-from conftest import shared_dataset
+from conftest import assert_no_findings, checks_of, shared_dataset
 
 T = Thresholds()
 
@@ -56,20 +56,11 @@ def clean() -> Dataset:
 
 
 def test_clean_dataset_gives_no_geometry_findings():
-    ds = clean()
-    before = ds.copy()
-    for check_id, c in gc_checks():
-        found = c.func(ds, T)
-        assert list(found.columns) == FINDING_COLUMNS, check_id
-        assert len(found) == 0, (check_id, found["message"].tolist())
-    # checks never change the data
-    pd.testing.assert_frame_equal(ds.annotations, before.annotations)
-    pd.testing.assert_frame_equal(ds.images, before.images)
+    assert_no_findings(clean(), "geometry")
 
 
 def gc_checks():
-    from annokit.checks import CHECKS
-    return [(k, c) for k, c in CHECKS.items() if k.startswith("geometry.")]
+    return checks_of("geometry")
 
 
 def test_every_geometry_check_is_registered_with_its_severity():
@@ -87,10 +78,7 @@ def test_every_geometry_check_is_registered_with_its_severity():
 
 
 def test_empty_dataset():
-    ds = Dataset()
-    for check_id, c in gc_checks():
-        found = c.func(ds, T)
-        assert len(found) == 0 and list(found.columns) == FINDING_COLUMNS, check_id
+    assert_no_findings(Dataset(), "geometry")
 
 
 # -- single boxes ----------------------------------------------------------------------

@@ -3,11 +3,11 @@ quiet on a clean one; real datasets read with annokit.read."""
 import numpy as np
 import pandas as pd
 
-from annokit.checks import CHECKS, FINDING_COLUMNS, Thresholds
+from annokit.checks import CHECKS, Thresholds
 from annokit.checks import labels as lc
 from annokit.model import Dataset
 
-from conftest import shared_dataset
+from conftest import assert_no_findings, checks_of, shared_dataset
 
 T = Thresholds()
 
@@ -24,7 +24,7 @@ def make(categories=None, images=None, annotations=None) -> Dataset:
 
 
 def label_checks():
-    return [(k, c) for k, c in CHECKS.items() if k.startswith("labels.")]
+    return checks_of("labels")
 
 
 def ids(found: pd.DataFrame, column="annotation_id") -> list[int]:
@@ -37,13 +37,7 @@ def test_clean_dataset_gives_no_label_findings():
                            "category_id": [1] * 10 + [2] * 10, "x": [1.0] * n,
                            "y": [1.0] * n, "w": [5.0] * n, "h": [5.0] * n,
                            "difficult": [0] * n, "pose": ["Left"] * n})
-    before = ds.copy()
-    for check_id, c in label_checks():
-        found = c.func(ds, T)
-        assert list(found.columns) == FINDING_COLUMNS, check_id
-        assert len(found) == 0, (check_id, found["message"].tolist())
-    pd.testing.assert_frame_equal(ds.annotations, before.annotations)
-    pd.testing.assert_frame_equal(ds.categories, before.categories)
+    assert_no_findings(ds, "labels")
 
 
 def test_every_label_check_is_registered_with_its_severity():
@@ -56,9 +50,7 @@ def test_every_label_check_is_registered_with_its_severity():
 
 
 def test_empty_dataset():
-    for check_id, c in label_checks():
-        found = c.func(Dataset(), T)
-        assert len(found) == 0 and list(found.columns) == FINDING_COLUMNS, check_id
+    assert_no_findings(Dataset(), "labels")
 
 
 def test_unknown_and_unused_category():
