@@ -32,6 +32,7 @@ import yaml
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
+from ..geometry import convert_boxes, denormalize, normalize
 from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..progress import track
@@ -661,8 +662,8 @@ def _to_absolute(kind: str, values: np.ndarray, w: np.ndarray, h: np.ndarray, kp
         for j, polygon in enumerate(flat.tolist()):
             columns["segmentation"][j] = [polygon]
     else:
-        cx, cy, bw, bh = (values[:, c] for c in range(1, 5))
-        columns.update(x=(cx - bw / 2) * w, y=(cy - bh / 2) * h, w=bw * w, h=bh * h)
+        boxes = denormalize(convert_boxes(values[:, 1:5], "cxcywh", "xywh"), w, h)
+        columns.update(x=boxes[:, 0], y=boxes[:, 1], w=boxes[:, 2], h=boxes[:, 3])
     if kind.endswith("score"):
         columns["score"] = values[:, -1]
     if kind == "pose":
@@ -875,9 +876,8 @@ def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
 
 def _normalise_boxes(anns, width, height, notes):
     """cx, cy, w, h in [0, 1]; boxes over the edge are clipped, boxes outside dropped."""
-    x0, y0 = anns["x"].to_numpy(float), anns["y"].to_numpy(float)
-    x1, y1 = x0 + anns["w"].to_numpy(float), y0 + anns["h"].to_numpy(float)
-    edges = np.stack([x0 / width, y0 / height, x1 / width, y1 / height], axis=1)
+    xyxy = convert_boxes(anns[["x", "y", "w", "h"]].to_numpy(float), "xywh", "xyxy")
+    edges = normalize(xyxy, width, height)
     tol = np.stack([0.5 / width, 0.5 / height] * 2, axis=1)  # half a pixel
     over = np.maximum(-edges, edges - 1)
     outside = (edges[:, 0] > 1) | (edges[:, 1] > 1) | (edges[:, 2] < 0) | (edges[:, 3] < 0)
@@ -895,9 +895,7 @@ def _normalise_boxes(anns, width, height, notes):
         notes.append(f"{int((outside | invalid).sum())} boxes outside their image or without "
                      "coordinates were dropped")
     edges = np.clip(np.nan_to_num(edges), 0, 1)
-    boxes = np.stack([(edges[:, 0] + edges[:, 2]) / 2, (edges[:, 1] + edges[:, 3]) / 2,
-                      edges[:, 2] - edges[:, 0], edges[:, 3] - edges[:, 1]], axis=1)
-    return boxes, keep
+    return convert_boxes(edges, "xyxy", "cxcywh"), keep
 
 
 def _box_lines(classes, boxes, score) -> list[str]:
