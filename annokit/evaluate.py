@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AnnokitError
+from .geometry import box_centers
 from .model import Dataset
 from .points import Size, point_sizes, points_to_boxes
 
@@ -164,8 +165,7 @@ def _predictions(pred: Dataset, codes: tuple, threshold: float | None) -> pd.Dat
     """Predicted points (boxes by their centre), ranked by descending score."""
     preds = _objects(pred, codes, ("point", "box"))
     box = (preds["kind"] == "box").to_numpy()
-    preds.loc[box, "x"] = preds["x"][box] + preds["w"][box] / 2
-    preds.loc[box, "y"] = preds["y"][box] + preds["h"][box] / 2
+    preds.loc[box, ["x", "y"]] = box_centers(preds.loc[box, ["x", "y", "w", "h"]].to_numpy())
     if threshold is not None:
         preds = preds[~(preds["score"] < threshold)]
     score = preds["score"].to_numpy(float)
@@ -191,8 +191,9 @@ def _ground_truth(gt: Dataset, codes: tuple, mode: str, distance: float,
             sizes = point_sizes(gt, size, reference=reference)
             at = gt.annotations.index.get_indexer(truth.index)
             truth.loc[point, ["w", "h"]] = sizes[at[point]]
-    truth["cx"] = np.where(truth["kind"] == "box", truth["x"] + truth["w"] / 2, truth["x"])
-    truth["cy"] = np.where(truth["kind"] == "box", truth["y"] + truth["h"] / 2, truth["y"])
+    centres = box_centers(truth[["x", "y", "w", "h"]].to_numpy(float))
+    is_box = (truth["kind"] == "box").to_numpy()[:, None]
+    truth[["cx", "cy"]] = np.where(is_box, centres, truth[["x", "y"]].to_numpy(float))
     if mode == "distance":
         sized = (truth["w"].notna() & truth["h"].notna()).to_numpy()
         if not sized.all() and max_distance is None:
