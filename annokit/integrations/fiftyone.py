@@ -79,6 +79,18 @@ def _fo():
     return fo
 
 
+def default_name(path: str | os.PathLike) -> str:
+    """The FiftyOne dataset name ``annokit browse`` uses for the dataset at ``path``.
+
+    Example:
+        >>> default_name("data/bccd/BCCD/")
+        'annokit-BCCD'
+    """
+    resolved = Path(path).absolute()
+    stem = resolved.stem if resolved.suffix.lower() == ".json" else resolved.name
+    return f"annokit-{stem}"
+
+
 def load(name: str):
     """The FiftyOne dataset called ``name``, or one line naming the ones that exist.
 
@@ -640,10 +652,11 @@ def _info(ds: Dataset, notes: list[str], findings) -> dict:
                           for c, f in _extra_image_fields(ds).items()],
         "image_root": _str(ds.meta.get("image_root")),
         "split_roots": {str(k): _str(v) for k, v in (ds.meta.get("split_roots") or {}).items()},
-        "source": _str(ds.meta.get("source")),
+        "source_path": _str(ds.meta.get("source_path")),
         "source_format": ds.meta.get("source_format"),
         "meta_json": json.dumps({k: v for k, v in ds.meta.items()
-                                 if k not in ("image_root", "split_roots", "skipped")},
+                                 if k not in ("image_root", "split_roots", "skipped",
+                                              "source_path")},
                                 default=str),
         "skipped": notes, "dataset_findings": dataset_level}
 
@@ -705,8 +718,8 @@ def from_fiftyone(fo_dataset) -> Dataset:
     meta["image_root"] = info.get("image_root") or _common_root(images["filepath"])
     if info.get("split_roots"):
         meta["split_roots"] = info["split_roots"]
-    if info.get("source"):
-        meta["source"] = info["source"]
+    if info.get("source_path"):
+        meta["source_path"] = info["source_path"]
     meta["source_format"] = info.get("source_format") or "fiftyone"
     order = np.lexsort((np.arange(len(images)), images["id"].to_numpy()))
     images = images.iloc[order].drop(columns=["filepath", "_sample"]).reset_index(drop=True)
