@@ -513,11 +513,12 @@ def browse(dataset: str, predictions, scores, name, port: int, address: str, no_
     from . import checks
     from .integrations import fiftyone as fo_bridge
 
+    name = name or fo_bridge.default_name(dataset)
+    fo_bridge.check_name(name, overwrite)  # before the slow part
     ds = _read(dataset, format, quiet, **options)
     ds.meta.setdefault("source_path", str(Path(dataset).absolute()))
     pred = _read(predictions, "auto", quiet) if predictions else None
     found = checks.check(ds, images=not no_images)
-    name = name or fo_bridge.default_name(dataset)
     fo_ds = fo_bridge.to_fiftyone(ds, name, predictions=pred, findings=found, scores=scores,
                                   overwrite=overwrite)
     _list_notes(fo_ds.info["annokit"]["skipped"], quiet)

@@ -91,6 +91,12 @@ def default_name(path: str | os.PathLike) -> str:
     return f"annokit-{stem}"
 
 
+def check_name(name: str, overwrite: bool = False) -> None:
+    """Refuse ``name`` when a FiftyOne dataset has it, unless ``overwrite``."""
+    if _fo().dataset_exists(name) and not overwrite:
+        raise AnnokitError(f"FiftyOne dataset {name!r} exists (use --overwrite to rebuild it)")
+
+
 def load(name: str):
     """The FiftyOne dataset called ``name``, or one line naming the ones that exist.
 
@@ -148,8 +154,7 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
         4888
     """
     fo = _fo()
-    if fo.dataset_exists(name) and not overwrite:
-        raise AnnokitError(f"FiftyOne dataset {name!r} exists (use --overwrite to rebuild it)")
+    check_name(name, overwrite)
     images, notes = _images(ds)
     anns = _annotations(ds, images, findings, _scores_table(ds, scores))
     images = _image_fields(images, anns, findings)
@@ -174,6 +179,7 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     else:
         fo_ds.add_samples([fo.Sample.from_dict(_public(d)) for d in docs], dynamic=True,
                           progress=False)
+    _declare_annokit_fields(fo, fo_ds, fields)
     fo_ds.default_classes = ds.categories["name"].astype(str).tolist()
     fo_ds.info = {INFO: _info(ds, notes, findings)}
     fo_ds.save()
@@ -230,11 +236,10 @@ def _annotations(ds: Dataset, images: pd.DataFrame, findings, scored) -> pd.Data
         "width": w, "height": h, "confidence": a["score"].to_numpy(float),
         "segmentation": a["segmentation"].to_numpy()})
     table["tags"] = _annotation_tags(a, findings, scored)
-    for col in ("quality", "issue", "suggested_label"):
+    for col in ("quality", "issue"):
         table[col] = scored[col] if scored is not None else None
-    if scored is not None:
-        table["suggested_label"] = pd.Series(scored["suggested_category_id"]).map(
-            names).to_numpy(object)
+    table["suggested_label"] = None if scored is None else pd.Series(
+        scored["suggested_category_id"]).map(names).to_numpy(object)
     table["attrs"] = _attribute_dicts(a)
     return table[placed].reset_index(drop=True)
 
@@ -457,8 +462,11 @@ def _rows(table: pd.DataFrame):
 def _label_extra(row: dict) -> dict:
     return {"annokit_id": None if pd.isna(row.get("id")) else int(row["id"]),
             "confidence": _opt(row.get("confidence")), "quality": _opt(row.get("quality")),
-            "issue": row.get("issue"), "suggested_label": row.get("suggested_label")
-            if isinstance(row.get("suggested_label"), str) else None}
+            "issue": _text(row.get("issue")), "suggested_label": _text(row.get("suggested_label"))}
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _polylines(anns: pd.DataFrame):
@@ -622,6 +630,22 @@ def _insert(fo, fo_ds, docs: list[dict], fields: dict, images: pd.DataFrame,
     fo_ds.reload()
 
 
+def _declare_annokit_fields(fo, fo_ds, fields: dict) -> None:
+    """The object fields annokit writes, declared even where few objects carry them
+    (FiftyOne infers dynamic fields from a sample of the documents)."""
+    known = fo_ds.get_field_schema(flat=True)
+    types = {"annokit_id": fo.IntField, "quality": fo.FloatField, "issue": fo.StringField,
+             "suggested_label": fo.StringField}
+    for name, values in fields.items():
+        kind = next(iter(values.values()))
+        list_name = next(k for k in kind if k != "_cls")
+        present = {key for doc in values.values() for obj in doc[list_name] for key in obj}
+        for attr, ftype in types.items():
+            path = f"{name}.{list_name}.{attr}"
+            if attr in present and path not in known:
+                fo_ds.add_sample_field(path, ftype)
+
+
 def _declare_image_fields(fo, fo_ds, docs: list[dict]) -> None:
     known = set(fo_ds.get_field_schema())
     types = {bool: fo.BooleanField, int: fo.IntField, float: fo.FloatField,
@@ -737,7 +761,8 @@ def _values(fo_dataset, paths: list[str]) -> list[list]:
 def _read_samples(fo_dataset, schema, info) -> pd.DataFrame:
     """One row per sample: id, file_name, width, height, split, reviewed, filepath."""
     wanted = ["filepath", "tags", "metadata.width", "metadata.height"]
-    optional = [f for f in ("annokit_id", "file_name", "split") if f in schema]
+    extra = [f for _, f, _ in info.get("image_columns", [])]
+    optional = [f for f in ("annokit_id", "file_name", "split", *extra) if f in schema]
     cols = dict(zip(wanted + optional, _values(fo_dataset, wanted + optional)))
     n = len(cols["filepath"])
     ids = pd.array(cols.get("annokit_id", [None] * n), dtype="Int64")
@@ -753,6 +778,8 @@ def _read_samples(fo_dataset, schema, info) -> pd.DataFrame:
         "height": pd.array(cols["metadata.height"], dtype="Int64"),
         "split": cols.get("split", [None] * n), "filepath": cols["filepath"],
         "_sample": np.arange(n)})
+    for field in extra:
+        images[field] = cols.get(field, [None] * n)
     _fill_sizes(images)
     reviewed = [REVIEWED in (t or []) for t in cols["tags"]]
     if any(reviewed):
@@ -890,6 +917,10 @@ def _restore_columns(frame: pd.DataFrame, columns: list) -> pd.DataFrame:
         if source not in frame:
             continue
         values = pd.Series(frame.pop(source).tolist(), index=frame.index, dtype=object)
+        if column == "iscrowd":  # objects added in FiftyOne are not crowds
+            values = values.fillna(0)
+        elif dtype.startswith("int") and values.isna().any():
+            dtype = "Int64"  # an attribute new objects lack: unknown, not 0
         try:
             frame[column] = values.astype(dtype) if dtype != "object" else values
         except (TypeError, ValueError):
