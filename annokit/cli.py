@@ -528,7 +528,10 @@ def browse(dataset: str, predictions, scores, name, port: int, address: str, no_
     if no_launch:
         return
     session = fo_bridge.launch(fo_ds, port=port, address=address)
-    click.echo(f"FiftyOne App: http://{address}:{port}/datasets/{name} (Ctrl-C to stop)")
+    from urllib.parse import quote
+
+    click.echo(f"FiftyOne App: http://{address}:{port}/datasets/{quote(name)} "
+               "(Ctrl-C to stop)", nl=True)
     try:
         session.wait(-1)
     except KeyboardInterrupt:

@@ -125,6 +125,15 @@ def test_missing_fiftyone_names_the_extra(monkeypatch, bccd):
                                      "pip install 'annokit[fiftyone]'")
 
 
+def test_docstring_examples():
+    import doctest
+
+    from annokit.integrations import fiftyone as bridge
+
+    result = doctest.testmod(bridge, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_import_annokit_stays_light():
     code = "import sys, annokit; print('fiftyone' in sys.modules, 'pymongo' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -276,6 +285,32 @@ def test_file_names_escaping_the_root_are_left_out(fo, tmp_path):
         "../secret.jpg: file name escapes the image root; image left out"]
 
 
+def test_a_dataset_made_in_fiftyone_comes_back(fo, tmp_path):
+    """No annokit info: categories are numbered, file names are relative to the
+    common folder, sizes come from the image headers."""
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    Image.new("RGB", (200, 100)).save(tmp_path / "a" / "one.jpg")
+    Image.new("RGB", (50, 40)).save(tmp_path / "two.jpg")
+    plain = fo.Dataset("made-in-fiftyone")
+    plain.add_samples([
+        fo.Sample(filepath=str(tmp_path / "a" / "one.jpg"), ground_truth=fo.Detections(
+            detections=[fo.Detection(label="cat", bounding_box=[0.1, 0.2, 0.5, 0.5]),
+                        fo.Detection(label="dog", bounding_box=[0, 0, 1, 1])])),
+        fo.Sample(filepath=str(tmp_path / "two.jpg"), tags=["reviewed"])])
+    ds = annokit.from_fiftyone(plain)
+    assert ds.categories["name"].tolist() == ["cat", "dog"]
+    assert ds.categories["id"].tolist() == [1, 2]
+    assert ds.images["file_name"].tolist() == ["a/one.jpg", "two.jpg"]
+    assert ds.images[["width", "height"]].values.tolist() == [[200, 100], [50, 40]]
+    assert ds.images["reviewed"].tolist() == [False, True]
+    assert ds.annotations[["x", "y", "w", "h"]].values.tolist() == [[20, 20, 100, 50],
+                                                                    [0, 0, 200, 100]]
+    assert ds.annotations["id"].tolist() == [1, 2]
+    assert Path(ds.image_paths()[0]) == tmp_path / "a" / "one.jpg"
+
+
 # -- the round trip on every real dataset -------------------------------------------------
 
 REAL = {
@@ -423,6 +458,35 @@ def test_cli_errors_are_one_line(fo, bccd):
 
 
 # -- the App ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
+    """`annokit browse` in its own process: builds, serves on localhost, stops on Ctrl-C."""
+    import signal
+
+    port = _free_port()
+    data = shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data")
+    cli = Path(sys.executable).parent / "annokit"  # the console script beside this Python
+    proc = subprocess.Popen([str(cli), "browse", str(data),
+                             "--no-images", "--name", "served", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _get(f"http://localhost:{port}/") != 200 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(1)
+        assert _get(f"http://localhost:{port}/datasets/served") == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert f"FiftyOne App: http://localhost:{port}/datasets/served (Ctrl-C to stop)" in out
+    assert out.rstrip().endswith("App stopped")
+    deadline = time.monotonic() + 30
+    while _get(f"http://localhost:{port}/") is not None and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _get(f"http://localhost:{port}/") is None
+
 
 def _free_port() -> int:
     with socket.socket() as s:

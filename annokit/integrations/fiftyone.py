@@ -193,6 +193,8 @@ def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
     if not ds.meta.get("image_root") and not ds.meta.get("split_roots"):
         raise AnnokitError("the dataset has no image folder; read it with --image-root "
                            "(image_root=...)")
+    names = ds.images["file_name"].tolist()
+    safe = np.array([isinstance(n, str) and safe_relative(n) for n in names], dtype=bool)
     sized = ds
     needs_size = ds.annotations["kind"].ne("label")
     unknown = ds.images["width"].isna() | ds.images["height"].isna()
@@ -200,10 +202,9 @@ def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
         from ..imagesize import fill_unknown_sizes
 
         sized = ds.copy()
+        sized.images.loc[~safe, "file_name"] = None  # never open a file outside the root
         fill_unknown_sizes(sized)  # boxes need the image size to become relative
-    names = ds.images["file_name"].tolist()
-    safe = np.array([isinstance(n, str) and safe_relative(n) for n in names], dtype=bool)
-    paths = sized.image_paths()
+    paths = ds.image_paths()
     safe &= paths.notna().to_numpy()
     notes = [f"{n}: file name escapes the image root; image left out"
              for n, ok in zip(names, safe) if not ok]
@@ -765,10 +766,7 @@ def _read_samples(fo_dataset, schema, info) -> pd.DataFrame:
     optional = [f for f in ("annokit_id", "file_name", "split", *extra) if f in schema]
     cols = dict(zip(wanted + optional, _values(fo_dataset, wanted + optional)))
     n = len(cols["filepath"])
-    ids = pd.array(cols.get("annokit_id", [None] * n), dtype="Int64")
-    if ids.isna().any():  # samples added in FiftyOne: fresh ids
-        start = int(ids.max()) + 1 if ids.notna().any() else 1
-        ids[ids.isna()] = np.arange(start, start + int(ids.isna().sum()))
+    ids = _fill_ids(pd.Series(cols.get("annokit_id", [None] * n), dtype="Int64"))
     root = info.get("image_root") or _common_root(cols["filepath"])
     names = [f if isinstance(f, str) else os.path.relpath(p, root)
              for f, p in zip(cols.get("file_name", [None] * n), cols["filepath"])]
@@ -863,9 +861,7 @@ def _read_categories(info, anns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     known = pd.DataFrame(info.get("categories") or [], columns=["id", "name", "supercategory"])
     labels = anns["label"].dropna().astype(str).unique().tolist() if len(anns) else []
     new = [n for n in labels if n not in set(known["name"])]
-    start = int(known["id"].max()) + 1 if len(known) else (0 if not labels else 1)
-    if not len(known):
-        start = 1
+    start = int(known["id"].max()) + 1 if len(known) else 1
     known = pd.concat([known, pd.DataFrame({"id": np.arange(start, start + len(new)),
                                             "name": new, "supercategory": None})],
                       ignore_index=True)
@@ -876,15 +872,19 @@ def _read_categories(info, anns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     return known, anns
 
 
+def _fill_ids(ids: pd.Series) -> np.ndarray:
+    """Keep annokit ids; number what was added in FiftyOne after the largest, from 1."""
+    ids = ids.astype("Int64").copy()
+    missing = ids.isna().to_numpy()
+    start = int(ids.max()) + 1 if (~missing).any() else 1
+    ids[missing] = np.arange(start, start + missing.sum())
+    return ids.to_numpy(dtype="int64")
+
+
 def _fresh_ids(anns: pd.DataFrame) -> pd.DataFrame:
-    """Keep annokit ids; number objects added in FiftyOne after the largest."""
     if not len(anns):
         return anns
-    ids = anns["annokit_id"].copy()
-    missing = ids.isna().to_numpy()
-    start = int(ids.max()) + 1 if ids.notna().any() else 1
-    ids[missing] = np.arange(start, start + missing.sum())
-    return anns.assign(id=ids.astype("int64").to_numpy()).drop(columns=["annokit_id"])
+    return anns.assign(id=_fill_ids(anns["annokit_id"])).drop(columns=["annokit_id"])
 
 
 def _attach_polygons(fo_dataset, schema, anns: pd.DataFrame, images) -> pd.DataFrame:
