@@ -120,6 +120,8 @@ def run(tool: str, **values) -> dict:
               "load_after": [round(v, 2) for v in os.getloadavg()]}
     if "BUILD" in extra:
         result["build_s"] = round(float(extra["BUILD"]), 2)
+    if "BOXES" in extra:
+        result["boxes"] = int(extra["BOXES"])
     print(f"{tool}: {result}", flush=True)
     return result
 
@@ -130,11 +132,16 @@ def warm_database() -> None:
                    env=fiftyone_env(), check=True)
 
 
-def record(key: str, value: dict) -> None:
+def record(key: str, runs: dict) -> None:
+    """Merge ``runs`` (tool -> result) into the results under ``key``."""
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    value["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    results[key] = value
+    stamp = {"cpus": os.cpu_count(), "python": platform.python_version(),
+             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    merged = results.get(key, {})
+    merged.update({tool: {**result, "machine": stamp} for tool, result in runs.items()})
+    if "annokit" in merged and "fiftyone" in merged:
+        merged["speedup"] = round(merged["fiftyone"]["wall_s"] / merged["annokit"]["wall_s"], 2)
+    results[key] = merged
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
 
@@ -150,11 +157,9 @@ def main(argv: list[str] | None = None) -> None:
         record("bccd", {name: run(name, bccd=str(BCCD)) for name in ("bccd-browse", "bccd-build")})
     if args.n:
         labels, images = synthetic(args.n)
-        runs = {tool: run(tool, labels=str(labels), images=str(images), n=args.n)
-                for tool in args.tools.split(",")}
-        if {"annokit", "fiftyone"} <= set(runs):
-            runs["speedup"] = round(runs["fiftyone"]["wall_s"] / runs["annokit"]["wall_s"], 2)
-        record(f"synthetic-n{args.n}", runs)
+        record(f"synthetic-n{args.n}", {
+            tool: run(tool, labels=str(labels), images=str(images), n=args.n)
+            for tool in args.tools.split(",")})
 
 
 if __name__ == "__main__":

@@ -274,15 +274,17 @@ def test_file_names_escaping_the_root_are_left_out(fo, tmp_path):
     Image.new("RGB", (40, 30)).save(tmp_path / "secret.jpg")
     ds = annokit.Dataset(
         pd.DataFrame({"id": [1], "name": ["x"]}),
-        pd.DataFrame({"id": [1, 2], "file_name": ["a.jpg", "../secret.jpg"],
-                      "width": [40, 40], "height": [30, 30]}),
-        pd.DataFrame({"image_id": [1, 2], "category_id": [1, 1], "x": [1.0, 1.0],
-                      "y": [1.0, 1.0], "w": [5.0, 5.0], "h": [5.0, 5.0]}),
+        pd.DataFrame({"id": [1, 2, 3], "file_name": ["a.jpg", "../secret.jpg", "gone.jpg"],
+                      "width": [40, None, None], "height": [30, None, None]}),
+        pd.DataFrame({"image_id": [1, 2, 3], "category_id": [1, 1, 1], "x": [1.0] * 3,
+                      "y": [1.0] * 3, "w": [5.0] * 3, "h": [5.0] * 3}),
         {"image_root": str(tmp_path / "imgs")})
     fo_ds = annokit.to_fiftyone(ds, "escape")
-    assert fo_ds.values("file_name") == ["a.jpg"]
+    assert fo_ds.values("file_name") == ["a.jpg", "gone.jpg"]
+    assert fo_ds.count("ground_truth.detections") == 1
     assert fo_ds.info["annokit"]["skipped"] == [
-        "../secret.jpg: file name escapes the image root; image left out"]
+        "../secret.jpg: file name escapes the image root; image left out",
+        "gone.jpg: image size unknown (is the image there?); its 1 objects left out"]
 
 
 def test_a_dataset_made_in_fiftyone_comes_back(fo, tmp_path):

@@ -156,7 +156,8 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     fo = _fo()
     check_name(name, overwrite)
     images, notes = _images(ds)
-    anns = _annotations(ds, images, findings, _scores_table(ds, scores))
+    anns, unplaced = _annotations(ds, images, findings, _scores_table(ds, scores))
+    notes += unplaced
     images = _image_fields(images, anns, findings)
     if scores is not None:
         images["quality"] = images["id"].map(_image_scores(ds, scores)).to_numpy(float)
@@ -172,18 +173,22 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
         fields[OVERLOOKED] = _detections(_overlooked(ds, images, scores))
     fields = {k: v for k, v in fields.items() if v is not None}
 
-    fo_ds = fo.Dataset(name, persistent=True, overwrite=overwrite)
     docs = _sample_docs(images.iloc[order], fields, ds.images, _extra_image_fields(ds))
-    if bulk:
-        _insert(fo, fo_ds, docs, fields, images, batch_size)
-    else:
-        fo_ds.add_samples([fo.Sample.from_dict(_public(d)) for d in docs], dynamic=True,
-                          progress=False)
-    _declare_annokit_fields(fo, fo_ds, fields)
-    fo_ds.default_classes = ds.categories["name"].astype(str).tolist()
-    fo_ds.info = {INFO: _info(ds, notes, findings)}
-    fo_ds.save()
-    _save_views(fo_ds, findings, anns, scores is not None)
+    fo_ds = fo.Dataset(name, persistent=True, overwrite=overwrite)
+    try:
+        if bulk:
+            _insert(fo, fo_ds, docs, fields, batch_size)
+        else:
+            fo_ds.add_samples([fo.Sample.from_dict(_public(d)) for d in docs], dynamic=True,
+                              progress=False)
+        _declare_annokit_fields(fo, fo_ds, fields)
+        fo_ds.default_classes = ds.categories["name"].astype(str).tolist()
+        fo_ds.info = {INFO: _info(ds, notes, findings)}
+        fo_ds.save()
+        _save_views(fo_ds, findings, anns, scores is not None)
+    except BaseException:
+        fo_ds.delete()  # never leave half a dataset behind
+        raise
     return fo_ds
 
 
@@ -218,18 +223,25 @@ def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
     return table[safe].reset_index(drop=True), notes
 
 
-def _annotations(ds: Dataset, images: pd.DataFrame, findings, scored) -> pd.DataFrame:
+def _annotations(ds: Dataset, images: pd.DataFrame, findings,
+                 scored) -> tuple[pd.DataFrame, list[str]]:
     """Every annotation of a placed image with its label name, relative box, tags and
-    scores, as columns (``attrs`` holds each row's attribute dict)."""
+    scores, as columns (``attrs`` holds each row's attribute dict); and notes naming the
+    images whose objects cannot be placed (size unknown: the image is missing)."""
     a = ds.annotations
     names = ds.categories.drop_duplicates("id").set_index("id")["name"].astype(str)
     sizes = images.drop_duplicates("id").set_index("id")[["width", "height"]]
     w = a["image_id"].map(sizes["width"]).to_numpy(float)
     h = a["image_id"].map(sizes["height"]).to_numpy(float)
     spatial = a["kind"].ne("label").to_numpy()
-    placed = a["image_id"].isin(images["id"]).to_numpy() & (~spatial | (w > 0) & (h > 0))
+    on_placed = a["image_id"].isin(images["id"]).to_numpy()
+    placed = on_placed & (~spatial | (w > 0) & (h > 0))
+    lost = a.loc[on_placed & ~placed, "image_id"].value_counts(sort=False)
+    files = images.drop_duplicates("id").set_index("id")["file_name"]
+    notes = [f"{files[i]}: image size unknown (is the image there?); its {n} objects left out"
+             for i, n in lost.items()]
     table = pd.DataFrame({
-        "position": np.arange(len(a)), "id": a["id"].to_numpy(),
+        "id": a["id"].to_numpy(),
         "image_id": a["image_id"].to_numpy(), "kind": a["kind"].to_numpy(),
         "label": a["category_id"].map(names).fillna(a["category_id"].astype(str)).to_numpy(),
         "rx": a["x"].to_numpy(float) / w, "ry": a["y"].to_numpy(float) / h,
@@ -242,7 +254,7 @@ def _annotations(ds: Dataset, images: pd.DataFrame, findings, scored) -> pd.Data
     table["suggested_label"] = None if scored is None else pd.Series(
         scored["suggested_category_id"]).map(names).to_numpy(object)
     table["attrs"] = _attribute_dicts(a)
-    return table[placed].reset_index(drop=True)
+    return table[placed].reset_index(drop=True), notes
 
 
 def _annotation_tags(a: pd.DataFrame, findings, scored) -> list[list[str]]:
@@ -605,9 +617,12 @@ _LABEL_TYPES = {"Detections": "Detections", "Polylines": "Polylines",
                 "Keypoints": "Keypoints", "Classifications": "Classifications"}
 
 
-def _insert(fo, fo_ds, docs: list[dict], fields: dict, images: pd.DataFrame,
-            batch_size: int) -> None:
-    """Declare the schema through the public API, then insert the documents in batches."""
+def _insert(fo, fo_ds, docs: list[dict], fields: dict, batch_size: int) -> None:
+    """Declare the schema through the public API, then insert the documents in batches.
+
+    ``_doc.id`` and ``_sample_collection`` are what FiftyOne's own FiftyOneDataset
+    importer writes through; tests/test_fiftyone.py checks the result against
+    ``add_samples`` on every FiftyOne version CI installs."""
     from fiftyone.core.odm import insert_documents
 
     fo_ds.media_type = "image"
