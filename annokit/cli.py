@@ -527,17 +527,9 @@ def browse(dataset: str, predictions, scores, name, port: int, address: str, no_
                f"views: {', '.join(fo_ds.list_saved_views())}")
     if no_launch:
         return
-    session = fo_bridge.launch(fo_ds, port=port, address=address)
-    from urllib.parse import quote
-
-    click.echo(f"FiftyOne App: http://{address}:{port}/datasets/{quote(name)} "
-               "(Ctrl-C to stop)", nl=True)
-    try:
-        session.wait(-1)
-    except KeyboardInterrupt:
-        click.echo("App stopped")
-    finally:
-        fo_bridge.close_app()
+    fo_bridge.serve(fo_ds, port=port, address=address,
+                    ready=lambda url: click.echo(f"FiftyOne App: {url} (Ctrl-C to stop)"))
+    click.echo("App stopped")
 
 
 @main.command(name="fiftyone-export")

@@ -225,6 +225,27 @@ def test_scores_from_the_scorers_json(fo, bccd, tmp_path):
     assert fo_ds.load_saved_view("issue badloc").count("ground_truth.detections") == 1
 
 
+def test_scores_from_the_scorers_table(fo, bccd, tmp_path):
+    """The scorer's .csv: the annotations table with an image_quality column."""
+    ds = annokit.Dataset(bccd.categories, bccd.images.iloc[:6],
+                         bccd.annotations[bccd.annotations["image_id"].isin(
+                             bccd.images["id"][:6])], bccd.meta)
+    worst = int(ds.images["id"].iloc[3])
+    scores = _scores(ds, worst)
+    table = scores.annotations.assign(image_quality=scores.annotations["image_id"].map(
+        scores.images.set_index("image_id")["quality"]))
+    table.to_csv(tmp_path / "scores.csv", index=False)
+    fo_ds = annokit.to_fiftyone(ds, "scored-csv", scores=tmp_path / "scores.csv")
+    assert fo_ds.first()["annokit_id"] == worst
+    assert fo_ds.count_values("ground_truth.detections.issue") == {
+        None: len(ds.annotations) - 1, "swap": 1}
+    assert fo_ds.count("overlooked.detections") == 1
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(AnnokitError, match=r"bad.csv: no annotation_id, image_id, "
+                                           r"category_id, quality, issue, image_quality"):
+        annokit.to_fiftyone(ds, "bad-scores", scores=tmp_path / "bad.csv")
+
+
 def test_bulk_documents_equal_fiftyones_own(fo, bccd):
     """The bulk path writes what fo.Sample + add_samples would: same values, same schema."""
     ds, _ = _planted(bccd)
@@ -469,18 +490,24 @@ def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
     port = _free_port()
     data = shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data")
     cli = Path(sys.executable).parent / "annokit"  # the console script beside this Python
-    proc = subprocess.Popen([str(cli), "browse", str(data),
-                             "--no-images", "--name", "served", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(cli), "browse", str(data), "--no-images", "--name", "served", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # Ctrl-C reaches it even when this test runs in a background job (SIGINT ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while _get(f"http://localhost:{port}/") != 200 and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read()
             time.sleep(1)
         assert _get(f"http://localhost:{port}/datasets/served") == 200
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the CLI and the App server it started
+            raise
     assert proc.returncode == 0, err[-2000:]
     assert f"FiftyOne App: http://localhost:{port}/datasets/served (Ctrl-C to stop)" in out
     assert out.rstrip().endswith("App stopped")
@@ -488,6 +515,26 @@ def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
     while _get(f"http://localhost:{port}/") is not None and time.monotonic() < deadline:
         time.sleep(1)
     assert _get(f"http://localhost:{port}/") is None
+
+
+def _screenshot(tmp_path: Path, shot: Path, url: str, budget: int) -> None:
+    done = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", f"--screenshot={shot}",
+         "--window-size=1400,900", f"--virtual-time-budget={budget}", url],
+        capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _colours(shot: Path) -> tuple[list, list]:
+    """Colours of the whole page and of the sample grid (right of the sidebar)."""
+    from PIL import Image
+
+    with Image.open(shot) as im:
+        rgb = im.convert("RGB")
+        return (rgb.getcolors(maxcolors=1 << 22),
+                rgb.crop((400, 200, 1300, 850)).getcolors(maxcolors=1 << 22))
 
 
 def _free_port() -> int:
@@ -506,8 +553,6 @@ def _get(url: str) -> int | None:
 
 @pytest.mark.slow
 def test_app_serves_bccd_worst_first_in_chromium(fo, bccd, tmp_path):
-    from PIL import Image
-
     from annokit.integrations.fiftyone import WORST_VIEW, close_app, launch
 
     ds, _ = _planted(bccd)
@@ -518,7 +563,7 @@ def test_app_serves_bccd_worst_first_in_chromium(fo, bccd, tmp_path):
     launch(fo_ds, port=port)
     try:
         url = f"http://localhost:{port}/"
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while _get(url) != 200 and time.monotonic() < deadline:
             time.sleep(1)
         assert _get(url) == 200
@@ -528,20 +573,14 @@ def test_app_serves_bccd_worst_first_in_chromium(fo, bccd, tmp_path):
 
         slug = to_slug(WORST_VIEW)
         shot = tmp_path / "fiftyone-bccd-worst-first.png"
-        done = subprocess.run(
-            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update",
-             f"--user-data-dir={tmp_path / 'chromium-profile'}", f"--screenshot={shot}",
-             "--window-size=1400,900", "--virtual-time-budget=20000",
-             f"http://localhost:{port}/datasets/app-bccd?view={slug}"],
-            capture_output=True, text=True, timeout=180)
-        assert done.returncode == 0, done.stderr[-2000:]
+        page = f"http://localhost:{port}/datasets/app-bccd?view={slug}"
+        for budget in (20000, 40000, 60000):  # a loaded machine serves the first load slowly
+            _screenshot(tmp_path, shot, page, budget)
+            colours, grid = _colours(shot)
+            if len(grid) > 3000:
+                break
         ARTEFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, ARTEFACTS / shot.name)
-        with Image.open(shot) as im:
-            rgb = im.convert("RGB")
-            colours = rgb.getcolors(maxcolors=1 << 22)
-            grid = rgb.crop((400, 200, 1300, 850)).getcolors(maxcolors=1 << 22)
         assert len(colours) > 5000   # photos of blood cells, not a blank or error page
         assert len(grid) > 3000      # the sample grid holds images
     finally:

@@ -123,6 +123,34 @@ def launch(fo_dataset, *, port: int = 5151, address: str = "localhost"):
     return fo.launch_app(fo_dataset, port=port, address=address, remote=True, auto=False)
 
 
+def serve(fo_dataset, *, port: int = 5151, address: str = "localhost",
+          ready=print) -> None:
+    """Serve the App on ``address:port`` until Ctrl-C or SIGTERM, then stop it.
+
+    ``ready(url)`` is called once the server runs (the URL opens ``fo_dataset``).
+
+    Example:
+        >>> serve(to_fiftyone(ds, "bccd"), port=5151)  # doctest: +SKIP
+        http://localhost:5151/datasets/bccd
+    """
+    import signal
+    from urllib.parse import quote
+
+    def stop(signum, frame):  # `kill` stops the App as Ctrl-C does, leaving no orphan
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        session = launch(fo_dataset, port=port, address=address)
+        ready(f"http://{address}:{port}/datasets/{quote(fo_dataset.name)}")
+        session.wait(-1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        close_app()
+        signal.signal(signal.SIGTERM, previous)
+
+
 def close_app() -> None:
     """Stop the App server started by :func:`launch` (nothing when none runs)."""
     import fiftyone as fo
@@ -155,12 +183,13 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     """
     fo = _fo()
     check_name(name, overwrite)
+    scores = load_scores(ds, scores)
     images, notes = _images(ds)
     anns, unplaced = _annotations(ds, images, findings, _scores_table(ds, scores))
     notes += unplaced
     images = _image_fields(images, anns, findings)
     if scores is not None:
-        images["quality"] = images["id"].map(_image_scores(ds, scores)).to_numpy(float)
+        images["quality"] = images["id"].map(_image_scores(scores)).to_numpy(float)
     order = _worst_first(images)
     fields = {GT: _detections(anns[anns["kind"].eq("box")]),
               SEG: _polylines(anns),
@@ -170,7 +199,7 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
         fields[PRED] = _detections(_predictions(predictions, images))
         fields["predicted_labels"] = _classifications(_predictions(predictions, images, "label"))
     if scores is not None:
-        fields[OVERLOOKED] = _detections(_overlooked(ds, images, scores))
+        fields[OVERLOOKED] = _detections(_overlooked(ds, images, scores.annotations))
     fields = {k: v for k, v in fields.items() if v is not None}
 
     docs = _sample_docs(images.iloc[order], fields, ds.images, _extra_image_fields(ds))
@@ -319,7 +348,7 @@ def _scores_table(ds: Dataset, scores) -> dict | None:
     """The scorer's per-annotation columns aligned with ``ds.annotations``."""
     if scores is None:
         return None
-    table = _scores_annotations(ds, scores)
+    table = scores.annotations
     inputs = table[table["annotation_id"].notna()]
     ids = ds.annotations["id"]
     if len(inputs) == len(ids) and (inputs["annotation_id"].to_numpy(dtype="int64")
@@ -335,15 +364,59 @@ def _scores_table(ds: Dataset, scores) -> dict | None:
             "suggested_category_id": aligned["suggested_category_id"].astype("Int64").array}
 
 
-def _scores_annotations(ds: Dataset, scores) -> pd.DataFrame:
-    """``scores.annotations``, or the same table rebuilt from the scorer's COCO JSON."""
-    if not isinstance(scores, (str, os.PathLike)):
-        return scores.annotations
-    sd = _read_scores(scores)
+SCORE_COLUMNS = ("annotation_id", "image_id", "category_id", "quality", "issue")
+
+
+def load_scores(ds: Dataset, scores):
+    """``scores`` as an object with the contract's ``annotations`` and ``images`` tables.
+
+    Takes an ``annokit.score`` result as it is, or the path of what ``annokit score
+    --out`` wrote: the COCO JSON (ids matched to ``ds`` by file name and class name) or
+    the .csv/.parquet table with its ``image_quality`` column.
+
+    Example:
+        >>> scores = load_scores(ds, "scores.json")  # doctest: +SKIP
+        >>> scores.images.columns.tolist()           # doctest: +SKIP
+        ['image_id', 'quality']
+    """
+    from types import SimpleNamespace
+
+    if scores is None or not isinstance(scores, (str, os.PathLike)):
+        return scores
+    path = Path(scores)
+    if not path.is_file():
+        raise AnnokitError(f"{path}: no such scores file")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".parquet"):
+        table = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        missing = [c for c in (*SCORE_COLUMNS, "image_quality") if c not in table]
+        if missing:
+            raise AnnokitError(f"{path}: no {', '.join(missing)} column; is this the output "
+                               "of annokit score?")
+        table = table.assign(annotation_id=table["annotation_id"].astype("Int64"),
+                             issue=table["issue"].astype(object).where(table["issue"].notna(),
+                                                                       None))
+        for col in ("suggested_category_id", "suggested_x", "suggested_y", "suggested_w",
+                    "suggested_h"):
+            if col not in table:
+                table[col] = np.nan
+        images = table.drop_duplicates("image_id")[["image_id", "image_quality"]]
+        return SimpleNamespace(annotations=table,
+                               images=images.rename(columns={"image_quality": "quality"}))
+    return _scores_from_coco(ds, path)
+
+
+def _scores_from_coco(ds: Dataset, path: Path):
+    """The contract's tables rebuilt from the scorer's COCO JSON."""
+    from types import SimpleNamespace
+
+    from ..formats import read
+
+    sd = read(path, "coco")
     a = sd.annotations
     for col in ("quality", "issue"):
         if col not in a:
-            raise AnnokitError(f"{scores}: annotations carry no '{col}'; is this the output "
+            raise AnnokitError(f"{path}: annotations carry no '{col}'; is this the output "
                                "of annokit score?")
     overlooked = a["issue"].eq("overlooked").to_numpy()
     box = a.get("suggested_bbox", pd.Series([None] * len(a)))
@@ -351,23 +424,22 @@ def _scores_annotations(ds: Dataset, scores) -> pd.DataFrame:
                      for b in box.tolist()], dtype=float).reshape(-1, 4)
     xywh[overlooked] = a.loc[overlooked, ["x", "y", "w", "h"]].to_numpy(float)
     cats = _category_map(sd, ds)
-    return pd.DataFrame({
+    images = _image_map(sd, ds)
+    suggested = pd.to_numeric(a["suggested_category_id"], errors="coerce") \
+        if "suggested_category_id" in a else pd.Series(np.nan, index=a.index)
+    annotations = pd.DataFrame({
         "annotation_id": a["id"].astype("Int64").mask(overlooked),
-        "image_id": a["image_id"].map(_image_map(sd, ds)).astype("Int64"),
+        "image_id": a["image_id"].map(images).astype("Int64"),
         "category_id": a["category_id"].map(cats).astype("Int64"),
         "quality": pd.to_numeric(a["quality"], errors="coerce"),
         "issue": a["issue"].astype(object).where(a["issue"].notna(), None),
-        "suggested_category_id": pd.to_numeric(a.get("suggested_category_id"),
-                                               errors="coerce").map(cats).astype("Int64")
-        if "suggested_category_id" in a else pd.array([pd.NA] * len(a), dtype="Int64"),
+        "suggested_category_id": suggested.map(cats).astype("Int64"),
         "suggested_x": xywh[:, 0], "suggested_y": xywh[:, 1],
         "suggested_w": xywh[:, 2], "suggested_h": xywh[:, 3]})
-
-
-def _read_scores(path) -> Dataset:
-    from ..formats import read
-
-    return read(path, "coco")
+    quality = pd.to_numeric(sd.images.get("quality", pd.Series(np.nan, index=sd.images.index)),
+                            errors="coerce")
+    return SimpleNamespace(annotations=annotations, images=pd.DataFrame({
+        "image_id": sd.images["id"].map(images).astype("Int64"), "quality": quality}))
 
 
 def _category_map(src: Dataset, dst: Dataset) -> pd.Series:
@@ -382,16 +454,10 @@ def _image_map(src: Dataset, dst: Dataset) -> pd.Series:
     return src.images.drop_duplicates("id").set_index("id")["file_name"].map(by_name)
 
 
-def _image_scores(ds: Dataset, scores) -> pd.Series:
+def _image_scores(scores) -> pd.Series:
     """image id -> the scorer's image quality."""
-    if isinstance(scores, (str, os.PathLike)):
-        sd = _read_scores(scores)
-        if "quality" not in sd.images:
-            return pd.Series(dtype=float)
-        ids = sd.images["id"].map(_image_map(sd, ds))
-        return pd.Series(pd.to_numeric(sd.images["quality"], errors="coerce").to_numpy(),
-                         index=ids.to_numpy())
-    return scores.images.set_index("image_id")["quality"]
+    images = scores.images.dropna(subset=["image_id"]).drop_duplicates("image_id")
+    return images.set_index(images["image_id"].astype("int64"))["quality"]
 
 
 def _image_fields(images: pd.DataFrame, anns: pd.DataFrame, findings) -> pd.DataFrame:
@@ -545,9 +611,8 @@ def _predictions(pred: Dataset, images: pd.DataFrame, kind: str = "box") -> pd.D
         "attrs": [{} for _ in range(len(a))], "id": a["id"].to_numpy()})
 
 
-def _overlooked(ds: Dataset, images: pd.DataFrame, scores) -> pd.DataFrame | None:
+def _overlooked(ds: Dataset, images: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame | None:
     """The scorer's candidate missing objects as boxes (label = the predicted class)."""
-    table = _scores_annotations(ds, scores)
     rows = table[table["annotation_id"].isna() & table["image_id"].isin(images["id"])]
     if not len(rows):
         return None
