@@ -381,8 +381,11 @@ def test_points_and_rle_come_back(fo, bccd):
                          bccd.annotations[bccd.annotations["image_id"].isin(
                              bccd.images["id"][:3])], bccd.meta)
     points = boxes_to_points(ds)
+    points.annotations["score"] = np.linspace(0.5, 1, len(points.annotations))
     back = annokit.from_fiftyone(annokit.to_fiftyone(points, "points"))
     assert_same_content(points, back, keep_ids=True)
+    np.testing.assert_allclose(back.annotations.sort_values("id")["score"],
+                               points.annotations.sort_values("id")["score"])
     rle = {"size": [480, 640], "counts": "PPYo0"}
     boxes = ds.copy()
     boxes.annotations["segmentation"] = [rle] + [None] * (len(boxes.annotations) - 1)

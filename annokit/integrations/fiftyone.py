@@ -575,7 +575,8 @@ def _keypoints(table: pd.DataFrame):
     for row, x, y in zip(_rows(table), table["rx"], table["ry"]):
         doc = _common_label(row["label"], row["tags"], _label_extra(row), row["attrs"])
         doc.update(_cls="Keypoint", points=[[float(x), float(y)]])
-        doc.setdefault("confidence", None)
+        score = doc.get("confidence")  # a Keypoint holds one confidence per point
+        doc["confidence"] = None if score is None else [score]
         docs.append(doc)
     return _group(table, docs, "Keypoints", "keypoints")
 
@@ -918,8 +919,11 @@ def _read_labels(fo_dataset, schema, field, list_name, kind, images, info):
         table[["x", "y"]] = np.round(xy, DECIMALS)
     table["annokit_id"] = pd.array(flat.get("annokit_id", [None] * len(table)),
                                    dtype="Int64")
-    table["score"] = pd.to_numeric(pd.Series(flat.get("confidence", [None] * len(table)),
-                                             dtype=object), errors="coerce").to_numpy(float)
+    scores = flat.get("confidence", [None] * len(table))
+    if kind == "point":  # one confidence per point
+        scores = [c[0] if isinstance(c, list) and c else None for c in scores]
+    table["score"] = pd.to_numeric(pd.Series(scores, dtype=object),
+                                   errors="coerce").to_numpy(float)
     table["segmentation"] = flat.get("annokit_rle", [None] * len(table))
     for name in attr_fields:
         if name in flat:
