@@ -196,20 +196,26 @@ FAIL_LEVELS = ("error", "warning", "never")
 @click.option("--skip", multiple=True, help="Leave out a check id or prefix (repeatable).")
 @click.option("--no-images", is_flag=True, help="Do not open image files (faster).")
 @click.option("--overwrite", is_flag=True, help="Replace existing report files.")
+@click.option("--score", "run_score", is_flag=True,
+              help="Also score every annotation (annokit score) and add the likely "
+                   "annotation errors to the reports.")
+@click.option("--score-model", type=click.Choice(["classic", "cnn"]), default="classic",
+              show_default=True, help="With --score: the model family.")
 @_threshold_options
 @_common
 def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bool, config,
-          fail_on, json_out, html_out, skip, no_images: bool, overwrite: bool, quiet: bool,
-          **thresholds) -> None:
+          fail_on, json_out, html_out, skip, no_images: bool, overwrite: bool, run_score: bool,
+          score_model: str, quiet: bool, **thresholds) -> None:
     """Check DATASET for annotation problems; exit 1 when findings reach --fail-on.
 
     \b
     Examples:
       annokit check data/voc --html qc.html --json qc.json
       annokit check data/coco/annotations.json --fail-on warning --min-box-area 36
+      annokit check data/voc --score --html qc.html
     """
     from . import checks
-    from .report import report, summary_table
+    from .report import report, scores_summary, summary_table
 
     settings = checks.load_config(config) if config else {}
     limits = dict(settings.get("thresholds") or {})
@@ -221,16 +227,31 @@ def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bo
                strict=strict)
     found = checks.check(ds, skip=[*settings.get("skip", []), *skip], images=not no_images,
                          severity=settings.get("severity"), **limits)
+    scores = _score(ds, score_model, quiet) if run_score else None
     for out in (json_out, html_out):
         if out:
-            report(ds, found, out, overwrite=overwrite)
+            report(ds, found, out, overwrite=overwrite, scores=scores)
     click.echo(summary_table(ds, found))
+    if scores is not None:
+        click.echo(scores_summary(ds, scores))
     levels = checks.SEVERITIES[: checks.SEVERITIES.index(fail_on) + 1] \
         if fail_on != "never" else ()
     failing = found["severity"].isin(levels).sum()
     if failing:
         click.echo(f"{failing} findings at or above '{fail_on}': failing", err=True)
         sys.exit(1)
+
+
+def _score(ds, model: str, quiet: bool):
+    """annokit.score on ``ds`` for check --score (imported only when asked for)."""
+    try:
+        from .score import score
+    except ImportError as e:
+        raise AnnokitError(f"--score needs annokit.score, which this installation cannot "
+                           f"import ({e}); run check without --score") from None
+    scores = score(ds, model=model)
+    _list_notes(list(getattr(scores, "skipped", []) or []), quiet)
+    return scores
 
 
 @main.command(name="split")
