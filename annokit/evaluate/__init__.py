@@ -151,7 +151,8 @@ def to_plain(m: dict) -> dict:
     the points match table and per-image table are left out (too long for a summary).
 
     Example:
-        >>> json.dumps(to_plain(evaluate(gt, pred)))  # doctest: +SKIP
+        >>> to_plain({"task": "points", "tp": np.int64(3), "precision": float("nan")})
+        {'task': 'points', 'tp': 3, 'precision': None}
     """
     out = {}
     for key, value in m.items():
