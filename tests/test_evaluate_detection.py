@@ -93,16 +93,15 @@ def test_ground_truth_annotation_id_zero_is_renumbered(tmp_path, synthetic):
     assert ground_truth_dict(truth)[0]["annotations"][0]["id"] == 1
 
 
-def test_the_engines_agree_on_a_bigger_set(synthetic):
+def test_the_engines_agree_on_a_bigger_set():
     if len(ENGINES) < 2:
         pytest.skip("faster-coco-eval is not installed")
     gt, results = synthetic_pair(300, seed=11, masks=False)
-    truth = _dataset(gt)
-    pred = annokit.formats.coco.read_results  # noqa: F841 (read through a file below)
     a = _eval_dicts(gt, results, "pycocotools")
     b = _eval_dicts(gt, results, "faster-coco-eval")
     np.testing.assert_allclose([a[k] for k in STATS], [b[k] for k in STATS], rtol=0, atol=1e-9)
-    assert len(truth.images) == 300
+    np.testing.assert_allclose(a["per_class"]["AP"], b["per_class"]["AP"], rtol=0, atol=1e-9)
+    assert a["images"] == 300 and a["AP"] > 0.1
 
 
 def _dataset(gt: dict) -> Dataset:
@@ -206,3 +205,36 @@ def test_evaluate_infers_detection_and_the_json_is_plain(tmp_path, synthetic):
     plain = json.loads(json.dumps(to_plain(m)))
     assert plain["per_class"]["cell"]["AP"] == pytest.approx(m["per_class"].loc["cell", "AP"])
     assert set(STATS) <= set(plain)
+
+
+@pytest.mark.slow
+def test_bccd_voc_equals_pycocotools_on_its_coco_export(tmp_path):
+    """The real BCCD set read from VOC (zero-size boxes included), against pycocotools run
+    on annokit's own COCO export of it, with seeded jittered, dropped and swapped boxes."""
+    from conftest import shared_dataset
+
+    root = shared_dataset("bccd", "BCCD")
+    gt = annokit.read(root, "voc")
+    annokit.write(gt, tmp_path / "gt.json", "coco")
+    exported = json.loads((tmp_path / "gt.json").read_text())
+    rng = np.random.default_rng(9)
+    cat_ids = [c["id"] for c in exported["categories"]]
+    results = []
+    for a in exported["annotations"]:
+        if rng.uniform() < 0.1:
+            continue
+        x, y, w, h = a["bbox"]
+        jitter = rng.normal(0, 0.08, 4) * [w, h, w, h]
+        cat = a["category_id"] if rng.uniform() > 0.05 else int(rng.choice(cat_ids))
+        results.append({"image_id": a["image_id"], "category_id": cat,
+                        "bbox": [x + jitter[0], y + jitter[1], max(w + jitter[2], 1.0),
+                                 max(h + jitter[3], 1.0)],
+                        "score": round(float(rng.uniform(0.2, 1.0)), 3)})
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    stats, per_class = _reference(tmp_path / "gt.json", tmp_path / "results.json", "bbox")
+    truth, pred = read_pair(root, tmp_path / "results.json", format="voc")
+    for engine in ENGINES:
+        m = detection_metrics(truth, pred, engine=engine)
+        np.testing.assert_allclose([m[k] for k in STATS], stats, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(m["per_class"]["AP"], per_class, rtol=0, atol=1e-9)
+    assert m["images"] == 364 and 0.3 < m["AP"] < 0.9
