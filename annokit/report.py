@@ -766,7 +766,7 @@ def _class_name(names: pd.Series, category_id) -> str:
 
 
 def _score_figure(file_name, quality, rows: pd.DataFrame, names: pd.Series,
-                  pictures: tuple[bytes, bytes]) -> str:
+                  pictures: tuple[bytes, ...]) -> str:
     rows = rows.iloc[_worst_first(rows["quality"])]
     items = "".join(
         f'<li><span class="issue {esc(str(r["issue"]))}">{esc(str(r["issue"]))}</span> '
@@ -787,9 +787,10 @@ def _quality(value) -> str:
 
 
 def _score_pictures(info: pd.Series, image_anns: pd.DataFrame, rows: pd.DataFrame,
-                    names: pd.Series) -> tuple[bytes, bytes] | str:
+                    names: pd.Series) -> tuple[bytes, ...] | str:
     """Two JPEGs of the image: as annotated (suspect boxes red, through ``_thumbnail``) and
-    the suggested fix drawn over the same thumbnail; or why there are none."""
+    the suggested fix drawn over the same thumbnail (only the first when no fix is a box);
+    or why there are none."""
     from PIL import Image, ImageDraw
 
     suspect_ids = rows["annotation_id"].dropna()
@@ -807,8 +808,10 @@ def _score_pictures(info: pd.Series, image_anns: pd.DataFrame, rows: pd.DataFram
     for x, y, w, h in others[["x", "y", "w", "h"]].to_numpy(np.float64) * scale:
         _draw_box(draw, x, y, w, h, None)
     boxes = image_anns.drop_duplicates("id").set_index("id")[["x", "y", "w", "h"]]
-    for _, row in rows.iterrows():  # the flagged rows of one image: a few
-        _draw_fix(draw, row, boxes, names, scale)
+    drawn = [_draw_fix(draw, row, boxes, names, scale)
+             for _, row in rows.iterrows()]  # the flagged rows of one image: a few
+    if not any(drawn):  # image labels (flips): the fix is the caption's class name
+        return (left,)
     out = io.BytesIO()
     im.save(out, "JPEG", quality=82)
     return left, out.getvalue()
@@ -825,9 +828,9 @@ def _full_width(info: pd.Series) -> float:
 
 
 def _draw_fix(draw, row: pd.Series, boxes: pd.DataFrame, names: pd.Series,
-              scale: float) -> None:
+              scale: float) -> bool:
     """One suggestion: the suggested box (or the original one with its new class) in green,
-    an overlooked object dashed green, a box to remove dashed red."""
+    an overlooked object dashed green, a box to remove dashed red. False: nothing to draw."""
     issue = row["issue"]
     own = row["annotation_id"]
     original = boxes.loc[own].to_numpy(np.float64) if own is not pd.NA and own in boxes.index \
@@ -836,7 +839,7 @@ def _draw_fix(draw, row: pd.Series, boxes: pd.DataFrame, names: pd.Series,
         np.float64)
     box = suggested if np.isfinite(suggested).all() else original
     if box is None or not np.isfinite(box).all():
-        return
+        return False
     x, y, w, h = box * scale
     if issue == "spurious":
         _dashed_box(draw, x, y, w, h, BOX_COLOURS["error"])
@@ -848,6 +851,7 @@ def _draw_fix(draw, row: pd.Series, boxes: pd.DataFrame, names: pd.Series,
     if label:
         draw.text((x + 2, max(y - 11, 0)), label, fill=FIX_COLOUR if issue != "spurious"
                   else BOX_COLOURS["error"])
+    return True
 
 
 def _dashed_box(draw, x, y, w, h, colour, dash: float = 5.0) -> None:

@@ -243,3 +243,28 @@ def test_check_score_runs_the_scorer(tmp_path):
     assert data["scores"]["counts"]["annotations"] == 35
     assert len(data["scores"]["images"]) == 12
     assert '<section id="likely-errors">' in (tmp_path / "qc.html").read_text()
+
+
+def test_classification_flip_is_one_picture_and_the_class_in_words(tmp_path):
+    ds = annokit.read(FIXTURES / "csv" / "label.csv")  # a cat, b dog, c cat, sub/d bird
+    anns = ds.annotations
+    names = ds.categories.set_index("name")["id"]
+    flipped = anns["image_id"] == ds.images.loc[ds.images["file_name"] == "b.png", "id"].iloc[0]
+    table = pd.DataFrame({
+        "annotation_id": pd.array(anns["id"], dtype="Int64"), "image_id": anns["image_id"],
+        "category_id": pd.array(anns["category_id"], dtype="Int64"),
+        "quality": np.where(flipped, 0.04, 0.9), "issue": np.where(flipped, "flip", None),
+        "suggested_category_id": pd.array(np.where(flipped, names["cat"], pd.NA),
+                                          dtype="Int64"),
+        **{f"suggested_{k}": np.nan for k in "xywh"}})
+    images = pd.DataFrame({"image_id": ds.images["id"],
+                           "quality": np.where(ds.images["file_name"] == "b.png", 0.04, 0.9),
+                           "n_issues": (ds.images["file_name"] == "b.png").astype("int64")})
+    page = report(ds, check(ds), tmp_path / "qc.html",
+                  scores=Scores(table, images, task="classification")).read_text()
+    figure = page.split('<figure class="thumb score">')[1].split("</figure>")[0]
+    assert figure.count("<img ") == 1 and 'alt="b.png as annotated"' in figure
+    assert "flip</span> quality 0.04: dog → cat" in figure
+    data = to_json_dict(ds, check(ds), Scores(table, images, task="classification"))
+    assert data["scores"]["task"] == "classification"
+    assert data["scores"]["annotations"][0]["suggested_category_id"] == int(names["cat"])
