@@ -124,3 +124,22 @@ def test_eval_classification_from_csv(tmp_path):
     assert out.startswith(f"classification: {n} images")
     assert f"accuracy {(n - 1) / n:.3f}" in out
     assert "confusion matrix (rows: true class)" in out
+
+
+def test_eval_bare_yolo_prediction_labels_with_classes_txt(tmp_path):
+    """Ultralytics' predict/val --save-txt --save-conf output: a folder of label files;
+    classes.txt beside them names the classes, --image-root says where the images are."""
+    gt = annokit.read(SHAPES)
+    pred = gt.copy()
+    pred.annotations["score"] = 0.8
+    annokit.write(pred, tmp_path / "full", "yolo")
+    labels = tmp_path / "predict" / "labels"
+    labels.mkdir(parents=True)
+    for txt in (tmp_path / "full" / "labels").rglob("*.txt"):
+        (labels / txt.name).write_text(txt.read_text())
+    names = sorted(gt.categories.itertuples(), key=lambda c: c.id)
+    (labels / "classes.txt").write_text("\n".join(c.name for c in names) + "\n")
+    code, out, err = run("eval", SHAPES, labels, "--pred-format", "yolo", "--image-root",
+                         SHAPES / "JPEGImages")
+    assert code == 0, err
+    assert out.splitlines()[1].startswith("AP 1.000  AP50 1.000")
