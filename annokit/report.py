@@ -695,7 +695,7 @@ def scores_summary(ds: Dataset, scores) -> str:
 
     Example:
         >>> print(scores_summary(ds, annokit.score(ds)))  # doctest: +SKIP
-        likely annotation errors: 14 (swap 3, badloc 5, spurious 2, overlooked 4) on 9 images; worst BloodImage_00012.jpg (quality 0.02)
+        likely annotation errors: 5 (swap 2, overlooked 3) on 4 images; worst a.jpg (quality 0.03)
     """
     data = _scores_json(ds, _prepare_scores(scores))
     counts = data["counts"]
@@ -704,7 +704,8 @@ def scores_summary(ds: Dataset, scores) -> str:
     line += f" on {_plural(counts['images_flagged'], 'image')}"
     worst = data["images"][0] if data["images"] else None
     if worst and worst["n_issues"]:
-        line += f"; worst {worst['file_name'] or worst['image_id']} (quality {worst['quality']:.2f})"
+        line += f"; worst {worst['file_name'] or worst['image_id']} " \
+            f"(quality {_quality(worst['quality'])})"
     return line
 
 
@@ -725,8 +726,8 @@ def _scores_html(ds: Dataset, scores, limit: int) -> str:
     names = ds.categories.drop_duplicates("id").set_index("id")["name"].astype(str)
     paths = ds.images.drop_duplicates("id").assign(path=ds.image_paths()).set_index("id")
     figures, notes = [], []
-    for image_id, quality in zip(flagged["image_id"][:max(limit, 0)],
-                                 flagged["quality"][:max(limit, 0)]):  # a dozen images
+    shown = flagged.iloc[:max(limit, 0)]
+    for image_id, quality in zip(shown["image_id"], shown["quality"]):  # a dozen images
         rows = suspect[suspect["image_id"] == image_id]
         if image_id not in paths.index:
             notes.append(f"image id {image_id}: not in the dataset")

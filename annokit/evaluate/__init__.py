@@ -46,7 +46,8 @@ def read_pair(gt: str | os.PathLike, pred: str | os.PathLike, *, format: str | N
     ``options`` (``strict``, ``image_root``, ``voc_one_based``) apply to both sides.
 
     Example:
-        >>> gt, pred = read_pair("fixtures/coco/basic", "fixtures/coco/results.json")  # doctest: +SKIP
+        >>> gt, pred = read_pair("fixtures/coco/basic",
+        ...                      "fixtures/coco/results.json")  # doctest: +SKIP
     """
     from ..formats import read
     from ..formats.coco import read_results

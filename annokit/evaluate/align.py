@@ -108,9 +108,10 @@ def on_ground_truth(pred: Dataset, gt: Dataset, kinds: tuple[str, ...] = ("box",
             f"{_names(pred.categories['name'][pred.categories['id'].isin(anns['category_id'])])}"
             f", the ground truth has {_names(gt.categories['name'])}")
     if no_image.any():
-        unknown = _decode_names(codes, image[no_image], anns["image_id"].to_numpy()[no_image])
-        notes.append(f"{int(no_image.sum())} predictions on {len(set(unknown))} images not in "
-                     f"the ground truth left out (e.g. {', '.join(sorted(set(unknown))[:MAX_NAMED])})")
+        unknown = sorted(set(_decode_names(codes, image[no_image],
+                                           anns["image_id"].to_numpy()[no_image])))
+        notes.append(f"{int(no_image.sum())} predictions on {len(unknown)} images not in "
+                     f"the ground truth left out (e.g. {', '.join(unknown[:MAX_NAMED])})")
     if (no_class & ~no_image).any():
         names = codes["classes"][category[no_class & ~no_image]] \
             if (category[no_class & ~no_image] >= 0).all() else \

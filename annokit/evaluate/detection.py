@@ -90,8 +90,9 @@ def ground_truth_dict(gt: Dataset, iou_type: str = "bbox") -> tuple[dict, list[s
     """
     images = gt.images
     if images["id"].duplicated().any():
-        raise AnnokitError(f"ground truth: image id {images['id'][images['id'].duplicated()].iloc[0]}"
-                           " is used twice; COCOeval needs unique image ids")
+        twice = images["id"][images["id"].duplicated()].iloc[0]
+        raise AnnokitError(f"ground truth: image id {twice} is used twice; COCOeval needs "
+                           "unique image ids")
     anns = gt.annotations
     boxes = (anns["kind"] == "box").to_numpy()
     notes = [f"{int((~boxes).sum())} ground-truth annotations that are not boxes left out"] \
