@@ -457,7 +457,8 @@ def _point_options(func):
                      show_default=True,
                      help="points: box: a point inside a ground-truth box matches it; "
                           "distance: within --distance x the object's size of its centre."),
-        click.option("--distance", type=float, default=0.5, show_default=True),
+        click.option("--distance", type=float, default=0.5, show_default=True,
+                     help="points: the match radius as a share of the object's size."),
         click.option("--max-distance", type=float, default=None,
                      help="points: pixels, for ground-truth points with no known size."),
         click.option("--size", multiple=True,

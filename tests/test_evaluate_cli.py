@@ -84,8 +84,15 @@ def test_bad_predictions_are_one_line_errors_or_notes(files, tmp_path):
     code, out, err = run("eval", gt_file, empty)
     assert code == 0 and "note: no predictions to evaluate" in err
     assert out.splitlines()[1].startswith("AP 0.000")
-    code, out, err = run("eval", SHAPES, res_file)  # ids of another dataset
+    code, out, err = run("eval", SHAPES, res_file)  # ids of another dataset, a few fit
     assert code == 0 and "skipped:" in err and "Traceback" not in err
+    far = tmp_path / "far.json"
+    far.write_text(json.dumps([{**r, "image_id": r["image_id"] + 10_000}
+                               for r in json.loads(res_file.read_text())]))
+    code, out, err = run("eval", gt_file, far)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"annokit: error: {far}: none of its ") and "detections is on an " \
+        "image and of a category of" in err and "image_id 10" in err
     other = tmp_path / "other.json"
     data = json.loads(gt_file.read_text())
     for c in data["categories"]:

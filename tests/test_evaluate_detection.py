@@ -168,6 +168,12 @@ def test_unknown_images_and_classes_are_notes_and_empty_predictions_score_zero()
         "1 predictions on 1 images not in the ground truth left out (e.g. zzz.jpg)",
         "1 predictions of 1 classes the ground truth lacks left out (horse)"]
     assert m["per_class"].loc["cat", "AP"] == pytest.approx(1.0)
+    elsewhere = _boxes([(1, 1, 10, 10, 50, 50, 0.9)], True,
+                       pd.DataFrame({"id": [1], "file_name": ["zzz.jpg"]}))
+    with pytest.raises(AnnokitError, match=r"no predicted image is a ground-truth image "
+                       r"\(paired by file_name\): predictions are on \[zzz.jpg\], the ground "
+                       r"truth has \[a.jpg, b.jpg\]"):
+        detection_metrics(gt, elsewhere)
     empty = _boxes([], True)
     m = detection_metrics(gt, empty)
     assert m["AP"] == 0 and m["AR100"] == 0

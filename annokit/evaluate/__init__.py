@@ -54,7 +54,12 @@ def read_pair(gt: str | os.PathLike, pred: str | os.PathLike, *, format: str | N
 
     truth = read(gt, format, **options)
     if _is_results_list(Path(pred)) and pred_format in (None, "coco"):
-        return truth, read_results(pred, truth, strict=options.get("strict", False))
+        results = read_results(pred, truth, strict=options.get("strict", False))
+        skipped = results.meta["skipped"]
+        if skipped and not len(results.annotations):
+            raise AnnokitError(f"{pred}: none of its {len(skipped)} detections is on an image "
+                               f"and of a category of {gt} (first: {skipped[0]})")
+        return truth, results
     return truth, read(pred, pred_format, **options)
 
 

@@ -102,6 +102,11 @@ def on_ground_truth(pred: Dataset, gt: Dataset, kinds: tuple[str, ...] = ("box",
     image_id = gt_images.reindex(image).to_numpy()
     category_id = gt_classes.reindex(category).to_numpy()
     no_image, no_class = np.isnan(image_id), np.isnan(category_id)
+    if len(anns) and no_image.all():
+        raise AnnokitError(
+            f"no predicted image is a ground-truth image (paired by {codes['by']}): predictions "
+            f"are on {_names(codes['images'][image])}, the ground truth has "
+            f"{_names(codes['images'][codes['gt'][0].to_numpy()])}")
     if len(anns) and no_class.all() and len(gt.categories):
         raise AnnokitError(
             "no predicted class is a ground-truth class: predictions have "
