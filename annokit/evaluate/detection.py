@@ -62,11 +62,14 @@ def detection_metrics(gt: Dataset, pred: Dataset, *, iou_type: str = "bbox",
     engine = engine or default_engine()
     if engine not in ENGINES:
         raise AnnokitError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    gt_dict, notes = ground_truth_dict(gt, iou_type)
-    results, more = results_list(pred, gt, iou_type)
-    evaluator = _evaluate(gt_dict, results, iou_type, engine)
+    truth, notes = _gt_boxes(gt)
+    preds, more = _pred_boxes(pred, gt)
+    gt_dict = _gt_dict(gt, truth, iou_type)
+    evaluator = _evaluate(gt_dict, _results(preds, gt.images, iou_type), iou_type, engine)
     stats = [float(v) if v > -1 else np.nan for v in evaluator.stats[:len(STATS)]]
-    return {**dict(zip(STATS, stats)), "per_class": _per_class(evaluator, gt_dict, results),
+    counts = (truth["category_id"][truth["iscrowd"].to_numpy() == 0].value_counts(),
+              preds["category_id"].value_counts())
+    return {**dict(zip(STATS, stats)), "per_class": _per_class(evaluator, gt_dict, counts),
             "images": len(gt_dict["images"]), "iou_type": iou_type, "engine": engine,
             "notes": notes + more}
 
@@ -88,6 +91,12 @@ def ground_truth_dict(gt: Dataset, iou_type: str = "bbox") -> tuple[dict, list[s
         >>> d["annotations"][0]["id"]  # doctest: +SKIP
         1
     """
+    anns, notes = _gt_boxes(gt)
+    return _gt_dict(gt, anns, iou_type), notes
+
+
+def _gt_boxes(gt: Dataset) -> tuple[pd.DataFrame, list[str]]:
+    """The ground-truth boxes COCOeval sees (on known images, of known categories), notes."""
     images = gt.images
     if images["id"].duplicated().any():
         twice = images["id"][images["id"].duplicated()].iloc[0]
@@ -102,16 +111,21 @@ def ground_truth_dict(gt: Dataset, iou_type: str = "bbox") -> tuple[dict, list[s
     if boxes.sum() > len(anns):
         notes.append(f"{int(boxes.sum()) - len(anns)} ground-truth boxes on unknown images or "
                      "of unknown categories left out")
+    return anns, notes
+
+
+def _gt_dict(gt: Dataset, anns: pd.DataFrame, iou_type: str) -> dict:
+    images = gt.images
     records = {"id": np.arange(1, len(anns) + 1).tolist(),  # never 0: see the module text
                "image_id": anns["image_id"].tolist(), "category_id": anns["category_id"].tolist(),
                "bbox": _boxes(anns), "area": coco_areas(anns, images).tolist(),
                "iscrowd": anns["iscrowd"].tolist()}
     if iou_type == "segm":
         records["segmentation"] = _masks(anns, images, "ground truth")
-    return {"images": _image_dicts(images, iou_type, anns),
+    return {"images": _image_dicts(images, iou_type),
             "categories": [{"id": i, "name": str(n)} for i, n in
                            zip(gt.categories["id"].tolist(), gt.categories["name"].tolist())],
-            "annotations": _rows(records)}, notes
+            "annotations": _rows(records)}
 
 
 def results_list(pred: Dataset, gt: Dataset, iou_type: str = "bbox"
@@ -123,6 +137,12 @@ def results_list(pred: Dataset, gt: Dataset, iou_type: str = "bbox"
         >>> results[0]  # doctest: +SKIP
         {'image_id': 3, 'category_id': 1, 'bbox': [10.0, 10.0, 20.0, 30.0], 'score': 0.9}
     """
+    anns, notes = _pred_boxes(pred, gt)
+    return _results(anns, gt.images, iou_type), notes
+
+
+def _pred_boxes(pred: Dataset, gt: Dataset) -> tuple[pd.DataFrame, list[str]]:
+    """The predicted boxes on the ground truth's ids, checked; and notes."""
     anns, notes = on_ground_truth(pred, gt)
     if not len(anns):
         notes.append("no predictions to evaluate: every AP and AR is 0")
@@ -134,11 +154,15 @@ def results_list(pred: Dataset, gt: Dataset, iou_type: str = "bbox"
     bad = ~np.isfinite(anns[["x", "y", "w", "h"]].to_numpy(np.float64)).all(axis=1)
     if bad.any():
         raise AnnokitError(f"predictions: {int(bad.sum())} boxes have no finite x, y, w, h")
+    return anns, notes
+
+
+def _results(anns: pd.DataFrame, images: pd.DataFrame, iou_type: str) -> list[dict]:
     records = {"image_id": anns["image_id"].tolist(), "category_id": anns["category_id"].tolist(),
-               "bbox": _boxes(anns), "score": score.tolist()}
+               "bbox": _boxes(anns), "score": anns["score"].to_numpy(np.float64).tolist()}
     if iou_type == "segm":
-        records["segmentation"] = _masks(anns, gt.images, "predictions")
-    return _rows(records), notes
+        records["segmentation"] = _masks(anns, images, "predictions")
+    return _rows(records)
 
 
 def _boxes(anns: pd.DataFrame) -> list:
@@ -159,7 +183,7 @@ def _masks(anns: pd.DataFrame, images: pd.DataFrame, side: str) -> list:
     return segs
 
 
-def _image_dicts(images: pd.DataFrame, iou_type: str, anns: pd.DataFrame) -> list[dict]:
+def _image_dicts(images: pd.DataFrame, iou_type: str) -> list[dict]:
     width = images["width"].to_numpy(np.float64, na_value=np.nan)
     height = images["height"].to_numpy(np.float64, na_value=np.nan)
     if iou_type == "segm":
@@ -198,7 +222,7 @@ def _evaluate(gt_dict: dict, results: list[dict], iou_type: str, engine: str):
     return evaluator
 
 
-def _per_class(evaluator, gt_dict: dict, results: list[dict]) -> pd.DataFrame:
+def _per_class(evaluator, gt_dict: dict, counts: tuple[pd.Series, pd.Series]) -> pd.DataFrame:
     """AP (IoU .50:.95), AP50, AP75 and AR100 per category, all areas, 100 detections."""
     params = evaluator.params
     precision = np.asarray(evaluator.eval["precision"])[:, :, :, 0, -1]  # T, R, K
@@ -207,9 +231,7 @@ def _per_class(evaluator, gt_dict: dict, results: list[dict]) -> pd.DataFrame:
     t75 = int(np.argmin(np.abs(np.asarray(params.iouThrs) - 0.75)))
     names = {c["id"]: c["name"] for c in gt_dict["categories"]}
     cats = list(params.catIds)
-    gt_count = pd.Series([a["category_id"] for a in gt_dict["annotations"]
-                          if not a["iscrowd"]], dtype="int64").value_counts()
-    pred_count = pd.Series([r["category_id"] for r in results], dtype="int64").value_counts()
+    gt_count, pred_count = counts  # non-crowd ground-truth boxes, predictions, per class
     table = pd.DataFrame({
         "category_id": cats, "category": [names[c] for c in cats],
         "gt": gt_count.reindex(cats, fill_value=0).to_numpy(),
