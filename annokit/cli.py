@@ -622,9 +622,11 @@ def browse(dataset: str, predictions, scores, name, port: int, address: str, no_
               help="Copy, link or leave the image files (default: link for YOLO).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty OUTPUT.")
 @click.option("--voc-one-based", is_flag=True, help="Write 1-based VOC pixel indices.")
+@click.option("--label-field", default="ground_truth", show_default=True,
+              help="The Detections field to export.")
 @_common
 def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
-                    voc_one_based: bool, quiet: bool) -> None:
+                    voc_one_based: bool, label_field: str, quiet: bool) -> None:
     """Write the FiftyOne dataset NAME (as edited in the App) at OUTPUT in --format.
 
     \b
@@ -633,7 +635,7 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
     """
     from .integrations import fiftyone as fo_bridge
 
-    ds = fo_bridge.from_fiftyone(fo_bridge.load(name))
+    ds = fo_bridge.from_fiftyone(fo_bridge.load(name), label_field=label_field)
     protect = tuple(p for p in (ds.meta.get("source_path"), ds.meta.get("image_root")) if p)
     notes = formats.write(ds, output, to, overwrite=overwrite, images=images,
                           protect=protect, voc_one_based=voc_one_based)

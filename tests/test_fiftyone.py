@@ -332,6 +332,15 @@ def test_a_dataset_made_in_fiftyone_comes_back(fo, tmp_path):
                                                                     [0, 0, 200, 100]]
     assert ds.annotations["id"].tolist() == [1, 2]
     assert Path(ds.image_paths()[0]) == tmp_path / "a" / "one.jpg"
+    # FiftyOne's importers name the field otherwise; images without labels come back too
+    plain.rename_sample_field("ground_truth", "detections")
+    assert len(annokit.from_fiftyone(plain, label_field="detections").annotations) == 2
+    assert annokit.from_fiftyone(plain).summary_line() == "2 images, 0 annotations, 0 categories"
+    result = CliRunner().invoke(main, ["fiftyone-export", "made-in-fiftyone",
+                                       str(tmp_path / "out"), "--format", "coco",
+                                       "--label-field", "nope"])
+    assert result.output == ("annokit: error: FiftyOne dataset 'made-in-fiftyone' has no "
+                             "field 'nope'\n")
 
 
 # -- the round trip on every real dataset -------------------------------------------------

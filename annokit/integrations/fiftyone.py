@@ -790,15 +790,16 @@ def _save_views(fo_ds, findings, anns: pd.DataFrame, scored: bool) -> None:
 
 # -- FiftyOne -> annokit ----------------------------------------------------------------
 
-def from_fiftyone(fo_dataset) -> Dataset:
+def from_fiftyone(fo_dataset, *, label_field: str = GT) -> Dataset:
     """Read a FiftyOne dataset (edited in the App or through its API) back into annokit.
 
     Objects that still carry ``annokit_id`` keep their annotation id and attributes;
     new objects get fresh ids above the largest; a label name annokit has not seen
     becomes a new category. A ``reviewed`` tag comes back as a ``reviewed`` column of
     images (sample tag) and of annotations (label tag). annokit's own fields and tags
-    (findings, scores) are left behind. Works on any image dataset with ``ground_truth``
-    Detections; datasets that annokit built also restore ids, categories and meta.
+    (findings, scores) are left behind. Works on any image dataset with Detections in
+    ``label_field`` (e.g. ``"detections"`` for one FiftyOne's COCO importer made);
+    datasets that annokit built also restore ids, categories and meta.
 
     Example:
         >>> import fiftyone as fo                                # doctest: +SKIP
@@ -809,7 +810,10 @@ def from_fiftyone(fo_dataset) -> Dataset:
     info = dict((fo_dataset.info or {}).get(INFO) or {})
     schema = fo_dataset.get_field_schema()
     images = _read_samples(fo_dataset, schema, info)
-    parts = [_read_labels(fo_dataset, schema, GT, "detections", "box", images, info),
+    if label_field not in schema and label_field != GT:
+        raise AnnokitError(f"FiftyOne dataset {fo_dataset.name!r} has no field "
+                           f"{label_field!r}")
+    parts = [_read_labels(fo_dataset, schema, label_field, "detections", "box", images, info),
              _read_labels(fo_dataset, schema, POINTS, "keypoints", "point", images, info),
              _read_labels(fo_dataset, schema, LABELS, "classifications", "label", images,
                           info)]
@@ -829,6 +833,8 @@ def from_fiftyone(fo_dataset) -> Dataset:
     meta["source_format"] = info.get("source_format") or "fiftyone"
     order = np.lexsort((np.arange(len(images)), images["id"].to_numpy()))
     images = images.iloc[order].drop(columns=["filepath", "_sample"]).reset_index(drop=True)
+    if not len(anns):
+        return Dataset(categories, images, None, meta)
     sample_rank = pd.Series(np.arange(len(order)), index=order)
     anns = anns.assign(_order=anns["_sample"].map(sample_rank)).sort_values(
         ["_order", "_k"], kind="stable").drop(columns=["_order", "_k", "_sample"])
