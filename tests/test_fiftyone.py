@@ -115,10 +115,11 @@ def _scores(ds, worst_image):
 
 # -- without FiftyOne -------------------------------------------------------------------
 
-def test_missing_fiftyone_names_the_extra(monkeypatch, bccd):
+def test_missing_fiftyone_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "fiftyone", None)  # import fiftyone -> ImportError
+    shapes = annokit.read(ROOT / "fixtures" / "shapes" / "voc")
     with pytest.raises(AnnokitError, match=r"pip install 'annokit\[fiftyone\]'"):
-        annokit.to_fiftyone(bccd, "x")
+        annokit.to_fiftyone(shapes, "x")
     result = CliRunner().invoke(main, ["fiftyone-export", "x", "out", "--format", "coco"])
     assert result.exit_code == 2
     assert result.output.strip() == ("annokit: error: FiftyOne is not installed: "
