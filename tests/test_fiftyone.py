@@ -404,6 +404,28 @@ def test_points_and_rle_come_back(fo, bccd):
     assert first["segmentation"] == rle
 
 
+def test_odd_column_names_round_trip(fo, bccd):
+    """Columns FiftyOne could not hold under their own names travel renamed and come
+    back under their own."""
+    ds = annokit.Dataset(bccd.categories, bccd.images.iloc[:2],
+                         bccd.annotations[bccd.annotations["image_id"].isin(
+                             bccd.images["id"][:2])], bccd.meta)
+    ds.annotations["a.b"] = 1.5
+    ds.annotations["$x"] = "odd"
+    ds.annotations["label"] = "shadows FiftyOne's label"
+    ds.images["_private"] = 7
+    ds.images["tags"] = "shadows FiftyOne's tags"
+    fo_ds = annokit.to_fiftyone(ds, "odd-names")
+    schema = fo_ds.get_field_schema(flat=True)
+    assert {"ground_truth.detections.annokit_a_b", "ground_truth.detections.annokit__x",
+            "ground_truth.detections.annokit_label", "annokit__private",
+            "annokit_tags"} <= set(schema)
+    back = annokit.from_fiftyone(fo_ds)
+    assert_same_content(ds, back, columns=["a.b", "$x", "label"], keep_ids=True)
+    assert back.images["_private"].tolist() == [7, 7]
+    assert back.images["tags"].tolist() == ["shadows FiftyOne's tags"] * 2
+
+
 def test_predictions_become_a_field(fo, bccd):
     ds = annokit.Dataset(bccd.categories, bccd.images.iloc[:4],
                          bccd.annotations[bccd.annotations["image_id"].isin(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
@@ -308,8 +309,17 @@ def _attribute_columns(ds: Dataset) -> list[str]:
     return [c for c in ds.annotations.columns if c not in _NOT_ATTRIBUTES]
 
 
-def _attribute_name(column: str) -> str:
-    return "annokit_" + column if column in _LABEL_RESERVED else column
+def _field_name(column, reserved: set) -> str:
+    """A FiftyOne field name for a pass-through column: letters, digits and '_', not
+    starting with '_' or a digit, not one FiftyOne or annokit keeps for itself."""
+    name = re.sub(r"\W", "_", str(column), flags=re.ASCII)
+    if name != str(column) or name in reserved or not name or not name[0].isalpha():
+        name = "annokit_" + name
+    return name
+
+
+def _attribute_name(column) -> str:
+    return _field_name(column, _LABEL_RESERVED)
 
 
 def _attribute_dicts(a: pd.DataFrame) -> list[dict]:
@@ -635,8 +645,8 @@ def _overlooked(ds: Dataset, images: pd.DataFrame, table: pd.DataFrame) -> pd.Da
 
 def _extra_image_fields(ds: Dataset) -> dict[str, str]:
     """Image pass-through column -> the sample field holding it."""
-    return {c: ("annokit_" + c if c in _SAMPLE_RESERVED else c)
-            for c in ds.images.columns if c not in IMAGE_SCHEMA}
+    return {c: _field_name(c, _SAMPLE_RESERVED) for c in ds.images.columns
+            if c not in IMAGE_SCHEMA}
 
 
 def _sample_docs(images: pd.DataFrame, fields: dict, source: pd.DataFrame,
