@@ -165,6 +165,12 @@ def test_bccd_with_planted_findings_and_scores(fo, bccd):
     sample = fo_ds.match({"annokit_id": planted["image"]}).first()
     assert {"annokit:geometry.exact_duplicate", "annokit:geometry.fully_outside"} <= set(
         sample.tags)
+    # and a field with each finding's line, on the box and on the image
+    mine = found[found["annotation_id"].eq(planted["outside"])]
+    lines = [f"{c}: {m}" for c, m in zip(mine["check"], mine["message"])]
+    assert dets[planted["outside"]]["findings"] == lines and lines
+    assert set(lines) <= set(sample["findings"])
+    assert len(sample["findings"]) == sample["n_findings"]
     per_image = found.dropna(subset=["image_id"]).groupby("image_id").size()
     n_findings = dict(zip(*fo_ds.values(["annokit_id", "n_findings"])))
     assert all(n_findings[int(i)] == n for i, n in per_image.items())
@@ -195,6 +201,7 @@ def test_bccd_with_planted_findings_and_scores(fo, bccd):
     assert fo_ds.count_values("split") == ds.images["split"].value_counts().to_dict()
     schema = fo_ds.get_field_schema(flat=True)
     for field in ("ground_truth.detections.issue", "ground_truth.detections.quality",
+                  "ground_truth.detections.findings", "findings",
                   "ground_truth.detections.annokit_id", "ground_truth.detections.truncated",
                   "quality", "n_findings", "split", "file_name"):
         assert field in schema, field

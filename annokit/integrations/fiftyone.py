@@ -7,12 +7,14 @@ What a FiftyOne dataset built by :func:`to_fiftyone` holds (see docs/fiftyone.md
 
 sample fields   ``filepath`` (absolute), ``metadata`` (width, height), ``annokit_id`` (the
                 image id), ``file_name``, ``split``, ``quality`` (the scorer's image
-                quality), ``n_findings``, the images' pass-through columns, and tags
+                quality), ``n_findings`` and ``findings`` (their lines), the images'
+                pass-through columns, and tags
                 ``annokit:<check-id>`` for every check that flagged the image
 ``ground_truth`` Detections: relative [x, y, w, h] boxes, ``label``, ``annokit_id`` (the
                 annotation id), the annotation's attributes (VOC ``difficult``..., COCO
                 extras), ``confidence`` (a ground-truth score), ``quality``, ``issue``,
-                ``suggested_label`` and tags ``annokit:<check-id>`` / ``annokit:issue:<type>``
+                ``suggested_label``, ``findings`` and tags ``annokit:<check-id>`` /
+                ``annokit:issue:<type>``
 ``segmentations`` Polylines (COCO polygons), ``points`` Keypoints (centre points),
                 ``labels`` Classifications (image-level labels), ``predictions``
                 Detections, ``overlooked`` Detections (the scorer's candidate missing objects)
@@ -55,10 +57,10 @@ DECIMALS = 9                    # relative -> pixel coordinates are rounded to 1
 # names a FiftyOne label or sample keeps for itself; attributes by these names get a prefix
 _LABEL_RESERVED = {"id", "_id", "_cls", "label", "bounding_box", "mask", "mask_path",
                    "confidence", "index", "tags", "attributes", "points", "closed", "filled",
-                   "annokit_id", "quality", "issue", "suggested_label", "logits"}
+                   "annokit_id", "quality", "issue", "suggested_label", "logits", "findings"}
 _SAMPLE_RESERVED = {"id", "_id", "filepath", "tags", "metadata", "media_type", "created_at",
                     "last_modified_at", "annokit_id", "file_name", "split", "quality",
-                    "n_findings", GT, PRED, SEG, POINTS, LABELS, OVERLOOKED}
+                    "n_findings", "findings", GT, PRED, SEG, POINTS, LABELS, OVERLOOKED}
 _NOT_ATTRIBUTES = set(ANNOTATION_SCHEMA) - {"iscrowd"}  # iscrowd travels as an attribute
 
 
@@ -211,7 +213,7 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
         else:
             fo_ds.add_samples([fo.Sample.from_dict(_public(d)) for d in docs], dynamic=True,
                               progress=False)
-        _declare_annokit_fields(fo, fo_ds, fields)
+        _declare_annokit_fields(fo, fo_ds, fields, docs)
         fo_ds.default_classes = ds.categories["name"].astype(str).tolist()
         fo_ds.info = {INFO: _info(ds, notes, findings)}
         fo_ds.save()
@@ -279,6 +281,7 @@ def _annotations(ds: Dataset, images: pd.DataFrame, findings,
         "width": w, "height": h, "confidence": a["score"].to_numpy(float),
         "segmentation": a["segmentation"].to_numpy()})
     table["tags"] = _annotation_tags(a, findings, scored)
+    table["findings"] = a["id"].map(_messages(findings, "annotation_id")).to_numpy(object)
     for col in ("quality", "issue"):
         table[col] = scored[col] if scored is not None else None
     table["suggested_label"] = None if scored is None else pd.Series(
@@ -303,6 +306,15 @@ def _annotation_tags(a: pd.DataFrame, findings, scored) -> list[list[str]]:
             if isinstance(issue, str):
                 tags[k].append(f"{TAG}issue:{issue}")
     return tags
+
+
+def _messages(findings, key: str) -> pd.Series:
+    """``key`` id -> the findings about it, as 'check-id: message' lines."""
+    if findings is None or not len(findings):
+        return pd.Series(dtype=object)
+    rows = findings.dropna(subset=[key])
+    text = rows["check"].astype(str) + ": " + rows["message"].astype(str)
+    return text.groupby(rows[key].astype("int64").to_numpy()).agg(list)
 
 
 def _attribute_columns(ds: Dataset) -> list[str]:
@@ -471,8 +483,10 @@ def _image_scores(scores) -> pd.Series:
 
 
 def _image_fields(images: pd.DataFrame, anns: pd.DataFrame, findings) -> pd.DataFrame:
-    """Add n_findings and tags (the checks that flagged each image)."""
+    """Add n_findings, findings (their lines) and tags (the checks that flagged each
+    image or one of its objects)."""
     images = images.copy()
+    images["findings"] = None
     tags = pd.Series([[] for _ in range(len(images))], index=images["id"].to_numpy())
     counts = pd.Series(0, index=images["id"].to_numpy())
     if findings is not None and len(findings):
@@ -485,6 +499,7 @@ def _image_fields(images: pd.DataFrame, anns: pd.DataFrame, findings) -> pd.Data
         checks = f.drop_duplicates(["image_id", "check"]).groupby("image_id")["check"].agg(list)
         tags = checks.reindex(tags.index).map(
             lambda v: [TAG + c for c in v] if isinstance(v, list) else [])
+        images["findings"] = images["id"].map(_messages(f, "image_id")).to_numpy(object)
     images["n_findings"] = counts.to_numpy(dtype="int64")
     images["tags"] = tags.to_list()
     images["quality"] = np.nan
@@ -544,14 +559,15 @@ def _detections(table: pd.DataFrame | None):
 def _rows(table: pd.DataFrame):
     """Each row as a dict of the columns label documents use."""
     cols = [c for c in ("label", "tags", "attrs", "id", "confidence", "quality", "issue",
-                        "suggested_label") if c in table]
+                        "suggested_label", "findings") if c in table]
     return (dict(zip(cols, values)) for values in zip(*(table[c].tolist() for c in cols)))
 
 
 def _label_extra(row: dict) -> dict:
     return {"annokit_id": None if pd.isna(row.get("id")) else int(row["id"]),
             "confidence": _opt(row.get("confidence")), "quality": _opt(row.get("quality")),
-            "issue": _text(row.get("issue")), "suggested_label": _text(row.get("suggested_label"))}
+            "issue": _text(row.get("issue")), "suggested_label": _text(row.get("suggested_label")),
+            "findings": row.get("findings") if isinstance(row.get("findings"), list) else None}
 
 
 def _text(value) -> str | None:
@@ -663,6 +679,7 @@ def _sample_docs(images: pd.DataFrame, fields: dict, source: pd.DataFrame,
     for k, (image_id, path, name, split, w, h, tags, n, quality) in enumerate(zip(
             ids, images["filepath"], images["file_name"], images["split"], images["width"],
             images["height"], images["tags"], images["n_findings"], images["quality"])):
+        lines = images["findings"].iat[k]
         doc = {"_id": _oid(), "filepath": path, "tags": list(tags), "_media_type": "image",
                "_rand": random.random() * 0.001 + 0.999, "created_at": now,
                "last_modified_at": now, "annokit_id": int(image_id), "file_name": name,
@@ -673,6 +690,8 @@ def _sample_docs(images: pd.DataFrame, fields: dict, source: pd.DataFrame,
             doc["split"] = split
         if quality == quality:
             doc["quality"] = float(quality)
+        if isinstance(lines, list):
+            doc["findings"] = lines
         for field, values in columns.items():
             if values[k] is not None:
                 doc[field] = values[k]
@@ -710,6 +729,8 @@ def _insert(fo, fo_ds, docs: list[dict], fields: dict, batch_size: int) -> None:
               "split": fo.StringField, "quality": fo.FloatField, "n_findings": fo.IntField}
     for name, ftype in scalar.items():
         fo_ds.add_sample_field(name, ftype)
+    if any("findings" in d for d in docs):
+        fo_ds.add_sample_field("findings", fo.ListField, subfield=fo.StringField)
     dataset_id = fo_ds._doc.id
     for doc in docs:
         doc["_dataset_id"] = dataset_id
@@ -722,20 +743,23 @@ def _insert(fo, fo_ds, docs: list[dict], fields: dict, batch_size: int) -> None:
     fo_ds.reload()
 
 
-def _declare_annokit_fields(fo, fo_ds, fields: dict) -> None:
+def _declare_annokit_fields(fo, fo_ds, fields: dict, docs: list[dict]) -> None:
     """The object fields annokit writes, declared even where few objects carry them
     (FiftyOne infers dynamic fields from a sample of the documents)."""
     known = fo_ds.get_field_schema(flat=True)
-    types = {"annokit_id": fo.IntField, "quality": fo.FloatField, "issue": fo.StringField,
-             "suggested_label": fo.StringField}
+    types = {"annokit_id": (fo.IntField, {}), "quality": (fo.FloatField, {}),
+             "issue": (fo.StringField, {}), "suggested_label": (fo.StringField, {}),
+             "findings": (fo.ListField, {"subfield": fo.StringField})}
     for name, values in fields.items():
         kind = next(iter(values.values()))
         list_name = next(k for k in kind if k != "_cls")
         present = {key for doc in values.values() for obj in doc[list_name] for key in obj}
-        for attr, ftype in types.items():
+        for attr, (ftype, options) in types.items():
             path = f"{name}.{list_name}.{attr}"
             if attr in present and path not in known:
-                fo_ds.add_sample_field(path, ftype)
+                fo_ds.add_sample_field(path, ftype, **options)
+    if "findings" not in known and any("findings" in d for d in docs):
+        fo_ds.add_sample_field("findings", fo.ListField, subfield=fo.StringField)
 
 
 def _declare_image_fields(fo, fo_ds, docs: list[dict]) -> None:
