@@ -560,3 +560,86 @@ def evaluate_points(predictions: str, ground_truth: str, json_out, format: str, 
     read = dict(pred_format=None if format == "auto" else format)
     _evaluate(ground_truth, predictions, "points", json_out, quiet, read=read,
               **point_options)
+
+
+# -- FiftyOne: browse what annokit flagged, bring the fixes back ---------------------------
+
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.option("--predictions", type=click.Path(path_type=str),
+              help="A dataset of predicted boxes (any format; score -> confidence).")
+@click.option("--scores", type=click.Path(dir_okay=False, path_type=str),
+              help="What 'annokit score --out' wrote (.json, .csv or .parquet): per-object "
+                   "quality and issue.")
+@click.option("--name", default=None, help="FiftyOne dataset name (default: annokit-<folder>).")
+@click.option("--port", type=int, default=5151, show_default=True, help="App port.")
+@click.option("--address", default="localhost", show_default=True,
+              help="Address the App server listens on.")
+@click.option("--no-launch", is_flag=True, help="Only build the FiftyOne dataset.")
+@click.option("--no-images", is_flag=True, help="Skip the checks that open image files.")
+@click.option("--overwrite", is_flag=True, help="Rebuild the FiftyOne dataset if it exists.")
+@_read_options
+@_common
+def browse(dataset: str, predictions, scores, name, port: int, address: str, no_launch: bool,
+           no_images: bool, overwrite: bool, format: str, quiet: bool, **options) -> None:
+    """Build a FiftyOne dataset from DATASET with every finding as a tag, and open the App.
+
+    \b
+    Examples:
+      annokit browse data/bccd/BCCD --no-launch
+      annokit browse data/coco/annotations.json --scores scores.json --port 5152
+    """
+    from pathlib import Path
+
+    from . import checks
+    from .integrations import fiftyone as fo_bridge
+
+    name = name or fo_bridge.default_name(dataset)
+    fo_bridge.check_name(name, overwrite)  # before the slow part
+    ds = _read(dataset, format, quiet, **options)
+    ds.meta.setdefault("source_path", str(Path(dataset).absolute()))
+    pred = _read(predictions, "auto", quiet) if predictions else None
+    found = checks.check(ds, images=not no_images)
+    fo_ds = fo_bridge.to_fiftyone(ds, name, predictions=pred, findings=found, scores=scores,
+                                  overwrite=overwrite)
+    _list_notes(fo_ds.info["annokit"]["skipped"], quiet)
+    click.echo(f"FiftyOne dataset {name!r}: {len(fo_ds)} samples, "
+               f"{fo_ds.count('ground_truth.detections')} boxes, {len(found)} findings; "
+               f"views: {', '.join(fo_ds.list_saved_views())}")
+    if no_launch:
+        return
+    fo_bridge.serve(fo_ds, port=port, address=address,
+                    ready=lambda url: click.echo(f"FiftyOne App: {url} (Ctrl-C to stop)"))
+    click.echo("App stopped")
+
+
+@main.command(name="fiftyone-export")
+@click.argument("name")
+@click.argument("output", type=click.Path(path_type=str))
+@click.option("--format", "to", type=click.Choice(["coco", "voc", "yolo"]), required=True,
+              help="Output format.")
+@click.option("--images", type=click.Choice(IMAGE_MODES), default=None,
+              help="Copy, link or leave the image files (default: link for YOLO).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty OUTPUT.")
+@click.option("--voc-one-based", is_flag=True, help="Write 1-based VOC pixel indices.")
+@click.option("--label-field", default="ground_truth", show_default=True,
+              help="The Detections field to export.")
+@_common
+def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
+                    voc_one_based: bool, label_field: str, quiet: bool) -> None:
+    """Write the FiftyOne dataset NAME (as edited in the App) at OUTPUT in --format.
+
+    \b
+    Example:
+      annokit fiftyone-export annokit-BCCD out/bccd-fixed --format coco
+    """
+    from .integrations import fiftyone as fo_bridge
+
+    ds = fo_bridge.from_fiftyone(fo_bridge.load(name), label_field=label_field)
+    protect = tuple(p for p in (ds.meta.get("source_path"), ds.meta.get("image_root")) if p)
+    notes = formats.write(ds, output, to, overwrite=overwrite, images=images,
+                          protect=protect, voc_one_based=voc_one_based)
+    _list_notes(notes, quiet, label="note")
+    reviewed = int(ds.images["reviewed"].sum()) if "reviewed" in ds.images else 0
+    click.echo(f"FiftyOne {name!r} -> {to}: {ds.summary_line()}, {reviewed} images reviewed, "
+               f"written to {output}")

@@ -1,0 +1,630 @@
+"""annokit <-> FiftyOne with the real FiftyOne, its MongoDB, its App server and Chromium.
+
+Every test session gets its own FiftyOne database (a fresh name, and a data folder in
+tmp): FiftyOne shares one MongoDB per user, so the name is what keeps these tests off
+~/.fiftyone and off anyone else's datasets. The session drops it at the end and stops
+the App.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import annokit
+from annokit.cli import main
+from annokit.errors import AnnokitError
+from conftest import ROOT, assert_same_content, shared_dataset
+
+CHROMIUM = Path("/usr/bin/chromium")
+# FiftyOne and its dependencies warn about their own deprecations
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+ARTEFACTS = ROOT / "out" / "artefacts"
+
+
+@pytest.fixture(scope="session")
+def fo(tmp_path_factory):
+    """The real fiftyone module on a private database; dropped at the end of the session."""
+    name = f"annokit-test-{uuid.uuid4().hex[:8]}"
+    env = {"FIFTYONE_DATABASE_DIR": str(tmp_path_factory.mktemp("fiftyone-db")),
+           "FIFTYONE_DATABASE_NAME": name, "FIFTYONE_DO_NOT_TRACK": "true",
+           "FIFTYONE_DATABASE_VALIDATION": "false", "FIFTYONE_SHOW_PROGRESS_BARS": "false"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        import fiftyone
+    except ImportError:
+        pytest.skip("fiftyone is not installed (pip install -e '.[fiftyone]'; CI installs it)")
+    if fiftyone.config.database_name != name:
+        pytest.skip("fiftyone was imported before this session could give it a private "
+                    "database")
+    fiftyone.list_datasets()  # starts MongoDB
+    yield fiftyone
+    fiftyone.close_app()
+    from fiftyone.core.odm import database
+
+    fiftyone.delete_datasets("*")
+    database.get_db_client().drop_database(name)
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def bccd():
+    return annokit.read(shared_dataset("bccd", "BCCD"))
+
+
+def _planted(ds):
+    """BCCD with planted problems: a repeated box, a box outside its image, and an RBC
+    relabelled to WBC on the first image; returns the dataset and the planted ids."""
+    ds = ds.copy()
+    a = ds.annotations
+    first = int(ds.images["id"].iloc[0])
+    row = a[a["image_id"].eq(first)].iloc[[0]]
+    top = int(a["id"].max())
+    dup = row.assign(id=top + 1)
+    outside = row.assign(id=top + 2, x=5000.0, y=5000.0)
+    ds.annotations = pd.concat([a, dup, outside], ignore_index=True)
+    return ds, {"image": first, "dup_of": int(row["id"].iloc[0]), "dup": top + 1,
+                "outside": top + 2}
+
+
+def _scores(ds, worst_image):
+    """A scorer-shaped result (the contract's columns) with one chosen worst image, one
+    swap and one overlooked candidate."""
+    a = ds.annotations
+    quality = np.linspace(0.9, 0.99, len(a))
+    issue = np.array([None] * len(a), dtype=object)
+    quality[5], issue[5] = 0.01, "swap"
+    rows = pd.DataFrame({
+        "annotation_id": pd.array(a["id"], dtype="Int64"), "image_id": a["image_id"],
+        "category_id": pd.array(a["category_id"], dtype="Int64"), "quality": quality,
+        "issue": issue, "suggested_category_id": pd.array([pd.NA] * len(a), dtype="Int64"),
+        "suggested_x": np.nan, "suggested_y": np.nan, "suggested_w": np.nan,
+        "suggested_h": np.nan})
+    rows.loc[5, "suggested_category_id"] = int(ds.categories["id"].iloc[0])
+    extra = pd.DataFrame({
+        "annotation_id": pd.array([pd.NA], dtype="Int64"), "image_id": [worst_image],
+        "category_id": pd.array([int(ds.categories["id"].iloc[1])], dtype="Int64"),
+        "quality": [0.2], "issue": ["overlooked"],
+        "suggested_category_id": pd.array([pd.NA], dtype="Int64"),
+        "suggested_x": [10.0], "suggested_y": [20.0], "suggested_w": [30.0],
+        "suggested_h": [40.0]})
+    images = pd.DataFrame({"image_id": ds.images["id"],
+                           "quality": np.where(ds.images["id"].eq(worst_image), 0.05, 0.8),
+                           "n_issues": 0})
+    return SimpleNamespace(annotations=pd.concat([rows, extra], ignore_index=True),
+                           images=images, skipped=[], task="detection")
+
+
+# -- without FiftyOne -------------------------------------------------------------------
+
+def test_missing_fiftyone_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "fiftyone", None)  # import fiftyone -> ImportError
+    shapes = annokit.read(ROOT / "fixtures" / "shapes" / "voc")
+    with pytest.raises(AnnokitError, match=r"pip install 'annokit\[fiftyone\]'"):
+        annokit.to_fiftyone(shapes, "x")
+    result = CliRunner().invoke(main, ["fiftyone-export", "x", "out", "--format", "coco"])
+    assert result.exit_code == 2
+    assert result.output.strip() == ("annokit: error: FiftyOne is not installed: "
+                                     "pip install 'annokit[fiftyone]'")
+
+
+def test_docstring_examples():
+    import doctest
+
+    from annokit.integrations import fiftyone as bridge
+
+    result = doctest.testmod(bridge, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_import_annokit_stays_light():
+    code = "import sys, annokit; print('fiftyone' in sys.modules, 'pymongo' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+# -- building -----------------------------------------------------------------------------
+
+def test_bccd_with_planted_findings_and_scores(fo, bccd):
+    ds, planted = _planted(bccd)
+    found = annokit.check(ds, images=False)
+    worst = int(ds.images["id"].iloc[40])
+    fo_ds = annokit.to_fiftyone(ds, "planted", findings=found, scores=_scores(ds, worst))
+    assert len(fo_ds) == 364 and fo_ds.count("ground_truth.detections") == 4888 + 2
+
+    # samples are worst first: the scorer's worst image, then by quality
+    first = fo_ds.first()
+    assert first["annokit_id"] == worst and first["quality"] == pytest.approx(0.05)
+    view = fo_ds.load_saved_view("annokit worst first")
+    assert view.first()["annokit_id"] == worst
+
+    # every finding is a tag on its image and on its box; counts per image agree
+    dets = {d["annokit_id"]: d for d in
+            fo_ds.match({"annokit_id": planted["image"]}).first()["ground_truth"].detections}
+    assert "annokit:geometry.exact_duplicate" in dets[planted["dup"]].tags
+    assert "annokit:geometry.fully_outside" in dets[planted["outside"]].tags
+    sample = fo_ds.match({"annokit_id": planted["image"]}).first()
+    assert {"annokit:geometry.exact_duplicate", "annokit:geometry.fully_outside"} <= set(
+        sample.tags)
+    # and a field with each finding's line, on the box and on the image
+    mine = found[found["annotation_id"].eq(planted["outside"])]
+    lines = [f"{c}: {m}" for c, m in zip(mine["check"], mine["message"])]
+    assert dets[planted["outside"]]["findings"] == lines and lines
+    assert set(lines) <= set(sample["findings"])
+    assert len(sample["findings"]) == sample["n_findings"]
+    per_image = found.dropna(subset=["image_id"]).groupby("image_id").size()
+    n_findings = dict(zip(*fo_ds.values(["annokit_id", "n_findings"])))
+    assert all(n_findings[int(i)] == n for i, n in per_image.items())
+
+    # a saved view per check that fired, holding exactly the images it flagged
+    for check, rows in found.dropna(subset=["image_id"]).groupby("check"):
+        view = fo_ds.load_saved_view(f"check {check}")
+        assert sorted(view.values("annokit_id")) == sorted(rows["image_id"].unique().tolist())
+    zero = fo_ds.load_saved_view("check geometry.zero_size")
+    assert sorted(zero.values("file_name")) == ["BloodImage_00338.jpg", "BloodImage_00343.jpg"]
+
+    # the scorer's quality and issue on each box, a view per issue type, the candidate
+    swapped = int(ds.annotations["id"].iloc[5])
+    swap = fo_ds.load_saved_view("issue swap")
+    assert swap.values("ground_truth.detections.annokit_id", unwind=True) == [swapped]
+    assert swap.values("ground_truth.detections.issue", unwind=True) == ["swap"]
+    assert swap.values("ground_truth.detections.suggested_label", unwind=True) == [
+        ds.categories["name"].iloc[0]]
+    assert "annokit:issue:swap" in swap.values("ground_truth.detections.tags", unwind=True)
+    qualities = fo_ds.values("ground_truth.detections.quality", unwind=True)
+    assert min(qualities) == pytest.approx(0.01) and len(qualities) == 4890
+    overlooked = fo_ds.match({"annokit_id": worst}).first()["overlooked"].detections
+    assert [(d.label, d.issue) for d in overlooked] == [(ds.categories["name"].iloc[1],
+                                                         "overlooked")]
+    assert overlooked[0].bounding_box == pytest.approx([10 / 640, 20 / 480, 30 / 640, 40 / 480])
+
+    # sample fields, and the schema the App filters on
+    assert fo_ds.count_values("split") == ds.images["split"].value_counts().to_dict()
+    schema = fo_ds.get_field_schema(flat=True)
+    for field in ("ground_truth.detections.issue", "ground_truth.detections.quality",
+                  "ground_truth.detections.findings", "findings",
+                  "ground_truth.detections.annokit_id", "ground_truth.detections.truncated",
+                  "quality", "n_findings", "split", "file_name"):
+        assert field in schema, field
+    assert fo_ds.default_classes == ["WBC", "RBC", "Platelets"]
+    assert Path(first.filepath).is_absolute() and Path(first.filepath).is_file()
+
+
+def test_scores_from_the_scorers_json(fo, bccd, tmp_path):
+    """The scorer's file: COCO with quality/issue on annotations and quality on images."""
+    ds = bccd
+    small = annokit.Dataset(ds.categories, ds.images.iloc[:5],
+                            ds.annotations[ds.annotations["image_id"].isin(ds.images["id"][:5])],
+                            ds.meta)
+    path = small.write(tmp_path / "scores.json", "coco") and tmp_path / "scores.json"
+    data = json.loads(path.read_text())
+    for k, ann in enumerate(data["annotations"]):
+        ann["quality"], ann["issue"] = (0.1, "badloc") if k == 2 else (0.9, None)
+    data["annotations"].append({"id": 99999, "image_id": data["images"][0]["id"],
+                                "category_id": 2, "bbox": [1, 2, 3, 4], "area": 12,
+                                "iscrowd": 0, "quality": 0.3, "issue": "overlooked"})
+    for k, im in enumerate(data["images"]):
+        im["quality"] = 0.1 * (k + 1)
+    path.write_text(json.dumps(data))
+    fo_ds = annokit.to_fiftyone(small, "scored-json", scores=path)
+    assert fo_ds.values("quality") == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert fo_ds.count_values("ground_truth.detections.issue") == {
+        None: len(small.annotations) - 1, "badloc": 1}
+    assert fo_ds.count("overlooked.detections") == 1
+    assert fo_ds.load_saved_view("issue badloc").count("ground_truth.detections") == 1
+
+
+def test_scores_from_the_scorers_table(fo, bccd, tmp_path):
+    """The scorer's .csv: the annotations table with an image_quality column."""
+    ds = annokit.Dataset(bccd.categories, bccd.images.iloc[:6],
+                         bccd.annotations[bccd.annotations["image_id"].isin(
+                             bccd.images["id"][:6])], bccd.meta)
+    worst = int(ds.images["id"].iloc[3])
+    scores = _scores(ds, worst)
+    table = scores.annotations.assign(image_quality=scores.annotations["image_id"].map(
+        scores.images.set_index("image_id")["quality"]))
+    table.to_csv(tmp_path / "scores.csv", index=False)
+    fo_ds = annokit.to_fiftyone(ds, "scored-csv", scores=tmp_path / "scores.csv")
+    assert fo_ds.first()["annokit_id"] == worst
+    assert fo_ds.count_values("ground_truth.detections.issue") == {
+        None: len(ds.annotations) - 1, "swap": 1}
+    assert fo_ds.count("overlooked.detections") == 1
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(AnnokitError, match=r"bad.csv: no annotation_id, image_id, "
+                                           r"category_id, quality, issue, image_quality"):
+        annokit.to_fiftyone(ds, "bad-scores", scores=tmp_path / "bad.csv")
+
+
+def test_bulk_documents_equal_fiftyones_own(fo, bccd):
+    """The bulk path writes what fo.Sample + add_samples would: same values, same schema."""
+    ds, _ = _planted(bccd)
+    ds = annokit.Dataset(ds.categories, ds.images.iloc[:30],
+                         ds.annotations[ds.annotations["image_id"].isin(ds.images["id"][:30])],
+                         ds.meta)
+    found = annokit.check(ds, images=False)
+    bulk = annokit.to_fiftyone(ds, "bulk", findings=found, scores=_scores(ds, 3))
+    public = annokit.to_fiftyone(ds, "public", findings=found, scores=_scores(ds, 3),
+                                 bulk=False)
+    skip = {"id", "created_at", "last_modified_at"}
+    schema = {k: type(v).__name__ for k, v in bulk.get_field_schema(flat=True).items()}
+    assert schema == {k: type(v).__name__ for k, v in public.get_field_schema(flat=True).items()}
+    leaves = [f for f in schema if not any(g.startswith(f + ".") for g in schema)]
+    for field in leaves:
+        if field.split(".")[-1] not in skip:
+            assert bulk.values(field) == public.values(field), field
+    assert len(leaves) > 25
+    raw = bulk._sample_collection.find_one({}, {"_id": 0, "_dataset_id": 0, "_rand": 0})
+    own = public._sample_collection.find_one({}, {"_id": 0, "_dataset_id": 0, "_rand": 0})
+    assert _shape(raw) == _shape(own)
+
+
+def _shape(doc):
+    """A document's keys and value types, ids and times left out."""
+    if isinstance(doc, dict):
+        return {k: _shape(v) for k, v in doc.items()
+                if k not in ("_id", "created_at", "last_modified_at")}
+    if isinstance(doc, list):
+        return [_shape(v) for v in doc]
+    return type(doc).__name__
+
+
+def test_existing_name_is_refused_without_overwrite(fo, bccd):
+    small = annokit.Dataset(bccd.categories, bccd.images.iloc[:2], None, bccd.meta)
+    annokit.to_fiftyone(small, "twice")
+    with pytest.raises(AnnokitError, match="'twice' exists .*--overwrite"):
+        annokit.to_fiftyone(small, "twice")
+    assert len(annokit.to_fiftyone(small, "twice", overwrite=True)) == 2
+
+
+def test_file_names_escaping_the_root_are_left_out(fo, tmp_path):
+    (tmp_path / "imgs").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (40, 30)).save(tmp_path / "imgs" / "a.jpg")
+    Image.new("RGB", (40, 30)).save(tmp_path / "secret.jpg")
+    ds = annokit.Dataset(
+        pd.DataFrame({"id": [1], "name": ["x"]}),
+        pd.DataFrame({"id": [1, 2, 3], "file_name": ["a.jpg", "../secret.jpg", "gone.jpg"],
+                      "width": [40, None, None], "height": [30, None, None]}),
+        pd.DataFrame({"image_id": [1, 2, 3], "category_id": [1, 1, 1], "x": [1.0] * 3,
+                      "y": [1.0] * 3, "w": [5.0] * 3, "h": [5.0] * 3}),
+        {"image_root": str(tmp_path / "imgs")})
+    fo_ds = annokit.to_fiftyone(ds, "escape")
+    assert fo_ds.values("file_name") == ["a.jpg", "gone.jpg"]
+    assert fo_ds.count("ground_truth.detections") == 1
+    assert fo_ds.info["annokit"]["skipped"] == [
+        "../secret.jpg: file name escapes the image root; image left out",
+        "gone.jpg: image size unknown (is the image there?); its 1 objects left out"]
+
+
+def test_a_dataset_made_in_fiftyone_comes_back(fo, tmp_path):
+    """No annokit info: categories are numbered, file names are relative to the
+    common folder, sizes come from the image headers."""
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    Image.new("RGB", (200, 100)).save(tmp_path / "a" / "one.jpg")
+    Image.new("RGB", (50, 40)).save(tmp_path / "two.jpg")
+    plain = fo.Dataset("made-in-fiftyone")
+    plain.add_samples([
+        fo.Sample(filepath=str(tmp_path / "a" / "one.jpg"), ground_truth=fo.Detections(
+            detections=[fo.Detection(label="cat", bounding_box=[0.1, 0.2, 0.5, 0.5]),
+                        fo.Detection(label="dog", bounding_box=[0, 0, 1, 1])])),
+        fo.Sample(filepath=str(tmp_path / "two.jpg"), tags=["reviewed"])])
+    ds = annokit.from_fiftyone(plain)
+    assert ds.categories["name"].tolist() == ["cat", "dog"]
+    assert ds.categories["id"].tolist() == [1, 2]
+    assert ds.images["file_name"].tolist() == ["a/one.jpg", "two.jpg"]
+    assert ds.images[["width", "height"]].values.tolist() == [[200, 100], [50, 40]]
+    assert ds.images["reviewed"].tolist() == [False, True]
+    assert ds.annotations[["x", "y", "w", "h"]].values.tolist() == [[20, 20, 100, 50],
+                                                                    [0, 0, 200, 100]]
+    assert ds.annotations["id"].tolist() == [1, 2]
+    assert Path(ds.image_paths()[0]) == tmp_path / "a" / "one.jpg"
+    # FiftyOne's importers name the field otherwise; images without labels come back too
+    plain.rename_sample_field("ground_truth", "detections")
+    assert len(annokit.from_fiftyone(plain, label_field="detections").annotations) == 2
+    assert annokit.from_fiftyone(plain).summary_line() == "2 images, 0 annotations, 0 categories"
+    result = CliRunner().invoke(main, ["fiftyone-export", "made-in-fiftyone",
+                                       str(tmp_path / "out"), "--format", "coco",
+                                       "--label-field", "nope"])
+    assert result.output == ("annokit: error: FiftyOne dataset 'made-in-fiftyone' has no "
+                             "field 'nope'\n")
+
+
+# -- the round trip on every real dataset -------------------------------------------------
+
+REAL = {
+    "bccd": (("bccd", "BCCD"), {}),
+    "raccoon": (("raccoon", "annotations"), {"image_root": ("raccoon", "images")}),
+    "sign_language_digits": (("sign_language_digits", "Dataset"), {}),
+    "yolo_mark": (("yolo_mark_darknet_sample", "x64", "Release", "data"), {}),
+    "labelme_coco": (("labelme_examples", "examples", "instance_segmentation",
+                      "data_dataset_coco", "annotations.json"), {}),
+    "labelme_voc": (("labelme_examples", "examples", "bbox_detection", "data_dataset_voc"), {}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(REAL))
+def test_round_trip_every_real_dataset(fo, name):
+    where, options = REAL[name]
+    options = {k: shared_dataset(*v) for k, v in options.items()}
+    ds = annokit.read(shared_dataset(*where), **options)
+    back = annokit.from_fiftyone(annokit.to_fiftyone(ds, f"rt-{name}"))
+    attrs = [c for c in ds.annotations.columns if c not in
+             ("id", "image_id", "category_id", "kind", "x", "y", "w", "h", "segmentation",
+              "score")]
+    assert_same_content(ds, back, columns=attrs, keep_ids=True)
+    pd.testing.assert_frame_equal(back.categories, ds.categories, check_dtype=False)
+    extra = [c for c in ds.images.columns if c not in ("id",)]
+    merged = ds.images.merge(back.images, on="id", suffixes=("", "_back"))
+    for col in extra:
+        assert merged[col].astype(object).where(merged[col].notna(), None).tolist() == \
+            merged[col + "_back"].astype(object).where(merged[col + "_back"].notna(),
+                                                       None).tolist(), col
+    polygons = ds.annotations["segmentation"].map(lambda s: isinstance(s, list))
+    if polygons.any():
+        pairs = ds.annotations.merge(back.annotations, on="id")
+        for a, b in zip(pairs["segmentation_x"], pairs["segmentation_y"]):
+            assert len(a) == len(b)
+            for pa, pb in zip(a, b):
+                np.testing.assert_allclose(pa, pb, atol=1e-6)
+
+
+def test_points_and_rle_come_back(fo, bccd):
+    from annokit.points import boxes_to_points
+
+    ds = annokit.Dataset(bccd.categories, bccd.images.iloc[:3],
+                         bccd.annotations[bccd.annotations["image_id"].isin(
+                             bccd.images["id"][:3])], bccd.meta)
+    points = boxes_to_points(ds)
+    points.annotations["score"] = np.linspace(0.5, 1, len(points.annotations))
+    back = annokit.from_fiftyone(annokit.to_fiftyone(points, "points"))
+    assert_same_content(points, back, keep_ids=True)
+    np.testing.assert_allclose(back.annotations.sort_values("id")["score"],
+                               points.annotations.sort_values("id")["score"])
+    rle = {"size": [480, 640], "counts": "PPYo0"}
+    boxes = ds.copy()
+    boxes.annotations["segmentation"] = [rle] + [None] * (len(boxes.annotations) - 1)
+    back = annokit.from_fiftyone(annokit.to_fiftyone(boxes, "rle"))
+    first = back.annotations.set_index("id").loc[int(boxes.annotations["id"].iloc[0])]
+    assert first["segmentation"] == rle
+
+
+def test_odd_column_names_round_trip(fo, bccd):
+    """Columns FiftyOne could not hold under their own names travel renamed and come
+    back under their own."""
+    ds = annokit.Dataset(bccd.categories, bccd.images.iloc[:2],
+                         bccd.annotations[bccd.annotations["image_id"].isin(
+                             bccd.images["id"][:2])], bccd.meta)
+    ds.annotations["a.b"] = 1.5
+    ds.annotations["$x"] = "odd"
+    ds.annotations["label"] = "shadows FiftyOne's label"
+    ds.images["_private"] = 7
+    ds.images["tags"] = "shadows FiftyOne's tags"
+    fo_ds = annokit.to_fiftyone(ds, "odd-names")
+    schema = fo_ds.get_field_schema(flat=True)
+    assert {"ground_truth.detections.annokit_a_b", "ground_truth.detections.annokit__x",
+            "ground_truth.detections.annokit_label", "annokit__private",
+            "annokit_tags"} <= set(schema)
+    back = annokit.from_fiftyone(fo_ds)
+    assert_same_content(ds, back, columns=["a.b", "$x", "label"], keep_ids=True)
+    assert back.images["_private"].tolist() == [7, 7]
+    assert back.images["tags"].tolist() == ["shadows FiftyOne's tags"] * 2
+
+
+def test_predictions_become_a_field(fo, bccd):
+    ds = annokit.Dataset(bccd.categories, bccd.images.iloc[:4],
+                         bccd.annotations[bccd.annotations["image_id"].isin(
+                             bccd.images["id"][:4])], bccd.meta)
+    pred = ds.copy()
+    pred.annotations["score"] = 0.75
+    pred.annotations["x"] += 2
+    fo_ds = annokit.to_fiftyone(ds, "with-predictions", predictions=pred)
+    assert fo_ds.count("predictions.detections") == len(ds.annotations)
+    assert set(fo_ds.values("predictions.detections.confidence", unwind=True)) == {0.75}
+    back = annokit.from_fiftyone(fo_ds)  # predictions stay in FiftyOne
+    assert_same_content(ds, back, keep_ids=True)
+
+
+# -- edits in FiftyOne come back ----------------------------------------------------------
+
+def test_edits_through_fiftyone_come_back_in_the_exported_file(fo, bccd, tmp_path):
+    result = CliRunner().invoke(main, ["browse", str(shared_dataset("bccd", "BCCD")),
+                                       "--no-launch", "--no-images", "--name", "edit"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("FiftyOne dataset 'edit': 364 samples, 4888 boxes, ")
+    fo_ds = fo.load_dataset("edit")
+    sample = fo_ds.match({"file_name": "BloodImage_00000.jpg"}).first()
+    dets = sample["ground_truth"].detections
+    relabelled, moved, deleted = dets[0], dets[1], dets[2]
+    ids = [d["annokit_id"] for d in (relabelled, moved, deleted)]
+    relabelled.label = "Platelets"
+    moved.bounding_box = [0.25, 0.5, 0.125, 0.25]
+    dets.remove(deleted)
+    dets.append(fo.Detection(label="WBC", bounding_box=[0.5, 0.5, 0.25, 0.25]))
+    dets.append(fo.Detection(label="Neutrophil", bounding_box=[0.1, 0.1, 0.1, 0.1]))
+    sample.tags.append("reviewed")
+    sample.save()
+
+    out = tmp_path / "fixed.json"
+    result = CliRunner().invoke(main, ["fiftyone-export", "edit", str(out), "--format", "coco",
+                                       "--debug"])
+    import traceback
+    assert result.exit_code == 0, "".join(traceback.format_exception(*result.exc_info))
+    assert "1 images reviewed" in result.output
+    coco = json.loads(out.read_text())
+    cats = {c["name"]: c["id"] for c in coco["categories"]}
+    assert cats["WBC"] == 1 and cats["RBC"] == 2 and cats["Platelets"] == 3  # ids kept
+    assert cats["Neutrophil"] == 4                                            # a new class
+    image = next(im for im in coco["images"] if im["file_name"] == "BloodImage_00000.jpg")
+    assert image["reviewed"] is True
+    anns = {a["id"]: a for a in coco["annotations"] if a["image_id"] == image["id"]}
+    assert anns[ids[0]]["category_id"] == cats["Platelets"]
+    assert anns[ids[1]]["bbox"] == pytest.approx([160, 240, 80, 120])
+    assert ids[2] not in anns
+    new = [a for i, a in anns.items() if i > 4888]
+    assert sorted((a["category_id"], a["bbox"][0]) for a in new) == [
+        (cats["WBC"], 320), (cats["Neutrophil"], 64)]
+    assert len(coco["annotations"]) == 4888 - 1 + 2
+    original = annokit.read(shared_dataset("bccd", "BCCD"))
+    kept = original.annotations.set_index("id").loc[ids[0]]
+    assert anns[ids[0]]["truncated"] == kept["truncated"]  # attributes kept
+
+    # any format, through annokit's writers
+    for fmt in ("voc", "yolo"):
+        result = CliRunner().invoke(main, ["fiftyone-export", "edit", str(tmp_path / fmt),
+                                           "--format", fmt, "--images", "none"])
+        assert result.exit_code == 0, result.output
+        again = annokit.read(tmp_path / fmt, fmt) if fmt == "voc" else None
+        if again is not None:
+            assert len(again.annotations) == 4889
+    # never over or into the input
+    result = CliRunner().invoke(main, ["fiftyone-export", "edit",
+                                       str(shared_dataset("bccd", "BCCD") / "out"),
+                                       "--format", "coco"])
+    assert result.exit_code == 2 and "refusing to write over or into the input" in result.output
+
+
+def test_cli_errors_are_one_line(fo, bccd):
+    runner = CliRunner()
+    result = runner.invoke(main, ["fiftyone-export", "no-such-dataset", "out", "--format",
+                                  "coco"])
+    assert result.exit_code == 2
+    assert result.output.startswith("annokit: error: no FiftyOne dataset named "
+                                    "'no-such-dataset' (datasets: ")
+    args = ["browse", str(shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data")),
+            "--no-launch", "--no-images", "--name", "again"]
+    assert runner.invoke(main, args).exit_code == 0
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2 and result.output == (
+        "annokit: error: FiftyOne dataset 'again' exists (use --overwrite to rebuild it)\n")
+    assert runner.invoke(main, [*args, "--overwrite"]).exit_code == 0
+
+
+# -- the App ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
+    """`annokit browse` in its own process: builds, serves on localhost, stops on Ctrl-C."""
+    import signal
+
+    port = _free_port()
+    data = shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data")
+    cli = Path(sys.executable).parent / "annokit"  # the console script beside this Python
+    proc = subprocess.Popen(
+        [str(cli), "browse", str(data), "--no-images", "--name", "served", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # Ctrl-C reaches it even when this test runs in a background job (SIGINT ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 180
+        while _get(f"http://localhost:{port}/") != 200 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(1)
+        assert _get(f"http://localhost:{port}/datasets/served") == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the CLI and the App server it started
+            raise
+    assert proc.returncode == 0, err[-2000:]
+    assert f"FiftyOne App: http://localhost:{port}/datasets/served (Ctrl-C to stop)" in out
+    assert out.rstrip().endswith("App stopped")
+    deadline = time.monotonic() + 30
+    while _get(f"http://localhost:{port}/") is not None and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _get(f"http://localhost:{port}/") is None
+
+
+def _screenshot(tmp_path: Path, shot: Path, url: str, budget: int) -> None:
+    done = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", f"--screenshot={shot}",
+         "--window-size=1400,900", f"--virtual-time-budget={budget}", url],
+        capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _colours(shot: Path) -> tuple[list, list]:
+    """Colours of the whole page and of the sample grid (right of the sidebar)."""
+    from PIL import Image
+
+    with Image.open(shot) as im:
+        rgb = im.convert("RGB")
+        return (rgb.getcolors(maxcolors=1 << 22),
+                rgb.crop((400, 200, 1300, 850)).getcolors(maxcolors=1 << 22))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except OSError:
+        return None
+
+
+@pytest.mark.slow
+def test_app_serves_bccd_worst_first_in_chromium(fo, bccd, tmp_path):
+    from annokit.integrations.fiftyone import WORST_VIEW, close_app, launch
+
+    ds, _ = _planted(bccd)
+    worst = int(ds.images["id"].iloc[40])
+    fo_ds = annokit.to_fiftyone(ds, "app-bccd", findings=annokit.check(ds, images=False),
+                                scores=_scores(ds, worst))
+    port = _free_port()
+    launch(fo_ds, port=port)
+    try:
+        url = f"http://localhost:{port}/"
+        deadline = time.monotonic() + 180
+        while _get(url) != 200 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert _get(url) == 200
+        if not CHROMIUM.exists():
+            pytest.skip("/usr/bin/chromium is absent (apt-get install chromium); CI installs it")
+        from fiftyone.core.utils import to_slug
+
+        slug = to_slug(WORST_VIEW)
+        shot = tmp_path / "fiftyone-bccd-worst-first.png"
+        page = f"http://localhost:{port}/datasets/app-bccd?view={slug}"
+        for budget in (20000, 40000, 60000):  # a loaded machine serves the first load slowly
+            _screenshot(tmp_path, shot, page, budget)
+            colours, grid = _colours(shot)
+            if len(grid) > 3000:
+                break
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, ARTEFACTS / shot.name)
+        assert len(colours) > 5000   # photos of blood cells, not a blank or error page
+        assert len(grid) > 3000      # the sample grid holds images
+    finally:
+        close_app()
+    assert _get(f"http://localhost:{port}/") is None  # stopped
