@@ -2,15 +2,52 @@
 from __future__ import annotations
 
 import functools
+import math
+import os
+import signal
 import sys
 
 import click
 
 from . import formats, progress
-from .errors import AnnokitError
-from .fileio import IMAGE_MODES
+from .errors import AnnokitError, Terminated
+from .fileio import IMAGE_MODES, check_output, write_file_atomic
 
 MAX_LISTED = 20  # skipped records listed one per line; the rest are counted
+INTERRUPTED = "annokit: interrupted; nothing was written"
+TERMINATED = "annokit: terminated; nothing was written"
+
+
+class Number(click.ParamType):
+    """A finite number in [low, high]: NaN, inf and 1e308 are refused at the option."""
+
+    def __init__(self, kind: type = float, low: float = 0, high: float = 1e9):
+        self.kind, self.low, self.high = kind, low, high
+        self.name = "integer" if kind is int else "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            try:
+                number = int(text) if self.kind is int and len(text) < 20 else float(text)
+            except ValueError:
+                self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}",
+                          param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{value!r} is not a finite number in [{self.low:g}, {self.high:g}]",
+                      param, ctx)
+        if self.kind is int:
+            if number != int(number):
+                self.fail(f"{value!r} is not an integer", param, ctx)
+            return int(number)
+        return float(number)
+
+
+def _os_error(e: OSError) -> str:
+    name = e.filename if e.filename is not None else "annokit"
+    return f"{os.fsdecode(name) if isinstance(name, bytes) else name}: {e.strerror or e}"
 
 
 def _common(func):
@@ -28,8 +65,16 @@ def _common(func):
             click.echo(f"annokit: error: {e}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
-            click.echo("annokit: interrupted; nothing was written", err=True)
+            click.echo(INTERRUPTED, err=True)
             sys.exit(130)
+        except Terminated:
+            click.echo(TERMINATED, err=True)
+            sys.exit(143)
+        except OSError as e:  # an input that cannot be read, a full disk: one line
+            if debug:
+                raise
+            click.echo(f"annokit: error: {_os_error(e)}", err=True)
+            sys.exit(2)
         except Exception as e:  # a bug: still one line, the traceback on request
             if debug:
                 raise
@@ -52,6 +97,32 @@ def _list_notes(notes: list[str], quiet: bool, label: str = "skipped") -> None:
 @click.version_option(package_name="annokit")
 def main() -> None:
     """annokit: convert, check, split and score image annotation datasets."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()  # unwinds through the writers' cleanup, like Ctrl-C
+
+
+def run() -> None:
+    """The console entry point: SIGTERM and Ctrl-C anywhere are one line, no temp files.
+
+    Example:
+        >>> run()  # doctest: +SKIP
+    """
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        main.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo(INTERRUPTED, err=True)
+        sys.exit(130)
+    except Terminated:
+        click.echo(TERMINATED, err=True)
+        sys.exit(143)
 
 
 SOURCE_FORMATS = click.Choice(["auto", *formats.FORMATS])
@@ -91,18 +162,24 @@ def _write_options(func):
     return func
 
 
-def _write(ds, output: str, to: str | None, dataset: str, quiet: bool, **options) -> str:
+def _write(ds, output, to: str | None, dataset, quiet: bool, **options) -> str:
+    """Write ``ds`` at ``output``, never over ``dataset`` (one input path or several)."""
     fmt = to or ds.meta["source_format"]
-    notes = formats.write(ds, output, fmt, protect=(dataset,), **options)
+    inputs = dataset if isinstance(dataset, tuple) else (dataset,)
+    notes = formats.write(ds, output, fmt, protect=inputs, **options)
     _list_notes(notes, quiet, label="note")
     return fmt
 
 
 def _floats(text: str, name: str) -> list[float]:
     try:
-        return [float(part) for part in text.split(",")]
+        numbers = [float(part) for part in text.split(",")]
     except ValueError:
-        raise AnnokitError(f"--{name} must be numbers separated by commas, not {text!r}") from None
+        numbers = [math.nan]
+    if not all(math.isfinite(n) and 0 <= n <= 1e9 for n in numbers):
+        raise AnnokitError(f"--{name} must be numbers in [0, 1e9] separated by commas, "
+                           f"not {text!r}")
+    return numbers
 
 
 @main.command()
@@ -129,9 +206,9 @@ def _floats(text: str, name: str) -> list[float]:
               help="csv: the delimiter of a multi-label column (default: | then ; then ,).")
 @click.option("--crops", is_flag=True,
               help="imagefolder target: one cropped image per box, in its class folder.")
-@click.option("--crop-padding", type=float, default=0.0, show_default=True,
+@click.option("--crop-padding", type=Number(float, 0, 10), default=0.0, show_default=True,
               help="Crops: padding on each side, as a fraction of the box size.")
-@click.option("--crop-min-size", type=float, default=1.0, show_default=True,
+@click.option("--crop-min-size", type=Number(float, 0, 1e6), default=1.0, show_default=True,
               help="Crops: boxes with a side below this many pixels are skipped.")
 @_common
 def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bool,
@@ -173,10 +250,11 @@ def _threshold_options(func):
     """One --option per Thresholds field, so every number is settable from the CLI."""
     from dataclasses import fields
 
-    from .checks import Thresholds
+    from .checks import Thresholds, threshold_range
 
     for f in reversed(fields(Thresholds)):
-        func = click.option(f"--{f.name.replace('_', '-')}", f.name, type=int if f.type == "int" else float, default=None,
+        kind = Number(int if f.type == "int" else float, *threshold_range(f.name))
+        func = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind, default=None,
                             help=f"Threshold (default {f.default}).")(func)
     return func
 
@@ -195,7 +273,8 @@ FAIL_LEVELS = ("error", "warning", "never")
 @click.option("--html", "html_out", type=click.Path(path_type=str), help="Write the HTML report.")
 @click.option("--skip", multiple=True, help="Leave out a check id or prefix (repeatable).")
 @click.option("--no-images", is_flag=True, help="Do not open image files (faster).")
-@click.option("--overwrite", is_flag=True, help="Replace existing report files.")
+@click.option("--overwrite", is_flag=True, hidden=True,
+              help="Accepted for old scripts: report files are always replaced.")
 @_threshold_options
 @_common
 def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bool, config,
@@ -217,13 +296,17 @@ def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bo
     fail_on = fail_on or settings.get("fail_on", "error")
     if fail_on not in FAIL_LEVELS:
         raise AnnokitError(f"{config}: fail_on must be one of {', '.join(FAIL_LEVELS)}")
+    inputs = (dataset, image_root, config)
+    for out in (json_out, html_out):  # refuse a bad report path before the work
+        if out:
+            check_output(out, inputs, overwrite=True, report=True)
     ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
                strict=strict)
     found = checks.check(ds, skip=[*settings.get("skip", []), *skip], images=not no_images,
                          severity=settings.get("severity"), **limits)
     for out in (json_out, html_out):
         if out:
-            report(ds, found, out, overwrite=overwrite)
+            report(ds, found, out, protect=inputs)
     click.echo(summary_table(ds, found))
     levels = checks.SEVERITIES[: checks.SEVERITIES.index(fail_on) + 1] \
         if fail_on != "never" else ()
@@ -243,16 +326,16 @@ def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bo
 @click.option("--method", type=click.Choice(["auto", "random", "stratified", "multilabel"]),
               default="auto", show_default=True,
               help="auto: multi-label stratified for detection, stratified for single labels.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=Number(int, 0, 2**32 - 1), default=0, show_default=True)
 @click.option("--group-by", default=None,
               help="Image column, or a regex on file names whose first group is the group "
                    "(e.g. '^(video\\d+)_'): no group spans two splits.")
 @click.option("--near-duplicates/--no-near-duplicates", default=True, show_default=True,
               help="Keep near-duplicate images (perceptual hash) in one split.")
-@click.option("--phash-distance", type=int, default=4, show_default=True)
+@click.option("--phash-distance", type=Number(int, 0, 64), default=4, show_default=True)
 @click.option("--keep-existing", is_flag=True,
               help="Keep current splits; assign only images without one.")
-@click.option("--folds", type=int, default=None,
+@click.option("--folds", type=Number(int, 2, 1000), default=None,
               help="K-fold: write OUTPUT/fold_<i>, each with train and val.")
 @_read_options
 @_write_options
@@ -272,6 +355,7 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
     import warnings
 
     from . import split as splitting
+    from .fileio import atomic_output
 
     ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
                strict=strict)
@@ -281,11 +365,12 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
                     phash_distance=phash_distance, method=method)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", splitting.SplitWarning)  # printed below, once
-        if folds:
+        if folds is not None:
             result = splitting.kfold(ds, folds, **grouping)
             _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet, label="note")
-            for i, part in enumerate(splitting.fold_splits(result)):
-                _write(part, f"{output}/fold_{i}", **write)
+            with atomic_output(output, overwrite=overwrite, protect=(dataset,)) as tmp:
+                for i, part in enumerate(splitting.fold_splits(result)):
+                    _write(part, tmp / f"fold_{i}", **{**write, "overwrite": False})
             click.echo(f"{folds} folds written to {output}/fold_0..{folds - 1}")
             return
         result = splitting.split(ds, _floats(ratios, "ratios"), names=names.split(","),
@@ -302,15 +387,15 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
 @click.option("--method", type=click.Choice(["repeat", "oversample", "undersample"]),
               default="repeat", show_default=True,
               help="repeat: LVIS repeat-factor sampling; or over/undersample at image level.")
-@click.option("--threshold", type=float, default=0.001, show_default=True,
+@click.option("--threshold", type=Number(float, 0, 1), default=0.001, show_default=True,
               help="LVIS repeat-factor threshold t.")
-@click.option("--target", type=int, default=None,
+@click.option("--target", type=Number(int, 1, 10_000_000), default=None,
               help="oversample: instances per class (default: the largest class).")
-@click.option("--cap", type=int, default=None, help="undersample: most instances per class.")
+@click.option("--cap", type=Number(int, 1, 10**9), default=None, help="undersample: most instances per class.")
 @click.option("--keep-rare-images/--drop-rare-images", "protect_rare", default=True,
               show_default=True, help="undersample: never drop an image holding a rare class.")
 @click.option("--only-split", default=None, help="Resample this split only (e.g. train).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=Number(int, 0, 2**32 - 1), default=0, show_default=True)
 @_read_options
 @_write_options
 @_common
@@ -330,7 +415,6 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
       annokit rebalance data/yolo out/train-list.txt --method oversample --only-split train
     """
     from . import rebalance as rebalancing
-    from .fileio import atomic_output
 
     ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
                strict=strict)
@@ -339,8 +423,9 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
                                        only_split=only_split)
     _list_notes(out.meta.get("rebalance_info", {}).get("notes", []), quiet, label="note")
     if output.lower().endswith(".txt"):
-        with atomic_output(output, overwrite=overwrite, protect=(dataset,)) as tmp:
-            tmp.write_text("\n".join(rebalancing.image_list(out)) + "\n")
+        listed = rebalancing.image_list(out, split=only_split)
+        write_file_atomic(output, "".join(p + "\n" for p in listed),
+                          protect=(dataset, image_root))
         fmt = "image list"
     else:
         fmt = to or ds.meta["source_format"]
@@ -424,8 +509,8 @@ def to_boxes(dataset: str, output: str, size, reference, format: str, to, quiet:
     ds = _read(dataset, format, quiet, **options)
     ref = _read(reference, "auto", quiet) if reference else None
     out = centre_points.points_to_boxes(ds, _sizes(size), reference=ref)
-    fmt = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
-                 overwrite=overwrite)
+    fmt = _write(out, output, to=to, dataset=(dataset, reference), quiet=quiet,
+                 images=images, overwrite=overwrite)
     click.echo(f"{out.summary_line()}: points as boxes, written as {fmt} to {output}")
 
 
@@ -440,11 +525,11 @@ def evaluate() -> None:
 @click.option("--mode", type=click.Choice(["box", "distance"]), default="box", show_default=True,
               help="box: a point inside a ground-truth box matches it; distance: within "
                    "--distance x the object's size of its centre.")
-@click.option("--distance", type=float, default=0.5, show_default=True)
-@click.option("--max-distance", type=float, default=None,
+@click.option("--distance", type=Number(float, 0, 1e6), default=0.5, show_default=True)
+@click.option("--max-distance", type=Number(float, 0, 1e9), default=None,
               help="Pixels, for ground-truth points with no known size.")
 @click.option("--size", multiple=True, help="Ground-truth point size W,H or CLASS=W,H.")
-@click.option("--score-threshold", type=float, default=None)
+@click.option("--score-threshold", type=Number(float, -1e9, 1e9), default=None)
 @click.option("--any-class", is_flag=True, help="Match regardless of class.")
 @click.option("--json", "json_out", type=click.Path(path_type=str),
               help="Write the metrics (and per-class figures) as JSON.")
@@ -462,8 +547,10 @@ def evaluate_points(predictions: str, ground_truth: str, mode: str, distance: fl
     import json
 
     from .evaluate import point_metrics
-    from .fileio import atomic_output
 
+    inputs = (predictions, ground_truth)
+    if json_out:  # a bad --json path is refused before the work
+        check_output(json_out, inputs, overwrite=True, report=True)
     pred = _read(predictions, format, quiet)
     gt = _read(ground_truth, "auto", quiet)
     metrics = point_metrics(pred, gt, mode=mode, distance=distance, max_distance=max_distance,
@@ -478,5 +565,5 @@ def evaluate_points(predictions: str, ground_truth: str, mode: str, distance: fl
     if json_out:
         scalars = {k: v for k, v in metrics.items() if not hasattr(v, "to_dict")}
         scalars["per_class"] = json.loads(per_class.to_json(orient="index"))
-        with atomic_output(json_out, overwrite=True) as tmp:
-            tmp.write_text(json.dumps(scalars, indent=2, default=float) + "\n")
+        write_file_atomic(json_out, json.dumps(scalars, indent=2, default=float) + "\n",
+                          protect=inputs)

@@ -62,3 +62,7 @@ class Problems:
 
     def __len__(self) -> int:
         return len(self.skipped)
+
+
+class Terminated(BaseException):
+    """Raised by the CLI's SIGTERM handler so that every writer cleans up its temp files."""

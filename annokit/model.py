@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .fileio import confined
+
 KINDS = ("box", "point", "label")
 
 # column -> dtype; the order is the order columns are kept in
@@ -151,7 +153,8 @@ class Dataset:
         """Absolute path of every image (index aligned with ``images``), or None where unknown.
 
         Images live under ``meta['image_root']``; a split may have its own folder in
-        ``meta['split_roots']``.
+        ``meta['split_roots']``. A file name that leaves its folder (``../``, absolute)
+        gets None: such files are never read (``annokit.fileio.confined``).
         """
         root = self.meta.get("image_root")
         split_roots = self.meta.get("split_roots") or {}
@@ -159,7 +162,7 @@ class Dataset:
         paths = []
         for split, name in zip(splits, self.images["file_name"].tolist()):
             folder = split_roots.get(split, root) if isinstance(split, str) else root
-            paths.append(os.path.join(folder, name) if folder and isinstance(name, str) else None)
+            paths.append(confined(folder, name))
         return pd.Series(paths, index=self.images.index, dtype=object)
 
     def copy(self) -> "Dataset":

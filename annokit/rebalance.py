@@ -369,17 +369,20 @@ def _pct(value: float) -> str:
     return "-" if value != value else f"{value:.1%}"
 
 
-def image_list(ds: Dataset, *, absolute: bool = True) -> list[str]:
+def image_list(ds: Dataset, *, absolute: bool = True, split: str | None = None) -> list[str]:
     """Every image's path in order, repeats included: a training list for Ultralytics
     (``train: train.txt``) or Detectron2. Absolute paths where the image folder is known
-    (``absolute``), else the ``file_name``.
+    (``absolute``), else the ``file_name``. ``split`` lists that split's images only (the
+    list for ``rebalance(..., only_split=split)``).
 
     Example:
         >>> out, _ = rebalance(ds, "repeat", threshold=0.3)  # doctest: +SKIP
         >>> Path("train.txt").write_text("\\n".join(image_list(out)) + "\\n")  # doctest: +SKIP
     """
-    names = ds.images["file_name"].astype(str).tolist()
+    keep = np.ones(len(ds.images), bool) if split is None else \
+        (ds.images["split"] == split).to_numpy(dtype=bool)
+    names = ds.images["file_name"].astype(str)[keep].tolist()
     if not absolute:
         return names
-    paths = ds.image_paths().tolist()
+    paths = ds.image_paths()[keep].tolist()
     return [p if p is not None else f for p, f in zip(paths, names)]

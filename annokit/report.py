@@ -28,7 +28,7 @@ import pandas as pd
 
 from .checks import FINDING_COLUMNS, SEVERITIES, SEVERITY_RANK
 from .errors import AnnokitError
-from .fileio import atomic_output
+from .fileio import check_output, write_file_atomic
 from .model import Dataset
 from .stats import class_counts
 
@@ -49,10 +49,13 @@ esc = html.escape
 # -- public API ---------------------------------------------------------------
 
 def report(ds: Dataset, findings: pd.DataFrame, path: str | os.PathLike, *,
-           title: str | None = None, thumbnails: int = 12, overwrite: bool = False) -> Path:
+           title: str | None = None, thumbnails: int = 12, overwrite: bool = True,
+           protect: tuple = ()) -> Path:
     """Write the QC report at ``path``: JSON when it ends in .json, HTML for .html/.htm.
 
-    Written atomically; an existing file is refused unless ``overwrite``.
+    Written atomically under the output policy (``annokit.fileio.check_output``): an
+    existing report file is replaced (``overwrite=False`` refuses it), a folder or one of
+    the inputs named in ``protect`` never is.
     ``thumbnails`` is how many of the worst images the HTML shows (0 for none).
 
     Example:
@@ -63,15 +66,13 @@ def report(ds: Dataset, findings: pd.DataFrame, path: str | os.PathLike, *,
     kind = {".json": "json", ".html": "html", ".htm": "html"}.get(path.suffix.lower())
     if kind is None:
         raise AnnokitError(f"{path}: a report path must end in .json or .html")
-    if path.is_dir():
-        raise AnnokitError(f"{path}: is a folder; give a file name for the report")
+    check_output(path, protect, overwrite=overwrite, report=True)  # before the work
     findings = _prepare(findings)
     if kind == "json":
         data = orjson.dumps(_json(ds, findings), option=orjson.OPT_INDENT_2)
     else:
         data = _html(ds, findings, title or "annokit QC report", thumbnails).encode("utf-8")
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        tmp.write_bytes(data)
+    write_file_atomic(path, data, protect=protect, overwrite=overwrite)
     return path
 
 

@@ -16,6 +16,7 @@ with :func:`findings` from whole columns at once.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnnokitError
+from ..fileio import load_yaml
 from ..model import Dataset
 
 FINDING_COLUMNS = ["check", "severity", "image_id", "annotation_id", "category_id",
@@ -53,6 +55,26 @@ class Thresholds:
     imbalance_ratio: float = 10.0        # largest / smallest class count above this: warn
     split_share_tolerance: float = 0.1   # a class's share differing more between splits: warn
     phash_distance: int = 4              # perceptual-hash Hamming distance for near-duplicates
+
+
+FRACTIONS = {"whole_image_fraction", "duplicate_iou", "conflict_iou", "attribute_majority",
+             "split_share_tolerance", "polygon_area_tolerance"}
+
+
+def threshold_range(name: str) -> tuple[float, float]:
+    """The values a threshold may take: fractions in [0, 1], other numbers bounded.
+
+    Example:
+        >>> threshold_range("duplicate_iou"), threshold_range("phash_distance")
+        ((0.0, 1.0), (0.0, 64.0))
+    """
+    if name in FRACTIONS:
+        return 0.0, 1.0
+    if name == "phash_distance":
+        return 0.0, 64.0  # a 64-bit hash
+    if name == "max_aspect_ratio":
+        return 1.0, 1e6
+    return 0.0, 1e9
 
 
 @dataclass(frozen=True)
@@ -132,9 +154,9 @@ def load_config(path: str | os.PathLike) -> dict:
                 import tomli as tomllib
             config = tomllib.loads(text)
         else:
-            import yaml
-
-            config = yaml.safe_load(text) or {}
+            config = load_yaml(text, path) or {}
+    except AnnokitError:
+        raise
     except OSError as e:
         raise AnnokitError(f"{path}: cannot read config: {e.strerror or e}") from None
     except Exception as e:  # a syntax error in either language
@@ -146,6 +168,18 @@ def load_config(path: str | os.PathLike) -> dict:
     if unknown:
         raise AnnokitError(f"{path}: unknown config keys {sorted(unknown)}; "
                            f"expected {sorted(known)}")
+    skip, severity = config.get("skip", []), config.get("severity") or {}
+    if not isinstance(skip, list) or not all(isinstance(x, str) for x in skip):
+        raise AnnokitError(f"{path}: skip must be a list of check ids")
+    if not isinstance(severity, dict) or not all(isinstance(v, str) for v in severity.values()):
+        raise AnnokitError(f"{path}: severity must be a table of check id = severity")
+    limits = config.get("thresholds") or {}
+    if not isinstance(limits, dict):
+        raise AnnokitError(f"{path}: thresholds must be a table of name = number")
+    try:
+        make_thresholds(**limits)
+    except AnnokitError as e:
+        raise AnnokitError(f"{path}: {e}") from None
     return config
 
 
@@ -156,10 +190,18 @@ def make_thresholds(**values) -> Thresholds:
         >>> make_thresholds(min_box_area=36).min_box_area
         36
     """
-    names = {f.name for f in fields(Thresholds)}
-    unknown = set(values) - names
+    kinds = {f.name: f.type for f in fields(Thresholds)}
+    unknown = set(values) - set(kinds)
     if unknown:
-        raise AnnokitError(f"unknown thresholds {sorted(unknown)}; known: {sorted(names)}")
+        raise AnnokitError(f"unknown thresholds {sorted(unknown)}; known: {sorted(kinds)}")
+    for name, value in values.items():
+        low, high = threshold_range(name)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or not low <= value <= high \
+                or (kinds[name] == "int" and value != int(value)):
+            kind = "an integer" if kinds[name] == "int" else "a number"
+            raise AnnokitError(f"threshold {name} must be {kind} in [{low:g}, {high:g}], "
+                               f"not {value!r}")
     return replace(Thresholds(), **values)
 
 

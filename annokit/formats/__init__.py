@@ -107,7 +107,8 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
         raise AnnokitError(f"{path}: a {suffix} target is one file, which {format} is not; "
                            "name a folder")
     problems = Problems(strict)
-    with atomic_output(path, overwrite=overwrite, protect=protect) as tmp:
+    roots = (ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values())
+    with atomic_output(path, overwrite=overwrite, protect=protect, keep=roots) as tmp:
         notes = _call(module.write, ds, tmp, images=images or DEFAULT_IMAGES[format],
                       problems=problems, single_file=single_file, **options)
     return problems.messages() + list(notes)
