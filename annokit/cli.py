@@ -114,8 +114,13 @@ def run() -> None:
         main.main(standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
+    except click.ClickException as e:  # a bad option or argument: one line too
+        if type(e).__name__ == "NoArgsIsHelpError":  # plain `annokit`: the help
+            e.show()
+            sys.exit(e.exit_code)
+        command = e.ctx.command_path if getattr(e, "ctx", None) else "annokit"
+        hint = f" (see {command} --help)" if isinstance(e, click.UsageError) else ""
+        click.echo(f"annokit: error: {e.format_message()}{hint}".replace("\n", " "), err=True)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo(INTERRUPTED, err=True)

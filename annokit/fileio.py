@@ -209,11 +209,11 @@ def _os_errors(tmp: Path, target: Path) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        name = os.fspath(e.filename) if e.filename is not None else os.fspath(target)
-        if name.startswith(os.fspath(tmp)):  # name the file as it would be, not the temp
-            name = os.fspath(target) + name[len(os.fspath(tmp)):]
-            raise AnnokitError(f"{name}: cannot be written: {e.strerror or e}") from None
-        raise AnnokitError(f"{name}: {e.strerror or e}") from None
+        name = os.fsdecode(e.filename) if e.filename is not None else os.fspath(tmp)
+        if not name.startswith(os.fspath(tmp)):  # an input that could not be read
+            raise AnnokitError(f"{name}: {e.strerror or e}") from None
+        name = os.fspath(target) + name[len(os.fspath(tmp)):]  # as it would be, not the temp
+        raise AnnokitError(f"{name}: cannot be written: {e.strerror or e}") from None
 
 
 def _make_parent(target: Path) -> Path | None:

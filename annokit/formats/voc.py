@@ -25,7 +25,7 @@ from lxml import etree
 
 from .. import progress
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import place_images, safe_relative
+from ..fileio import confined, place_images, safe_relative
 from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 
@@ -585,9 +585,11 @@ def _fill_sizes(images: dict, folder: str, roots: dict) -> None:
     missing = ~((width > 0) & (height > 0)).to_numpy()
     width, height = np.array(width, dtype=float), np.array(height, dtype=float)
     for i in np.flatnonzero(missing):
-        where = roots.get(images["split"][i], folder)
+        path = confined(roots.get(images["split"][i], folder), images["file_name"][i])
         try:
-            width[i], height[i] = image_size(os.path.join(where, images["file_name"][i]))
+            if path is None:  # a name outside the image folder is never opened
+                raise FormatError(str(images["file_name"][i]), "outside the image folder")
+            width[i], height[i] = image_size(path)
         except FormatError:
             width[i] = height[i] = np.nan  # unknown: NA, never 0
     images["width"], images["height"] = width, height
