@@ -231,6 +231,8 @@ def _load(file: Path) -> Any:
         error = e
     try:  # Python's json writes NaN and Infinity, and reads numbers too big for a double
         return json.loads(data)
+    except RecursionError:
+        raise FormatError(file, f"malformed JSON: {error.msg} (nested too deeply)") from None
     except ValueError:
         line, column = _line_column(data, error)
         raise FormatError(file, f"malformed JSON: {error.msg}",
