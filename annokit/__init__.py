@@ -8,17 +8,22 @@ Example:
 import os as _os
 import sys as _sys
 
-try:
-    from .errors import AnnokitError, FormatError, Problems
-    from .formats import convert, detect, read, write
-    from .model import Dataset
-    from .checks import check
-    from .report import report
-except KeyboardInterrupt:  # Ctrl-C during the start-up imports of the command line
-    if _os.path.basename(_sys.argv[0]) == "annokit" or _sys.orig_argv[1:3] == ["-m", "annokit"]:
-        _sys.stderr.write("annokit: interrupted; nothing was written\n")
-        _sys.exit(130)
-    raise
+
+def _quit_while_importing(signum, frame):  # nothing is written yet: leave at once
+    _os.write(2, b"annokit: interrupted; nothing was written\n")
+    _os._exit(130)
+
+
+if _os.path.basename(_sys.argv[0]) == "annokit" or _sys.orig_argv[1:3] == ["-m", "annokit"]:
+    import signal as _signal  # the command line: Ctrl-C during the heavy imports is one line
+
+    _signal.signal(_signal.SIGINT, _quit_while_importing)  # cli.run() restores Ctrl-C
+
+from .errors import AnnokitError, FormatError, Problems
+from .formats import convert, detect, read, write
+from .model import Dataset
+from .checks import check
+from .report import report
 
 __version__ = "0.1.0"
 __all__ = ["AnnokitError", "Dataset", "FormatError", "Problems", "check", "convert", "detect",

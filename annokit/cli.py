@@ -110,6 +110,7 @@ def run() -> None:
         >>> run()  # doctest: +SKIP
     """
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here: KeyboardInterrupt
     try:
         main.main(standalone_mode=False)
     except click.exceptions.Exit as e:

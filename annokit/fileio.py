@@ -260,11 +260,15 @@ def _lock(target: Path) -> Iterator[None]:
         except OSError as e:
             raise AnnokitError(f"{target}: cannot be written: {e.strerror or e}") from None
     try:
-        os.write(fd, f"{os.getpid()}\n".encode())
-        os.close(fd)
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as e:  # a full disk already: the lock file is all we made
+            raise AnnokitError(f"{target}: cannot be written: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
         yield
     finally:
-        if _read_pid(lock) == os.getpid():
+        if _read_pid(lock) in (os.getpid(), None):
             _remove(lock)
 
 

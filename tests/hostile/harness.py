@@ -21,7 +21,7 @@ def annokit(*args, cwd: Path, timeout: float = TIMEOUT, env: dict | None = None,
     """Run ``python -m annokit ARGS`` in ``cwd``; the Popen when ``start``, else
     (exit code, stdout, stderr)."""
     command = [sys.executable, "-m", "annokit", *map(str, args)]
-    environment = {**os.environ, "PYTHONWARNINGS": "default", **(env or {})}
+    environment = {**os.environ, **(env or {})}
     if start:
         return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
