@@ -25,7 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from .errors import AnnokitError, FormatError, Problems
-from .formats.imagefolder import class_folders, split_folders
+from .formats.layout import class_folders, split_folders
 from .model import Dataset
 from .progress import track
 
