@@ -96,6 +96,8 @@ def check(ds: Dataset, *, checks: list[str] | None = None, skip: list[str] = (),
         >>> found = check(ds, min_box_area=36, skip=["images"])  # doctest: +SKIP
         >>> found.groupby("check").size()  # doctest: +SKIP
     """
+    if not len(ds.images):  # "no findings" would claim a clean dataset
+        raise AnnokitError("nothing to check: the dataset has no images")
     limits = make_thresholds(**thresholds)
     severity = severity or {}
     bad = set(severity.values()) - set(SEVERITIES)
