@@ -26,7 +26,7 @@ from PIL import Image
 
 from .errors import AnnokitError, FormatError, Problems
 from .fileio import safe_relative
-from .formats.imagefolder import class_folders, split_folders
+from .formats.layout import class_folders, split_folders
 from .model import Dataset
 from .progress import track
 

@@ -39,8 +39,9 @@ import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
-from ..imagesize import fill_unknown_sizes
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
+from .layout import (existing_dir, fill_unknown_sizes, image_dirs, pick_root, safe_split_names,
+                     sibling_image_dirs)
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 ROOT_FILE = "annotations.json"
@@ -50,7 +51,6 @@ TASK_PREFIXES = ("instances_", "person_keypoints_", "image_info_", "labels_", "c
 RESERVED = ("renumbered", "by_split")
 _SECTIONS = ("images", "annotations", "categories")
 _PEEK_BYTES = 1 << 20
-_PROBES = 3  # file names tried when looking for the image folder
 
 
 # -- detect ------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def _sources(path: Path, image_root: Path | None) -> list[tuple[Path, str | None
     splits = _roboflow_splits(path)
     if splits:
         return [(d / ROBOFLOW_FILE, d.name,
-                 [image_root / d.name, image_root] if image_root else [d]) for d in splits]
+                 [image_root, image_root / d.name] if image_root else [d]) for d in splits]
     raise FormatError(path, "no COCO annotation file found",
                       hint=f"expected annotations/*.json, {ROOT_FILE}, {ROBOFLOW_FILE} "
                            f"or <split>/{ROBOFLOW_FILE}")
@@ -192,31 +192,28 @@ def _split_name(file: Path) -> str:
 
 
 def _file_roots(file: Path, image_root: Path | None) -> list[Path]:
+    """Where one file's images may be: beside it, in an image folder inside or beside its
+    folder (``annots/`` + ``images/``), COCO's ``annotations/`` + ``val2017/``."""
     if image_root is not None:
         return [image_root]
     here = file.parent
-    roots = [here / "images", here]
-    if here.name == "annotations":  # COCO's own: annotations/instances_val2017.json + val2017/
+    roots = [*image_dirs(here), here]
+    if here.name.lower() == "annotations":
         split = _split_name(file)
-        roots += [here.parent / "images" / split, here.parent / split, here.parent / "images",
-                  here.parent]
-    return roots
+        roots += [here.parent / "images" / split, here.parent / split]
+    return roots + sibling_image_dirs(here) + [here.parent]
 
 
 def _split_roots(root: Path, split: str, image_root: Path | None) -> list[Path]:
+    """A split file's image folder; ``image_root`` as given first, then its ``<split>/``."""
     if image_root is not None:
-        return [image_root / split, image_root]
+        return [image_root, image_root / split]
     return [root / "images" / split, root / "images", root / split]
 
 
 def _pick_root(candidates: list[Path], file_names: list[Any]) -> Path | None:
-    """The first candidate folder holding one of the first images, else the first that exists."""
-    probes = [f for f in file_names[:50] if isinstance(f, str) and f][:_PROBES]
-    folders = [c for c in candidates if c.is_dir()]
-    for folder in folders:
-        if any((folder / f).is_file() for f in probes):
-            return folder.absolute()
-    return folders[0].absolute() if folders else None
+    """The candidate holding the first named images, else the first that exists."""
+    return pick_root(candidates, file_names) or existing_dir(candidates)
 
 
 def _load(file: Path) -> Any:
@@ -743,7 +740,7 @@ def _split_names(ds: Dataset, notes: list[str]) -> pd.Series:
     if splits.isna().any():
         notes.append(f"{int(splits.isna().sum())} images had no split: written to split "
                      "'default'")
-    return splits.fillna("default").map(_safe_split_name)
+    return safe_split_names(splits.fillna("default"), notes)
 
 
 def _write_splits(ds: Dataset, out: Path, document: dict, splits: pd.Series, layout: str
@@ -785,10 +782,6 @@ def _split_file(out: Path, split: str | None, layout: str) -> Path:
     return out / "annotations" / f"{split}.json"
 
 
-def _safe_split_name(split: Any) -> str:
-    return re.sub(r"[^\w.\-]+", "_", str(split)).strip(".") or "default"
-
-
 def _safe_destinations(ds: Dataset, destinations: pd.Series, sources: pd.Series,
                        problems: Problems) -> pd.Series:
     """Refuse image file names that would land outside the output (``../``, absolute)."""
@@ -821,7 +814,7 @@ def _json_default(value: Any) -> Any:
 def _top_out(coco_meta: dict | None) -> dict:
     """info, licenses and other top-level keys to write (a stub when the source had none)."""
     if not coco_meta:
-        from .. import __version__
+        from ..version import __version__
 
         return {"info": {"description": f"written by annokit {__version__}"}, "licenses": []}
     return {k: v for k, v in coco_meta.items() if k not in RESERVED}

@@ -36,9 +36,7 @@ from ..geometry import convert_boxes, denormalize, normalize
 from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..progress import track
-
-IMAGE_EXTS = {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp",
-              ".pfm", ".heic", ".gif"}
+from .layout import safe_split_names, scan_images
 SPLIT_KEYS = ("train", "val", "test", "minival")  # the data.yaml keys Ultralytics reads
 NAMES_FILES = ("obj.names", "classes.txt")
 # data.yaml keys that read() turns into the model and write() writes from it
@@ -219,7 +217,7 @@ def _from_folder(names_file: Path, image_root: Path | None):
     folder = names_file.parent
     names = _read_names_file(names_file)
     root = image_root or folder
-    images = [(p, None) for p in _scan_images(root)]
+    images = [(p, None) for p in scan_images(root)]
     if image_root:  # labels stay in the given folder, at the images' relative paths
         images = [(p, None, os.path.splitext(os.path.join(folder, os.path.relpath(p, root)))[0]
                    + ".txt") for p, _ in images]
@@ -340,16 +338,6 @@ def _find(entry: str, bases: list) -> tuple[str, tuple[str, int] | None] | None:
     return None
 
 
-def _scan_images(folder: Path) -> list[str]:
-    """Image files below ``folder``, recursively, in sorted order."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        found += [os.path.join(dirpath, f) for f in sorted(filenames)
-                  if f[f.rfind("."):].lower() in IMAGE_EXTS]
-    return found
-
-
 def _add_images(found: Path, images: list, roots: list, bases: list[Path],
                 problems: Problems, seen: dict) -> None:
     """Add the images of a folder, a list file or a single image to ``images``.
@@ -358,7 +346,7 @@ def _add_images(found: Path, images: list, roots: list, bases: list[Path],
     """
     if found not in seen:
         if found.is_dir():
-            seen[found] = [(p, None) for p in _scan_images(found)], [found]
+            seen[found] = [(p, None) for p in scan_images(found)], [found]
         elif found.suffix.lower() == ".txt":
             listed = _read_list(found, bases, problems)
             seen[found] = listed, [os.path.dirname(p) for p, _ in listed]
@@ -786,10 +774,7 @@ def _split_folders(split: pd.Series, notes: list[str]) -> pd.Series:
         notes.append(f"{int((~named).sum())} images without a split were written to the "
                      "train split (YOLO keeps every image under a split when any has one)")
         split = split.where(named, "train")
-    for name in split.dropna().unique():
-        if not safe_relative(str(name)) or "/" in str(name) or "\\" in str(name):
-            raise AnnokitError(f"split {name!r} cannot be a folder name; rename it first")
-    return split
+    return safe_split_names(split, notes)
 
 
 def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: list[str]) -> pd.DataFrame:
