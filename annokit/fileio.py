@@ -28,7 +28,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from .errors import AnnokitError
+from .errors import AnnokitError, FormatError
 
 IMAGE_MODES = ("copy", "link", "none")
 MAX_NAME_BYTES = 255  # one path component, as Linux and macOS allow
@@ -457,18 +457,17 @@ def load_yaml(text: str, source: str | os.PathLike) -> object:
     import yaml
 
     if len(text) > MAX_CONFIG_BYTES:
-        raise AnnokitError(f"{source}: {len(text)} characters is too large for a YAML "
-                           f"config (at most {MAX_CONFIG_BYTES})")
+        raise FormatError(source, f"{len(text)} characters is too large for a YAML config "
+                          f"(at most {MAX_CONFIG_BYTES})")
     try:
         return yaml.load(text, Loader=_no_alias_loader())
     except RecursionError:
-        raise AnnokitError(f"{source}: YAML nested too deeply") from None
+        raise FormatError(source, "malformed YAML: nested too deeply") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise AnnokitError(f"{source}:{where}malformed YAML: {problem}".splitlines()[0]) \
-            from None
+        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
+        problem = str(getattr(e, "problem", None) or e).splitlines()[0]
+        raise FormatError(source, f"malformed YAML: {problem}", place=place) from None
 
 
 _LOADER = None

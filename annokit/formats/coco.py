@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
+from ..geometry import polygon_geometry
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
 from .layout import (existing_dir, fill_unknown_sizes, image_dirs, pick_root, safe_split_names,
                      sibling_image_dirs)
@@ -51,6 +52,11 @@ TASK_PREFIXES = ("instances_", "person_keypoints_", "image_info_", "labels_", "c
 RESERVED = ("renumbered", "by_split")
 _SECTIONS = ("images", "annotations", "categories")
 _PEEK_BYTES = 1 << 20
+# bad input must cost a bounded amount: pycocotools' memory grows with polygon coordinates
+# (1e9 crashed it) and its RLE counts are uint32, so both are checked before any call
+MAX_COORD = 1e5       # px: a box or polygon coordinate beyond this is garbage
+MAX_SIDE = 1e6        # px: an image width or height beyond this is garbage
+_RLE_CHARS = re.compile(r"[0-o]*")  # pycocotools' compressed counts: chars 48..111
 
 
 # -- detect ------------------------------------------------------------------------------
@@ -365,7 +371,13 @@ def _is_number(value: Any) -> bool:
 
 
 def _why_not_int(key: str, value: Any) -> str:
-    return f"no '{key}'" if value is None else f"{key} {value!r} is not an integer"
+    return f"no '{key}'" if value is None else f"{key} {_short(value)} is not an integer"
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """repr of ``value``, cut: a 400-digit id or a huge list stays a short message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _categories(records: list[dict], reasons: dict[int, str], file: Path,
@@ -410,6 +422,13 @@ def _images(records: list[dict], reasons: dict[int, str], file: Path,
     flag(np.flatnonzero(bad), lambda i: _why_not_int("id", raw_ids[i]))
     flag([i for i, n in enumerate(names) if not (isinstance(n, str) and n)],
          lambda i: "no 'file_name'")
+    flag([i for i, n in enumerate(names) if isinstance(n, str) and not _clean_text(n)],
+         lambda i: f"file_name {_short(names[i])} holds a NUL or an unpaired surrogate")
+    for key in ("width", "height"):
+        sizes, _ = _floats(_column(records, key))
+        flag(np.flatnonzero(np.abs(sizes) > MAX_SIDE),
+             lambda i, key=key: f"{key} {_short(records[i][key])} is out of range "
+                                f"(at most {MAX_SIDE:g} px)")
     keep = _skip(reasons, len(records), lambda i: f"image id {ids[i]}" if not bad[i]
                  else f"images[{i}]", file, problems)
     _refuse_duplicate_images(ids[keep], file)
@@ -424,6 +443,17 @@ def _images(records: list[dict], reasons: dict[int, str], file: Path,
     return frame[keep].reset_index(drop=True)
 
 
+def _clean_text(text: str) -> bool:
+    """False for text no file system or XML file can hold (NUL, lone surrogates)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _refuse_duplicate_images(ids: np.ndarray, file: Path) -> None:
     unique, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
@@ -436,7 +466,7 @@ def _refuse_duplicate_images(ids: np.ndarray, file: Path) -> None:
 def _sizes(values: list) -> pd.arrays.IntegerArray:
     """Widths or heights as nullable ints: absent, zero, negative or not a number is NA."""
     arr, _ = _floats(values)
-    arr[~(arr > 0)] = np.nan  # NaN stays NaN; 0 in the file means unknown, never 0 pixels
+    arr[~((arr > 0) & (arr <= MAX_SIDE))] = np.nan  # 0 in the file means unknown, never 0 px
     return pd.array(np.round(arr), dtype="Int64")
 
 
@@ -498,16 +528,46 @@ def _segmentations(raw: list, flag: Callable) -> np.ndarray:
     segs = _objects([s if s else None for s in raw])
     for i in [i for i, s in enumerate(segs) if s is not None]:
         s = segs[i]
-        if type(s) is dict:
-            if "counts" not in s or "size" not in s:
-                flag([i], lambda _: "segmentation RLE needs 'counts' and 'size'")
-        elif type(s) is list and all(type(p) is list for p in s):
-            continue
-        elif type(s) is list and all(_is_number(v) for v in s):
-            segs[i] = [s]  # one polygon written without the outer list
-        else:
-            flag([i], lambda _: "segmentation is neither polygons nor RLE")
+        if type(s) is list and s and all(_is_number(v) for v in s):
+            segs[i] = s = [s]  # one polygon written without the outer list
+        why = _rle_problem(s) if type(s) is dict else _polygons_problem(s)
+        if why:
+            flag([i], lambda _, why=why: why)
+            segs[i] = None  # the record is skipped; nothing is computed from it
     return segs
+
+
+def _polygons_problem(seg: Any) -> str | None:
+    """Why ``seg`` is not a list of polygons pycocotools can take, or None."""
+    if type(seg) is not list or not all(type(p) is list for p in seg):
+        return f"segmentation {_short(seg)} is neither polygons nor RLE"
+    flat = list(chain.from_iterable(seg))
+    if not set(map(type, flat)) <= {int, float}:
+        return "segmentation polygon holds values that are not numbers"
+    values = np.array(flat, dtype=np.float64)
+    if not np.isfinite(values).all() or (np.abs(values) > MAX_COORD).any():
+        return f"segmentation polygon coordinates must be finite and within {MAX_COORD:g} px"
+    if any(len(p) % 2 for p in seg):
+        return "segmentation polygon has an odd number of coordinates"
+    return None
+
+
+def _rle_problem(seg: dict) -> str | None:
+    """Why ``seg`` is not an RLE pycocotools can take, or None."""
+    size, counts = seg.get("size"), seg.get("counts")
+    if size is None or counts is None:
+        return "segmentation RLE needs 'counts' and 'size'"
+    if not (type(size) is list and len(size) == 2 and all(type(v) is int for v in size)
+            and all(0 < v <= MAX_SIDE for v in size) and size[0] * size[1] < 2 ** 32):
+        return f"segmentation RLE size {_short(size)} is not [height, width] in pixels"
+    if type(counts) is list:
+        if not all(type(c) is int and c >= 0 for c in counts) or \
+                sum(counts) != size[0] * size[1]:
+            return ("segmentation RLE counts must be integers >= 0 adding up to height x "
+                    "width")
+    elif type(counts) is not str or not _RLE_CHARS.fullmatch(counts):
+        return "segmentation RLE counts are neither a list nor COCO's compressed string"
+    return None
 
 
 def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
@@ -521,7 +581,12 @@ def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
     missing = (np.zeros(n, bool) if None not in raw
                else np.array([b is None for b in raw], dtype=bool))
     flag(np.flatnonzero(~missing & ~np.isfinite(boxes).all(axis=1)),
-         lambda i: f"bbox {raw[i]!r} is not 4 finite numbers")
+         lambda i: f"bbox {_short(raw[i])} is not 4 finite numbers")
+    with np.errstate(invalid="ignore"):
+        flag(np.flatnonzero((np.abs(boxes) > MAX_COORD).any(axis=1)),
+             lambda i: f"bbox {_short(raw[i])} is beyond {MAX_COORD:g} px")
+        flag(np.flatnonzero((boxes[:, 2] < 0) | (boxes[:, 3] < 0)),
+             lambda i: f"bbox {_short(raw[i])} has a negative width or height")
     for i in np.flatnonzero(missing):
         if segmentation[i] is not None:
             boxes[i] = _segmentation_box(segmentation[i])
@@ -538,9 +603,10 @@ def _box_array(raw: list) -> np.ndarray:
     """(n, 4) float64 boxes; a missing or malformed box is a row of NaN."""
     try:
         if set(map(len, raw)) <= {4}:  # every box has 4 values: read them in one go
-            flat = np.fromiter(chain.from_iterable(raw), dtype=np.float64, count=4 * len(raw))
-            return flat.reshape(-1, 4)
-    except (TypeError, ValueError):  # a missing box, or a value that is not a number
+            flat = list(chain.from_iterable(raw))
+            if set(map(type, flat)) <= {int, float}:  # never strings or booleans
+                return np.array(flat, dtype=np.float64).reshape(-1, 4)
+    except (TypeError, ValueError, OverflowError):  # a missing box, a huge int
         pass
     return np.array([b if isinstance(b, list) and len(b) == 4 and all(map(_is_number, b))
                      else (np.nan,) * 4 for b in raw], dtype=np.float64).reshape(-1, 4)
@@ -560,17 +626,46 @@ def _segmentation_box(seg: Any) -> tuple[float, float, float, float]:
         return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
     from pycocotools import mask
 
-    return tuple(float(v) for v in mask.toBbox(_rle(seg)))
+    rle = _rle(seg)
+    return (np.nan,) * 4 if rle is None else tuple(float(v) for v in mask.toBbox(rle))
 
 
-def _rle(seg: dict) -> dict:
-    """A compressed RLE for pycocotools from either RLE form."""
+def _rle(seg: dict) -> dict | None:
+    """A compressed RLE for pycocotools from either RLE form; None for one it could crash
+    on or misread (checked first: a Dataset may be built by hand)."""
     from pycocotools import mask
 
+    if _rle_problem(seg):
+        return None
     if isinstance(seg["counts"], list):
         h, w = seg["size"]
         return mask.frPyObjects(seg, h, w)
+    if _string_counts_total(seg["counts"]) != seg["size"][0] * seg["size"][1]:
+        return None
     return seg
+
+
+def _string_counts_total(text: str) -> int | None:
+    """Sum of the run lengths in COCO's compressed counts (pycocotools' rleFrString)."""
+    counts: list[int] = []
+    p, n = 0, len(text)
+    while p < n:
+        x, k, more = 0, 0, True
+        while more:
+            if p >= n:
+                return None
+            c = ord(text[p]) - 48
+            x |= (c & 0x1F) << 5 * k
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << 5 * k
+        if len(counts) > 2:
+            x += counts[-2]
+        if x < 0:
+            return None
+        counts.append(x)
+    return sum(counts)
 
 
 def _iscrowd(raw: list, flag: Callable) -> np.ndarray:
@@ -932,11 +1027,16 @@ def _mask_area(seg: Any, width: float, height: float) -> float:
     from pycocotools import mask
 
     if isinstance(seg, dict):
-        return float(mask.area(_rle(seg)))
+        rle = _rle(seg)
+        return np.nan if rle is None else float(mask.area(rle))
+    if _polygons_problem(seg):
+        return np.nan
     polygons = [p for p in seg if len(p) >= 6]  # fewer than 3 points enclose nothing
     if not polygons:
         return 0.0
     if not (width > 0 and height > 0):  # unknown image size: big enough for the polygon
         width = math.ceil(max(max(p[0::2]) for p in polygons)) + 1
         height = math.ceil(max(max(p[1::2]) for p in polygons)) + 1
+    if max(width, height) > MAX_COORD or width * height >= 2 ** 31:
+        return float(polygon_geometry(polygons).area)  # beyond pycocotools' uint32 area
     return float(mask.area(mask.merge(mask.frPyObjects(polygons, int(height), int(width)))))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _sax_escape, quoteattr
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,19 @@ from ..fileio import confined, place_images, safe_relative
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from .layout import (SPLIT_NAMES, header_sizes, image_dirs, image_index, pick_root,
                      safe_split_names, sibling_image_dirs, subdirs, unknown_sizes)
+
+# what XML 1.0 can hold: the reader refuses the rest, so the writer never writes it
+_XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_XML_NAME = re.compile(r"[A-Za-z_][\w.\-]*\Z")
+
+
+def escape(text: str) -> str:
+    """``text`` escaped for an XML element; text XML cannot hold is refused (one line)."""
+    if _XML_BAD.search(text):
+        raise AnnokitError(f"{text[:60]!r}: holds control characters XML cannot hold; "
+                           "rename it before writing VOC (nothing was written)")
+    return _sax_escape(text)
+
 
 LABEL_FILES = ("labels.txt", "class_names.txt", "labelmap.txt")
 BACKGROUND = {"background", "_background_", "__background__", "__ignore__"}
@@ -744,9 +757,11 @@ def _output_names(imgs: pd.DataFrame, problems: Problems, notes: list[str]):
     rel = imgs["file_name"].astype(object).to_numpy()
     keep = np.ones(len(imgs), dtype=bool)
     for i, name in enumerate(rel):
-        if not isinstance(name, str) or not safe_relative(name):
-            problems.skip(FormatError(str(name), "file name escapes the image root (or is "
-                                      "empty); image not written", place=f"image id "
+        if not isinstance(name, str) or not safe_relative(name) or _XML_BAD.search(name) \
+                or "\n" in name or "\r" in name:  # ImageSets lists are one name a line
+            problems.skip(FormatError(repr(name)[1:-1], "file name escapes the image root "
+                                      "(or is empty, or holds a line break or control "
+                                      "character); image not written", place=f"image id "
                                       f"{imgs['id'].iat[i]}"))
             keep[i] = False
     rel = np.array([n.replace("\\", "/") if k else n for n, k in zip(rel, keep)],
@@ -962,6 +977,9 @@ def _element(tag: str, value, depth: int) -> str:
     if isinstance(value, list):
         return "".join(_element(tag, v, depth) for v in value)
     indent = "\t" * depth
+    if not _XML_NAME.match(tag):
+        raise AnnokitError(f"{tag[:60]!r}: not a valid XML element name, so VOC cannot hold "
+                           "this field; rename or drop it (nothing was written)")
     if isinstance(value, dict):
         inner = "".join(_element(str(k), v, depth + 1) for k, v in value.items())
         return f"{indent}<{tag}>\n{inner}{indent}</{tag}>\n"

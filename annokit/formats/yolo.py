@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import place_images, safe_relative
+from ..fileio import load_yaml, place_images, safe_relative
 from ..geometry import convert_boxes, denormalize, normalize
 from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
@@ -39,6 +39,7 @@ from ..progress import track
 from .layout import safe_split_names, scan_images
 SPLIT_KEYS = ("train", "val", "test", "minival")  # the data.yaml keys Ultralytics reads
 NAMES_FILES = ("obj.names", "classes.txt")
+MAX_CLASS = 1_000_000  # a class index beyond this is garbage (lookup tables are sized by it)
 # data.yaml keys that read() turns into the model and write() writes from it
 OWN_KEYS = {"path", "names", "nc", "annokit_category_ids", "annokit_splits", *SPLIT_KEYS}
 NOT_YAML = {"task", "darknet"}  # meta["yolo"] entries of ours, never written to data.yaml
@@ -95,8 +96,8 @@ def _yaml_has_names(path: Path) -> bool:
     if path.stat().st_size > 1_000_000:  # a data.yaml is small; do not parse big files
         return False
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
-    except yaml.YAMLError:
+        doc = load_yaml(path.read_text(encoding="utf-8", errors="replace"), path)
+    except AnnokitError:
         return False
     return isinstance(doc, dict) and "names" in doc
 
@@ -175,7 +176,8 @@ def _from_yaml(file: Path, image_root: Path | None, problems: Problems):
                                           place=f"key {key}",
                                           hint="fix the path or give --image-root"))
                 continue
-            _add_images(found, images, roots, [base, here, Path.cwd()], problems, seen)
+            _add_images(found, images, roots, [base, here, Path.cwd()], problems, seen,
+                        allowed=(base, here))
         sources.append((key, images, roots))
     if not any(images for _, images, _ in sources) and problems.skipped:
         raise FormatError(file, "none of its image folders or lists exist",
@@ -187,7 +189,12 @@ def _from_darknet(file: Path, image_root: Path | None, problems: Problems):
     """The same for a Darknet obj.data: paths relative to the Darknet root (data/'s parent)."""
     keys = _read_obj_data(file)
     bases = ([image_root] if image_root else []) + [file.parent, file.parent.parent, Path.cwd()]
+    home = file.parent.parent if file.parent.name == "data" else file.parent  # Darknet's root
+    allowed = (home, *([image_root] if image_root else []))
     names_file = _locate(keys["names"], bases) if keys.get("names") else None
+    if names_file is not None and not _inside(str(names_file), allowed):
+        raise FormatError(file, f"names = {keys['names']} is outside the dataset; refused",
+                          place="key names", hint="give --image-root to allow its folder")
     names_file = names_file or next((file.parent / n for n in NAMES_FILES
                                      if (file.parent / n).is_file()), None)
     if names_file is None:
@@ -203,7 +210,7 @@ def _from_darknet(file: Path, image_root: Path | None, problems: Problems):
             problems.skip(FormatError(file, f"{key}: {keys[key]} not found", place=f"key {key}"))
             continue
         images, roots = [], []
-        _add_images(found, images, roots, bases, problems, seen)
+        _add_images(found, images, roots, bases, problems, seen, allowed=allowed)
         sources.append(("val" if key == "valid" else key, images, roots))
     if not sources:
         raise FormatError(file, "no image list: 'train' and 'valid' are missing or absent",
@@ -226,11 +233,7 @@ def _from_folder(names_file: Path, image_root: Path | None):
 
 def _load_yaml(file: Path) -> dict:
     try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise FormatError(file, f"malformed YAML: {getattr(e, 'problem', e)}", place) from None
+        doc = load_yaml(file.read_text(encoding="utf-8-sig"), file)  # no aliases, no tags
     except (OSError, UnicodeDecodeError) as e:
         raise FormatError(file, f"cannot read: {e}") from None
     if not isinstance(doc, dict):
@@ -247,9 +250,13 @@ def _names(names, file: Path) -> dict[int, str]:
         return {k: str(n) for k, n in enumerate(names)}
     if isinstance(names, dict):
         try:
-            return {int(k): str(n) for k, n in sorted(names.items(), key=lambda kv: int(kv[0]))}
+            found = {int(k): str(n) for k, n in names.items() if not isinstance(k, bool)}
         except (TypeError, ValueError):
-            raise FormatError(file, "'names' keys must be class indices 0, 1, ...") from None
+            found = {}
+        if len(found) != len(names) or not all(0 <= k <= MAX_CLASS for k in found):
+            raise FormatError(file, "'names' keys must be class indices 0, 1, ... (at most "
+                              f"{MAX_CLASS})")
+        return dict(sorted(found.items()))
     raise FormatError(file, "'names' must be a list or a mapping {index: name}")
 
 
@@ -258,9 +265,10 @@ def _category_ids(ids, names: dict[int, str], file: Path) -> list[int]:
     if ids is None:
         return [k + 1 for k in sorted(names)]
     ok = (isinstance(ids, list) and len(ids) == len(names) and len(set(ids)) == len(ids)
-          and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids))
-    if not ok:
-        raise FormatError(file, "annokit_category_ids must list one distinct positive id "
+          and all(isinstance(i, int) and not isinstance(i, bool) and abs(i) < 2 ** 63
+                  for i in ids))
+    if not ok:  # any distinct integers: write() keeps ids 0 and below as they were
+        raise FormatError(file, "annokit_category_ids must list one distinct integer id "
                           f"per name ({len(names)} names)", hint="remove the key to use k + 1")
     return list(ids)
 
@@ -339,16 +347,21 @@ def _find(entry: str, bases: list) -> tuple[str, tuple[str, int] | None] | None:
 
 
 def _add_images(found: Path, images: list, roots: list, bases: list[Path],
-                problems: Problems, seen: dict) -> None:
+                problems: Problems, seen: dict, allowed: tuple = ()) -> None:
     """Add the images of a folder, a list file or a single image to ``images``.
 
     ``seen`` remembers what each path gave, so a list named by two keys is read once.
+    Nothing outside the ``allowed`` folders (the dataset, --image-root) is read.
     """
+    if allowed and not _inside(str(found), allowed):
+        problems.skip(FormatError(found, "is outside the dataset; not read",
+                                  hint="give --image-root to allow its folder"))
+        return
     if found not in seen:
         if found.is_dir():
             seen[found] = [(p, None) for p in scan_images(found)], [found]
         elif found.suffix.lower() == ".txt":
-            listed = _read_list(found, bases, problems)
+            listed = _read_list(found, bases, problems, allowed)
             seen[found] = listed, [os.path.dirname(p) for p, _ in listed]
         else:
             seen[found] = [(str(found), None)], [found.parent]
@@ -356,8 +369,17 @@ def _add_images(found: Path, images: list, roots: list, bases: list[Path],
     roots += seen[found][1]
 
 
-def _read_list(file: Path, bases: list[Path], problems: Problems) -> list:
-    """The images a .txt list names, each with where it was listed; absent ones skipped."""
+def _inside(path: str, roots: tuple) -> bool:
+    """``path`` lies in one of ``roots`` (compared as absolute, normalised paths)."""
+    path = os.path.abspath(path)
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep)
+               for r in (os.path.abspath(root) for root in roots))
+
+
+def _read_list(file: Path, bases: list[Path], problems: Problems, allowed: tuple = ()
+               ) -> list:
+    """The images a .txt list names, each with where it was listed; absent ones and those
+    outside the ``allowed`` folders skipped."""
     bases = [file.parent, *bases]
     rule = None  # (base, leading parts dropped) that found the last entry
     out = []
@@ -376,6 +398,11 @@ def _read_list(file: Path, bases: list[Path], problems: Problems) -> list:
             problems.skip(FormatError(file, f"lists {entry}, which does not exist",
                                       place=f"line {n}",
                                       hint="its labels cannot be placed without the image"))
+            continue
+        if allowed and not _inside(path, allowed):
+            problems.skip(FormatError(file, f"lists {entry[:200]}, which is outside the "
+                                      "dataset; not read", place=f"line {n}",
+                                      hint="give --image-root to allow its folder"))
             continue
         out.append((path, f"{file}:line {n}"))
     return out
