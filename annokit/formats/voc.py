@@ -14,6 +14,7 @@ Untrusted input: XML is parsed by lxml without entity expansion, DTD loading or 
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -43,6 +44,8 @@ def escape(text: str) -> str:
     return _sax_escape(text)
 
 
+MAX_COORD = 1e5  # px: a corner beyond this is garbage, not an image
+ORDER_TOLERANCE = 1e-3  # px: xmin past xmax by this much is rounding noise of a 0-wide box
 LABEL_FILES = ("labels.txt", "class_names.txt", "labelmap.txt")
 BACKGROUND = {"background", "_background_", "__background__", "__ignore__"}
 # elements the reader maps onto model columns; anything else is kept as pass-through
@@ -301,6 +304,7 @@ def _parse_all(entries, problems: Problems) -> dict:
                 x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
                 total = x1 + y1 + x2 + y2
                 ok = name and total - total == 0 and name.strip()  # NaN/inf fail here
+                ok = ok and _in_order(x1, y1, x2, y2)  # garbage is skipped, with its reason
             except (TypeError, ValueError):
                 ok = False
             if not ok:
@@ -371,6 +375,9 @@ def _object_fields(element):
     for e in element:
         t = e.tag
         if t == "bndbox":
+            if x1 is not None or y1 is not None:  # a second <bndbox>: which one is meant?
+                x1 = y1 = x2 = y2 = ""  # not numbers: the object is skipped with its reason
+                continue
             for c in e:
                 t = c.tag
                 if t == "xmin":
@@ -398,6 +405,24 @@ def _object_fields(element):
     return name, pose, trunc, diff, occl, score, x1, y1, x2, y2, extra
 
 
+def _corners(box) -> str:
+    return ", ".join(f"{t}={(box.findtext(t) or '')[:20]!r}" for t in ("xmin", "ymin", "xmax", "ymax"))
+
+
+def _corners_out_of_order(box) -> bool:
+    try:
+        x1, y1, x2, y2 = (float(box.findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax"))
+    except (TypeError, ValueError):
+        return False
+    return all(math.isfinite(v) for v in (x1, y1, x2, y2)) and not _in_order(x1, y1, x2, y2)
+
+
+def _in_order(x1: float, y1: float, x2: float, y2: float) -> bool:
+    """xmin <= xmax and ymin <= ymax (to rounding noise), all within MAX_COORD."""
+    return (-MAX_COORD <= x1 <= x2 + ORDER_TOLERANCE and x2 <= MAX_COORD
+            and -MAX_COORD <= y1 <= y2 + ORDER_TOLERANCE and y2 <= MAX_COORD)
+
+
 def _skip_object(file: str, number: int, element, problems: Problems) -> None:
     """Record why an <object> cannot be read: no name, no box, or a box without numbers."""
     name = (element.findtext("name") or "").strip()
@@ -408,8 +433,16 @@ def _skip_object(file: str, number: int, element, problems: Problems) -> None:
         problems.skip(FormatError(file, "object has no <bndbox>",
                                   place=f"object '{name}' #{number}",
                                   hint="VOC objects need xmin/ymin/xmax/ymax"))
+    elif len(element.findall("bndbox")) > 1:
+        problems.skip(FormatError(file, "object has more than one <bndbox>",
+                                  place=f"object '{name}' #{number}"))
+    elif _corners_out_of_order(box):
+        problems.skip(FormatError(file, "bndbox corners out of order or beyond "
+                                  f"{MAX_COORD:g} px: {_corners(box)}",
+                                  place=f"object '{name}' #{number}",
+                                  hint="VOC needs xmin <= xmax and ymin <= ymax"))
     else:
-        got = ", ".join(f"{t}={box.findtext(t)!r}" for t in ("xmin", "ymin", "xmax", "ymax"))
+        got = _corners(box)
         problems.skip(FormatError(file, "bndbox needs numeric xmin, ymin, xmax, ymax; got "
                                   + got, place=f"object '{name}' #{number}"))
 
@@ -569,6 +602,7 @@ def _fill_sizes(images: dict, folder: str, roots: dict) -> None:
     """Width/height as numbers; a missing or zero size is read from the image header."""
     width = pd.to_numeric(pd.Series(images["width"], dtype=object), errors="coerce")
     height = pd.to_numeric(pd.Series(images["height"], dtype=object), errors="coerce")
+    width, height = width.where(width <= 1e6), height.where(height <= 1e6)  # 1e308: unknown
     missing = np.flatnonzero(unknown_sizes(width, height))
     width, height = np.array(width, dtype=float), np.array(height, dtype=float)
     # a name outside the image folder is never opened (confined gives None)

@@ -39,6 +39,7 @@ from ..progress import track
 from .layout import safe_split_names, scan_images
 SPLIT_KEYS = ("train", "val", "test", "minival")  # the data.yaml keys Ultralytics reads
 NAMES_FILES = ("obj.names", "classes.txt")
+RANGE_TOLERANCE = 1e-3  # normalised values this far past 0 or 1 are rounding noise
 MAX_CLASS = 1_000_000  # a class index beyond this is garbage (lookup tables are sized by it)
 # data.yaml keys that read() turns into the model and write() writes from it
 OWN_KEYS = {"path", "names", "nc", "annokit_category_ids", "annokit_splits", *SPLIT_KEYS}
@@ -554,6 +555,7 @@ def _parse(texts, widths, heights, labels, names, ids, kpt, problems):
     frames = []
     for kind, rows, values in blocks:
         category, bad = _classes(values[:, 0], lookup, f"{names_from} ({len(names)} names)")
+        bad += _out_of_range(kind, values, {j for j, _ in bad})
         errors += [(rows[j], reason) for j, reason in bad]
         ok = _without(len(rows), bad)
         rows, values, category = rows[ok], values[ok], category[ok]
@@ -582,6 +584,19 @@ def _field_counts(text: bytes, n_lines: int) -> np.ndarray:
     starts = np.flatnonzero(~space & np.concatenate(([True], space[:-1])))
     ends = np.flatnonzero(buf == 10)
     return np.bincount(np.searchsorted(ends, starts), minlength=n_lines)[:n_lines]
+
+
+def _out_of_range(kind: str, values: np.ndarray, already: set) -> list[tuple[int, str]]:
+    """Lines whose normalised values leave [0, 1] (negative sizes included): Ultralytics
+    refuses them, and they would become negative or absurd boxes."""
+    if kind.startswith("polygon"):
+        coords = values[:, 1:-1] if kind.endswith("score") else values[:, 1:]
+    else:
+        coords = values[:, 1:5]  # cx cy w h; keypoint visibility may be 2
+    outside = ((coords < -RANGE_TOLERANCE) | (coords > 1 + RANGE_TOLERANCE)).any(axis=1)
+    what = "coordinates" if kind.startswith("polygon") else "cx, cy, w, h"
+    return [(int(j), f"{what} must lie in [0, 1] (normalised)")
+            for j in np.flatnonzero(outside) if int(j) not in already]
 
 
 def _without(n: int, bad: list[tuple[int, str]]) -> np.ndarray:
@@ -642,9 +657,12 @@ def _is_float(word: bytes) -> bool:
         return False
 
 
+NO_NAME = np.iinfo(np.int64).min  # in the lookup: an index without a name (ids may be 0)
+
+
 def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
-    """Array: class index -> category id, 0 where the index has no name."""
-    lookup = np.zeros(max(names, default=-1) + 1, np.int64)
+    """Array: class index -> category id, NO_NAME where the index has no name."""
+    lookup = np.full(max(names, default=-1) + 1, NO_NAME, np.int64)
     lookup[sorted(names)] = ids
     return lookup
 
@@ -652,9 +670,9 @@ def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
 def _classes(values: np.ndarray, lookup: np.ndarray, names_from: str):
     """Category ids of the class column, and the lines whose class is not a named index."""
     named = (values == np.floor(values)) & (values >= 0) & (values < len(lookup))
-    category = np.where(named, lookup[np.where(named, values, 0).astype(np.int64)], 0)
+    category = np.where(named, lookup[np.where(named, values, 0).astype(np.int64)], NO_NAME)
     bad = [(j, f"class {_show(values[j])} has no name in {names_from}")
-           for j in np.flatnonzero(category == 0)]
+           for j in np.flatnonzero(category == NO_NAME)]
     return category, bad
 
 
