@@ -70,6 +70,9 @@ def _common(func):
         except Terminated:
             click.echo(TERMINATED, err=True)
             sys.exit(143)
+        except BrokenPipeError:  # `annokit info x | head`: the reader left, say nothing
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except OSError as e:  # an input that cannot be read, a full disk: one line
             if debug:
                 raise

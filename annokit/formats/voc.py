@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from copy import deepcopy
 from pathlib import Path
 from xml.sax.saxutils import escape as _sax_escape, quoteattr
 
@@ -291,7 +292,11 @@ def _parse_all(entries, problems: Problems) -> dict:
 
     for stem, file, split, origin in progress.track(entries, "reading VOC XML"):
         fields, objects, extra, attrib = empty, (), None, None
-        if file is not None:
+        if file is not None and _large(file):  # objects parsed and freed one at a time
+            if not _well_formed(file, problems):
+                continue
+            fields, objects, extra, attrib = _stream_fields(file)
+        elif file is not None:
             root = _parse_file(file, problems)
             if root is None:
                 continue
@@ -463,6 +468,87 @@ def _put(columns: dict, names: dict, values: dict, row: int, reserved: set) -> N
         columns.setdefault(column, {})[row] = value
 
 
+STREAM_BYTES = 8 << 20  # larger files are streamed: a whole lxml tree is ~10x the file
+
+
+def _large(file: str) -> bool:
+    try:
+        return os.path.getsize(file) > STREAM_BYTES
+    except OSError:
+        return False
+
+
+def _iterparse(file: str, events: tuple):
+    return etree.iterparse(file, events=events, resolve_entities=False, no_network=True,
+                           huge_tree=False, load_dtd=False, remove_comments=True,
+                           remove_pis=True, remove_blank_text=True)
+
+
+def _well_formed(file: str, problems: Problems) -> bool:
+    """A first, constant-memory pass: the same refusals as :func:`_parse_file`."""
+    context = _iterparse(file, ("end",))
+    try:
+        for _, element in context:
+            element.clear(keep_tail=False)
+            while element.getprevious() is not None:
+                del element.getparent()[0]
+    except etree.XMLSyntaxError as e:
+        line, column = e.position if e.position else (0, 0)
+        message = re.sub(r",? line \d+, column \d+$", "", e.msg or str(e)).strip()
+        problems.skip(FormatError(file, f"malformed XML: {message}",
+                                  place=f"line {line}, column {column}"))
+        return False
+    except OSError as e:
+        problems.skip(FormatError(file, f"cannot read: {e.strerror or e}"))
+        return False
+    tree = context.root.getroottree()
+    dtd = tree.docinfo.internalDTD
+    names = [e.name for e in dtd.iterentities()] if dtd is not None else []
+    if names:
+        problems.skip(FormatError(file, f"declares XML entities ({', '.join(names[:3])}); "
+                                  "refused, entities are never expanded", place="DOCTYPE"))
+        return False
+    if context.root.tag != "annotation":
+        problems.skip(FormatError(file, f"root element is <{context.root.tag}>, not "
+                                  "<annotation>", hint="is this a Pascal VOC file?"))
+        return False
+    return True
+
+
+def _stream_fields(file: str):
+    """Like :func:`_image_fields` for a large file: (fields, objects, extra, attrib) where
+    ``objects`` parses each <object> as it is consumed and frees it after; ``fields`` and
+    ``extra`` are complete once ``objects`` is exhausted."""
+    fields, extra, attrib = dict.fromkeys(IMAGE_FIELDS), {}, {}
+
+    def objects():
+        depth = 0
+        for event, element in _iterparse(file, ("start", "end")):
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    attrib.update(element.attrib)
+                continue
+            depth -= 1
+            if depth != 1:
+                continue
+            if element.tag == "object":
+                yield element
+            else:  # a direct child of <annotation>: the same rules as for a whole tree
+                wrapper = etree.Element("annotation")
+                wrapper.append(deepcopy(element))
+                more, _, children = _image_fields(wrapper)
+                fields.update({k: v for k, v in more.items() if v is not None})
+                for tag, value in (children or {}).items():
+                    _add_child(extra, tag, value)
+            element.clear(keep_tail=False)
+            parent = element.getparent()
+            while element.getprevious() is not None:
+                del parent[0]
+
+    return fields, objects(), extra, attrib
+
+
 def _parse_file(file: str, problems: Problems):
     """The <annotation> root of ``file``, or None after recording why it was skipped."""
     try:
@@ -617,15 +703,14 @@ def _labels_file(folder: Path) -> tuple[str | None, list[str]]:
     for name in LABEL_FILES:
         file = folder / name
         if file.is_file():
-            labels = []
+            labels: dict[str, None] = {}  # ordered and a set: 100k names stay linear
             for line in file.read_text(encoding="utf-8-sig", errors="replace").splitlines():
                 line = line.strip()
                 if name == "labelmap.txt":  # Datumaro/CVAT: name:color:parts:actions
                     line = line.split(":", 1)[0].strip()
-                if line and not line.startswith("#") and line.lower() not in BACKGROUND \
-                        and line not in labels:
-                    labels.append(line)
-            return name, labels
+                if line and not line.startswith("#") and line.lower() not in BACKGROUND:
+                    labels.setdefault(line)
+            return name, list(labels)
     return None, []
 
 
