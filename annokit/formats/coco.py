@@ -423,7 +423,8 @@ def _images(records: list[dict], reasons: dict[int, str], file: Path,
     flag([i for i, n in enumerate(names) if not (isinstance(n, str) and n)],
          lambda i: "no 'file_name'")
     flag([i for i, n in enumerate(names) if isinstance(n, str) and not _clean_text(n)],
-         lambda i: f"file_name {_short(names[i])} holds a NUL or an unpaired surrogate")
+         lambda i: f"file_name {_short(names[i])} holds a NUL or an unpaired surrogate, or "
+                   "a part longer than 255 bytes")
     for key in ("width", "height"):
         sizes, _ = _floats(_column(records, key))
         flag(np.flatnonzero(np.abs(sizes) > MAX_SIDE),
@@ -444,14 +445,15 @@ def _images(records: list[dict], reasons: dict[int, str], file: Path,
 
 
 def _clean_text(text: str) -> bool:
-    """False for text no file system or XML file can hold (NUL, lone surrogates)."""
+    """False for a file name no file system or XML file can hold (NUL, lone surrogates,
+    a part over 255 bytes)."""
     if "\x00" in text:
         return False
     try:
-        text.encode("utf-8")
+        parts = text.encode("utf-8").split(b"/")
     except UnicodeEncodeError:
         return False
-    return True
+    return max(map(len, parts)) <= 255  # no file system holds a longer name
 
 
 def _refuse_duplicate_images(ids: np.ndarray, file: Path) -> None:

@@ -34,7 +34,6 @@ from .layout import (SPLIT_NAMES, header_sizes, image_dirs, image_index, pick_ro
 
 # what XML 1.0 can hold: the reader refuses the rest, so the writer never writes it
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_XML_NAME = re.compile(r"[A-Za-z_][\w.\-]*\Z")
 
 
 def escape(text: str) -> str:
@@ -1096,7 +1095,7 @@ def _element(tag: str, value, depth: int) -> str:
     if isinstance(value, list):
         return "".join(_element(tag, v, depth) for v in value)
     indent = "\t" * depth
-    if not _XML_NAME.match(tag):
+    if not _XML_NAME.fullmatch(tag):
         raise AnnokitError(f"{tag[:60]!r}: not a valid XML element name, so VOC cannot hold "
                            "this field; rename or drop it (nothing was written)")
     if isinstance(value, dict):

@@ -303,6 +303,177 @@ CASES = [
 ]
 
 
+# -- readers: garbage is a skipped record with its reason (or exit 2), never a crash -------
+
+def ann(**fields) -> list[dict]:
+    return [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, **fields}]
+
+
+def coco_with(text: str | None = None, **doc):
+    """c.json from ``doc`` (or raw ``text``) and its image."""
+    def build(root: Path) -> None:
+        write(root, {"c.json": text if text is not None else coco_doc(**doc), "a.png": png()})
+    return build
+
+
+def voc_with(objects: str, size: str = "<size><width>8</width><height>6</height></size>",
+             filename: str = "a.png"):
+    def build(root: Path) -> None:
+        write(root, {"v/Annotations/a.xml": f"<annotation><filename>{filename}</filename>"
+                     f"{size}{objects}</annotation>", "v/JPEGImages/a.png": png()})
+    return build
+
+
+def box(x1, y1, x2, y2, name="c", twice=False) -> str:
+    one = f"<bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox>"
+    return f"<object><name>{name}</name>{one}{one if twice else ''}</object>"
+
+
+def yolo_with(labels: str, yaml: str = "train: images\nval: images\nnames: [a, b]\n",
+              extra: dict | None = None):
+    def build(root: Path) -> None:
+        write(root, {"y/data.yaml": yaml, "y/images/a.png": png(), "y/labels/a.txt": labels,
+                     **(extra or {})})
+    return build
+
+
+BOMB = ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\ntrain: images\nnames: [a]\n")
+TO_COCO = ("convert", "coco", "coco", "c.json", "o.json")
+SKIPPED = ("o.json",)
+
+READER_CASES = [
+    # 7.8 Darknet names and list entries outside the dataset
+    Case("darknet-names-etc-passwd", "7.8", lambda r: write(r, {
+        "d/data/obj.data": "classes = 2\ntrain = data/train.txt\nnames = /etc/passwd\n",
+        "d/data/train.txt": "data/obj/a.png\n", "d/data/obj/a.png": png(),
+        "d/data/obj/a.txt": "0 0.5 0.5 0.2 0.2\n"}),
+         ("convert", "yolo", "coco", "d/data/obj.data", "o.json"), names="obj.data",
+         says="outside the dataset"),
+    Case("darknet-list-entry-outside", "7.8", lambda r: write(r, {
+        "d/data/obj.data": "classes = 1\ntrain = data/train.txt\nnames = data/obj.names\n",
+        "d/data/obj.names": "a\n", "d/data/train.txt": "data/obj/a.png\n../../secret.png\n",
+        "d/data/obj/a.png": png(), "d/data/obj/a.txt": "0 0.5 0.5 0.2 0.2\n",
+        "secret.png": png(), "secret.txt": "0 0.5 0.5 0.2 0.2\n"}),
+         ("convert", "yolo", "yolo", "d/data/obj.data", "o", "--images", "copy"), code=0,
+         outputs=("o",), says="which is outside the dataset; not read",
+         check=lambda r, out, err: not (r / "o" / "images" / "secret.png").exists() or
+         (_ for _ in ()).throw(AssertionError("secret copied"))),
+    Case("yolo-list-entry-outside", "7.8", yolo_with(
+        "0 0.5 0.5 0.2 0.2\n", "train: train.txt\nnames: [a]\n",
+        {"y/train.txt": "images/a.png\n/etc/hostname\n"}),
+         ("convert", "yolo", "coco", "y", "o.json"), code=0, outputs=SKIPPED,
+         says="outside the dataset"),
+    # 7.9 geometry checked before pycocotools
+    Case("coco-polygon-null", "7.9", coco_with(annotations=ann(segmentation=[[1, 1, None, 2, 3, 3]])),
+         TO_COCO, code=0, outputs=SKIPPED, says="not numbers"),
+    Case("coco-polygon-1e9-no-area", "7.9", coco_with(
+        images=[{"id": 1, "file_name": "a.png"}],
+        annotations=ann(segmentation=[[0, 0, 1e9, 0, 1e9, 1e9]])),
+         TO_COCO + ("--strict",), names="c.json", says="within 100000 px"),
+    Case("coco-polygon-string", "7.13", coco_with(annotations=ann(segmentation="abc")),
+         TO_COCO, code=0, outputs=SKIPPED, says="neither polygons nor RLE"),
+    Case("coco-rle-size-strings", "7.13", coco_with(
+        annotations=ann(segmentation={"size": ["6", "8"], "counts": [48]})),
+         TO_COCO, code=0, outputs=SKIPPED, says="RLE size"),
+    Case("coco-rle-counts-1e12", "7.13", coco_with(
+        annotations=ann(segmentation={"size": [6, 8], "counts": [10 ** 12]})),
+         TO_COCO, code=0, outputs=SKIPPED, says="RLE counts"),
+    Case("coco-rle-garbage", "7.13", coco_with(
+        annotations=ann(bbox=[1, 1, 2, 2], segmentation={"size": [6, 8], "counts": "zz\u00ff!~"})),
+         ("check", "c.json", "--no-images", "--strict"), names="c.json", says="RLE counts"),
+    # 7.11 absurd numbers: one line, no large allocation
+    Case("coco-id-400-digits", "7.11", coco_with(
+        images=[{"id": int("9" * 400), "file_name": "a.png", "width": 8, "height": 6}],
+        annotations=[]), ("info", "c.json"), names="c.json", says="is not an integer"),
+    Case("coco-width-1e308", "7.11", coco_with(
+        images=[{"id": 1, "file_name": "a.png", "width": 1e308, "height": 6}],
+        annotations=ann(bbox=[1, 1, 2, 2])), ("convert", "coco", "yolo", "c.json", "o"),
+         names="c.json", says="out of range"),
+    Case("coco-file-name-300-chars", "7.11", coco_with(
+        images=[{"id": 1, "file_name": "a" * 300 + ".png", "width": 8, "height": 6}],
+        annotations=[]), ("convert", "coco", "voc", "c.json", "o"), names="c.json",
+         says="255 bytes"),
+    Case("yolo-names-id-1e11", "7.11", yolo_with(
+        "0 0.5 0.5 0.2 0.2\n", "train: images\nnames: {100000000000: cat}\n"),
+         ("info", "y"), names="data.yaml", says="class indices"),
+    Case("yolo-names-negative", "7.13", yolo_with(
+        "0 0.5 0.5 0.2 0.2\n", "train: images\nnames: {-1: cat}\n"),
+         ("info", "y"), names="data.yaml", says="class indices"),
+    # 7.10 alias bombs
+    Case("yolo-data-yaml-alias-bomb", "7.10", yolo_with("0 0.5 0.5 0.2 0.2\n", BOMB),
+         ("info", "y"), names="data.yaml", says="aliases"),
+    # 7.13 names a file system cannot hold
+    Case("coco-file-name-nul", "7.13", coco_with(
+        images=[{"id": 1, "file_name": "a\u0000.png", "width": 8, "height": 6}],
+        annotations=[]), ("info", "c.json"), names="c.json", says="NUL"),
+    Case("coco-file-name-lone-surrogate", "7.13", coco_with(
+        text=json.dumps(coco_doc(images=[{"id": 1, "file_name": "X", "width": 8, "height": 6}],
+                                 annotations=[])).replace('"X"', '"\\udc80.png"')),
+         ("info", "c.json"), names="c.json", says="surrogate"),
+    # 7.15 garbage is never accepted silently
+    Case("coco-bbox-strings", "7.15", coco_with(annotations=ann(bbox=["1", "1", "2", "2"])),
+         TO_COCO, code=0, outputs=SKIPPED, says="is not 4 finite numbers"),
+    Case("coco-bbox-booleans", "7.15", coco_with(annotations=ann(bbox=[True, 1, 2, 2])),
+         TO_COCO + ("--strict",), names="c.json", says="is not 4 finite numbers"),
+    Case("coco-bbox-negative-width", "7.15", coco_with(annotations=ann(bbox=[4, 1, -2, 2])),
+         ("convert", "coco", "yolo", "c.json", "o"), code=0, outputs=("o",),
+         says="negative width"),
+    Case("voc-xmin-above-xmax", "7.15", voc_with(box(5, 1, 2, 4)),
+         ("convert", "voc", "coco", "v", "o.json"), code=0, outputs=SKIPPED,
+         says="out of order"),
+    Case("voc-repeated-bndbox", "7.15", voc_with(box(1, 1, 2, 4, twice=True)),
+         ("convert", "voc", "coco", "v", "o.json", "--strict"), names="a.xml",
+         says="more than one <bndbox>"),
+    Case("voc-corner-1e308", "7.11", voc_with(box(1, 1, "1e308", 4)),
+         ("convert", "voc", "yolo", "v", "o"), code=0, outputs=("o",), says="beyond"),
+    Case("yolo-values-outside-unit", "7.15", yolo_with(
+        "0 1.5 0.5 0.2 0.2\n1 0.5 0.5 -0.2 0.2\n0 0.5 0.5 0.2 0.2\n"),
+         ("convert", "yolo", "coco", "y", "o.json"), code=0, outputs=SKIPPED,
+         says="must lie in [0, 1]"),
+    # 7.16 writers never write what their readers refuse
+    Case("voc-category-control-char", "7.16", coco_with(
+        categories=[{"id": 1, "name": "a\u0001b"}], annotations=ann(bbox=[1, 1, 2, 2])),
+         ("convert", "coco", "voc", "c.json", "o"), says="XML cannot hold"),
+    Case("voc-field-not-an-xml-name", "7.16", coco_with(
+        images=[{"id": 1, "file_name": "a.png", "width": 8, "height": 6, "a b<c": 1}],
+        annotations=ann(bbox=[1, 1, 2, 2])),
+         ("convert", "coco", "voc", "c.json", "o"), code=0, outputs=("o",),
+         says="VOC cannot name an element after image columns a b<c: dropped"),
+    Case("voc-nested-key-not-an-xml-name", "7.16", coco_with(
+        images=[{"id": 1, "file_name": "a.png", "width": 8, "height": 6,
+                 "owner": {"a b<c": 1}}], annotations=ann(bbox=[1, 1, 2, 2])),
+         ("convert", "coco", "voc", "c.json", "o"), says="not a valid XML element name"),
+    Case("voc-file-name-newline", "7.16", coco_with(
+        images=[{"id": 1, "file_name": "a\nb.png", "width": 8, "height": 6, "split": "train"},
+                {"id": 2, "file_name": "a.png", "width": 8, "height": 6, "split": "train"}],
+        annotations=ann(bbox=[1, 1, 2, 2])),
+         ("convert", "coco", "voc", "c.json", "o"), code=0, outputs=("o",),
+         says="line break", check=lambda r, out, err: _lists_read_back(r / "o")),
+    Case("yolo-category-ids-zero-and-negative", "7.16", coco_with(
+        categories=[{"id": 0, "name": "z"}, {"id": -1, "name": "n"}],
+        annotations=ann(category_id=0, bbox=[1, 1, 2, 2]) + [
+            {"id": 2, "image_id": 1, "category_id": -1, "bbox": [1, 1, 2, 2]}]),
+         ("convert", "coco", "yolo", "c.json", "o"), code=0, outputs=("o",),
+         check=lambda r, out, err: _ids_read_back(r / "o", [-1, 0])),
+]
+
+
+def _lists_read_back(root: Path) -> None:
+    import annokit
+    ds = annokit.read(root, "voc", strict=True)  # every ImageSets line names a file
+    assert ds.images["file_name"].tolist() == ["a.png"]
+
+
+def _ids_read_back(root: Path, ids: list) -> None:
+    import annokit
+    ds = annokit.read(root, "yolo", strict=True)
+    assert sorted(ds.categories["id"]) == ids and len(ds.annotations) == 2
+
+
+CASES += READER_CASES
+
+
 def write_case(case: Case, root: Path) -> Path:
     """Build ``case`` in ``root`` (made); return it."""
     root.mkdir(parents=True, exist_ok=True)

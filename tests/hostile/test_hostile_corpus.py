@@ -18,6 +18,8 @@ def test_hostile_case(case, tmp_path):
         line = one_line_error(err, case.names)
         if case.says:
             assert case.says in line, line
+    elif case.says:  # lenient: the record is skipped and listed with its reason
+        assert case.says in err, err
     outputs = tuple(f"case/{o}" for o in case.outputs)
     assert changed_outside(before, snapshot(tmp_path), outputs) == []
     assert temporaries(tmp_path) == []
