@@ -6,6 +6,7 @@ import math
 import os
 import signal
 import sys
+import warnings
 
 import click
 
@@ -102,6 +103,11 @@ def main() -> None:
     """annokit: convert, check, split and score image annotation datasets."""
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library warning is one line on stderr, never a source excerpt."""
+    click.echo(f"annokit: warning: {str(message).splitlines()[0]}", err=True)
+
+
 def _terminate(signum, frame):
     raise Terminated()  # unwinds through the writers' cleanup, like Ctrl-C
 
@@ -114,6 +120,7 @@ def run() -> None:
     """
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here: KeyboardInterrupt
+    warnings.showwarning = _one_line_warning
     try:
         main.main(standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -378,7 +385,6 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
       annokit split data/coco out/yolo --to yolo --group-by '^(video\\d+)_'
       annokit split data/yolo out/folds --folds 5
     """
-    import warnings
 
     from . import split as splitting
     from .fileio import atomic_output
