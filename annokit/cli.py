@@ -27,6 +27,7 @@ class Number(click.ParamType):
         self.name = "integer" if kind is int else "number"
 
     def convert(self, value, param, ctx):
+        shown = repr(value) if len(str(value)) <= 30 else repr(str(value)[:30] + "...")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             number = value
         else:
@@ -34,14 +35,14 @@ class Number(click.ParamType):
             try:
                 number = int(text) if self.kind is int and len(text) < 20 else float(text)
             except ValueError:
-                self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}",
+                self.fail(f"{shown} is not {'an integer' if self.kind is int else 'a number'}",
                           param, ctx)
         if not math.isfinite(number) or not self.low <= number <= self.high:
-            self.fail(f"{value!r} is not a finite number in [{self.low:g}, {self.high:g}]",
+            self.fail(f"{shown} is not a finite number in [{self.low:g}, {self.high:g}]",
                       param, ctx)
         if self.kind is int:
             if number != int(number):
-                self.fail(f"{value!r} is not an integer", param, ctx)
+                self.fail(f"{shown} is not an integer", param, ctx)
             return int(number)
         return float(number)
 

@@ -123,7 +123,8 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
     """
     path = Path(path)
     if not path.exists():
-        raise AnnokitError(f"{path}: no such file or folder")
+        why = "a broken link or a link loop" if path.is_symlink() else "no such file or folder"
+        raise AnnokitError(f"{path}: {why}")
     if image_root is not None and not Path(image_root).is_dir():
         raise AnnokitError(f"{image_root}: --image-root is not a folder")
     format = format or detect(path)
