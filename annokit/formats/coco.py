@@ -327,7 +327,10 @@ def _extras(records: list[dict], known: set[str]) -> dict[str, np.ndarray]:
 
 def _ints(values: list) -> tuple[np.ndarray, np.ndarray]:
     """``values`` as int64 and a mask of those that are not integers (absent ones included)."""
-    arr = np.array(values) if values else np.zeros(0, np.int64)
+    try:
+        arr = np.array(values) if values else np.zeros(0, np.int64)
+    except (TypeError, ValueError, OverflowError):  # lists among the ids: look one by one
+        arr = np.zeros(0, object)
     if arr.ndim == 1 and arr.dtype.kind == "i":
         return arr.astype(np.int64, copy=False), np.zeros(len(values), bool)
     ok = np.array([_is_int(v) for v in values], dtype=bool)
@@ -492,20 +495,56 @@ def _reference(records: list[dict], key: str, known: np.ndarray | None, what: st
 
 
 def _segmentations(raw: list, flag: Callable) -> np.ndarray:
-    """Polygons and RLE as given; empty means None; a bare flat polygon gets wrapped."""
+    """Polygons and RLE as given; empty means None; a bare flat polygon gets wrapped.
+
+    A malformed one is flagged (its annotation is skipped) and set to None here, so that
+    nothing downstream (a box taken from it, pycocotools) ever sees it.
+    """
     segs = _objects([s if s else None for s in raw])
     for i in [i for i, s in enumerate(segs) if s is not None]:
         s = segs[i]
+        if type(s) is list and s and all(_is_number(v) for v in s):
+            s = segs[i] = [s]  # one polygon written without the outer list
         if type(s) is dict:
-            if "counts" not in s or "size" not in s:
-                flag([i], lambda _: "segmentation RLE needs 'counts' and 'size'")
-        elif type(s) is list and all(type(p) is list for p in s):
-            continue
-        elif type(s) is list and all(_is_number(v) for v in s):
-            segs[i] = [s]  # one polygon written without the outer list
+            why = _rle_problem(s)
+        elif type(s) is list:
+            why = _polygon_problem(s)
         else:
-            flag([i], lambda _: "segmentation is neither polygons nor RLE")
+            why = f"segmentation is neither polygons nor RLE (a JSON {_json_type(s)})"
+        if why:
+            flag([i], lambda _: why)
+            segs[i] = None
     return segs
+
+
+def _polygon_problem(polygons: list) -> str | None:
+    """Why a list of polygons is unusable, or None: each a list of an even number of
+    numbers (at least 2 points)."""
+    for p in polygons:
+        if type(p) is not list or not all(_is_number(v) and math.isfinite(v) for v in p):
+            return "segmentation polygon holds something that is not a finite number"
+        if len(p) % 2 or len(p) < 4:
+            return f"segmentation polygon has {len(p)} coordinates (needs x, y pairs, >= 2)"
+    return None
+
+
+def _rle_problem(rle: dict) -> str | None:
+    """Why an RLE is unusable, or None: 'size' [height, width] and 'counts' a string or a
+    list of non-negative integers (checked here, before pycocotools reads it)."""
+    if "size" not in rle or "counts" not in rle:
+        return f"segmentation is RLE without {'size' if 'size' not in rle else 'counts'}"
+    size, counts = rle["size"], rle["counts"]
+    if not (type(size) is list and len(size) == 2
+            and all(_is_int(v) and 0 <= v < 1 << 31 for v in size)):
+        return f"segmentation RLE size {size!r} is not [height, width]"
+    if type(counts) is str:
+        return None
+    if type(counts) is list and all(type(c) is int and 0 <= c < 1 << 31 for c in counts):
+        if sum(counts) != size[0] * size[1]:
+            return (f"segmentation RLE counts sum to {sum(counts)}, not height x width "
+                    f"= {size[0] * size[1]}")
+        return None
+    return "segmentation RLE counts is neither a string nor a list of non-negative integers"
 
 
 def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
@@ -521,7 +560,7 @@ def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
     flag(np.flatnonzero(~missing & ~np.isfinite(boxes).all(axis=1)),
          lambda i: f"bbox {raw[i]!r} is not 4 finite numbers")
     for i in np.flatnonzero(missing):
-        if segmentation[i] is not None:
+        if segmentation[i] is not None:  # checked by _segmentations
             boxes[i] = _segmentation_box(segmentation[i])
         elif _one_keypoint(records[i].get("keypoints")):
             boxes[i, :2] = records[i]["keypoints"][:2]
@@ -566,7 +605,7 @@ def _rle(seg: dict) -> dict:
     from pycocotools import mask
 
     if isinstance(seg["counts"], list):
-        h, w = seg["size"]
+        h, w = (int(v) for v in seg["size"])
         return mask.frPyObjects(seg, h, w)
     return seg
 
