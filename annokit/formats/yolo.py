@@ -764,7 +764,7 @@ def _name_by_index(names: dict[int, str], ids: list[int], classes: list[np.ndarr
 
 def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
     """Array: class index -> category id, 0 where the index has no name."""
-    lookup = np.zeros(max(names, default=-1) + 1, np.int64)
+    lookup = np.zeros(max(names, default=0) + 1, np.int64)  # never empty: 0 is "no name"
     lookup[sorted(names)] = ids
     return lookup
 
