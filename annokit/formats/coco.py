@@ -335,7 +335,10 @@ def _extras(records: list[dict], known: set[str]) -> dict[str, np.ndarray]:
 
 def _ints(values: list) -> tuple[np.ndarray, np.ndarray]:
     """``values`` as int64 and a mask of those that are not integers (absent ones included)."""
-    arr = np.array(values) if values else np.zeros(0, np.int64)
+    try:
+        arr = np.array(values) if values else np.zeros(0, np.int64)
+    except (TypeError, ValueError, OverflowError):  # lists among the ids: look one by one
+        arr = np.zeros(0, object)
     if arr.ndim == 1 and arr.dtype.kind == "i":
         return arr.astype(np.int64, copy=False), np.zeros(len(values), bool)
     ok = np.array([_is_int(v) for v in values], dtype=bool)
@@ -526,50 +529,65 @@ def _reference(records: list[dict], key: str, known: np.ndarray | None, what: st
 
 
 def _segmentations(raw: list, flag: Callable) -> np.ndarray:
-    """Polygons and RLE as given; empty means None; a bare flat polygon gets wrapped."""
+    """Polygons and RLE as given; empty means None; a bare flat polygon gets wrapped.
+
+    A malformed one is flagged (its annotation is skipped) and set to None here, so that
+    nothing downstream (a box taken from it, pycocotools) ever sees it.
+    """
     segs = _objects([s if s else None for s in raw])
     for i in [i for i, s in enumerate(segs) if s is not None]:
         s = segs[i]
         if type(s) is list and s and all(_is_number(v) for v in s):
-            segs[i] = s = [s]  # one polygon written without the outer list
-        why = _rle_problem(s) if type(s) is dict else _polygons_problem(s)
+            s = segs[i] = [s]  # one polygon written without the outer list
+        if type(s) is dict:
+            why = _rle_problem(s)
+        elif type(s) is list:
+            why = _polygon_problem(s)
+        else:
+            why = f"segmentation is neither polygons nor RLE (a JSON {_json_type(s)})"
         if why:
             flag([i], lambda _, why=why: why)
             segs[i] = None  # the record is skipped; nothing is computed from it
     return segs
 
 
-def _polygons_problem(seg: Any) -> str | None:
-    """Why ``seg`` is not a list of polygons pycocotools can take, or None."""
-    if type(seg) is not list or not all(type(p) is list for p in seg):
-        return f"segmentation {_short(seg)} is neither polygons nor RLE"
-    flat = list(chain.from_iterable(seg))
-    if not set(map(type, flat)) <= {int, float}:
-        return "segmentation polygon holds values that are not numbers"
-    values = np.array(flat, dtype=np.float64)
-    if not np.isfinite(values).all() or (np.abs(values) > MAX_COORD).any():
-        return f"segmentation polygon coordinates must be finite and within {MAX_COORD:g} px"
-    if any(len(p) % 2 for p in seg):
-        return "segmentation polygon has an odd number of coordinates"
+def _polygon_problem(polygons: Any) -> str | None:
+    """Why a list of polygons is unusable, or None: each a list of an even number of
+    finite numbers (at least 2 points) within MAX_COORD (pycocotools' memory grows with
+    the coordinates: 1e9 crashed it)."""
+    if type(polygons) is not list:
+        return f"segmentation is neither polygons nor RLE (a JSON {_json_type(polygons)})"
+    for p in polygons:
+        if type(p) is not list or not all(_is_number(v) and math.isfinite(v) for v in p):
+            return "segmentation polygon holds something that is not a finite number"
+        if len(p) % 2 or len(p) < 4:
+            return f"segmentation polygon has {len(p)} coordinates (needs x, y pairs, >= 2)"
+        if p and max(map(abs, p)) > MAX_COORD:
+            return f"segmentation polygon coordinates must lie within {MAX_COORD:g} px"
     return None
 
 
-def _rle_problem(seg: dict) -> str | None:
-    """Why ``seg`` is not an RLE pycocotools can take, or None."""
-    size, counts = seg.get("size"), seg.get("counts")
-    if size is None or counts is None:
-        return "segmentation RLE needs 'counts' and 'size'"
-    if not (type(size) is list and len(size) == 2 and all(type(v) is int for v in size)
-            and all(0 < v <= MAX_SIDE for v in size) and size[0] * size[1] < 2 ** 32):
-        return f"segmentation RLE size {_short(size)} is not [height, width] in pixels"
-    if type(counts) is list:
-        if not all(type(c) is int and c >= 0 for c in counts) or \
-                sum(counts) != size[0] * size[1]:
-            return ("segmentation RLE counts must be integers >= 0 adding up to height x "
-                    "width")
-    elif type(counts) is not str or not _RLE_CHARS.fullmatch(counts):
-        return "segmentation RLE counts are neither a list nor COCO's compressed string"
-    return None
+def _rle_problem(rle: dict) -> str | None:
+    """Why an RLE is unusable, or None: 'size' [height, width] within MAX_SIDE and 'counts'
+    COCO's compressed string or non-negative integers adding up to height x width (checked
+    here, before pycocotools reads it: its counts and areas are uint32)."""
+    if "size" not in rle or "counts" not in rle:
+        return f"segmentation is RLE without {'size' if 'size' not in rle else 'counts'}"
+    size, counts = rle["size"], rle["counts"]
+    if not (type(size) is list and len(size) == 2
+            and all(_is_int(v) and 0 <= v <= MAX_SIDE for v in size)
+            and size[0] * size[1] < 1 << 32):
+        return f"segmentation RLE size {_short(size)} is not [height, width]"
+    if type(counts) is str:
+        if not _RLE_CHARS.fullmatch(counts):
+            return "segmentation RLE counts string holds characters outside COCO's encoding"
+        return None
+    if type(counts) is list and all(type(c) is int and 0 <= c < 1 << 31 for c in counts):
+        if sum(counts) != size[0] * size[1]:
+            return (f"segmentation RLE counts sum to {sum(counts)}, not height x width "
+                    f"= {size[0] * size[1]}")
+        return None
+    return "segmentation RLE counts is neither a string nor a list of non-negative integers"
 
 
 def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
@@ -590,7 +608,7 @@ def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
         flag(np.flatnonzero((boxes[:, 2] < 0) | (boxes[:, 3] < 0)),
              lambda i: f"bbox {_short(raw[i])} has a negative width or height")
     for i in np.flatnonzero(missing):
-        if segmentation[i] is not None:
+        if segmentation[i] is not None:  # checked by _segmentations
             boxes[i] = _segmentation_box(segmentation[i])
         elif _one_keypoint(records[i].get("keypoints")):
             boxes[i, :2] = records[i]["keypoints"][:2]
@@ -640,7 +658,7 @@ def _rle(seg: dict) -> dict | None:
     if _rle_problem(seg):
         return None
     if isinstance(seg["counts"], list):
-        h, w = seg["size"]
+        h, w = (int(v) for v in seg["size"])
         return mask.frPyObjects(seg, h, w)
     if _string_counts_total(seg["counts"]) != seg["size"][0] * seg["size"][1]:
         return None
@@ -1031,7 +1049,7 @@ def _mask_area(seg: Any, width: float, height: float) -> float:
     if isinstance(seg, dict):
         rle = _rle(seg)
         return np.nan if rle is None else float(mask.area(rle))
-    if _polygons_problem(seg):
+    if _polygon_problem(seg):
         return np.nan
     polygons = [p for p in seg if len(p) >= 6]  # fewer than 3 points enclose nothing
     if not polygons:

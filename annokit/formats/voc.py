@@ -29,7 +29,7 @@ from .. import progress
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import confined, place_images, safe_relative
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
-from .layout import (SPLIT_NAMES, header_sizes, image_dirs, image_index, pick_root,
+from .layout import (SPLIT_NAMES, header_sizes, image_dirs, image_index, is_image, pick_root,
                      safe_split_names, sibling_image_dirs, subdirs, unknown_sizes)
 
 # what XML 1.0 can hold: the reader refuses the rest, so the writer never writes it
@@ -133,6 +133,32 @@ def _split_dirs(root: Path, limit: int | None = None) -> list[Path]:
     return [d for d in dirs[:limit] if _has_voc_xml(d)]
 
 
+def _annotation_folder(root: Path) -> Path | None:
+    """The XML folder of ``annots/`` + ``images/`` (``xml/`` + ``jpg/``): the one sub-folder
+    of VOC XML that holds no image and is not named like a split, beside an image folder.
+
+    Its name is never a split: Roboflow's split folders keep their images beside the XML.
+    """
+    if not root.is_dir() or _annotations_dir(root) is not None or _has_voc_xml(root):
+        return None
+    xml_dirs = [d for d in _split_dirs(root) if d.name.lower() not in SPLIT_NAMES
+                and not _has_image(d)]
+    if len(xml_dirs) == 1 and image_dirs(root, exclude=xml_dirs):
+        return xml_dirs[0]
+    return None
+
+
+def _has_image(folder: Path, tries: int = 200) -> bool:
+    """Any image among the first entries of ``folder``."""
+    with os.scandir(folder) as entries:
+        for n, entry in enumerate(entries):
+            if n >= tries:
+                return False
+            if is_image(entry.name):
+                return True
+    return False
+
+
 # -- read --------------------------------------------------------------------------
 
 def read(path: Path, *, problems: Problems, image_root: Path | None = None,
@@ -148,13 +174,14 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
         >>> ds.annotations[["x", "y", "w", "h"]].iloc[0].tolist()       # doctest: +SKIP
         [1.0, 2.0, 9.0, 8.0]
     """
-    path = Path(path).absolute()
+    given = Path(path).absolute()
+    path = _annotation_folder(given) or given  # annots/ + images/: read annots/ as a folder
     layout, entries, split_dirs, trainval, overlaps = _layout(path, problems)
     parsed = _parse_all(entries, problems)
     images, objects = parsed["images"], parsed["annotations"]
     if split_dirs:  # Roboflow: each split keeps its images beside its XML
         folder = str(image_root or path)
-        roots = {s: os.path.join(folder, s) for s in split_dirs}
+        roots = _split_roots(path, split_dirs, image_root, images)
     else:
         folder = _pick_image_root(_image_root_candidates(layout, path, image_root), images)
         roots = {}
@@ -165,6 +192,8 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
 
     base = path.parent if layout == "file" else path
     labels_file, labels = _labels_file(base)
+    if labels_file is None and given != path:  # labels.txt beside annots/ and images/
+        labels_file, labels = _labels_file(given)
     categories, cat_ids = _categories(labels, objects["name"])
     image_frame, annotation_frame = _frames(images, objects, cat_ids, voc_one_based,
                                             problems)
@@ -620,6 +649,21 @@ def _image_root_candidates(layout: str, path: Path, image_root: Path | None) -> 
         return image_dirs(path) + [path]
     folder = path.parent if layout == "file" else path
     return [folder] + sibling_image_dirs(folder)
+
+
+def _split_roots(path: Path, split_dirs: list[str], image_root: Path | None,
+                 images: dict) -> dict[str, str]:
+    """Each split folder's image folder: its own, or under ``image_root``, which is used as
+    given, its ``<split>/`` tried only when the split's images are not directly in it."""
+    if image_root is None:
+        return {s: str(path / s) for s in split_dirs}
+    roots = {}
+    for split in split_dirs:
+        mine = [i for i, s in enumerate(images["split"]) if s == split][:5]
+        names = [_normal_name(images["filename"][i], images["stem"][i]) for i in mine
+                 if images["filename"][i] and images["filename"][i].strip()]
+        roots[split] = str(pick_root([image_root, image_root / split], names) or image_root)
+    return roots
 
 
 def _pick_image_root(candidates: list[Path], images: dict) -> str:
