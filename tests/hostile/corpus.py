@@ -366,7 +366,7 @@ READER_CASES = [
          says="outside the dataset"),
     # 7.9 geometry checked before pycocotools
     Case("coco-polygon-null", "7.9", coco_with(annotations=ann(segmentation=[[1, 1, None, 2, 3, 3]])),
-         TO_COCO, code=0, outputs=SKIPPED, says="not numbers"),
+         TO_COCO, code=0, outputs=SKIPPED, says="not a finite number"),
     Case("coco-polygon-1e9-no-area", "7.9", coco_with(
         images=[{"id": 1, "file_name": "a.png"}],
         annotations=ann(segmentation=[[0, 0, 1e9, 0, 1e9, 1e9]])),
