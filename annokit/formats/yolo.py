@@ -725,14 +725,15 @@ def _field_counts(text: bytes, n_lines: int) -> np.ndarray:
 def _out_of_range(kind: str, values: np.ndarray, already: set) -> list[tuple[int, str]]:
     """Lines whose normalised values leave [0, 1] (negative sizes included): Ultralytics
     refuses them, and they would become negative or absurd boxes."""
-    if kind.startswith("polygon"):
+    if kind.startswith("polygon"):  # corners a little outside the image occur (OBB): kept
         coords = values[:, 1:-1] if kind.endswith("score") else values[:, 1:]
-    else:
-        coords = values[:, 1:5]  # cx cy w h; keypoint visibility may be 2
-    outside = ((coords < -RANGE_TOLERANCE) | (coords > 1 + RANGE_TOLERANCE)).any(axis=1)
-    what = "coordinates" if kind.startswith("polygon") else "cx, cy, w, h"
-    return [(int(j), f"{what} must lie in [0, 1] (normalised)")
-            for j in np.flatnonzero(outside) if int(j) not in already]
+        low, high, what = -1, 2, "polygon coordinates must lie in [-1, 2] (normalised)"
+    else:  # cx cy w h; keypoint visibility may be 2
+        coords = values[:, 1:5]
+        low, high = -RANGE_TOLERANCE, 1 + RANGE_TOLERANCE
+        what = "cx, cy, w, h must lie in [0, 1] (normalised)"
+    outside = ((coords < low) | (coords > high)).any(axis=1)
+    return [(int(j), what) for j in np.flatnonzero(outside) if int(j) not in already]
 
 
 def _without(n: int, bad: list[tuple[int, str]]) -> np.ndarray:
