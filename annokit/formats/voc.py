@@ -517,30 +517,19 @@ def _well_formed(file: str, problems: Problems) -> bool:
     context = _iterparse(file, ("end",))
     try:
         for _, element in context:
-            element.clear(keep_tail=False)
-            while element.getprevious() is not None:
-                del element.getparent()[0]
-    except etree.XMLSyntaxError as e:
-        line, column = e.position if e.position else (0, 0)
-        message = re.sub(r",? line \d+, column \d+$", "", e.msg or str(e)).strip()
-        problems.skip(FormatError(file, f"malformed XML: {message}",
-                                  place=f"line {line}, column {column}"))
+            _free(element)
+    except (etree.XMLSyntaxError, OSError) as e:
+        _unreadable(file, e, problems)
         return False
-    except OSError as e:
-        problems.skip(FormatError(file, f"cannot read: {e.strerror or e}"))
-        return False
-    tree = context.root.getroottree()
-    dtd = tree.docinfo.internalDTD
-    names = [e.name for e in dtd.iterentities()] if dtd is not None else []
-    if names:
-        problems.skip(FormatError(file, f"declares XML entities ({', '.join(names[:3])}); "
-                                  "refused, entities are never expanded", place="DOCTYPE"))
-        return False
-    if context.root.tag != "annotation":
-        problems.skip(FormatError(file, f"root element is <{context.root.tag}>, not "
-                                  "<annotation>", hint="is this a Pascal VOC file?"))
-        return False
-    return True
+    return _checked_root(file, context.root.getroottree(), problems) is not None
+
+
+def _free(element) -> None:
+    """Drop a parsed element's content and the siblings before it: streaming stays small."""
+    element.clear(keep_tail=False)
+    parent = element.getparent()
+    while element.getprevious() is not None:
+        del parent[0]
 
 
 def _stream_fields(file: str):
@@ -569,10 +558,7 @@ def _stream_fields(file: str):
                 fields.update({k: v for k, v in more.items() if v is not None})
                 for tag, value in (children or {}).items():
                     _add_child(extra, tag, value)
-            element.clear(keep_tail=False)
-            parent = element.getparent()
-            while element.getprevious() is not None:
-                del parent[0]
+            _free(element)
 
     return fields, objects(), extra, attrib
 
@@ -581,15 +567,25 @@ def _parse_file(file: str, problems: Problems):
     """The <annotation> root of ``file``, or None after recording why it was skipped."""
     try:
         tree = etree.parse(file, _PARSER)
-    except etree.XMLSyntaxError as e:
-        line, column = e.position if e.position else (0, 0)
-        message = re.sub(r",? line \d+, column \d+$", "", e.msg or str(e)).strip()
+    except (etree.XMLSyntaxError, OSError) as e:
+        return _unreadable(file, e, problems)
+    return _checked_root(file, tree, problems)
+
+
+def _unreadable(file: str, error: Exception, problems: Problems) -> None:
+    """Record why ``file`` could not be parsed (its line and column where known)."""
+    if isinstance(error, etree.XMLSyntaxError):
+        line, column = error.position if error.position else (0, 0)
+        message = re.sub(r",? line \d+, column \d+$", "", error.msg or str(error)).strip()
         problems.skip(FormatError(file, f"malformed XML: {message}",
                                   place=f"line {line}, column {column}"))
-        return None
-    except OSError as e:
-        problems.skip(FormatError(file, f"cannot read: {e.strerror or e}"))
-        return None
+    else:
+        problems.skip(FormatError(file, f"cannot read: {error.strerror or error}"))
+    return None
+
+
+def _checked_root(file: str, tree, problems: Problems):
+    """The <annotation> root of a parsed ``tree``, or None: entities and other roots refused."""
     dtd = tree.docinfo.internalDTD
     names = [e.name for e in dtd.iterentities()] if dtd is not None else []
     if names:  # no VOC tool writes entities: an attack (XXE, billion laughs) or a mistake
