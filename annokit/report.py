@@ -28,7 +28,7 @@ import pandas as pd
 
 from .checks import FINDING_COLUMNS, SEVERITIES, SEVERITY_RANK
 from .errors import AnnokitError
-from .fileio import check_output, write_file_atomic
+from .fileio import check_output, safe_relative, write_file_atomic
 from .model import Dataset
 from .stats import class_counts
 
@@ -537,6 +537,8 @@ def _thumbnails_html(ds: Dataset, findings: pd.DataFrame, limit: int) -> str:
         info = images.loc[image_id]
         picture = _thumbnail(info["path"], anns[anns["image_id"] == image_id],
                              per_image[per_image["image_id"] == image_id])
+        if info["path"] is None and not safe_relative(info["file_name"]):
+            picture = "file name leaves the image folder: never read"
         if isinstance(picture, str):
             notes.append(f"{info['file_name']}: {picture}")
             continue

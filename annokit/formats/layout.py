@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
+from ..fileio import safe_relative
 from ..imagesize import image_size
 from ..progress import track
 
@@ -134,15 +135,22 @@ def pick_root(candidates: Iterable[str | os.PathLike], file_names: Iterable) -> 
     """
     probes = []
     for name in file_names:
-        if isinstance(name, str) and name:
+        if safe_relative(name):  # never probe outside the candidate folder
             probes.append(name)
             if len(probes) == PROBES:
                 break
     for folder in candidates:
         folder = Path(folder)
-        if folder.is_dir() and any((folder / f).is_file() for f in probes):
+        if folder.is_dir() and any(_is_file(folder / f) for f in probes):
             return Path(os.path.abspath(folder))
     return None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system: not there
+        return False
 
 
 def existing_dir(candidates: Iterable[str | os.PathLike]) -> Path | None:

@@ -139,6 +139,7 @@ def no_secret_crops(root: Path, out: str, err: str) -> None:
 def no_secret_thumbnails(root: Path, out: str, err: str) -> None:
     page = (root / "r.html").read_text()
     assert not re.search(r'<img alt="[^"]*private', page), "an outside image was drawn"
+    assert "leaves the image folder: never read" in page
 
 
 def no_secret_hashes(root: Path, out: str, err: str) -> None:
