@@ -125,6 +125,8 @@ def secret_images(root: Path) -> None:
               {"id": 3, "file_name": str(secret / "private.png"), "width": 40, "height": 30}]
     annotations = [{"id": i, "image_id": i, "category_id": 1, "bbox": [2, 2, 20, 20],
                     "area": 400, "iscrowd": 0} for i in (1, 2, 3)]
+    annotations += [{"id": 3 + i, "image_id": i, "category_id": 1, "bbox": [30, 20, 20, 20],
+                     "area": 400, "iscrowd": 0} for i in (2, 3)]  # flagged: worst images
     write(root, {"data/ann.json": coco_doc(images, annotations)})
 
 
@@ -132,7 +134,7 @@ def secret_images(root: Path) -> None:
 
 def no_secret_crops(root: Path, out: str, err: str) -> None:
     crops = [p for p in (root / "crops").rglob("*") if p.is_file()]
-    assert len(crops) == 1, crops  # a.png only
+    assert len(crops) == 1, crops  # a.png's box only
     assert err.count("leaves the image folder: never read") == 2, err
 
 
