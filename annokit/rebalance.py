@@ -27,6 +27,7 @@ from . import stats
 from .model import Dataset
 
 METHODS = ("repeat", "oversample", "undersample")
+MAX_IMAGES = 10_000_000  # a resampled dataset larger than this is a mistake, not a plan
 
 
 # -- per-image class counts ---------------------------------------------------------------
@@ -283,6 +284,10 @@ def rebalance(ds: Dataset, method: str = "repeat", *, seed: int = 0,
         raise AnnokitError(f"unknown rebalance method {method!r}: choose one of "
                            f"{', '.join(METHODS)}")
     copies, notes = _subset_copies(ds, only_split, make)
+    total = int(copies.sum())
+    if total > MAX_IMAGES:  # refused before the copies are made: a bounded cost
+        raise AnnokitError(f"rebalancing would make {total:,} images (at most {MAX_IMAGES:,}); "
+                           "lower the target or raise the threshold")
     out = resample(ds, copies)
     out.meta["rebalance_info"] = {"method": method, "seed": seed, "only_split": only_split,
                                   "threshold": threshold if method == "repeat" else None,

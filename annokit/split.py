@@ -99,8 +99,9 @@ def kfold(ds: Dataset, k: int = 5, *, seed: int = 0, group_by: str | pd.Series |
                             group_by, near_duplicates, phash_distance, None)
     made = len(np.unique(chosen))
     if made < k:  # fewer groups than folds: some folds would be empty
-        raise AnnokitError(f"cannot make {k} folds: the images form only {made} groups that "
-                           "must stay together (--group-by, near-duplicates)")
+        raise AnnokitError(f"cannot make {k} folds: the images form only {made} "
+                           f"group{'s' * (made != 1)} that must stay together (--group-by, "
+                           "near-duplicates)")
     out = ds.copy()
     out.images["fold"] = chosen.astype(np.int64)
     out.meta["split_info"] = {"folds": int(k), **info}
