@@ -65,6 +65,8 @@ def load_config(path: str | os.PathLike) -> dict:
         "geometry.tiny" = "error"
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # /dev/zero, a FIFO: reading never ends
+        raise AnnokitError(f"{path}: not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".toml":

@@ -125,6 +125,8 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
     if not path.exists():
         why = "a broken link or a link loop" if path.is_symlink() else "no such file or folder"
         raise AnnokitError(f"{path}: {why}")
+    if not (path.is_file() or path.is_dir()):  # /dev/zero, a FIFO: reading never ends
+        raise AnnokitError(f"{path}: not a regular file or folder")
     if image_root is not None and not Path(image_root).is_dir():
         raise AnnokitError(f"{image_root}: --image-root is not a folder")
     format = format or detect(path)
