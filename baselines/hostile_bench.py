@@ -3,7 +3,9 @@
     .venv/bin/python baselines/hostile_bench.py            # writes baselines/hostile_results.json
 
 A 100 MB VOC file (926k objects) must stay within a few times its size; a labels.txt of
-100,000 names must be read in linear time. Each run is a fresh ``annokit info`` process.
+100,000 names must be read in linear time; each absurd-number case of the hostile corpus
+(points 7.9-7.11) must end in about the start-up time and memory. Each run is a fresh
+``annokit`` process.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "hostile"))
 from big import huge_voc, many_labels  # noqa: E402
+from corpus import CASES, write_case  # noqa: E402
 
 
 def measure(*args: str, cwd: Path) -> dict:
@@ -43,6 +46,9 @@ def main() -> None:
         many_labels(tmp / "labels")
         results["info on VOC with 100,000 names in labels.txt"] = measure(
             "info", "labels", "-q", cwd=tmp)
+        for case in [c for c in CASES if c.point in ("7.9", "7.10", "7.11")]:
+            root = write_case(case, tmp / "cases" / case.name)
+            results[f"{case.point} {case.name}"] = measure(*map(str, case.args), cwd=root)
     (HERE / "hostile_results.json").write_text(json.dumps(results, indent=2) + "\n")
     for name, figures in results.items():
         print(f"{name}: {figures['seconds']} s, {figures['peak_mb']} MB peak, "
