@@ -312,9 +312,15 @@ FAIL_LEVELS = ("error", "warning", "never")
 @click.option("--no-images", is_flag=True, help="Do not open image files (faster).")
 @click.option("--overwrite", is_flag=True, hidden=True,
               help="Accepted for old scripts: report files are always replaced.")
+@click.option("--score", "run_score", is_flag=True,
+              help="Also score every annotation (annokit score) and add the likely "
+                   "annotation errors to the reports.")
+@click.option("--score-model", type=click.Choice(["classic", "cnn"]), default="classic",
+              show_default=True, help="With --score: the model family.")
 @_threshold_options
 @_common
-def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, no_images: bool, overwrite: bool, quiet: bool,
+def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, no_images: bool,
+          overwrite: bool, run_score: bool, score_model: str, quiet: bool,
           **thresholds) -> None:
     """Check DATASET for annotation problems; exit 1 when findings reach --fail-on.
 
@@ -322,9 +328,10 @@ def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, n
     Examples:
       annokit check data/voc --html qc.html --json qc.json
       annokit check data/coco/annotations.json --fail-on warning --min-box-area 36
+      annokit check data/voc --score --html qc.html
     """
     from . import checks
-    from .report import report, summary_table
+    from .report import report, scores_summary, summary_table
 
     settings = checks.load_config(config) if config else {}
     limits = dict(settings.get("thresholds") or {})
@@ -339,16 +346,31 @@ def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, n
     ds = _read(dataset, quiet, **read)
     found = checks.check(ds, skip=[*settings.get("skip", []), *skip], images=not no_images,
                          severity=settings.get("severity"), **limits)
+    scores = _score(ds, score_model, quiet) if run_score else None
     for out in (json_out, html_out):
         if out:
-            report(ds, found, out, protect=inputs)
+            report(ds, found, out, protect=inputs, scores=scores)
     click.echo(summary_table(ds, found))
+    if scores is not None:
+        click.echo(scores_summary(ds, scores))
     levels = checks.SEVERITIES[: checks.SEVERITIES.index(fail_on) + 1] \
         if fail_on != "never" else ()
     failing = found["severity"].isin(levels).sum()
     if failing:
         click.echo(f"{failing} findings at or above '{fail_on}': failing", err=True)
         sys.exit(1)
+
+
+def _score(ds, model: str, quiet: bool):
+    """annokit.score on ``ds`` for check --score (imported only when asked for)."""
+    try:
+        from .score import score
+    except ImportError as e:
+        raise AnnokitError(f"--score needs annokit.score, which this installation cannot "
+                           f"import ({e}); run check without --score") from None
+    scores = score(ds, model=model)
+    _list_notes(list(getattr(scores, "skipped", []) or []), quiet)
+    return scores
 
 
 @main.command(name="split")
@@ -545,56 +567,115 @@ def to_boxes(dataset: str, output: str, size, reference, read: dict, to, quiet: 
     click.echo(f"{out.summary_line()}: points as boxes, written as {fmt} to {output}")
 
 
+def _point_options(func):
+    """Options of the centre-point metrics (``eval --task points``, ``evaluate points``)."""
+    for decorator in reversed([
+        click.option("--mode", type=click.Choice(["box", "distance"]), default="box",
+                     show_default=True,
+                     help="points: box: a point inside a ground-truth box matches it; "
+                          "distance: within --distance x the object's size of its centre."),
+        click.option("--distance", type=Number(float, 0, 1e6), default=0.5, show_default=True,
+                     help="points: the match radius as a share of the object's size."),
+        click.option("--max-distance", type=Number(float, 0, 1e9), default=None,
+                     help="points: pixels, for ground-truth points with no known size."),
+        click.option("--size", multiple=True,
+                     help="points: ground-truth point size W,H or CLASS=W,H."),
+        click.option("--score-threshold", type=Number(float, -1e9, 1e9), default=None,
+                     help="points: drop predictions scored below this."),
+        click.option("--any-class", is_flag=True, help="points: match regardless of class."),
+    ]):
+        func = decorator(func)
+    return func
+
+
+def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, *,
+              read: dict, mode: str, distance: float, max_distance, size, score_threshold,
+              any_class: bool, **options) -> None:
+    """Read both sides, evaluate, print the table and notes, write --json."""
+    import orjson
+
+    from . import evaluate as evaluation
+
+    if json_out:  # a bad --json path is refused before the work
+        check_output(json_out, (ground_truth, predictions), overwrite=True, report=True)
+    gt, pred = evaluation.read_pair(ground_truth, predictions, **read)
+    _list_notes(gt.meta.get("skipped", []), quiet)
+    _list_notes(pred.meta.get("skipped", []), quiet)
+    metrics = evaluation.evaluate(
+        gt, pred, task, mode=mode, distance=distance, max_distance=max_distance,
+        size=_sizes(size), score_threshold=score_threshold, classwise=not any_class, **options)
+    _list_notes(metrics["notes"], quiet, label="note")
+    click.echo(evaluation.format_metrics(metrics))
+    if json_out:
+        data = orjson.dumps(evaluation.to_plain(metrics), option=orjson.OPT_INDENT_2)
+        write_file_atomic(json_out, data + b"\n", protect=(ground_truth, predictions))
+
+
+@main.command(name="eval")
+@click.argument("ground_truth", type=click.Path(path_type=str))
+@click.argument("predictions", type=click.Path(path_type=str))
+@click.option("--task", type=click.Choice(["detection", "classification", "points"]),
+              default=None, help="Default: classification for image labels, points for "
+                                 "points, else detection.")
+@click.option("--iou-type", type=click.Choice(["bbox", "segm"]), default="bbox",
+              show_default=True, help="detection: boxes or masks.")
+@click.option("--engine", type=click.Choice(["faster-coco-eval", "pycocotools"]), default=None,
+              help="detection: COCOeval implementation (default: faster-coco-eval when "
+                   "installed; the same numbers).")
+@click.option("--threshold", type=Number(float, 0, 1), default=0.5, show_default=True,
+              help="classification, multi-label: predicted labels scored below are left out.")
+@click.option("--pred-format", type=SOURCE_FORMATS, default="auto",
+              help="Format of PREDICTIONS (default: detected; a COCO results list is read "
+                   "on the ground truth's ids).")
+@click.option("--json", "json_out", type=click.Path(path_type=str),
+              help="Write the metrics as JSON (for pipelines).")
+@_point_options
+@_read_options
+@_common
+def eval_command(ground_truth: str, predictions: str, task, iou_type: str, engine,
+                 threshold: float, pred_format: str, json_out, read: dict, quiet: bool,
+                 **point_options) -> None:
+    """Evaluate PREDICTIONS against GROUND_TRUTH: mAP, classification or point metrics.
+
+    \b
+    Examples:
+      annokit eval data/coco/val.json detections.json
+      annokit eval data/coco/val.json masks.json --iou-type segm --json metrics.json
+      annokit eval data/yolo runs/predict --task detection --pred-format yolo
+      annokit eval labels.csv predicted.csv --task classification
+    """
+    read = dict(read, format=None if read["format"] == "auto" else read["format"],
+                pred_format=None if pred_format == "auto" else pred_format)
+    _evaluate(ground_truth, predictions, task, json_out, quiet, read=read, iou_type=iou_type,
+              engine=engine, threshold=threshold, **point_options)
+
+
 @main.group()
 def evaluate() -> None:
-    """Score predictions against ground truth."""
+    """Score predictions against ground truth (see also: annokit eval)."""
 
 
 @evaluate.command(name="points")
 @click.argument("predictions", type=click.Path(path_type=str))
 @click.argument("ground_truth", type=click.Path(path_type=str))
-@click.option("--mode", type=click.Choice(["box", "distance"]), default="box", show_default=True,
-              help="box: a point inside a ground-truth box matches it; distance: within "
-                   "--distance x the object's size of its centre.")
-@click.option("--distance", type=Number(float, 0, 1e6), default=0.5, show_default=True)
-@click.option("--max-distance", type=Number(float, 0, 1e9), default=None,
-              help="Pixels, for ground-truth points with no known size.")
-@click.option("--size", multiple=True, help="Ground-truth point size W,H or CLASS=W,H.")
-@click.option("--score-threshold", type=Number(float, -1e9, 1e9), default=None)
-@click.option("--any-class", is_flag=True, help="Match regardless of class.")
+@_point_options
 @click.option("--json", "json_out", type=click.Path(path_type=str),
               help="Write the metrics (and per-class figures) as JSON.")
-@click.option("--format", "format", type=SOURCE_FORMATS, default="auto")
+@click.option("--format", "format", type=SOURCE_FORMATS, default="auto",
+              help="Format of PREDICTIONS (default: detected).")
 @_common
-def evaluate_points(predictions: str, ground_truth: str, mode: str, distance: float,
-                    max_distance, size, score_threshold, any_class: bool, json_out,
-                    format: str, quiet: bool) -> None:
-    """Precision, recall, F1 and counting error of predicted points against GROUND_TRUTH.
+def evaluate_points(predictions: str, ground_truth: str, json_out, format: str, quiet: bool,
+                    **point_options) -> None:
+    """Precision, recall, F1 and counting error of predicted points against GROUND_TRUTH
+    (the same as: annokit eval GROUND_TRUTH PREDICTIONS --task points).
 
     \b
     Example:
       annokit evaluate points predictions.csv data/voc --mode box
     """
-    import json
-
-    from .evaluate import point_metrics
-
     inputs = (predictions, ground_truth)
     if json_out:  # a bad --json path is refused before the work
         check_output(json_out, inputs, overwrite=True, report=True)
-    pred = _read(predictions, quiet, format=format)
-    gt = _read(ground_truth, quiet)
-    metrics = point_metrics(pred, gt, mode=mode, distance=distance, max_distance=max_distance,
-                            size=_sizes(size), score_threshold=score_threshold,
-                            classwise=not any_class)
-    per_class = metrics["per_class"]
-    click.echo(per_class.to_string(float_format=lambda v: f"{v:.3f}"))
-    click.echo(f"precision {metrics['precision']:.3f}  recall {metrics['recall']:.3f}  "
-               f"F1 {metrics['f1']:.3f}  (TP {metrics['tp']}, FP {metrics['fp']}, "
-               f"FN {metrics['fn']})  count MAE {metrics['count_mae']:.3f} over "
-               f"{metrics['images']} images")
-    if json_out:
-        scalars = {k: v for k, v in metrics.items() if not hasattr(v, "to_dict")}
-        scalars["per_class"] = json.loads(per_class.to_json(orient="index"))
-        write_file_atomic(json_out, json.dumps(scalars, indent=2, default=float) + "\n",
-                          protect=inputs)
+    read = dict(pred_format=None if format == "auto" else format)
+    _evaluate(ground_truth, predictions, "points", json_out, quiet, read=read,
+              **point_options)

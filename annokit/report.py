@@ -32,7 +32,8 @@ from .fileio import check_output, safe_relative, write_file_atomic
 from .model import Dataset
 from .stats import class_counts
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # raised when a field is renamed, removed or changes meaning
+SCHEMA_MINOR = 1    # raised when fields are added (1: "scores")
 SCHEMA_FILE = Path(__file__).with_name("report_schema.json")
 MAX_TABLE_ROWS = 5000      # findings embedded in the HTML (the JSON has all)
 MAX_SCATTER_POINTS = 5000  # boxes drawn in the size/aspect scatter
@@ -50,13 +51,16 @@ esc = html.escape
 
 def report(ds: Dataset, findings: pd.DataFrame, path: str | os.PathLike, *,
            title: str | None = None, thumbnails: int = 12, overwrite: bool = True,
-           protect: tuple = ()) -> Path:
+           protect: tuple = (), scores=None) -> Path:
     """Write the QC report at ``path``: JSON when it ends in .json, HTML for .html/.htm.
 
     Written atomically under the output policy (``annokit.fileio.check_output``): an
     existing report file is replaced (``overwrite=False`` refuses it), a folder or one of
     the inputs named in ``protect`` never is.
     ``thumbnails`` is how many of the worst images the HTML shows (0 for none).
+    ``scores`` (an :class:`annokit.score.Scores`, or anything with its ``annotations`` and
+    ``images`` DataFrames) adds the "likely annotation errors" section: worst-scored images
+    first, each suspect box beside its suggested fix; the JSON carries the scores.
 
     Example:
         >>> report(ds, check(ds), "out/qc.json")  # doctest: +SKIP
@@ -68,15 +72,17 @@ def report(ds: Dataset, findings: pd.DataFrame, path: str | os.PathLike, *,
         raise AnnokitError(f"{path}: a report path must end in .json or .html")
     check_output(path, protect, overwrite=overwrite, report=True)  # before the work
     findings = _prepare(findings)
+    scores = _prepare_scores(scores)
     if kind == "json":
-        data = orjson.dumps(_json(ds, findings), option=orjson.OPT_INDENT_2)
+        data = orjson.dumps(_json(ds, findings, scores), option=orjson.OPT_INDENT_2)
     else:
-        data = _html(ds, findings, title or "annokit QC report", thumbnails).encode("utf-8")
+        data = _html(ds, findings, title or "annokit QC report", thumbnails,
+                     scores).encode("utf-8")
     write_file_atomic(path, data, protect=protect, overwrite=overwrite)
     return path
 
 
-def to_json_dict(ds: Dataset, findings: pd.DataFrame) -> dict:
+def to_json_dict(ds: Dataset, findings: pd.DataFrame, scores=None) -> dict:
     """The JSON report as a dict of plain Python values (NA and NaN are None).
 
     Example:
@@ -84,11 +90,12 @@ def to_json_dict(ds: Dataset, findings: pd.DataFrame) -> dict:
         >>> d["counts"]["by_severity"]  # doctest: +SKIP
         {'error': 2, 'warning': 5, 'info': 1}
     """
-    return _json(ds, _prepare(findings))
+    return _json(ds, _prepare(findings), _prepare_scores(scores))
 
 
-def _json(ds: Dataset, findings: pd.DataFrame) -> dict:
-    return {**_summary(ds, findings), "findings": _finding_records(ds, findings)}
+def _json(ds: Dataset, findings: pd.DataFrame, scores=None) -> dict:
+    return {**_summary(ds, findings), "findings": _finding_records(ds, findings),
+            "scores": _scores_json(ds, scores)}
 
 
 def json_schema() -> dict:
@@ -160,7 +167,7 @@ def _summary(ds: Dataset, findings: pd.DataFrame) -> dict:
 
     created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     splits = _split_codes(ds)
-    return {"schema_version": SCHEMA_VERSION,
+    return {"schema_version": SCHEMA_VERSION, "schema_minor": SCHEMA_MINOR,
             "tool": {"name": "annokit", "version": __version__},
             "created": created,
             "dataset": _dataset_summary(ds, splits),
@@ -260,18 +267,22 @@ def _finding_records(ds: Dataset, findings: pd.DataFrame) -> list[dict]:
 
 # -- HTML -----------------------------------------------------------------------
 
-def _html(ds: Dataset, findings: pd.DataFrame, title: str, thumbnails: int) -> str:
+def _html(ds: Dataset, findings: pd.DataFrame, title: str, thumbnails: int,
+          scores=None) -> str:
     summary = _summary(ds, findings)
     colours = _class_colours(summary["classes"])
     body = [f"<h1>{esc(title)}</h1>",
             f'<p class="sub">made by annokit {esc(summary["tool"]["version"])} on '
             f'{esc(summary["created"])}</p>',
             '<nav><a href="#dataset">Dataset</a><a href="#charts">Charts</a>'
-            '<a href="#findings-section">Findings</a><a href="#worst">Worst images</a></nav>',
+            '<a href="#findings-section">Findings</a><a href="#worst">Worst images</a>'
+            + ('<a href="#likely-errors">Likely errors</a>' if scores is not None else "")
+            + "</nav>",
             _summary_html(summary),
             _charts_html(ds, summary, colours),
             _findings_html(ds, findings, summary),
-            _thumbnails_html(ds, findings, thumbnails)]
+            _thumbnails_html(ds, findings, thumbnails),
+            _scores_html(ds, scores, thumbnails) if scores is not None else ""]
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>\n"
@@ -604,6 +615,281 @@ def _draw_box(draw, x, y, w, h, colour) -> None:
         draw.rectangle([x0, y0, x1, y1], outline=fill, width=line)
 
 
+# -- likely annotation errors (scores from annokit.score) ----------------------------
+
+SCORE_ANNOTATION_COLUMNS = ["annotation_id", "image_id", "category_id", "quality", "issue",
+                            "suggested_category_id", "suggested_x", "suggested_y",
+                            "suggested_w", "suggested_h"]
+SCORE_IMAGE_COLUMNS = ["image_id", "quality", "n_issues"]
+ISSUES = ("swap", "badloc", "spurious", "overlooked", "flip")
+MAX_SCORE_ROWS = 500  # suspect annotations listed in the HTML table (the JSON has all)
+FIX_COLOUR = (0, 160, 60)  # suggested boxes and classes
+
+
+def _prepare_scores(scores):
+    """The scores' two tables with the contract's columns (``annokit.score.Scores``), or None."""
+    if scores is None:
+        return None
+    anns, images = getattr(scores, "annotations", None), getattr(scores, "images", None)
+    if not isinstance(anns, pd.DataFrame) or not isinstance(images, pd.DataFrame):
+        raise AnnokitError("scores need 'annotations' and 'images' DataFrames; build them "
+                           "with annokit.score()")
+    for table, columns, name in ((anns, SCORE_ANNOTATION_COLUMNS, "annotations"),
+                                 (images, SCORE_IMAGE_COLUMNS, "images")):
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise AnnokitError(f"scores.{name} lack columns {missing}; build them with "
+                               "annokit.score()")
+    issue = anns["issue"]
+    unknown = sorted(map(str, set(issue[issue.notna() & ~issue.isin(ISSUES)])))
+    if unknown:
+        raise AnnokitError(f"scores have unknown issues {unknown}; use {', '.join(ISSUES)}")
+    return _ScoreTables(anns[SCORE_ANNOTATION_COLUMNS].reset_index(drop=True),
+                        images[SCORE_IMAGE_COLUMNS].reset_index(drop=True),
+                        getattr(scores, "task", None),
+                        [str(s) for s in (getattr(scores, "skipped", None) or [])])
+
+
+class _ScoreTables:
+    def __init__(self, annotations, images, task, skipped):
+        self.annotations, self.images, self.task, self.skipped = annotations, images, task, skipped
+
+
+def _worst_first(quality: pd.Series) -> np.ndarray:
+    """Row order by ascending quality, unscored (NaN) last, ties in their order."""
+    q = quality.to_numpy(np.float64)
+    return np.lexsort((np.arange(len(q)), np.where(np.isnan(q), np.inf, q)))
+
+
+def _suggested_boxes(anns: pd.DataFrame) -> list:
+    box = anns[["suggested_x", "suggested_y", "suggested_w", "suggested_h"]].to_numpy(np.float64)
+    known = np.isfinite(box).all(axis=1).tolist()
+    return [b if k else None for b, k in zip(box.tolist(), known)]
+
+
+def _scores_json(ds: Dataset, scores) -> dict | None:
+    if scores is None:
+        return None
+    anns = scores.annotations.iloc[_worst_first(scores.annotations["quality"])]
+    images = scores.images.iloc[_worst_first(scores.images["quality"])]
+    issue = anns["issue"]
+    keys = ["annotation_id", "image_id", "category_id", "quality", "issue",
+            "suggested_category_id"]
+    columns = [_plain(anns[c]) for c in keys]
+    columns += [_suggested_boxes(anns), _plain(_file_names(ds, anns["image_id"]))]
+    image_columns = [_plain(images[c]) for c in SCORE_IMAGE_COLUMNS]
+    image_columns.append(_plain(_file_names(ds, images["image_id"])))
+    return {"task": scores.task,
+            "counts": {"annotations": int(anns["annotation_id"].notna().sum()),
+                       "overlooked_candidates": int((issue == "overlooked").sum()),
+                       "flagged": int(issue.notna().sum()),
+                       "images_flagged": int((images["n_issues"] > 0).sum()),
+                       "by_issue": {i: int((issue == i).sum()) for i in ISSUES}},
+            "skipped": scores.skipped,
+            "images": [dict(zip([*SCORE_IMAGE_COLUMNS, "file_name"], row))
+                       for row in zip(*image_columns)],
+            "annotations": [dict(zip([*keys, "suggested_bbox", "file_name"], row))
+                            for row in zip(*columns)]}
+
+
+def scores_summary(ds: Dataset, scores) -> str:
+    """One line for the terminal: likely errors per issue and the worst image.
+
+    Example:
+        >>> print(scores_summary(ds, annokit.score(ds)))  # doctest: +SKIP
+        likely annotation errors: 5 (swap 2, overlooked 3) on 4 images; worst a.jpg (quality 0.03)
+    """
+    data = _scores_json(ds, _prepare_scores(scores))
+    counts = data["counts"]
+    parts = ", ".join(f"{i} {n:,}" for i, n in counts["by_issue"].items() if n)
+    line = f"likely annotation errors: {counts['flagged']:,}" + (f" ({parts})" if parts else "")
+    line += f" on {_plural(counts['images_flagged'], 'image')}"
+    worst = data["images"][0] if data["images"] else None
+    if worst and worst["n_issues"]:
+        line += f"; worst {worst['file_name'] or worst['image_id']} " \
+            f"(quality {_quality(worst['quality'])})"
+    return line
+
+
+def _scores_html(ds: Dataset, scores, limit: int) -> str:
+    head = '<section id="likely-errors"><h2>Likely annotation errors</h2>'
+    images = scores.images.iloc[_worst_first(scores.images["quality"])]
+    flagged = images[images["n_issues"].to_numpy() > 0]
+    anns = scores.annotations
+    suspect = anns[anns["issue"].notna()]
+    if not len(flagged) and not len(suspect):
+        return head + ('<p id="no-likely-errors">The scores flag no annotation. '
+                       f"{len(images):,} images scored.</p></section>")
+    intro = (f"<p>{len(suspect):,} likely errors on {len(flagged):,} of {len(images):,} scored "
+             "images, worst image first (lowest quality: 0 = surely has an error). Left: as "
+             'annotated, the suspect box in <b class="error">red</b>; right: the suggested fix '
+             'in <b class="fix">green</b> (overlooked objects dashed, a box to remove dashed '
+             "red).</p>")
+    names = ds.categories.drop_duplicates("id").set_index("id")["name"].astype(str)
+    paths = ds.images.drop_duplicates("id").assign(path=ds.image_paths()).set_index("id")
+    figures, notes = [], []
+    shown = flagged.iloc[:max(limit, 0)]
+    for image_id, quality in zip(shown["image_id"], shown["quality"]):  # a dozen images
+        rows = suspect[suspect["image_id"] == image_id]
+        if image_id not in paths.index:
+            notes.append(f"image id {image_id}: not in the dataset")
+            continue
+        info = paths.loc[image_id]
+        image_anns = ds.annotations[ds.annotations["image_id"] == image_id]
+        pictures = _score_pictures(info, image_anns, rows, names)
+        if isinstance(pictures, str):
+            notes.append(f"{info['file_name']}: {pictures}")
+            continue
+        figures.append(_score_figure(info["file_name"], quality, rows, names, pictures))
+    more = f"; and {len(notes) - 5} more" if len(notes) > 5 else ""
+    note = ('<p class="note">Not shown: ' + "; ".join(esc(n) for n in notes[:5]) + more
+            + "</p>" if notes else "")
+    return (head + intro + note + f'<div class="thumbs score-thumbs">{"".join(figures)}</div>'
+            + _scores_table(ds, suspect, names) + "</section>")
+
+
+def _issue_text(row: pd.Series, names: pd.Series) -> str:
+    """What a flagged row suggests, in words: 'RBC → WBC', 'move the box', ..."""
+    own = _class_name(names, row["category_id"])
+    suggested = _class_name(names, row["suggested_category_id"])
+    issue = row["issue"]
+    if issue in ("swap", "flip"):
+        return f"{own} → {suggested}" if suggested else own
+    if issue == "badloc":
+        return f"{own}: box to move or resize"
+    if issue == "spurious":
+        return f"{own}: no object here, remove?"
+    return f"missing {suggested or own} box"
+
+
+def _class_name(names: pd.Series, category_id) -> str:
+    if category_id is None or category_id is pd.NA or category_id != category_id:
+        return ""
+    return str(names.get(int(category_id), f"id {int(category_id)}"))
+
+
+def _score_figure(file_name, quality, rows: pd.DataFrame, names: pd.Series,
+                  pictures: tuple[bytes, ...]) -> str:
+    rows = rows.iloc[_worst_first(rows["quality"])]
+    items = "".join(
+        f'<li><span class="issue {esc(str(r["issue"]))}">{esc(str(r["issue"]))}</span> '
+        f"quality {_quality(r['quality'])}: {esc(_issue_text(r, names))}</li>"
+        for _, r in rows.head(6).iterrows())  # a few rows per image
+    more = f"<li>… {len(rows) - 6} more</li>" if len(rows) > 6 else ""
+    imgs = "".join(
+        f'<img alt="{esc(str(file_name))} {label}" title="{label}" '
+        f'src="data:image/jpeg;base64,{base64.b64encode(p).decode("ascii")}">'
+        for p, label in zip(pictures, ("as annotated", "suggested fix")))
+    return (f'<figure class="thumb score"><div class="pair">{imgs}</div><figcaption>'
+            f"<b>{esc(str(file_name))}</b> image quality {_quality(quality)}"
+            f"<ul>{items}{more}</ul></figcaption></figure>")
+
+
+def _quality(value) -> str:
+    return "–" if value is None or value != value else f"{float(value):.2f}"
+
+
+def _score_pictures(info: pd.Series, image_anns: pd.DataFrame, rows: pd.DataFrame,
+                    names: pd.Series) -> tuple[bytes, ...] | str:
+    """Two JPEGs of the image: as annotated (suspect boxes red, through ``_thumbnail``) and
+    the suggested fix drawn over the same thumbnail (only the first when no fix is a box);
+    or why there are none."""
+    from PIL import Image, ImageDraw
+
+    suspect_ids = rows["annotation_id"].dropna()
+    flags = pd.DataFrame({"annotation_id": suspect_ids.to_numpy(),
+                          "severity": ["error"] * len(suspect_ids)})
+    left = _thumbnail(info["path"], image_anns, flags)
+    if isinstance(left, str):
+        return left
+    plain = _thumbnail(info["path"], image_anns.iloc[:0], flags.iloc[:0])
+    with Image.open(io.BytesIO(plain)) as im:
+        im = im.convert("RGB")
+    scale = im.width / _full_width(info)
+    draw = ImageDraw.Draw(im)
+    others = image_anns[~image_anns["id"].isin(suspect_ids)]
+    for x, y, w, h in others[["x", "y", "w", "h"]].to_numpy(np.float64) * scale:
+        _draw_box(draw, x, y, w, h, None)
+    boxes = image_anns.drop_duplicates("id").set_index("id")[["x", "y", "w", "h"]]
+    drawn = [_draw_fix(draw, row, boxes, names, scale)
+             for _, row in rows.iterrows()]  # the flagged rows of one image: a few
+    if not any(drawn):  # image labels (flips): the fix is the caption's class name
+        return (left,)
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=82)
+    return left, out.getvalue()
+
+
+def _full_width(info: pd.Series) -> float:
+    """The image's width in pixels: from the dataset, else from the file's header."""
+    if info["width"] is not pd.NA and info["width"] == info["width"]:
+        return float(info["width"])
+    from PIL import Image
+
+    with Image.open(info["path"]) as im:  # the header only, no decode
+        return float(im.size[0])
+
+
+def _draw_fix(draw, row: pd.Series, boxes: pd.DataFrame, names: pd.Series,
+              scale: float) -> bool:
+    """One suggestion: the suggested box (or the original one with its new class) in green,
+    an overlooked object dashed green, a box to remove dashed red. False: nothing to draw."""
+    issue = row["issue"]
+    own = row["annotation_id"]
+    original = boxes.loc[own].to_numpy(np.float64) if own is not pd.NA and own in boxes.index \
+        else None
+    suggested = row[["suggested_x", "suggested_y", "suggested_w", "suggested_h"]].to_numpy(
+        np.float64)
+    box = suggested if np.isfinite(suggested).all() else original
+    if box is None or not np.isfinite(box).all():
+        return False
+    x, y, w, h = box * scale
+    if issue == "spurious":
+        _dashed_box(draw, x, y, w, h, BOX_COLOURS["error"])
+        label = "remove?"
+    else:
+        (_dashed_box if issue == "overlooked" else _draw_box)(draw, x, y, w, h, FIX_COLOUR)
+        label = _class_name(names, row["suggested_category_id"]) or \
+            _class_name(names, row["category_id"])
+    if label:
+        draw.text((x + 2, max(y - 11, 0)), label, fill=FIX_COLOUR if issue != "spurious"
+                  else BOX_COLOURS["error"])
+    return True
+
+
+def _dashed_box(draw, x, y, w, h, colour, dash: float = 5.0) -> None:
+    """A rectangle of dashes (PIL has no dashed line)."""
+    x0, x1, y0, y1 = sorted((x, x + w)) + sorted((y, y + h))
+    for a, b, fixed, horizontal in ((x0, x1, y0, True), (x0, x1, y1, True),
+                                    (y0, y1, x0, False), (y0, y1, x1, False)):
+        for start in np.arange(a, b, 2 * dash):  # a few dozen dashes per box
+            end = min(start + dash, b)
+            line = [start, fixed, end, fixed] if horizontal else [fixed, start, fixed, end]
+            draw.line(line, fill=colour, width=2)
+
+
+def _scores_table(ds: Dataset, suspect: pd.DataFrame, names: pd.Series) -> str:
+    shown = suspect.iloc[_worst_first(suspect["quality"])][:MAX_SCORE_ROWS]
+    note = (f'<p class="note">The {len(shown):,} lowest-quality of {len(suspect):,} flagged '
+            "annotations; the JSON report has every score.</p>"
+            if len(shown) < len(suspect) else "")
+    files = _file_names(ds, shown["image_id"]).tolist()
+    boxes = _suggested_boxes(shown)
+    rows = "".join(
+        f'<tr><td class="n">{_quality(r["quality"])}</td><td><span class="issue '
+        f'{esc(str(r["issue"]))}">{esc(str(r["issue"]))}</span></td>'
+        f"<td>{esc(str(f) if isinstance(f, str) else '')}</td>"
+        f'<td class="n">{"" if r["annotation_id"] is pd.NA else r["annotation_id"]}</td>'
+        f"<td>{esc(_class_name(names, r['category_id']))}</td>"
+        f"<td>{esc(_class_name(names, r['suggested_category_id']))}</td>"
+        f"<td>{'' if b is None else esc(', '.join(f'{v:.1f}' for v in b))}</td></tr>"
+        for (_, r), f, b in zip(shown.iterrows(), files, boxes))  # at most 500 rows
+    return (f'{note}<div class="scroll"><table id="scores"><thead><tr><th>quality</th>'
+            "<th>issue</th><th>image</th><th>annotation</th><th>class</th>"
+            "<th>suggested class</th><th>suggested box (x, y, w, h)</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>")
+
+
 # -- small hand-written SVG charts ---------------------------------------------------
 
 def _svg(width: float, height: float, body: list[str], label: str) -> str:
@@ -763,6 +1049,12 @@ b.error,b.warning{padding:0 4px;border-radius:3px}
 .scroll{max-height:640px;overflow:auto;border:1px solid #eee}.scroll table{margin:0}
 nav{display:flex;gap:16px;margin:8px 0 0}nav a{color:#2a5db0;text-decoration:none}
 .thumb ul{margin:2px 0;padding-left:18px}
+.score-thumbs{grid-template-columns:repeat(auto-fill,minmax(520px,1fr))}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:4px}.pair img{width:100%}
+b.fix{background:#00a03c;color:#fff;padding:0 4px;border-radius:3px}
+.issue{border-radius:3px;padding:0 5px;font-size:12px;color:#fff;background:#c62828}
+.issue.overlooked{background:#00a03c}.issue.badloc{background:#f08c00}
+.issue.spurious{background:#7b1fa2}
 """
 
 JS = """

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from annokit import AnnokitError, Dataset
-from annokit import evaluate
+from annokit.evaluate import points as evaluate
 from annokit.evaluate import match_points, point_metrics
 
 CELL = pd.DataFrame({"id": [1], "name": ["cell"]})

@@ -1,13 +1,7 @@
-"""Scoring predictions against ground truth.
+"""Centre-point metrics: predicted points matched one-to-one to ground-truth objects.
 
 Both sides are :class:`~annokit.model.Dataset` objects: predictions are annotations with a
-``score``. Images are paired by ``file_name`` when both sides name every image, else by
-image id; classes are paired by name. The module is laid out by task:
-
-- shared pairing of images and classes (``_align``), used by every metric below;
-- centre points (this module today): :func:`match_points`, :func:`point_metrics`;
-- detection (IoU, mAP through pycocotools' ``COCOeval``) and classification (accuracy,
-  F1, ROC) come in their own sections, built on the same pairing.
+``score``. Images and classes are paired as :mod:`annokit.evaluate.align` says.
 
 Example:
     >>> from annokit.evaluate import point_metrics
@@ -19,55 +13,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import AnnokitError
-from .geometry import box_centers
-from .model import Dataset
-from .points import Size, point_sizes, points_to_boxes
+from ..errors import AnnokitError
+from ..geometry import box_centers
+from ..model import Dataset
+from ..points import Size, point_sizes, points_to_boxes
+from .align import decode as _decode, objects as _objects, pairing as _pairing
 
 MODES = ("box", "distance")
 _PAIRS_PER_BATCH = 4_000_000  # candidate (prediction, ground truth) pairs held at once
-
-
-# -- pairing images and classes ------------------------------------------------------------
-
-def _pairing(pred: Dataset, gt: Dataset) -> dict:
-    """Integer codes shared by both sides: images by file name (or by id when a side has an
-    image without one, or one name twice), classes by name; and what each code stands for."""
-    named = all(d.images["file_name"].notna().all() and d.images["file_name"].is_unique
-                and (d.images["file_name"].to_numpy(dtype=object) != "").all()
-                for d in (pred, gt))
-    column = "file_name" if named else "id"
-    image_codes, images = pd.factorize(np.concatenate(
-        [gt.images[column].to_numpy(dtype=object), pred.images[column].to_numpy(dtype=object)]))
-    class_codes, classes = pd.factorize(np.concatenate(
-        [gt.categories["name"].astype(str).to_numpy(dtype=object),
-         pred.categories["name"].astype(str).to_numpy(dtype=object)]))
-    n_img, n_cat = len(gt.images), len(gt.categories)
-    return {"images": np.asarray(images, dtype=object),
-            "classes": np.asarray(classes, dtype=object),
-            "gt": (pd.Series(image_codes[:n_img], index=gt.images["id"].to_numpy()),
-                   pd.Series(class_codes[:n_cat], index=gt.categories["id"].to_numpy())),
-            "pred": (pd.Series(image_codes[n_img:], index=pred.images["id"].to_numpy()),
-                     pd.Series(class_codes[n_cat:], index=pred.categories["id"].to_numpy()))}
-
-
-def _objects(ds: Dataset, codes: tuple[pd.Series, pd.Series], kinds: tuple[str, ...]
-             ) -> pd.DataFrame:
-    """The annotations of ``kinds`` with their image and class codes (-1: unknown)."""
-    anns = ds.annotations[ds.annotations["kind"].isin(kinds)]
-    return pd.DataFrame({"id": anns["id"].to_numpy(), "kind": anns["kind"].to_numpy(),
-                         "image": _code(codes[0], anns["image_id"]),
-                         "category": _code(codes[1], anns["category_id"]),
-                         "x": anns["x"].to_numpy(float), "y": anns["y"].to_numpy(float),
-                         "w": anns["w"].to_numpy(float), "h": anns["h"].to_numpy(float),
-                         "score": anns["score"].to_numpy(float)},
-                        index=anns.index)
-
-
-def _code(codes: pd.Series, ids: pd.Series) -> np.ndarray:
-    at = pd.Index(codes.index).get_indexer(ids)
-    return np.where(at >= 0, codes.to_numpy()[np.maximum(at, 0)], -1) if len(codes) else \
-        np.full(len(ids), -1)
 
 
 # -- centre points -------------------------------------------------------------------------
@@ -125,11 +78,6 @@ def _match_points(pred: Dataset, gt: Dataset, pairing: dict, *, mode: str = "box
     table = coded.assign(image=_decode(pairing["images"], coded["image"]),
                          category=_decode(pairing["classes"], coded["category"]))
     return table, coded
-
-
-def _decode(values: np.ndarray, codes: pd.Series) -> np.ndarray:
-    codes = codes.to_numpy()
-    return np.where(codes >= 0, values[np.maximum(codes, 0)] if len(values) else None, None)
 
 
 def point_metrics(pred: Dataset, gt: Dataset, **options) -> dict:
