@@ -3,15 +3,29 @@
 Example:
     >>> import annokit
     >>> ds = annokit.read("fixtures/shapes/voc")          # doctest: +SKIP
-    >>> ds.write("out/coco", "coco")                     # doctest: +SKIP
+    >>> annokit.write(ds, "out/coco", "coco")           # doctest: +SKIP
 """
+import os as _os
+import sys as _sys
+
+
+def _quit_while_importing(signum, frame):  # nothing is written yet: leave at once
+    _os.write(2, b"annokit: interrupted; nothing was written\n")
+    _os._exit(130)
+
+
+if _os.path.basename(_sys.argv[0]) == "annokit" or _sys.orig_argv[1:3] == ["-m", "annokit"]:
+    import signal as _signal  # the command line: Ctrl-C during the heavy imports is one line
+
+    _signal.signal(_signal.SIGINT, _quit_while_importing)  # cli.run() restores Ctrl-C
+
 from .errors import AnnokitError, FormatError, Problems
 from .formats import convert, detect, read, write
 from .model import Dataset
 from .checks import check
 from .report import report
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["AnnokitError", "Dataset", "FormatError", "Problems", "check", "convert", "detect",
            "from_fiftyone", "read", "report", "to_fiftyone", "write", "__version__"]
 

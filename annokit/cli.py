@@ -2,15 +2,54 @@
 from __future__ import annotations
 
 import functools
+import math
+import os
+import signal
 import sys
+import warnings
 
 import click
 
 from . import formats, progress
-from .errors import AnnokitError
-from .fileio import IMAGE_MODES
+from .errors import AnnokitError, Terminated
+from .fileio import IMAGE_MODES, check_output, write_file_atomic
 
 MAX_LISTED = 20  # skipped records listed one per line; the rest are counted
+INTERRUPTED = "annokit: interrupted; nothing was written"
+TERMINATED = "annokit: terminated; nothing was written"
+
+
+class Number(click.ParamType):
+    """A finite number in [low, high]: NaN, inf and 1e308 are refused at the option."""
+
+    def __init__(self, kind: type = float, low: float = 0, high: float = 1e9):
+        self.kind, self.low, self.high = kind, low, high
+        self.name = "integer" if kind is int else "number"
+
+    def convert(self, value, param, ctx):
+        shown = repr(value) if len(str(value)) <= 30 else repr(str(value)[:30] + "...")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            try:
+                number = int(text) if self.kind is int and len(text) < 20 else float(text)
+            except ValueError:
+                self.fail(f"{shown} is not {'an integer' if self.kind is int else 'a number'}",
+                          param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{shown} is not a finite number in [{self.low:g}, {self.high:g}]",
+                      param, ctx)
+        if self.kind is int:
+            if number != int(number):
+                self.fail(f"{shown} is not an integer", param, ctx)
+            return int(number)
+        return float(number)
+
+
+def _os_error(e: OSError) -> str:
+    name = e.filename if e.filename is not None else "annokit"
+    return f"{os.fsdecode(name) if isinstance(name, bytes) else name}: {e.strerror or e}"
 
 
 def _common(func):
@@ -28,8 +67,19 @@ def _common(func):
             click.echo(f"annokit: error: {e}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
-            click.echo("annokit: interrupted; nothing was written", err=True)
+            click.echo(INTERRUPTED, err=True)
             sys.exit(130)
+        except Terminated:
+            click.echo(TERMINATED, err=True)
+            sys.exit(143)
+        except BrokenPipeError:  # `annokit info x | head`: the reader left, say nothing
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
+        except OSError as e:  # an input that cannot be read, a full disk: one line
+            if debug:
+                raise
+            click.echo(f"annokit: error: {_os_error(e)}", err=True)
+            sys.exit(2)
         except Exception as e:  # a bug: still one line, the traceback on request
             if debug:
                 raise
@@ -54,27 +104,82 @@ def main() -> None:
     """annokit: convert, check, split and score image annotation datasets."""
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library warning is one line on stderr, never a source excerpt."""
+    click.echo(f"annokit: warning: {str(message).splitlines()[0]}", err=True)
+
+
+def _terminate(signum, frame):
+    raise Terminated()  # unwinds through the writers' cleanup, like Ctrl-C
+
+
+def run() -> None:
+    """The console entry point: SIGTERM and Ctrl-C anywhere are one line, no temp files.
+
+    Example:
+        >>> run()  # doctest: +SKIP
+    """
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here: KeyboardInterrupt
+    warnings.showwarning = _one_line_warning
+    try:
+        main.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:  # a bad option or argument: one line too
+        if type(e).__name__ == "NoArgsIsHelpError":  # plain `annokit`: the help
+            e.show()
+            sys.exit(e.exit_code)
+        command = e.ctx.command_path if getattr(e, "ctx", None) else "annokit"
+        hint = f" (see {command} --help)" if isinstance(e, click.UsageError) else ""
+        click.echo(f"annokit: error: {e.format_message()}{hint}".replace("\n", " "), err=True)
+        sys.exit(e.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo(INTERRUPTED, err=True)
+        sys.exit(130)
+    except Terminated:
+        click.echo(TERMINATED, err=True)
+        sys.exit(143)
+
+
 SOURCE_FORMATS = click.Choice(["auto", *formats.FORMATS])
 TARGET_FORMATS = click.Choice(list(formats.FORMATS))
 
 
+CSV_LAYOUTS = click.Choice(["label", "multilabel", "label_columns", "onehot", "points",
+                            "boxes"])
+READ_OPTION_NAMES = ("format", "image_root", "voc_one_based", "strict", "csv_layout",
+                     "label_delimiter")
+
+
 def _read_options(func):
-    """The options every command that reads a dataset shares."""
+    """Every reader option, shared by the commands that read a dataset; the command gets
+    them as one dict, ``read``, for :func:`_read`."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        read = {k: kwargs.pop(k) for k in READ_OPTION_NAMES}
+        return func(*args, read=read, **kwargs)
+
     for decorator in reversed([
         click.option("--format", "format", type=SOURCE_FORMATS, default="auto",
                      help="Input format (default: detected)."),
         click.option("--image-root", type=click.Path(file_okay=False, path_type=str),
-                     help="Folder holding the images."),
+                     help="Folder holding the images, used as given."),
         click.option("--voc-one-based", is_flag=True,
-                     help="VOC coordinates are 1-based inclusive pixel indices."),
+                     help="VOC input: coordinates are 1-based inclusive pixel indices."),
         click.option("--strict", is_flag=True, help="Stop at the first broken record."),
+        click.option("--csv-layout", type=CSV_LAYOUTS, default=None,
+                     help="CSV input: its layout, when the header leaves it open."),
+        click.option("--label-delimiter", default=None,
+                     help="CSV input: the delimiter of a multi-label column."),
     ]):
-        func = decorator(func)
-    return func
+        wrapper = decorator(wrapper)
+    return wrapper
 
 
-def _read(dataset: str, format: str, quiet: bool, **options):
+def _read(dataset: str, quiet: bool, format: str = "auto", **options):
     ds = formats.read(dataset, None if format == "auto" else format, **options)
+    _list_notes(ds.meta.get("read_notes", []), quiet, label="note")
     _list_notes(ds.meta.get("skipped", []), quiet)
     return ds
 
@@ -91,18 +196,27 @@ def _write_options(func):
     return func
 
 
-def _write(ds, output: str, to: str | None, dataset: str, quiet: bool, **options) -> str:
+def _write(ds, output, to: str | None, dataset, quiet: bool,
+           voc_one_based: bool = False, **options) -> str:
+    """Write ``ds`` at ``output``, never over ``dataset`` (one input path or several)."""
     fmt = to or ds.meta["source_format"]
-    notes = formats.write(ds, output, fmt, protect=(dataset,), **options)
+    if voc_one_based and fmt == "voc":  # VOC read 1-based is written back 1-based
+        options["voc_one_based"] = True
+    inputs = dataset if isinstance(dataset, tuple) else (dataset,)
+    notes = formats.write(ds, output, fmt, protect=inputs, **options)
     _list_notes(notes, quiet, label="note")
     return fmt
 
 
 def _floats(text: str, name: str) -> list[float]:
     try:
-        return [float(part) for part in text.split(",")]
+        numbers = [float(part) for part in text.split(",")]
     except ValueError:
-        raise AnnokitError(f"--{name} must be numbers separated by commas, not {text!r}") from None
+        numbers = [math.nan]
+    if not all(math.isfinite(n) and 0 <= n <= 1e9 for n in numbers):
+        raise AnnokitError(f"--{name} must be numbers in [0, 1e9] separated by commas, "
+                           f"not {text!r}")
+    return numbers
 
 
 @main.command()
@@ -122,16 +236,15 @@ def _floats(text: str, name: str) -> list[float]:
               help="VOC coordinates are 1-based inclusive pixel indices (official VOC sets).")
 @click.option("--yolo-task", type=click.Choice(["detect", "segment"]), default=None,
               help="Write YOLO boxes or polygons (default: as the input had them).")
-@click.option("--csv-layout", type=click.Choice(["label", "multilabel", "label_columns",
-                                                 "onehot", "points", "boxes"]),
-              default=None, help="csv target: the layout to write (default: from the data).")
+@click.option("--csv-layout", type=CSV_LAYOUTS, default=None,
+              help="csv input or target: its layout (default: from the header, or the data).")
 @click.option("--label-delimiter", default=None,
               help="csv: the delimiter of a multi-label column (default: | then ; then ,).")
 @click.option("--crops", is_flag=True,
               help="imagefolder target: one cropped image per box, in its class folder.")
-@click.option("--crop-padding", type=float, default=0.0, show_default=True,
+@click.option("--crop-padding", type=Number(float, 0, 10), default=0.0, show_default=True,
               help="Crops: padding on each side, as a fraction of the box size.")
-@click.option("--crop-min-size", type=float, default=1.0, show_default=True,
+@click.option("--crop-min-size", type=Number(float, 0, 1e6), default=1.0, show_default=True,
               help="Crops: boxes with a side below this many pixels are skipped.")
 @_common
 def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bool,
@@ -149,6 +262,7 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
                            "target")
     src = None if src_format == "auto" else src_format
     ds, notes = formats.convert(input, output, src, dst_format, **options)
+    _list_notes(ds.meta.get("read_notes", []), quiet, label="note")
     _list_notes(ds.meta.get("skipped", []), quiet)
     _list_notes(notes, quiet, label="note")
     source = ds.meta.get("source_format", src_format)
@@ -162,9 +276,9 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
 @click.argument("dataset", type=click.Path(path_type=str))
 @_read_options
 @_common
-def info(dataset: str, format: str, quiet: bool, **options) -> None:
+def info(dataset: str, read: dict, quiet: bool) -> None:
     """Summarise DATASET: counts per category and per split."""
-    ds = _read(dataset, format, quiet, **options)
+    ds = _read(dataset, quiet, **read)
     click.echo(repr(ds))
     click.echo(ds.summary().to_string())
 
@@ -173,10 +287,11 @@ def _threshold_options(func):
     """One --option per Thresholds field, so every number is settable from the CLI."""
     from dataclasses import fields
 
-    from .checks import Thresholds
+    from .checks import Thresholds, threshold_range
 
     for f in reversed(fields(Thresholds)):
-        func = click.option(f"--{f.name.replace('_', '-')}", f.name, type=int if f.type == "int" else float, default=None,
+        kind = Number(int if f.type == "int" else float, *threshold_range(f.name))
+        func = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind, default=None,
                             help=f"Threshold (default {f.default}).")(func)
     return func
 
@@ -195,7 +310,8 @@ FAIL_LEVELS = ("error", "warning", "never")
 @click.option("--html", "html_out", type=click.Path(path_type=str), help="Write the HTML report.")
 @click.option("--skip", multiple=True, help="Leave out a check id or prefix (repeatable).")
 @click.option("--no-images", is_flag=True, help="Do not open image files (faster).")
-@click.option("--overwrite", is_flag=True, help="Replace existing report files.")
+@click.option("--overwrite", is_flag=True, hidden=True,
+              help="Accepted for old scripts: report files are always replaced.")
 @click.option("--score", "run_score", is_flag=True,
               help="Also score every annotation (annokit score) and add the likely "
                    "annotation errors to the reports.")
@@ -203,9 +319,9 @@ FAIL_LEVELS = ("error", "warning", "never")
               show_default=True, help="With --score: the model family.")
 @_threshold_options
 @_common
-def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bool, config,
-          fail_on, json_out, html_out, skip, no_images: bool, overwrite: bool, run_score: bool,
-          score_model: str, quiet: bool, **thresholds) -> None:
+def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, no_images: bool,
+          overwrite: bool, run_score: bool, score_model: str, quiet: bool,
+          **thresholds) -> None:
     """Check DATASET for annotation problems; exit 1 when findings reach --fail-on.
 
     \b
@@ -223,14 +339,17 @@ def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bo
     fail_on = fail_on or settings.get("fail_on", "error")
     if fail_on not in FAIL_LEVELS:
         raise AnnokitError(f"{config}: fail_on must be one of {', '.join(FAIL_LEVELS)}")
-    ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
-               strict=strict)
+    inputs = (dataset, read.get("image_root"), config)
+    for out in (json_out, html_out):  # refuse a bad report path before the work
+        if out:
+            check_output(out, inputs, overwrite=True, report=True)
+    ds = _read(dataset, quiet, **read)
     found = checks.check(ds, skip=[*settings.get("skip", []), *skip], images=not no_images,
                          severity=settings.get("severity"), **limits)
     scores = _score(ds, score_model, quiet) if run_score else None
     for out in (json_out, html_out):
         if out:
-            report(ds, found, out, overwrite=overwrite, scores=scores)
+            report(ds, found, out, protect=inputs, scores=scores)
     click.echo(summary_table(ds, found))
     if scores is not None:
         click.echo(scores_summary(ds, scores))
@@ -264,24 +383,23 @@ def _score(ds, model: str, quiet: bool):
 @click.option("--method", type=click.Choice(["auto", "random", "stratified", "multilabel"]),
               default="auto", show_default=True,
               help="auto: multi-label stratified for detection, stratified for single labels.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=Number(int, 0, 2**32 - 1), default=0, show_default=True)
 @click.option("--group-by", default=None,
               help="Image column, or a regex on file names whose first group is the group "
                    "(e.g. '^(video\\d+)_'): no group spans two splits.")
 @click.option("--near-duplicates/--no-near-duplicates", default=True, show_default=True,
               help="Keep near-duplicate images (perceptual hash) in one split.")
-@click.option("--phash-distance", type=int, default=4, show_default=True)
+@click.option("--phash-distance", type=Number(int, 0, 64), default=4, show_default=True)
 @click.option("--keep-existing", is_flag=True,
               help="Keep current splits; assign only images without one.")
-@click.option("--folds", type=int, default=None,
+@click.option("--folds", type=Number(int, 2, 1000), default=None,
               help="K-fold: write OUTPUT/fold_<i>, each with train and val.")
 @_read_options
 @_write_options
 @_common
 def split_command(dataset: str, output: str, ratios: str, names: str, method: str, seed: int,
                   group_by, near_duplicates: bool, phash_distance: int, keep_existing: bool,
-                  folds, format: str, image_root, voc_one_based: bool, strict: bool, to,
-                  images, overwrite: bool, quiet: bool) -> None:
+                  folds, read: dict, to, images, overwrite: bool, quiet: bool) -> None:
     """Split DATASET into train/val/test (or K folds), written at OUTPUT.
 
     \b
@@ -290,23 +408,23 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
       annokit split data/coco out/yolo --to yolo --group-by '^(video\\d+)_'
       annokit split data/yolo out/folds --folds 5
     """
-    import warnings
 
     from . import split as splitting
+    from .fileio import atomic_output
 
-    ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
-               strict=strict)
+    ds = _read(dataset, quiet, **read)
     write = dict(to=to, dataset=dataset, quiet=quiet, images=images, overwrite=overwrite,
-                 voc_one_based=voc_one_based)
+                 voc_one_based=read["voc_one_based"])
     grouping = dict(seed=seed, group_by=group_by, near_duplicates=near_duplicates,
                     phash_distance=phash_distance, method=method)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", splitting.SplitWarning)  # printed below, once
-        if folds:
+        if folds is not None:
             result = splitting.kfold(ds, folds, **grouping)
             _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet, label="note")
-            for i, part in enumerate(splitting.fold_splits(result)):
-                _write(part, f"{output}/fold_{i}", **write)
+            with atomic_output(output, overwrite=overwrite, protect=(dataset,)) as tmp:
+                for i, part in enumerate(splitting.fold_splits(result)):
+                    _write(part, tmp / f"fold_{i}", **{**write, "overwrite": False})
             click.echo(f"{folds} folds written to {output}/fold_0..{folds - 1}")
             return
         result = splitting.split(ds, _floats(ratios, "ratios"), names=names.split(","),
@@ -323,21 +441,21 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
 @click.option("--method", type=click.Choice(["repeat", "oversample", "undersample"]),
               default="repeat", show_default=True,
               help="repeat: LVIS repeat-factor sampling; or over/undersample at image level.")
-@click.option("--threshold", type=float, default=0.001, show_default=True,
+@click.option("--threshold", type=Number(float, 0, 1), default=0.001, show_default=True,
               help="LVIS repeat-factor threshold t.")
-@click.option("--target", type=int, default=None,
+@click.option("--target", type=Number(int, 1, 10_000_000), default=None,
               help="oversample: instances per class (default: the largest class).")
-@click.option("--cap", type=int, default=None, help="undersample: most instances per class.")
+@click.option("--cap", type=Number(int, 1, 10**9), default=None, help="undersample: most instances per class.")
 @click.option("--keep-rare-images/--drop-rare-images", "protect_rare", default=True,
               show_default=True, help="undersample: never drop an image holding a rare class.")
 @click.option("--only-split", default=None, help="Resample this split only (e.g. train).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=Number(int, 0, 2**32 - 1), default=0, show_default=True)
 @_read_options
 @_write_options
 @_common
 def rebalance_command(dataset: str, output: str, method: str, threshold: float, target, cap,
-                      protect_rare: bool, only_split, seed: int, format: str, image_root,
-                      voc_one_based: bool, strict: bool, to, images, overwrite: bool,
+                      protect_rare: bool, only_split, seed: int, read: dict, to, images,
+                      overwrite: bool,
                       quiet: bool) -> None:
     """Resample DATASET so rare classes weigh more; write it (or an image list) at OUTPUT.
 
@@ -351,17 +469,16 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
       annokit rebalance data/yolo out/train-list.txt --method oversample --only-split train
     """
     from . import rebalance as rebalancing
-    from .fileio import atomic_output
 
-    ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
-               strict=strict)
+    ds = _read(dataset, quiet, **read)
     out, table = rebalancing.rebalance(ds, method, seed=seed, threshold=threshold,
                                        target=target, cap=cap, protect_rare=protect_rare,
                                        only_split=only_split)
     _list_notes(out.meta.get("rebalance_info", {}).get("notes", []), quiet, label="note")
     if output.lower().endswith(".txt"):
-        with atomic_output(output, overwrite=overwrite, protect=(dataset,)) as tmp:
-            tmp.write_text("\n".join(rebalancing.image_list(out)) + "\n")
+        listed = rebalancing.image_list(out, split=only_split)
+        write_file_atomic(output, "".join(p + "\n" for p in listed),
+                          protect=(dataset, read["image_root"]))
         fmt = "image list"
     else:
         fmt = to or ds.meta["source_format"]
@@ -369,7 +486,7 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
             raise AnnokitError(f"{output}: {fmt} cannot hold repeated images; write COCO "
                                "(--to coco) or an image list (OUTPUT ending in .txt)")
         _write(out, output, to=fmt, dataset=dataset, quiet=quiet, images=images,
-               overwrite=overwrite, voc_one_based=voc_one_based)
+               overwrite=overwrite, voc_one_based=read["voc_one_based"])
     click.echo(rebalancing.format_rebalance_table(table))
     click.echo(f"{len(ds)} -> {len(out)} images, {len(ds.annotations)} -> "
                f"{len(out.annotations)} annotations, written as {fmt} to {output}")
@@ -403,8 +520,8 @@ def points() -> None:
 @_read_options
 @_write_options
 @_common
-def to_points(dataset: str, output: str, format: str, to, quiet: bool, images, overwrite,
-              **options) -> None:
+def to_points(dataset: str, output: str, read: dict, to, quiet: bool, images,
+              overwrite) -> None:
     """Turn every box of DATASET into a point at its centre, written at OUTPUT.
 
     \b
@@ -413,7 +530,7 @@ def to_points(dataset: str, output: str, format: str, to, quiet: bool, images, o
     """
     from . import points as centre_points
 
-    ds = _read(dataset, format, quiet, **options)
+    ds = _read(dataset, quiet, **read)
     out = centre_points.boxes_to_points(ds)
     fmt = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
                  overwrite=overwrite)
@@ -431,8 +548,8 @@ def to_points(dataset: str, output: str, format: str, to, quiet: bool, images, o
 @_read_options
 @_write_options
 @_common
-def to_boxes(dataset: str, output: str, size, reference, format: str, to, quiet: bool,
-             images, overwrite, **options) -> None:
+def to_boxes(dataset: str, output: str, size, reference, read: dict, to, quiet: bool,
+             images, overwrite) -> None:
     """Turn every point of DATASET into a box of its class's size, written at OUTPUT.
 
     \b
@@ -442,11 +559,11 @@ def to_boxes(dataset: str, output: str, size, reference, format: str, to, quiet:
     """
     from . import points as centre_points
 
-    ds = _read(dataset, format, quiet, **options)
-    ref = _read(reference, "auto", quiet) if reference else None
+    ds = _read(dataset, quiet, **read)
+    ref = _read(reference, quiet) if reference else None
     out = centre_points.points_to_boxes(ds, _sizes(size), reference=ref)
-    fmt = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
-                 overwrite=overwrite)
+    fmt = _write(out, output, to=to, dataset=(dataset, reference), quiet=quiet,
+                 images=images, overwrite=overwrite)
     click.echo(f"{out.summary_line()}: points as boxes, written as {fmt} to {output}")
 
 
@@ -457,13 +574,13 @@ def _point_options(func):
                      show_default=True,
                      help="points: box: a point inside a ground-truth box matches it; "
                           "distance: within --distance x the object's size of its centre."),
-        click.option("--distance", type=float, default=0.5, show_default=True,
+        click.option("--distance", type=Number(float, 0, 1e6), default=0.5, show_default=True,
                      help="points: the match radius as a share of the object's size."),
-        click.option("--max-distance", type=float, default=None,
+        click.option("--max-distance", type=Number(float, 0, 1e9), default=None,
                      help="points: pixels, for ground-truth points with no known size."),
         click.option("--size", multiple=True,
                      help="points: ground-truth point size W,H or CLASS=W,H."),
-        click.option("--score-threshold", type=float, default=None,
+        click.option("--score-threshold", type=Number(float, -1e9, 1e9), default=None,
                      help="points: drop predictions scored below this."),
         click.option("--any-class", is_flag=True, help="points: match regardless of class."),
     ]):
@@ -478,8 +595,9 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
     import orjson
 
     from . import evaluate as evaluation
-    from .fileio import atomic_output
 
+    if json_out:  # a bad --json path is refused before the work
+        check_output(json_out, (ground_truth, predictions), overwrite=True, report=True)
     gt, pred = evaluation.read_pair(ground_truth, predictions, **read)
     _list_notes(gt.meta.get("skipped", []), quiet)
     _list_notes(pred.meta.get("skipped", []), quiet)
@@ -490,8 +608,7 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
     click.echo(evaluation.format_metrics(metrics))
     if json_out:
         data = orjson.dumps(evaluation.to_plain(metrics), option=orjson.OPT_INDENT_2)
-        with atomic_output(json_out, overwrite=True, protect=(ground_truth, predictions)) as tmp:
-            tmp.write_bytes(data + b"\n")
+        write_file_atomic(json_out, data + b"\n", protect=(ground_truth, predictions))
 
 
 @main.command(name="eval")
@@ -505,7 +622,7 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
 @click.option("--engine", type=click.Choice(["faster-coco-eval", "pycocotools"]), default=None,
               help="detection: COCOeval implementation (default: faster-coco-eval when "
                    "installed; the same numbers).")
-@click.option("--threshold", type=float, default=0.5, show_default=True,
+@click.option("--threshold", type=Number(float, 0, 1), default=0.5, show_default=True,
               help="classification, multi-label: predicted labels scored below are left out.")
 @click.option("--pred-format", type=SOURCE_FORMATS, default="auto",
               help="Format of PREDICTIONS (default: detected; a COCO results list is read "
@@ -516,8 +633,8 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
 @_read_options
 @_common
 def eval_command(ground_truth: str, predictions: str, task, iou_type: str, engine,
-                 threshold: float, pred_format: str, json_out, format: str, quiet: bool,
-                 image_root, voc_one_based: bool, strict: bool, **point_options) -> None:
+                 threshold: float, pred_format: str, json_out, read: dict, quiet: bool,
+                 **point_options) -> None:
     """Evaluate PREDICTIONS against GROUND_TRUTH: mAP, classification or point metrics.
 
     \b
@@ -527,9 +644,8 @@ def eval_command(ground_truth: str, predictions: str, task, iou_type: str, engin
       annokit eval data/yolo runs/predict --task detection --pred-format yolo
       annokit eval labels.csv predicted.csv --task classification
     """
-    read = dict(format=None if format == "auto" else format,
-                pred_format=None if pred_format == "auto" else pred_format,
-                image_root=image_root, voc_one_based=voc_one_based, strict=strict)
+    read = dict(read, format=None if read["format"] == "auto" else read["format"],
+                pred_format=None if pred_format == "auto" else pred_format)
     _evaluate(ground_truth, predictions, task, json_out, quiet, read=read, iou_type=iou_type,
               engine=engine, threshold=threshold, **point_options)
 
@@ -557,6 +673,9 @@ def evaluate_points(predictions: str, ground_truth: str, json_out, format: str, 
     Example:
       annokit evaluate points predictions.csv data/voc --mode box
     """
+    inputs = (predictions, ground_truth)
+    if json_out:  # a bad --json path is refused before the work
+        check_output(json_out, inputs, overwrite=True, report=True)
     read = dict(pred_format=None if format == "auto" else format)
     _evaluate(ground_truth, predictions, "points", json_out, quiet, read=read,
               **point_options)

@@ -25,7 +25,8 @@ import pandas as pd
 from PIL import Image
 
 from .errors import AnnokitError, FormatError, Problems
-from .formats.imagefolder import class_folders, split_folders
+from .fileio import safe_relative
+from .formats.layout import class_folders, split_folders
 from .model import Dataset
 from .progress import track
 
@@ -160,6 +161,8 @@ def _crop_all(boxes: pd.DataFrame, pos: np.ndarray, imgs: pd.DataFrame, paths: p
         results = (r for chunk in pool.map(_crop_images, chunks) for r in chunk)
         for g, i, (got, error) in track(zip(groups, firsts, results), "cropping boxes",
                                         total=len(groups)):
+            if error and paths[i] is None and not safe_relative(files[i]):
+                error = "file name leaves the image folder: never read"
             if error:
                 problems.skip(FormatError(paths[i] or str(files[i]), error,
                                           place=f"image id {ids[i]}",

@@ -1,12 +1,25 @@
-"""Writing output safely: atomic replace, refusing to clobber, placing image files.
+"""Writing output safely: one output policy for every file a command writes.
 
-Writers build their whole output in a temporary sibling of the target and rename it
-into place at the end, so a failure (or Ctrl-C) never leaves half a dataset behind and
-never touches what was there before.
+The policy (``check_output``) is the same for datasets, reports, lists and JSON:
+
+* paths are compared resolved (``os.path.realpath``) and by identity (device, inode), so a
+  symlink, ``../x/in`` or a hard link to an input is seen as the input;
+* nothing is written over or inside an input, and no input lies inside a replaced target;
+* a non-empty dataset target needs ``overwrite``; a report file is replaced on a re-run,
+  but never when it is a folder or an input.
+
+Writers build their output in a temporary sibling ``.NAME.annokit-PID-XXXX.tmp`` and move
+it into place at the end, so a failure, Ctrl-C or SIGTERM never leaves half an output and
+never touches what was there. A lock file beside the target makes a second writer of the
+same output fail cleanly; a new target is put in place with an exclusive final step.
+Temporary folders of a killed run (their pid is dead) are removed by the next run.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import re
 import shutil
 import uuid
 from contextlib import contextmanager
@@ -15,51 +28,328 @@ from typing import Iterator
 
 import pandas as pd
 
-from .errors import AnnokitError
+from .errors import AnnokitError, FormatError
 
 IMAGE_MODES = ("copy", "link", "none")
+MAX_NAME_BYTES = 255  # one path component, as Linux and macOS allow
+_TEMP = re.compile(r"\.annokit-(old-)?(\d+)-[0-9a-f]+(\.tmp)?$")
+
+# -- the policy ---------------------------------------------------------------------
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _inside(child: str, parent: str) -> bool:
+    return child.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+def _ancestors_identities(path: str) -> set[tuple[int, int]]:
+    """(device, inode) of every existing folder above ``path`` (bind mounts, hard links)."""
+    found = set()
+    parent = os.path.dirname(path)
+    while parent and parent != path:
+        ident = _identity(parent)
+        if ident:
+            found.add(ident)
+        path, parent = parent, os.path.dirname(parent)
+    return found
+
+
+def _overlaps(real: str, inp: str) -> bool:
+    """True when ``target`` is ``inp``, lies inside it, or holds it (resolved paths)."""
+    if real == inp or _inside(real, inp) or _inside(inp, real):
+        return True
+    t_id, i_id = _identity(real), _identity(inp)
+    if t_id and t_id == i_id:
+        return True
+    return bool((i_id and i_id in _ancestors_identities(real))
+                or (t_id and t_id in _ancestors_identities(inp)))
+
+
+def _holds(real: str, inp: str) -> bool:
+    """True when replacing ``real`` would remove ``inp`` (it is ``inp`` or holds it)."""
+    if real == inp or _inside(inp, real):
+        return True
+    t_id = _identity(real)
+    return bool(t_id and (t_id == _identity(inp) or t_id in _ancestors_identities(inp)))
+
+
+def _check_name(target: Path) -> None:
+    text = os.fspath(target)
+    if "\x00" in text:
+        raise AnnokitError(f"{text!r}: an output path cannot hold a NUL character")
+    try:
+        encoded = [os.fsencode(part) for part in target.parts]
+    except UnicodeEncodeError:
+        raise AnnokitError(f"{text!r}: the output path is not valid text for this "
+                           "file system") from None
+    if any(len(part) > MAX_NAME_BYTES for part in encoded):
+        raise AnnokitError(f"{text[:80]}...: a name in the output path is longer than "
+                           f"{MAX_NAME_BYTES} bytes")
+    for parent in target.parents:  # 'out.json/x' under a regular file
+        if os.path.lexists(parent):
+            if not os.path.isdir(parent):
+                raise AnnokitError(f"{target}: cannot be written: {parent} is a file, not a "
+                                   "folder")
+            return
+
+
+def check_output(target: str | os.PathLike, protect: tuple = (), *,
+                 overwrite: bool = False, report: bool = False, keep: tuple = ()) -> Path:
+    """Apply the output policy to ``target``; return it as an absolute path.
+
+    ``protect`` names the inputs (files or folders): the target may not be one, lie inside
+    one, or hold one, compared resolved. A dataset target (``report=False``) that exists and
+    is not empty needs ``overwrite``; a report (``report=True``: JSON, HTML, lists) replaces
+    an existing file but never a folder. ``keep`` names folders (image roots) that the
+    target may lie inside but may not be or hold.
+
+    Example:
+        >>> check_output("out/coco", protect=("data/voc",))  # doctest: +SKIP
+        PosixPath('/home/me/out/coco')
+    """
+    target = Path(os.path.abspath(os.fspath(target)))
+    _check_name(target)
+    real = os.path.realpath(target)
+    for p in protect:
+        if p is None:
+            continue
+        if _overlaps(real, os.path.realpath(os.fspath(p))):
+            raise AnnokitError(f"{target}: refusing to write over or into the input ({p})")
+    for p in keep:
+        if p is not None and _holds(real, os.path.realpath(os.fspath(p))):
+            raise AnnokitError(f"{target}: refusing to replace the image folder {p}")
+    if report:
+        if os.path.isdir(target):
+            raise AnnokitError(f"{target}: is a folder; give a file name for the report")
+        if os.path.lexists(target) and not overwrite:
+            raise AnnokitError(f"{target}: exists (replace it with overwrite=True)")
+    elif _is_nonempty(target) and not overwrite:
+        raise AnnokitError(f"{target}: exists and is not empty (use --overwrite to replace it)")
+    return target
 
 
 def _is_nonempty(path: Path) -> bool:
-    return path.is_file() or (path.is_dir() and any(path.iterdir()))
+    if path.is_dir():
+        with os.scandir(path) as entries:
+            return any(True for _ in entries)
+    return os.path.lexists(path)
 
+
+# -- writing --------------------------------------------------------------------------
 
 @contextmanager
 def atomic_output(target: str | os.PathLike, *, overwrite: bool = False,
-                  protect: tuple[str | os.PathLike, ...] = ()) -> Iterator[Path]:
+                  protect: tuple = (), report: bool = False, keep: tuple = ()
+                  ) -> Iterator[Path]:
     """Yield a fresh temporary path beside ``target``; move it onto ``target`` on success.
 
     ``target`` may become a file or a folder, whichever the body creates at the yielded
-    path. An existing non-empty target is refused unless ``overwrite``; a target that is,
-    or contains, one of the ``protect`` paths (the input) is always refused.
+    path. The output policy (:func:`check_output`) decides what may be replaced. A second
+    writer of the same target fails while the first runs; OS errors (disk full, read-only)
+    become one ``AnnokitError`` naming the output file.
 
     Example:
         >>> with atomic_output("out/annotations.json") as tmp:  # doctest: +SKIP
         ...     tmp.write_text("{}")
     """
-    target = Path(target).absolute()
-    for p in protect:
-        p = Path(p).absolute()
-        if target == p or target in p.parents or (p.is_dir() and p in target.parents):
-            raise AnnokitError(f"{target}: refusing to write over or into the input ({p})")
-    if _is_nonempty(target) and not overwrite:
-        raise AnnokitError(f"{target}: exists and is not empty (use --overwrite to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.annokit-{uuid.uuid4().hex[:8]}.tmp")
+    policy = dict(overwrite=overwrite, report=report, keep=keep)
+    target = check_output(target, protect, **policy)
+    made = _make_parent(target)
     try:
-        yield tmp
-        if not tmp.exists():  # the writer wrote nothing: an empty folder is still output
-            tmp.mkdir()
-        _replace(tmp, target)
+        with _lock(target):
+            _clean_stale(target)
+            existed = os.path.lexists(target)
+            if existed:  # checked again under the lock: another writer may have finished
+                check_output(target, protect, **policy)
+            tmp = target.with_name(f".{target.name}.annokit-{os.getpid()}-"
+                                   f"{uuid.uuid4().hex[:8]}.tmp")
+            try:
+                with _os_errors(tmp, target):
+                    yield tmp
+                    if not os.path.lexists(tmp):  # the writer wrote nothing: an empty folder
+                        tmp.mkdir()
+                    if existed:
+                        _replace(tmp, target)
+                    else:
+                        _place_new(tmp, target)
+            finally:
+                _remove(tmp)
+    except BaseException:
+        _unmake(made, target.parent)
+        raise
+
+
+def write_file_atomic(path: str | os.PathLike, data: bytes | str, *, protect: tuple = (),
+                      overwrite: bool = True) -> Path:
+    """Write ``data`` (text as UTF-8) to the report-like file ``path`` atomically.
+
+    An existing file is replaced (a re-run of a pipeline), unless ``overwrite`` is False;
+    a folder or an input (``protect``) never is.
+
+    Example:
+        >>> write_file_atomic("out/metrics.json", "{}\\n", protect=("data/gt.json",))  # doctest: +SKIP
+        PosixPath('/home/me/out/metrics.json')
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    with atomic_output(path, overwrite=overwrite, protect=protect, report=True) as tmp:
+        tmp.write_bytes(data)
+    return Path(os.path.abspath(os.fspath(path)))
+
+
+@contextmanager
+def _os_errors(tmp: Path, target: Path) -> Iterator[None]:
+    """Disk full, read-only, permission denied: one line naming the output file."""
+    try:
+        yield
+    except OSError as e:
+        name = os.fsdecode(e.filename) if e.filename is not None else os.fspath(tmp)
+        if not name.startswith(os.fspath(tmp)):  # an input that could not be read
+            raise AnnokitError(f"{name}: {e.strerror or e}") from None
+        name = os.fspath(target) + name[len(os.fspath(tmp)):]  # as it would be, not the temp
+        raise AnnokitError(f"{name}: cannot be written: {e.strerror or e}") from None
+
+
+def _make_parent(target: Path) -> Path | None:
+    """Make the target's missing parent folders; return the topmost one made."""
+    top = None
+    for parent in reversed(target.parents):
+        if not os.path.isdir(parent):
+            top = top or parent
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AnnokitError(f"{target.parent}: cannot be made: {e.strerror or e}") from None
+    return top
+
+
+def _unmake(top: Path | None, parent: Path) -> None:
+    """Remove the empty parent folders this run made (a failed run leaves nothing)."""
+    if top is None:
+        return
+    while True:
+        try:
+            parent.rmdir()
+        except OSError:
+            return
+        if parent == top:
+            return
+        parent = parent.parent
+
+
+@contextmanager
+def _lock(target: Path) -> Iterator[None]:
+    """Hold ``.NAME.annokit.lock`` beside ``target``: one annokit writer per output."""
+    lock = target.with_name(f".{target.name}.annokit.lock")
+    for attempt in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            pid = _read_pid(lock)
+            if attempt or pid is None or _alive(pid):
+                raise AnnokitError(f"{target}: another annokit run (pid {pid}) is writing "
+                                   "it; try again when it has finished") from None
+            _remove(lock)  # its writer was killed
+        except OSError as e:
+            raise AnnokitError(f"{target}: cannot be written: {e.strerror or e}") from None
+    try:
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as e:  # a full disk already: the lock file is all we made
+            raise AnnokitError(f"{target}: cannot be written: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
+        yield
     finally:
-        _remove(tmp)
+        if _read_pid(lock) in (os.getpid(), None):
+            _remove(lock)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip() or "x")
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _clean_stale(target: Path) -> None:
+    """Remove temporaries of ``target`` left by killed runs; restore an orphaned old copy."""
+    prefix = f".{target.name}.annokit-"
+    try:
+        names = [n for n in os.listdir(target.parent) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        m = _TEMP.search(name)
+        if not m or _alive(int(m.group(2))):
+            continue
+        stale = target.parent / name
+        if m.group(1) and not os.path.lexists(target):  # killed between the two renames
+            os.replace(stale, target)
+        else:
+            _remove(stale)
+
+
+def _place_new(new: Path, target: Path) -> None:
+    """Move ``new`` to a ``target`` that did not exist; fail if something appeared there."""
+    try:
+        if _rename_noreplace(new, target):
+            return
+    except FileExistsError:
+        raise AnnokitError(f"{target}: appeared while this run was writing it (another "
+                           "program wrote it); left as it is") from None
+    if os.path.lexists(target) and _is_nonempty(target):  # no exclusive rename here
+        raise AnnokitError(f"{target}: appeared while this run was writing it (another "
+                           "program wrote it); left as it is")
+    _replace(new, target)
+
+
+_RENAME_NOREPLACE = 1
+
+
+def _rename_noreplace(src: Path, dst: Path) -> bool:
+    """Linux renameat2(RENAME_NOREPLACE); False where the system lacks it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst),
+                 _RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST or err == errno.ENOTEMPTY:
+        raise FileExistsError(err, os.strerror(err), os.fspath(dst))
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EPERM):  # file system without it
+        return False
+    raise OSError(err, os.strerror(err), os.fspath(dst))
 
 
 def _replace(new: Path, target: Path) -> None:
-    if not target.exists() and not target.is_symlink():
+    if not os.path.lexists(target):
         os.replace(new, target)
         return
-    old = target.with_name(f".{target.name}.annokit-old-{uuid.uuid4().hex[:8]}")
+    old = target.with_name(f".{target.name}.annokit-old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     os.replace(target, old)
     try:
         os.replace(new, target)
@@ -70,11 +360,16 @@ def _replace(new: Path, target: Path) -> None:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
+    if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    elif os.path.lexists(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
+
+# -- reading inside a root ------------------------------------------------------------
 
 def safe_relative(file_name: str) -> bool:
     """True when ``file_name`` stays inside the folder it is relative to.
@@ -83,10 +378,28 @@ def safe_relative(file_name: str) -> bool:
         >>> safe_relative("train/a.jpg"), safe_relative("../a.jpg"), safe_relative("/etc/x")
         (True, False, False)
     """
-    if not file_name or os.path.isabs(file_name) or file_name.startswith(("/", "\\")):
+    if not isinstance(file_name, str) or not file_name or "\x00" in file_name:
+        return False
+    if os.path.isabs(file_name) or file_name.startswith(("/", "\\")):
         return False
     parts = file_name.replace("\\", "/").split("/")
     return ".." not in parts and ":" not in parts[0]
+
+
+def confined(root: str | None, file_name: object) -> str | None:
+    """``root/file_name`` when the name stays inside ``root``, else None (never read).
+
+    The one place that decides whether an image named by an annotation file may be opened:
+    names with ``..``, absolute names and names with a NUL are refused. Symlinks placed
+    inside the root by the dataset's owner are followed.
+
+    Example:
+        >>> confined("/data/img", "a/b.jpg"), confined("/data/img", "../../etc/passwd")
+        ('/data/img/a/b.jpg', None)
+    """
+    if not root or not isinstance(file_name, str) or not safe_relative(file_name):
+        return None
+    return os.path.join(root, file_name)
 
 
 def place_images(sources: pd.Series, destinations: pd.Series, mode: str) -> list[str]:
@@ -124,3 +437,65 @@ def _link(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:
         os.symlink(os.path.abspath(src), dst)
+
+
+# -- reading small config files -------------------------------------------------------
+
+MAX_CONFIG_BYTES = 1_000_000  # a data.yaml or check config is a few KB
+
+
+def load_yaml(text: str, source: str | os.PathLike) -> object:
+    """Parse YAML safely: plain tags only, and no aliases (``*x``: alias bombs expand a
+    1 KB file into gigabytes), no deep nesting. Errors name ``source``.
+
+    The one YAML loader annokit uses, for ``data.yaml`` and check configs.
+
+    Example:
+        >>> load_yaml("names: [cat, dog]", "data.yaml")
+        {'names': ['cat', 'dog']}
+    """
+    import yaml
+
+    if len(text) > MAX_CONFIG_BYTES:
+        raise FormatError(source, f"{len(text)} characters is too large for a YAML config "
+                          f"(at most {MAX_CONFIG_BYTES})")
+    try:
+        return yaml.load(text, Loader=_no_alias_loader())
+    except RecursionError:
+        raise FormatError(source, "malformed YAML: nested too deeply") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
+        problem = str(getattr(e, "problem", None) or e).splitlines()[0]
+        raise FormatError(source, f"malformed YAML: {problem}", place=place) from None
+
+
+_LOADER = None
+MAX_YAML_DEPTH = 50
+
+
+def _no_alias_loader():
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class NoAliasLoader(yaml.SafeLoader):
+            depth = 0
+
+            def compose_node(self, parent, index):
+                if self.check_event(yaml.AliasEvent):
+                    event = self.peek_event()
+                    raise yaml.composer.ComposerError(
+                        None, None, "YAML aliases (*name) are refused", event.start_mark)
+                self.depth += 1
+                try:
+                    if self.depth > MAX_YAML_DEPTH:
+                        raise yaml.composer.ComposerError(
+                            None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                            self.peek_event().start_mark)
+                    return super().compose_node(parent, index)
+                finally:
+                    self.depth -= 1
+
+        _LOADER = NoAliasLoader
+    return _LOADER

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .fileio import confined
 
 KINDS = ("box", "point", "label")
 
@@ -99,13 +100,6 @@ class Dataset:
         self.images = _conform(self.images, IMAGE_SCHEMA, "images")
         self.annotations = _conform(self.annotations, ANNOTATION_SCHEMA, "annotations")
 
-    # -- reading and writing -------------------------------------------------
-    def write(self, path: str | os.PathLike, format: str, **options) -> Path:
-        """Write in ``format`` ('coco', 'voc', 'yolo') at ``path``; see ``annokit.write``."""
-        from .formats import write
-
-        return write(self, path, format, **options)
-
     # -- looking at it -------------------------------------------------------
     def __len__(self) -> int:
         return len(self.images)
@@ -151,7 +145,8 @@ class Dataset:
         """Absolute path of every image (index aligned with ``images``), or None where unknown.
 
         Images live under ``meta['image_root']``; a split may have its own folder in
-        ``meta['split_roots']``.
+        ``meta['split_roots']``. A file name that leaves its folder (``../``, absolute)
+        gets None: such files are never read (``annokit.fileio.confined``).
         """
         root = self.meta.get("image_root")
         split_roots = self.meta.get("split_roots") or {}
@@ -159,7 +154,7 @@ class Dataset:
         paths = []
         for split, name in zip(splits, self.images["file_name"].tolist()):
             folder = split_roots.get(split, root) if isinstance(split, str) else root
-            paths.append(os.path.join(folder, name) if folder and isinstance(name, str) else None)
+            paths.append(confined(folder, name))
         return pd.Series(paths, index=self.images.index, dtype=object)
 
     def copy(self) -> "Dataset":

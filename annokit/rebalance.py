@@ -27,6 +27,7 @@ from . import stats
 from .model import Dataset
 
 METHODS = ("repeat", "oversample", "undersample")
+MAX_IMAGES = 10_000_000  # a resampled dataset larger than this is a mistake, not a plan
 
 
 # -- per-image class counts ---------------------------------------------------------------
@@ -283,6 +284,10 @@ def rebalance(ds: Dataset, method: str = "repeat", *, seed: int = 0,
         raise AnnokitError(f"unknown rebalance method {method!r}: choose one of "
                            f"{', '.join(METHODS)}")
     copies, notes = _subset_copies(ds, only_split, make)
+    total = int(copies.sum())
+    if total > MAX_IMAGES:  # refused before the copies are made: a bounded cost
+        raise AnnokitError(f"rebalancing would make {total:,} images (at most {MAX_IMAGES:,}); "
+                           "lower the target or raise the threshold")
     out = resample(ds, copies)
     out.meta["rebalance_info"] = {"method": method, "seed": seed, "only_split": only_split,
                                   "threshold": threshold if method == "repeat" else None,
@@ -369,17 +374,20 @@ def _pct(value: float) -> str:
     return "-" if value != value else f"{value:.1%}"
 
 
-def image_list(ds: Dataset, *, absolute: bool = True) -> list[str]:
+def image_list(ds: Dataset, *, absolute: bool = True, split: str | None = None) -> list[str]:
     """Every image's path in order, repeats included: a training list for Ultralytics
     (``train: train.txt``) or Detectron2. Absolute paths where the image folder is known
-    (``absolute``), else the ``file_name``.
+    (``absolute``), else the ``file_name``. ``split`` lists that split's images only (the
+    list for ``rebalance(..., only_split=split)``).
 
     Example:
         >>> out, _ = rebalance(ds, "repeat", threshold=0.3)  # doctest: +SKIP
         >>> Path("train.txt").write_text("\\n".join(image_list(out)) + "\\n")  # doctest: +SKIP
     """
-    names = ds.images["file_name"].astype(str).tolist()
+    keep = np.ones(len(ds.images), bool) if split is None else \
+        (ds.images["split"] == split).to_numpy(dtype=bool)
+    names = ds.images["file_name"].astype(str)[keep].tolist()
     if not absolute:
         return names
-    paths = ds.image_paths().tolist()
+    paths = ds.image_paths()[keep].tolist()
     return [p if p is not None else f for p, f in zip(paths, names)]

@@ -28,7 +28,7 @@ import pandas as pd
 
 from .checks import FINDING_COLUMNS, SEVERITIES, SEVERITY_RANK
 from .errors import AnnokitError
-from .fileio import atomic_output
+from .fileio import check_output, safe_relative, write_file_atomic
 from .model import Dataset
 from .stats import class_counts
 
@@ -50,11 +50,13 @@ esc = html.escape
 # -- public API ---------------------------------------------------------------
 
 def report(ds: Dataset, findings: pd.DataFrame, path: str | os.PathLike, *,
-           title: str | None = None, thumbnails: int = 12, overwrite: bool = False,
-           scores=None) -> Path:
+           title: str | None = None, thumbnails: int = 12, overwrite: bool = True,
+           protect: tuple = (), scores=None) -> Path:
     """Write the QC report at ``path``: JSON when it ends in .json, HTML for .html/.htm.
 
-    Written atomically; an existing file is refused unless ``overwrite``.
+    Written atomically under the output policy (``annokit.fileio.check_output``): an
+    existing report file is replaced (``overwrite=False`` refuses it), a folder or one of
+    the inputs named in ``protect`` never is.
     ``thumbnails`` is how many of the worst images the HTML shows (0 for none).
     ``scores`` (an :class:`annokit.score.Scores`, or anything with its ``annotations`` and
     ``images`` DataFrames) adds the "likely annotation errors" section: worst-scored images
@@ -68,8 +70,7 @@ def report(ds: Dataset, findings: pd.DataFrame, path: str | os.PathLike, *,
     kind = {".json": "json", ".html": "html", ".htm": "html"}.get(path.suffix.lower())
     if kind is None:
         raise AnnokitError(f"{path}: a report path must end in .json or .html")
-    if path.is_dir():
-        raise AnnokitError(f"{path}: is a folder; give a file name for the report")
+    check_output(path, protect, overwrite=overwrite, report=True)  # before the work
     findings = _prepare(findings)
     scores = _prepare_scores(scores)
     if kind == "json":
@@ -77,8 +78,7 @@ def report(ds: Dataset, findings: pd.DataFrame, path: str | os.PathLike, *,
     else:
         data = _html(ds, findings, title or "annokit QC report", thumbnails,
                      scores).encode("utf-8")
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        tmp.write_bytes(data)
+    write_file_atomic(path, data, protect=protect, overwrite=overwrite)
     return path
 
 
@@ -163,7 +163,7 @@ def _prepare(findings: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summary(ds: Dataset, findings: pd.DataFrame) -> dict:
-    from . import __version__
+    from .version import __version__
 
     created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     splits = _split_codes(ds)
@@ -548,6 +548,8 @@ def _thumbnails_html(ds: Dataset, findings: pd.DataFrame, limit: int) -> str:
         info = images.loc[image_id]
         picture = _thumbnail(info["path"], anns[anns["image_id"] == image_id],
                              per_image[per_image["image_id"] == image_id])
+        if info["path"] is None and not safe_relative(info["file_name"]):
+            picture = "file name leaves the image folder: never read"
         if isinstance(picture, str):
             notes.append(f"{info['file_name']}: {picture}")
             continue

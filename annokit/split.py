@@ -97,6 +97,11 @@ def kfold(ds: Dataset, k: int = 5, *, seed: int = 0, group_by: str | pd.Series |
         raise AnnokitError(f"cannot make {k} folds of {len(ds.images)} images")
     chosen, _, info = _plan(ds, [1 / k] * k, [str(i) for i in range(k)], method, seed,
                             group_by, near_duplicates, phash_distance, None)
+    made = len(np.unique(chosen))
+    if made < k:  # fewer groups than folds: some folds would be empty
+        raise AnnokitError(f"cannot make {k} folds: the images form only {made} "
+                           f"group{'s' * (made != 1)} that must stay together (--group-by, "
+                           "near-duplicates)")
     out = ds.copy()
     out.images["fold"] = chosen.astype(np.int64)
     out.meta["split_info"] = {"folds": int(k), **info}
@@ -113,7 +118,7 @@ def fold_splits(ds: Dataset, k: int | None = None, *, names: tuple[str, str] = (
 
     Example:
         >>> for i, part in enumerate(fold_splits(kfold(ds, 5))):  # doctest: +SKIP
-        ...     part.write(f"out/fold_{i}", "yolo")
+        ...     annokit.write(part, f"out/fold_{i}", "yolo")
     """
     if "fold" not in ds.images:
         ds = kfold(ds, k or 5, **kfold_options)
@@ -303,11 +308,7 @@ def _near_duplicate_pairs(ds: Dataset, distance: int, notes: list[str]):
     if ds.image_paths().isna().all():
         notes.append(f"no image folder known: {absent}")
         return none
-    try:
-        from .checks.images import image_hashes, near_pairs
-    except ImportError:  # hashing is optional: the split still works without it
-        notes.append(f"image hashing unavailable (annokit.checks.images): {absent}")
-        return none
+    from .images import image_hashes, near_pairs
     hashes = image_hashes(ds)
     sha, phash = hashes["sha"], hashes["phash"]
     found = sha.notna().to_numpy()

@@ -96,3 +96,111 @@ def test_place_images_copy_link_and_missing(tmp_path):
     assert place_images(sources, sources, "none") == []
     with pytest.raises(AnnokitError, match="--images must be one of"):
         place_images(sources, sources, "move")
+
+
+# -- the output policy: resolved paths, identity, reports, locks, stale temporaries ------
+
+from annokit.errors import FormatError  # noqa: E402
+from annokit.fileio import (check_output, confined, load_yaml,  # noqa: E402
+                            write_file_atomic)
+
+
+def test_policy_compares_resolved_paths_and_identity(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.json").write_text("{}")
+    (tmp_path / "x").mkdir()
+    os.symlink(src, tmp_path / "link")
+    os.link(src / "a.json", tmp_path / "hard.json")
+    for target in (tmp_path / "x" / ".." / "in", tmp_path / "link", tmp_path / "link" / "sub",
+                   tmp_path):
+        with pytest.raises(AnnokitError, match="refusing to write over or into the input"):
+            check_output(target, (src,), overwrite=True)
+    with pytest.raises(AnnokitError, match="refusing to write over or into the input"):
+        check_output(tmp_path / "hard.json", (src / "a.json",), overwrite=True)
+    assert check_output(tmp_path / "out", (src,)) == tmp_path / "out"
+
+
+def test_policy_keeps_image_folders_and_refuses_paths_under_files(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    with pytest.raises(AnnokitError, match="refusing to replace the image folder"):
+        check_output(tmp_path, keep=(images,), overwrite=True)
+    assert check_output(images / "out", keep=(images,))  # inside it is fine
+    (tmp_path / "f.json").write_text("{}")
+    with pytest.raises(AnnokitError, match="is a file, not a folder"):
+        check_output(tmp_path / "f.json" / "r.json", report=True, overwrite=True)
+    with pytest.raises(AnnokitError, match="longer than 255 bytes"):
+        check_output(tmp_path / ("x" * 300))
+
+
+def test_reports_are_replaced_but_never_a_folder_or_an_input(tmp_path):
+    report = tmp_path / "r.json"
+    write_file_atomic(report, "{}")
+    write_file_atomic(report, b"[1]")
+    assert report.read_text() == "[1]"
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(AnnokitError, match="is a folder"):
+        write_file_atomic(tmp_path / "dir.json", "{}")
+    with pytest.raises(AnnokitError, match="refusing to write over or into the input"):
+        write_file_atomic(report, "{}", protect=(tmp_path / "." / "r.json",))
+    with pytest.raises(AnnokitError, match="exists"):
+        write_file_atomic(report, "{}", overwrite=False)
+    assert report.read_text() == "[1]" and sorted(os.listdir(tmp_path)) == ["dir.json", "r.json"]
+
+
+def test_a_second_writer_fails_while_the_first_holds_the_lock(tmp_path):
+    target = tmp_path / "out"
+    with atomic_output(target) as tmp:
+        tmp.mkdir()
+        with pytest.raises(AnnokitError, match=r"another annokit run \(pid \d+\) is writing it"):
+            with atomic_output(target):
+                pass
+    assert target.is_dir() and sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_a_target_that_appears_meanwhile_is_left_alone(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(AnnokitError, match="appeared while this run was writing it"):
+        with atomic_output(target) as tmp:
+            tmp.write_text("mine")
+            target.write_text("theirs")  # another program, not annokit
+    assert target.read_text() == "theirs" and sorted(os.listdir(tmp_path)) == ["out.json"]
+
+
+def test_stale_temporaries_of_dead_pids_go_live_ones_stay(tmp_path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".out.annokit-{dead.pid}-0123abcd.tmp"
+    (stale / "x").mkdir(parents=True)
+    live = tmp_path / f".out.annokit-{os.getpid()}-0123abcd.tmp"
+    live.mkdir()
+    with atomic_output(tmp_path / "out") as tmp:
+        tmp.mkdir()
+    assert sorted(os.listdir(tmp_path)) == [live.name, "out"]
+
+
+def test_failed_run_removes_the_parent_folders_it_made(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_output(tmp_path / "a" / "b" / "out") as tmp:
+            tmp.mkdir()
+            raise RuntimeError("writer died")
+    assert os.listdir(tmp_path) == []
+
+
+def test_confined_never_builds_a_path_outside_the_root():
+    assert confined("/data/img", "a/b.jpg") == "/data/img/a/b.jpg"
+    for bad in ("../x.jpg", "/etc/passwd", "a/../../x", "a\x00.jpg", None, 3):
+        assert confined("/data/img", bad) is None
+    assert confined(None, "a.jpg") is None
+
+
+def test_load_yaml_refuses_aliases_tags_and_deep_nesting():
+    assert load_yaml("names: [a, b]\nx: &anchor 1\n", "d.yaml") == {"names": ["a", "b"], "x": 1}
+    for text, why in (("a: &x [1]\nb: *x\n", "aliases"), ("a: !!python/name:os.system x", "tag"),
+                      ("[" * 100 + "]" * 100, "nested deeper")):
+        with pytest.raises(FormatError, match=why) as e:
+            load_yaml(text, "d.yaml")
+        assert str(e.value).startswith("d.yaml:") and "\n" not in str(e.value)

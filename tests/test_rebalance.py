@@ -3,6 +3,7 @@ before/after table and the training image list."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,8 @@ from annokit import AnnokitError, Dataset
 from annokit.rebalance import (class_counts, format_rebalance_table, image_list, oversample,
                                rebalance, repeat_factors, resample, undersample)
 
-from conftest import shared_dataset
+import annokit
+from conftest import FIXTURES, shared_dataset
 
 
 def make(pairs, n_images, names="ABC", **image_columns):
@@ -212,3 +214,18 @@ def test_bccd_oversample_and_repeat():
     factors = repeat_factors(ds, threshold=0.99)
     f_platelets = counts.loc["Platelets", "images"] / len(ds.images)
     assert factors.max() == pytest.approx(math.sqrt(0.99 / f_platelets))
+
+
+def test_absurd_targets_are_refused_before_any_copy():
+    ds = annokit.read(FIXTURES / "shapes" / "voc")
+    with pytest.raises(AnnokitError, match=r"would make [\d,]+ images \(at most 10,000,000\)"):
+        rebalance(ds, "oversample", target=10 ** 9)
+
+
+def test_only_split_list_names_that_split_alone():
+    ds = annokit.read(FIXTURES / "shapes" / "voc")
+    out, _ = rebalance(ds, "repeat", threshold=0.5, only_split="train")
+    listed = image_list(out, split="train")
+    train = set(ds.images.loc[ds.images["split"] == "train", "file_name"])
+    assert listed and {os.path.basename(p) for p in listed} <= train
+    assert len(listed) == int((out.images["split"] == "train").sum())

@@ -186,10 +186,12 @@ def test_report_paths_and_overwrite(ds, tmp_path):
     out = tmp_path / "deep" / "qc.json"  # a missing parent folder is made
     report(ds, _findings(), out)
     with pytest.raises(AnnokitError, match="exists"):
-        report(ds, _findings().iloc[:1], out)
+        report(ds, _findings().iloc[:1], out, overwrite=False)
     assert json.loads(out.read_text())["counts"]["findings"] == 6  # untouched
-    report(ds, _findings().iloc[:1], out, overwrite=True)
+    report(ds, _findings().iloc[:1], out)  # a re-run replaces the report
     assert json.loads(out.read_text())["counts"]["findings"] == 1
+    with pytest.raises(AnnokitError, match="refusing to write over or into the input"):
+        report(ds, _findings(), out, protect=(out.parent / "." / out.name,))
     assert sorted(p.name for p in out.parent.iterdir()) == ["qc.json"]  # no temp files left
 
 

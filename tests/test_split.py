@@ -13,7 +13,8 @@ from annokit import AnnokitError, Dataset
 from annokit.split import (SplitWarning, components, fold_splits, format_split_table, kfold,
                            split, split_table)
 
-from conftest import shared_dataset
+import annokit
+from conftest import FIXTURES, shared_dataset
 
 
 def make(image_ids, labels, *, kind="box", file_names=None, n_images=None, **image_columns):
@@ -457,3 +458,11 @@ def test_bccd_multilabel_split_80_10_10():
     assert set(classes.index) == {"RBC", "WBC", "Platelets"}
     assert table["total"].loc[["RBC", "WBC", "Platelets"]].tolist() == [4155, 372, 361]
     assert table["max gap"].max() < 1  # recorded in docs/split.md
+
+
+def test_kfold_with_fewer_groups_than_folds_is_an_error():
+    ds = annokit.read(FIXTURES / "shapes" / "voc")
+    groups = ds.images["file_name"].str.slice(0, 9)  # shapes_00 and shapes_01: 2 groups
+    with pytest.raises(AnnokitError, match="cannot make 3 folds: the images form only 2 groups"):
+        kfold(ds, 3, group_by=groups, near_duplicates=False)
+    assert kfold(ds, 2, group_by=groups, near_duplicates=False).images["fold"].nunique() == 2

@@ -2,6 +2,8 @@
 writes that read back to the same dataset."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import annokit
-from annokit import Dataset, FormatError
+from annokit import AnnokitError, Dataset, FormatError
 from annokit.formats import yolo
 from conftest import FIXTURES, assert_same_content, shared_dataset
 
@@ -191,7 +193,7 @@ def test_strict_raises_the_first_bad_record(tmp_path):
     ("train: images\nnames: 7\n", r"'names' must be a list or a mapping"),
     ("train: nowhere\nnames: [a]\n", r"none of its image folders or lists exist"),
     ("train: images\nnames: [a, b]\nannokit_category_ids: [3]\n",
-     r"annokit_category_ids must list one distinct positive id per name \(2 names\)"),
+     r"annokit_category_ids must list one distinct integer id per name \(2 names\)"),
 ])
 def test_unusable_data_yaml_is_one_format_error(tmp_path, text, message):
     (tmp_path / "images").mkdir()
@@ -472,8 +474,9 @@ def test_write_pose_round_trip(tmp_path):
 def test_write_empty_dataset(tmp_path):
     ds = Dataset(categories=pd.DataFrame({"id": [1], "name": ["x"]}))
     assert annokit.write(ds, tmp_path / "out", "yolo") == []
-    back = annokit.read(tmp_path / "out", "yolo")
-    assert len(back) == 0 and back.categories["name"].tolist() == ["x"]
+    assert (tmp_path / "out" / "data.yaml").is_file()
+    with pytest.raises(AnnokitError, match="no images in this yolo dataset"):
+        annokit.read(tmp_path / "out", "yolo")  # reading nothing is an error (issue 8)
 
 
 # -- property: any box inside an image survives a write and a read ---------------------
@@ -548,3 +551,15 @@ def test_datumaro_detection_fixtures(name):
     # 15x10: '2 0.133333 0.3 0.266667 0.2' -> (0, 2, 4, 2); '4 0.266667 0.45 0.133333 0.3'
     np.testing.assert_allclose(boxes(ds), [[0, 2, 4, 2], [3, 3, 2, 3]], atol=1e-4)
     assert ds.annotations["category_id"].tolist() == [3, 5]
+
+
+def test_empty_names_make_every_line_a_skipped_record(tmp_path):
+    root = tmp_path / "y"
+    shutil.copytree(FIXTURES / "yolo" / "ultralytics", root)
+    doc = yaml.safe_load((root / "data.yaml").read_text())
+    doc["names"] = {}
+    (root / "data.yaml").write_text(yaml.safe_dump(doc))
+    ds = annokit.read(root)
+    assert len(ds.annotations) == 0 and len(ds.categories) == 0
+    assert ds.meta["skipped"] and all("has no name in data.yaml (0 names)" in s
+                                      for s in ds.meta["skipped"])

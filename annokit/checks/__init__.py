@@ -11,103 +11,45 @@ A finding row has the columns of ``FINDING_COLUMNS``:
 ``value``          the measured number the check compared with its threshold (NaN if none)
 
 Each check module (geometry, labels, balance, images) registers its checks with
-``@register(check_id, severity)``; a check is ``func(ds, thresholds) -> DataFrame`` built
-with :func:`findings` from whole columns at once.
+``@register(check_id, severity)`` (:mod:`annokit.checks.registry`); a check is
+``func(ds, thresholds) -> DataFrame`` built with :func:`findings` from whole columns at
+once. Importing ``annokit.checks`` imports every family, so ``CHECKS`` is complete.
 """
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 from ..errors import AnnokitError
+from ..fileio import load_yaml
 from ..model import Dataset
-
-FINDING_COLUMNS = ["check", "severity", "image_id", "annotation_id", "category_id",
-                   "message", "value"]
-SEVERITIES = ("error", "warning", "info")
-SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+from . import balance, geometry, images, labels  # noqa: F401 (each registers its checks)
+from .registry import (CHECKS, FINDING_COLUMNS, SEVERITIES, SEVERITY_RANK, Check,  # noqa: F401
+                       Thresholds, empty_findings, findings, register)
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """Every tunable number of the checks, with defaults that suit most datasets."""
-
-    edge_tolerance: float = 2.0          # px a box may spill over the image border
-    min_box_area: float = 16.0           # px^2; smaller boxes are "tiny"
-    min_box_side: float = 2.0            # px; a thinner box is "tiny"
-    max_aspect_ratio: float = 15.0       # max(w/h, h/w) above this is extreme
-    whole_image_fraction: float = 0.95   # box area / image area at or above: covers the image
-    duplicate_iou: float = 0.9           # same class, same image, IoU at or above: duplicate
-    conflict_iou: float = 0.8            # different classes at or above: label conflict
-    outlier_z: float = 4.0               # robust z-score (median/MAD) of log size or aspect
-    outlier_min_count: int = 20          # classes with fewer boxes are not outlier-tested
-    polygon_area_tolerance: float = 0.2  # relative gap between polygon area and `area`
-    name_edit_distance: int = 1          # category names this close are near-duplicates
-    attribute_majority: float = 0.9      # an attribute on at least this share of a class...
-    min_class_count: int = 10            # instances below this: a rare class
-    imbalance_ratio: float = 10.0        # largest / smallest class count above this: warn
-    split_share_tolerance: float = 0.1   # a class's share differing more between splits: warn
-    phash_distance: int = 4              # perceptual-hash Hamming distance for near-duplicates
+FRACTIONS = {"whole_image_fraction", "duplicate_iou", "conflict_iou", "attribute_majority",
+             "split_share_tolerance", "polygon_area_tolerance"}
 
 
-@dataclass(frozen=True)
-class Check:
-    id: str
-    severity: str
-    func: Callable[[Dataset, Thresholds], pd.DataFrame]
-    needs_images: bool = False
-
-
-CHECKS: dict[str, Check] = {}
-
-
-def register(check_id: str, severity: str, needs_images: bool = False):
-    """Decorator adding a check function to the registry under ``check_id``."""
-    assert severity in SEVERITIES, severity
-
-    def add(func):
-        CHECKS[check_id] = Check(check_id, severity, func, needs_images)
-        return func
-    return add
-
-
-def findings(check_id: str, message, *, image_id=None, annotation_id=None,
-             category_id=None, value=np.nan, severity: str | None = None) -> pd.DataFrame:
-    """Build finding rows from columns (arrays or scalars broadcast to the longest).
+def threshold_range(name: str) -> tuple[float, float]:
+    """The values a threshold may take: fractions in [0, 1], other numbers bounded.
 
     Example:
-        >>> findings("geometry.zero_size", ["w=0", "h=0"], image_id=[1, 2],
-        ...          annotation_id=[5, 6], value=[0.0, 0.0])[["check", "image_id", "value"]]
-                        check  image_id  value
-        0  geometry.zero_size         1    0.0
-        1  geometry.zero_size         2    0.0
+        >>> threshold_range("duplicate_iou"), threshold_range("phash_distance")
+        ((0.0, 1.0), (0.0, 64.0))
     """
-    columns = {"message": message, "image_id": image_id, "annotation_id": annotation_id,
-               "category_id": category_id, "value": value}
-    n = max((len(v) for v in columns.values() if _is_array(v)), default=1)
-    frame = pd.DataFrame(index=pd.RangeIndex(n))
-    frame["check"] = check_id
-    frame["severity"] = severity or (CHECKS[check_id].severity if check_id in CHECKS
-                                     else "warning")
-    for name in ("image_id", "annotation_id", "category_id"):
-        values = columns[name]
-        frame[name] = pd.array(values if _is_array(values) else [values] * n, dtype="Int64")
-    frame["message"] = np.asarray(message, dtype=object) if _is_array(message) else message
-    frame["value"] = np.asarray(value, dtype=np.float64) if _is_array(value) else float(value)
-    return frame[FINDING_COLUMNS]
-
-
-def _is_array(v) -> bool:
-    return isinstance(v, (list, tuple, np.ndarray, pd.Series, pd.Index, pd.api.extensions.ExtensionArray))
-
-
-def empty_findings() -> pd.DataFrame:
-    return findings("none", []).iloc[:0]
+    if name in FRACTIONS:
+        return 0.0, 1.0
+    if name == "phash_distance":
+        return 0.0, 64.0  # a 64-bit hash
+    if name == "max_aspect_ratio":
+        return 1.0, 1e6
+    return 0.0, 1e9
 
 
 def load_config(path: str | os.PathLike) -> dict:
@@ -123,6 +65,8 @@ def load_config(path: str | os.PathLike) -> dict:
         "geometry.tiny" = "error"
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # /dev/zero, a FIFO: reading never ends
+        raise AnnokitError(f"{path}: not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".toml":
@@ -132,9 +76,9 @@ def load_config(path: str | os.PathLike) -> dict:
                 import tomli as tomllib
             config = tomllib.loads(text)
         else:
-            import yaml
-
-            config = yaml.safe_load(text) or {}
+            config = load_yaml(text, path) or {}
+    except AnnokitError:
+        raise
     except OSError as e:
         raise AnnokitError(f"{path}: cannot read config: {e.strerror or e}") from None
     except Exception as e:  # a syntax error in either language
@@ -146,6 +90,18 @@ def load_config(path: str | os.PathLike) -> dict:
     if unknown:
         raise AnnokitError(f"{path}: unknown config keys {sorted(unknown)}; "
                            f"expected {sorted(known)}")
+    skip, severity = config.get("skip", []), config.get("severity") or {}
+    if not isinstance(skip, list) or not all(isinstance(x, str) for x in skip):
+        raise AnnokitError(f"{path}: skip must be a list of check ids")
+    if not isinstance(severity, dict) or not all(isinstance(v, str) for v in severity.values()):
+        raise AnnokitError(f"{path}: severity must be a table of check id = severity")
+    limits = config.get("thresholds") or {}
+    if not isinstance(limits, dict):
+        raise AnnokitError(f"{path}: thresholds must be a table of name = number")
+    try:
+        make_thresholds(**limits)
+    except AnnokitError as e:
+        raise AnnokitError(f"{path}: {e}") from None
     return config
 
 
@@ -156,10 +112,18 @@ def make_thresholds(**values) -> Thresholds:
         >>> make_thresholds(min_box_area=36).min_box_area
         36
     """
-    names = {f.name for f in fields(Thresholds)}
-    unknown = set(values) - names
+    kinds = {f.name: f.type for f in fields(Thresholds)}
+    unknown = set(values) - set(kinds)
     if unknown:
-        raise AnnokitError(f"unknown thresholds {sorted(unknown)}; known: {sorted(names)}")
+        raise AnnokitError(f"unknown thresholds {sorted(unknown)}; known: {sorted(kinds)}")
+    for name, value in values.items():
+        low, high = threshold_range(name)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or not low <= value <= high \
+                or (kinds[name] == "int" and value != int(value)):
+            kind = "an integer" if kinds[name] == "int" else "a number"
+            raise AnnokitError(f"threshold {name} must be {kind} in [{low:g}, {high:g}], "
+                               f"not {value!r}")
     return replace(Thresholds(), **values)
 
 
@@ -176,8 +140,8 @@ def check(ds: Dataset, *, checks: list[str] | None = None, skip: list[str] = (),
         >>> found = check(ds, min_box_area=36, skip=["images"])  # doctest: +SKIP
         >>> found.groupby("check").size()  # doctest: +SKIP
     """
-    from . import balance, geometry, images as image_checks, labels  # noqa: F401 (register)
-
+    if not len(ds.images):  # "no findings" would claim a clean dataset
+        raise AnnokitError("nothing to check: the dataset has no images")
     limits = make_thresholds(**thresholds)
     severity = severity or {}
     bad = set(severity.values()) - set(SEVERITIES)

@@ -39,8 +39,10 @@ import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
-from ..imagesize import fill_unknown_sizes
+from ..geometry import polygon_geometry
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
+from .layout import (existing_dir, fill_unknown_sizes, image_dirs, pick_root, safe_split_names,
+                     sibling_image_dirs)
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 ROOT_FILE = "annotations.json"
@@ -50,7 +52,11 @@ TASK_PREFIXES = ("instances_", "person_keypoints_", "image_info_", "labels_", "c
 RESERVED = ("renumbered", "by_split")
 _SECTIONS = ("images", "annotations", "categories")
 _PEEK_BYTES = 1 << 20
-_PROBES = 3  # file names tried when looking for the image folder
+# bad input must cost a bounded amount: pycocotools' memory grows with polygon coordinates
+# (1e9 crashed it) and its RLE counts are uint32, so both are checked before any call
+MAX_COORD = 1e5       # px: a box or polygon coordinate beyond this is garbage
+MAX_SIDE = 1e6        # px: an image width or height beyond this is garbage
+_RLE_CHARS = re.compile(r"[0-o]*")  # pycocotools' compressed counts: chars 48..111
 
 
 # -- detect ------------------------------------------------------------------------------
@@ -177,7 +183,7 @@ def _sources(path: Path, image_root: Path | None) -> list[tuple[Path, str | None
     splits = _roboflow_splits(path)
     if splits:
         return [(d / ROBOFLOW_FILE, d.name,
-                 [image_root / d.name, image_root] if image_root else [d]) for d in splits]
+                 [image_root, image_root / d.name] if image_root else [d]) for d in splits]
     raise FormatError(path, "no COCO annotation file found",
                       hint=f"expected annotations/*.json, {ROOT_FILE}, {ROBOFLOW_FILE} "
                            f"or <split>/{ROBOFLOW_FILE}")
@@ -192,31 +198,28 @@ def _split_name(file: Path) -> str:
 
 
 def _file_roots(file: Path, image_root: Path | None) -> list[Path]:
+    """Where one file's images may be: beside it, in an image folder inside or beside its
+    folder (``annots/`` + ``images/``), COCO's ``annotations/`` + ``val2017/``."""
     if image_root is not None:
         return [image_root]
     here = file.parent
-    roots = [here / "images", here]
-    if here.name == "annotations":  # COCO's own: annotations/instances_val2017.json + val2017/
+    roots = [*image_dirs(here), here]
+    if here.name.lower() == "annotations":
         split = _split_name(file)
-        roots += [here.parent / "images" / split, here.parent / split, here.parent / "images",
-                  here.parent]
-    return roots
+        roots += [here.parent / "images" / split, here.parent / split]
+    return roots + sibling_image_dirs(here) + [here.parent]
 
 
 def _split_roots(root: Path, split: str, image_root: Path | None) -> list[Path]:
+    """A split file's image folder; ``image_root`` as given first, then its ``<split>/``."""
     if image_root is not None:
-        return [image_root / split, image_root]
+        return [image_root, image_root / split]
     return [root / "images" / split, root / "images", root / split]
 
 
 def _pick_root(candidates: list[Path], file_names: list[Any]) -> Path | None:
-    """The first candidate folder holding one of the first images, else the first that exists."""
-    probes = [f for f in file_names[:50] if isinstance(f, str) and f][:_PROBES]
-    folders = [c for c in candidates if c.is_dir()]
-    for folder in folders:
-        if any((folder / f).is_file() for f in probes):
-            return folder.absolute()
-    return folders[0].absolute() if folders else None
+    """The candidate holding the first named images, else the first that exists."""
+    return pick_root(candidates, file_names) or existing_dir(candidates)
 
 
 def _load(file: Path) -> Any:
@@ -231,6 +234,8 @@ def _load(file: Path) -> Any:
         error = e
     try:  # Python's json writes NaN and Infinity, and reads numbers too big for a double
         return json.loads(data)
+    except RecursionError:
+        raise FormatError(file, f"malformed JSON: {error.msg} (nested too deeply)") from None
     except ValueError:
         line, column = _line_column(data, error)
         raise FormatError(file, f"malformed JSON: {error.msg}",
@@ -330,7 +335,10 @@ def _extras(records: list[dict], known: set[str]) -> dict[str, np.ndarray]:
 
 def _ints(values: list) -> tuple[np.ndarray, np.ndarray]:
     """``values`` as int64 and a mask of those that are not integers (absent ones included)."""
-    arr = np.array(values) if values else np.zeros(0, np.int64)
+    try:
+        arr = np.array(values) if values else np.zeros(0, np.int64)
+    except (TypeError, ValueError, OverflowError):  # lists among the ids: look one by one
+        arr = np.zeros(0, object)
     if arr.ndim == 1 and arr.dtype.kind == "i":
         return arr.astype(np.int64, copy=False), np.zeros(len(values), bool)
     ok = np.array([_is_int(v) for v in values], dtype=bool)
@@ -366,7 +374,13 @@ def _is_number(value: Any) -> bool:
 
 
 def _why_not_int(key: str, value: Any) -> str:
-    return f"no '{key}'" if value is None else f"{key} {value!r} is not an integer"
+    return f"no '{key}'" if value is None else f"{key} {_short(value)} is not an integer"
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """repr of ``value``, cut: a 400-digit id or a huge list stays a short message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _categories(records: list[dict], reasons: dict[int, str], file: Path,
@@ -411,6 +425,14 @@ def _images(records: list[dict], reasons: dict[int, str], file: Path,
     flag(np.flatnonzero(bad), lambda i: _why_not_int("id", raw_ids[i]))
     flag([i for i, n in enumerate(names) if not (isinstance(n, str) and n)],
          lambda i: "no 'file_name'")
+    flag([i for i, n in enumerate(names) if isinstance(n, str) and not _clean_text(n)],
+         lambda i: f"file_name {_short(names[i])} holds a NUL or an unpaired surrogate, or "
+                   "a part longer than 255 bytes")
+    for key in ("width", "height"):
+        sizes, _ = _floats(_column(records, key))
+        flag(np.flatnonzero(np.abs(sizes) > MAX_SIDE),
+             lambda i, key=key: f"{key} {_short(records[i][key])} is out of range "
+                                f"(at most {MAX_SIDE:g} px)")
     keep = _skip(reasons, len(records), lambda i: f"image id {ids[i]}" if not bad[i]
                  else f"images[{i}]", file, problems)
     _refuse_duplicate_images(ids[keep], file)
@@ -425,6 +447,18 @@ def _images(records: list[dict], reasons: dict[int, str], file: Path,
     return frame[keep].reset_index(drop=True)
 
 
+def _clean_text(text: str) -> bool:
+    """False for a file name no file system or XML file can hold (NUL, lone surrogates,
+    a part over 255 bytes)."""
+    if "\x00" in text:
+        return False
+    try:
+        parts = text.encode("utf-8").split(b"/")
+    except UnicodeEncodeError:
+        return False
+    return max(map(len, parts)) <= 255  # no file system holds a longer name
+
+
 def _refuse_duplicate_images(ids: np.ndarray, file: Path) -> None:
     unique, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
@@ -437,7 +471,7 @@ def _refuse_duplicate_images(ids: np.ndarray, file: Path) -> None:
 def _sizes(values: list) -> pd.arrays.IntegerArray:
     """Widths or heights as nullable ints: absent, zero, negative or not a number is NA."""
     arr, _ = _floats(values)
-    arr[~(arr > 0)] = np.nan  # NaN stays NaN; 0 in the file means unknown, never 0 pixels
+    arr[~((arr > 0) & (arr <= MAX_SIDE))] = np.nan  # 0 in the file means unknown, never 0 px
     return pd.array(np.round(arr), dtype="Int64")
 
 
@@ -495,20 +529,65 @@ def _reference(records: list[dict], key: str, known: np.ndarray | None, what: st
 
 
 def _segmentations(raw: list, flag: Callable) -> np.ndarray:
-    """Polygons and RLE as given; empty means None; a bare flat polygon gets wrapped."""
+    """Polygons and RLE as given; empty means None; a bare flat polygon gets wrapped.
+
+    A malformed one is flagged (its annotation is skipped) and set to None here, so that
+    nothing downstream (a box taken from it, pycocotools) ever sees it.
+    """
     segs = _objects([s if s else None for s in raw])
     for i in [i for i, s in enumerate(segs) if s is not None]:
         s = segs[i]
+        if type(s) is list and s and all(_is_number(v) for v in s):
+            s = segs[i] = [s]  # one polygon written without the outer list
         if type(s) is dict:
-            if "counts" not in s or "size" not in s:
-                flag([i], lambda _: "segmentation RLE needs 'counts' and 'size'")
-        elif type(s) is list and all(type(p) is list for p in s):
-            continue
-        elif type(s) is list and all(_is_number(v) for v in s):
-            segs[i] = [s]  # one polygon written without the outer list
+            why = _rle_problem(s)
+        elif type(s) is list:
+            why = _polygon_problem(s)
         else:
-            flag([i], lambda _: "segmentation is neither polygons nor RLE")
+            why = f"segmentation is neither polygons nor RLE (a JSON {_json_type(s)})"
+        if why:
+            flag([i], lambda _, why=why: why)
+            segs[i] = None  # the record is skipped; nothing is computed from it
     return segs
+
+
+def _polygon_problem(polygons: Any) -> str | None:
+    """Why a list of polygons is unusable, or None: each a list of an even number of
+    finite numbers (at least 2 points) within MAX_COORD (pycocotools' memory grows with
+    the coordinates: 1e9 crashed it)."""
+    if type(polygons) is not list:
+        return f"segmentation is neither polygons nor RLE (a JSON {_json_type(polygons)})"
+    for p in polygons:
+        if type(p) is not list or not all(_is_number(v) and math.isfinite(v) for v in p):
+            return "segmentation polygon holds something that is not a finite number"
+        if len(p) % 2 or len(p) < 4:
+            return f"segmentation polygon has {len(p)} coordinates (needs x, y pairs, >= 2)"
+        if p and max(map(abs, p)) > MAX_COORD:
+            return f"segmentation polygon coordinates must lie within {MAX_COORD:g} px"
+    return None
+
+
+def _rle_problem(rle: dict) -> str | None:
+    """Why an RLE is unusable, or None: 'size' [height, width] within MAX_SIDE and 'counts'
+    COCO's compressed string or non-negative integers adding up to height x width (checked
+    here, before pycocotools reads it: its counts and areas are uint32)."""
+    if "size" not in rle or "counts" not in rle:
+        return f"segmentation is RLE without {'size' if 'size' not in rle else 'counts'}"
+    size, counts = rle["size"], rle["counts"]
+    if not (type(size) is list and len(size) == 2
+            and all(_is_int(v) and 0 <= v <= MAX_SIDE for v in size)
+            and size[0] * size[1] < 1 << 32):
+        return f"segmentation RLE size {_short(size)} is not [height, width]"
+    if type(counts) is str:
+        if not _RLE_CHARS.fullmatch(counts):
+            return "segmentation RLE counts string holds characters outside COCO's encoding"
+        return None
+    if type(counts) is list and all(type(c) is int and 0 <= c < 1 << 31 for c in counts):
+        if sum(counts) != size[0] * size[1]:
+            return (f"segmentation RLE counts sum to {sum(counts)}, not height x width "
+                    f"= {size[0] * size[1]}")
+        return None
+    return "segmentation RLE counts is neither a string nor a list of non-negative integers"
 
 
 def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
@@ -522,9 +601,14 @@ def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
     missing = (np.zeros(n, bool) if None not in raw
                else np.array([b is None for b in raw], dtype=bool))
     flag(np.flatnonzero(~missing & ~np.isfinite(boxes).all(axis=1)),
-         lambda i: f"bbox {raw[i]!r} is not 4 finite numbers")
+         lambda i: f"bbox {_short(raw[i])} is not 4 finite numbers")
+    with np.errstate(invalid="ignore"):
+        flag(np.flatnonzero((np.abs(boxes) > MAX_COORD).any(axis=1)),
+             lambda i: f"bbox {_short(raw[i])} is beyond {MAX_COORD:g} px")
+        flag(np.flatnonzero((boxes[:, 2] < 0) | (boxes[:, 3] < 0)),
+             lambda i: f"bbox {_short(raw[i])} has a negative width or height")
     for i in np.flatnonzero(missing):
-        if segmentation[i] is not None:
+        if segmentation[i] is not None:  # checked by _segmentations
             boxes[i] = _segmentation_box(segmentation[i])
         elif _one_keypoint(records[i].get("keypoints")):
             boxes[i, :2] = records[i]["keypoints"][:2]
@@ -539,9 +623,10 @@ def _box_array(raw: list) -> np.ndarray:
     """(n, 4) float64 boxes; a missing or malformed box is a row of NaN."""
     try:
         if set(map(len, raw)) <= {4}:  # every box has 4 values: read them in one go
-            flat = np.fromiter(chain.from_iterable(raw), dtype=np.float64, count=4 * len(raw))
-            return flat.reshape(-1, 4)
-    except (TypeError, ValueError):  # a missing box, or a value that is not a number
+            flat = list(chain.from_iterable(raw))
+            if set(map(type, flat)) <= {int, float}:  # never strings or booleans
+                return np.array(flat, dtype=np.float64).reshape(-1, 4)
+    except (TypeError, ValueError, OverflowError):  # a missing box, a huge int
         pass
     return np.array([b if isinstance(b, list) and len(b) == 4 and all(map(_is_number, b))
                      else (np.nan,) * 4 for b in raw], dtype=np.float64).reshape(-1, 4)
@@ -561,17 +646,46 @@ def _segmentation_box(seg: Any) -> tuple[float, float, float, float]:
         return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
     from pycocotools import mask
 
-    return tuple(float(v) for v in mask.toBbox(_rle(seg)))
+    rle = _rle(seg)
+    return (np.nan,) * 4 if rle is None else tuple(float(v) for v in mask.toBbox(rle))
 
 
-def _rle(seg: dict) -> dict:
-    """A compressed RLE for pycocotools from either RLE form."""
+def _rle(seg: dict) -> dict | None:
+    """A compressed RLE for pycocotools from either RLE form; None for one it could crash
+    on or misread (checked first: a Dataset may be built by hand)."""
     from pycocotools import mask
 
+    if _rle_problem(seg):
+        return None
     if isinstance(seg["counts"], list):
-        h, w = seg["size"]
+        h, w = (int(v) for v in seg["size"])
         return mask.frPyObjects(seg, h, w)
+    if _string_counts_total(seg["counts"]) != seg["size"][0] * seg["size"][1]:
+        return None
     return seg
+
+
+def _string_counts_total(text: str) -> int | None:
+    """Sum of the run lengths in COCO's compressed counts (pycocotools' rleFrString)."""
+    counts: list[int] = []
+    p, n = 0, len(text)
+    while p < n:
+        x, k, more = 0, 0, True
+        while more:
+            if p >= n:
+                return None
+            c = ord(text[p]) - 48
+            x |= (c & 0x1F) << 5 * k
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << 5 * k
+        if len(counts) > 2:
+            x += counts[-2]
+        if x < 0:
+            return None
+        counts.append(x)
+    return sum(counts)
 
 
 def _iscrowd(raw: list, flag: Callable) -> np.ndarray:
@@ -741,7 +855,7 @@ def _split_names(ds: Dataset, notes: list[str]) -> pd.Series:
     if splits.isna().any():
         notes.append(f"{int(splits.isna().sum())} images had no split: written to split "
                      "'default'")
-    return splits.fillna("default").map(_safe_split_name)
+    return safe_split_names(splits.fillna("default"), notes)
 
 
 def _write_splits(ds: Dataset, out: Path, document: dict, splits: pd.Series, layout: str
@@ -783,10 +897,6 @@ def _split_file(out: Path, split: str | None, layout: str) -> Path:
     return out / "annotations" / f"{split}.json"
 
 
-def _safe_split_name(split: Any) -> str:
-    return re.sub(r"[^\w.\-]+", "_", str(split)).strip(".") or "default"
-
-
 def _safe_destinations(ds: Dataset, destinations: pd.Series, sources: pd.Series,
                        problems: Problems) -> pd.Series:
     """Refuse image file names that would land outside the output (``../``, absolute)."""
@@ -819,7 +929,7 @@ def _json_default(value: Any) -> Any:
 def _top_out(coco_meta: dict | None) -> dict:
     """info, licenses and other top-level keys to write (a stub when the source had none)."""
     if not coco_meta:
-        from .. import __version__
+        from ..version import __version__
 
         return {"info": {"description": f"written by annokit {__version__}"}, "licenses": []}
     return {k: v for k, v in coco_meta.items() if k not in RESERVED}
@@ -937,11 +1047,16 @@ def _mask_area(seg: Any, width: float, height: float) -> float:
     from pycocotools import mask
 
     if isinstance(seg, dict):
-        return float(mask.area(_rle(seg)))
+        rle = _rle(seg)
+        return np.nan if rle is None else float(mask.area(rle))
+    if _polygon_problem(seg):
+        return np.nan
     polygons = [p for p in seg if len(p) >= 6]  # fewer than 3 points enclose nothing
     if not polygons:
         return 0.0
     if not (width > 0 and height > 0):  # unknown image size: big enough for the polygon
         width = math.ceil(max(max(p[0::2]) for p in polygons)) + 1
         height = math.ceil(max(max(p[1::2]) for p in polygons)) + 1
+    if max(width, height) > MAX_COORD or width * height >= 2 ** 31:
+        return float(polygon_geometry(polygons).area)  # beyond pycocotools' uint32 area
     return float(mask.area(mask.merge(mask.frPyObjects(polygons, int(height), int(width)))))

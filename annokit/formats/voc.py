@@ -14,10 +14,12 @@ Untrusted input: XML is parsed by lxml without entity expansion, DTD loading or 
 """
 from __future__ import annotations
 
+import math
 import os
 import re
+from copy import deepcopy
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _sax_escape, quoteattr
 
 import numpy as np
 import pandas as pd
@@ -25,15 +27,27 @@ from lxml import etree
 
 from .. import progress
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import place_images, safe_relative
-from ..imagesize import image_size
+from ..fileio import confined, place_images, safe_relative
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
+from .layout import (SPLIT_NAMES, header_sizes, image_dirs, image_index, is_image, pick_root,
+                     safe_split_names, sibling_image_dirs, subdirs, unknown_sizes)
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-IMAGE_DIRS = ("jpegimages", "images", "pngimages", "imgs", "img")
+# what XML 1.0 can hold: the reader refuses the rest, so the writer never writes it
+_XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def escape(text: str) -> str:
+    """``text`` escaped for an XML element; text XML cannot hold is refused (one line)."""
+    if _XML_BAD.search(text):
+        raise AnnokitError(f"{text[:60]!r}: holds control characters XML cannot hold; "
+                           "rename it before writing VOC (nothing was written)")
+    return _sax_escape(text)
+
+
+MAX_COORD = 1e5  # px: a corner beyond this is garbage, not an image
+ORDER_TOLERANCE = 1e-3  # px: xmin past xmax by this much is rounding noise of a 0-wide box
 LABEL_FILES = ("labels.txt", "class_names.txt", "labelmap.txt")
 BACKGROUND = {"background", "_background_", "__background__", "__ignore__"}
-SPLIT_ORDER = ("train", "val", "valid", "validation", "test")
 # elements the reader maps onto model columns; anything else is kept as pass-through
 IMAGE_RESERVED = set(IMAGE_SCHEMA) | {"folder", "filename", "path", "source", "size",
                                       "segmented", "object", "depth"}
@@ -106,23 +120,43 @@ def _annotations_dir(root: Path) -> Path | None:
                 if entry.name.lower() == "annotations" and entry.is_dir():
                     folder = Path(entry.path)
                     if _has_voc_xml(folder) or any(_has_voc_xml(d) for d in
-                                                   _subdirs(folder)[:4]):
+                                                   subdirs(folder)[:4]):
                         return folder
     except OSError:
         return None
     return None
 
 
-def _subdirs(folder: Path) -> list[Path]:
-    with os.scandir(folder) as entries:
-        return sorted(Path(e.path) for e in entries
-                      if e.is_dir() and not e.name.startswith("."))
-
-
 def _split_dirs(root: Path, limit: int | None = None) -> list[Path]:
     """Sub-folders holding VOC XML beside their images (one per split)."""
-    dirs = _subdirs(root)
+    dirs = subdirs(root)
     return [d for d in dirs[:limit] if _has_voc_xml(d)]
+
+
+def _annotation_folder(root: Path) -> Path | None:
+    """The XML folder of ``annots/`` + ``images/`` (``xml/`` + ``jpg/``): the one sub-folder
+    of VOC XML that holds no image and is not named like a split, beside an image folder.
+
+    Its name is never a split: Roboflow's split folders keep their images beside the XML.
+    """
+    if not root.is_dir() or _annotations_dir(root) is not None or _has_voc_xml(root):
+        return None
+    xml_dirs = [d for d in _split_dirs(root) if d.name.lower() not in SPLIT_NAMES
+                and not _has_image(d)]
+    if len(xml_dirs) == 1 and image_dirs(root, exclude=xml_dirs):
+        return xml_dirs[0]
+    return None
+
+
+def _has_image(folder: Path, tries: int = 200) -> bool:
+    """Any image among the first entries of ``folder``."""
+    with os.scandir(folder) as entries:
+        for n, entry in enumerate(entries):
+            if n >= tries:
+                return False
+            if is_image(entry.name):
+                return True
+    return False
 
 
 # -- read --------------------------------------------------------------------------
@@ -140,13 +174,14 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
         >>> ds.annotations[["x", "y", "w", "h"]].iloc[0].tolist()       # doctest: +SKIP
         [1.0, 2.0, 9.0, 8.0]
     """
-    path = Path(path).absolute()
+    given = Path(path).absolute()
+    path = _annotation_folder(given) or given  # annots/ + images/: read annots/ as a folder
     layout, entries, split_dirs, trainval, overlaps = _layout(path, problems)
     parsed = _parse_all(entries, problems)
     images, objects = parsed["images"], parsed["annotations"]
     if split_dirs:  # Roboflow: each split keeps its images beside its XML
         folder = str(image_root or path)
-        roots = {s: os.path.join(folder, s) for s in split_dirs}
+        roots = _split_roots(path, split_dirs, image_root, images)
     else:
         folder = _pick_image_root(_image_root_candidates(layout, path, image_root), images)
         roots = {}
@@ -157,6 +192,8 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
 
     base = path.parent if layout == "file" else path
     labels_file, labels = _labels_file(base)
+    if labels_file is None and given != path:  # labels.txt beside annots/ and images/
+        labels_file, labels = _labels_file(given)
     categories, cat_ids = _categories(labels, objects["name"])
     image_frame, annotation_frame = _frames(images, objects, cat_ids, voc_one_based,
                                             problems)
@@ -236,7 +273,7 @@ def _image_sets(root: Path, stems: set[str]):
     lists = {p.stem: p for p in main.glob("*.txt")}
     names = [n for n in lists if not (_PER_CLASS_LIST.fullmatch(n) or any(
         n.endswith("_" + other) for other in lists if other != n))]
-    rank = {s: i for i, s in enumerate(SPLIT_ORDER)}
+    rank = {s: i for i, s in enumerate(SPLIT_NAMES)}
     names.sort(key=lambda n: (n == "trainval", rank.get(n, len(rank)), n))
     split_of: dict[str, str] = {}
     list_only: dict = {}
@@ -283,7 +320,11 @@ def _parse_all(entries, problems: Problems) -> dict:
 
     for stem, file, split, origin in progress.track(entries, "reading VOC XML"):
         fields, objects, extra, attrib = empty, (), None, None
-        if file is not None:
+        if file is not None and _large(file):  # objects parsed and freed one at a time
+            if not _well_formed(file, problems):
+                continue
+            fields, objects, extra, attrib = _stream_fields(file)
+        elif file is not None:
             root = _parse_file(file, problems)
             if root is None:
                 continue
@@ -296,6 +337,7 @@ def _parse_all(entries, problems: Problems) -> dict:
                 x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
                 total = x1 + y1 + x2 + y2
                 ok = name and total - total == 0 and name.strip()  # NaN/inf fail here
+                ok = ok and _in_order(x1, y1, x2, y2)  # garbage is skipped, with its reason
             except (TypeError, ValueError):
                 ok = False
             if not ok:
@@ -366,6 +408,9 @@ def _object_fields(element):
     for e in element:
         t = e.tag
         if t == "bndbox":
+            if x1 is not None or y1 is not None:  # a second <bndbox>: which one is meant?
+                x1 = y1 = x2 = y2 = ""  # not numbers: the object is skipped with its reason
+                continue
             for c in e:
                 t = c.tag
                 if t == "xmin":
@@ -393,6 +438,24 @@ def _object_fields(element):
     return name, pose, trunc, diff, occl, score, x1, y1, x2, y2, extra
 
 
+def _corners(box) -> str:
+    return ", ".join(f"{t}={(box.findtext(t) or '')[:20]!r}" for t in ("xmin", "ymin", "xmax", "ymax"))
+
+
+def _corners_out_of_order(box) -> bool:
+    try:
+        x1, y1, x2, y2 = (float(box.findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax"))
+    except (TypeError, ValueError):
+        return False
+    return all(math.isfinite(v) for v in (x1, y1, x2, y2)) and not _in_order(x1, y1, x2, y2)
+
+
+def _in_order(x1: float, y1: float, x2: float, y2: float) -> bool:
+    """xmin <= xmax and ymin <= ymax (to rounding noise), all within MAX_COORD."""
+    return (-MAX_COORD <= x1 <= x2 + ORDER_TOLERANCE and x2 <= MAX_COORD
+            and -MAX_COORD <= y1 <= y2 + ORDER_TOLERANCE and y2 <= MAX_COORD)
+
+
 def _skip_object(file: str, number: int, element, problems: Problems) -> None:
     """Record why an <object> cannot be read: no name, no box, or a box without numbers."""
     name = (element.findtext("name") or "").strip()
@@ -403,8 +466,16 @@ def _skip_object(file: str, number: int, element, problems: Problems) -> None:
         problems.skip(FormatError(file, "object has no <bndbox>",
                                   place=f"object '{name}' #{number}",
                                   hint="VOC objects need xmin/ymin/xmax/ymax"))
+    elif len(element.findall("bndbox")) > 1:
+        problems.skip(FormatError(file, "object has more than one <bndbox>",
+                                  place=f"object '{name}' #{number}"))
+    elif _corners_out_of_order(box):
+        problems.skip(FormatError(file, "bndbox corners out of order or beyond "
+                                  f"{MAX_COORD:g} px: {_corners(box)}",
+                                  place=f"object '{name}' #{number}",
+                                  hint="VOC needs xmin <= xmax and ymin <= ymax"))
     else:
-        got = ", ".join(f"{t}={box.findtext(t)!r}" for t in ("xmin", "ymin", "xmax", "ymax"))
+        got = _corners(box)
         problems.skip(FormatError(file, "bndbox needs numeric xmin, ymin, xmax, ymax; got "
                                   + got, place=f"object '{name}' #{number}"))
 
@@ -425,19 +496,96 @@ def _put(columns: dict, names: dict, values: dict, row: int, reserved: set) -> N
         columns.setdefault(column, {})[row] = value
 
 
+STREAM_BYTES = 8 << 20  # larger files are streamed: a whole lxml tree is ~10x the file
+
+
+def _large(file: str) -> bool:
+    try:
+        return os.path.getsize(file) > STREAM_BYTES
+    except OSError:
+        return False
+
+
+def _iterparse(file: str, events: tuple):
+    return etree.iterparse(file, events=events, resolve_entities=False, no_network=True,
+                           huge_tree=False, load_dtd=False, remove_comments=True,
+                           remove_pis=True, remove_blank_text=True)
+
+
+def _well_formed(file: str, problems: Problems) -> bool:
+    """A first, constant-memory pass: the same refusals as :func:`_parse_file`."""
+    context = _iterparse(file, ("end",))
+    try:
+        for _, element in context:
+            _free(element)
+    except (etree.XMLSyntaxError, OSError) as e:
+        _unreadable(file, e, problems)
+        return False
+    return _checked_root(file, context.root.getroottree(), problems) is not None
+
+
+def _free(element) -> None:
+    """Drop a parsed element's content and the siblings before it: streaming stays small."""
+    element.clear(keep_tail=False)
+    parent = element.getparent()
+    while element.getprevious() is not None:
+        del parent[0]
+
+
+def _stream_fields(file: str):
+    """Like :func:`_image_fields` for a large file: (fields, objects, extra, attrib) where
+    ``objects`` parses each <object> as it is consumed and frees it after; ``fields`` and
+    ``extra`` are complete once ``objects`` is exhausted."""
+    fields, extra, attrib = dict.fromkeys(IMAGE_FIELDS), {}, {}
+
+    def objects():
+        depth = 0
+        for event, element in _iterparse(file, ("start", "end")):
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    attrib.update(element.attrib)
+                continue
+            depth -= 1
+            if depth != 1:
+                continue
+            if element.tag == "object":
+                yield element
+            else:  # a direct child of <annotation>: the same rules as for a whole tree
+                wrapper = etree.Element("annotation")
+                wrapper.append(deepcopy(element))
+                more, _, children = _image_fields(wrapper)
+                fields.update({k: v for k, v in more.items() if v is not None})
+                for tag, value in (children or {}).items():
+                    _add_child(extra, tag, value)
+            _free(element)
+
+    return fields, objects(), extra, attrib
+
+
 def _parse_file(file: str, problems: Problems):
     """The <annotation> root of ``file``, or None after recording why it was skipped."""
     try:
         tree = etree.parse(file, _PARSER)
-    except etree.XMLSyntaxError as e:
-        line, column = e.position if e.position else (0, 0)
-        message = re.sub(r",? line \d+, column \d+$", "", e.msg or str(e)).strip()
+    except (etree.XMLSyntaxError, OSError) as e:
+        return _unreadable(file, e, problems)
+    return _checked_root(file, tree, problems)
+
+
+def _unreadable(file: str, error: Exception, problems: Problems) -> None:
+    """Record why ``file`` could not be parsed (its line and column where known)."""
+    if isinstance(error, etree.XMLSyntaxError):
+        line, column = error.position if error.position else (0, 0)
+        message = re.sub(r",? line \d+, column \d+$", "", error.msg or str(error)).strip()
         problems.skip(FormatError(file, f"malformed XML: {message}",
                                   place=f"line {line}, column {column}"))
-        return None
-    except OSError as e:
-        problems.skip(FormatError(file, f"cannot read: {e.strerror or e}"))
-        return None
+    else:
+        problems.skip(FormatError(file, f"cannot read: {error.strerror or error}"))
+    return None
+
+
+def _checked_root(file: str, tree, problems: Problems):
+    """The <annotation> root of a parsed ``tree``, or None: entities and other roots refused."""
     dtd = tree.docinfo.internalDTD
     names = [e.name for e in dtd.iterentities()] if dtd is not None else []
     if names:  # no VOC tool writes entities: an attack (XXE, billion laughs) or a mistake
@@ -490,15 +638,28 @@ def _attributes(element):
 # -- read: images, sizes, categories -------------------------------------------------
 
 def _image_root_candidates(layout: str, path: Path, image_root: Path | None) -> list[Path]:
-    """Folders that may hold the images, most likely first."""
+    """Folders that may hold the images, most likely first (``image_root`` as given)."""
     if image_root is not None:
         return [Path(image_root)]
     if layout == "root":
-        found = {p.name.lower(): p for p in _subdirs(path)}
-        return [found[n] for n in IMAGE_DIRS if n in found] + [path]
+        return image_dirs(path) + [path]
     folder = path.parent if layout == "file" else path
-    siblings = {p.name.lower(): p for p in _subdirs(folder.parent)}
-    return [folder] + [siblings[n] for n in IMAGE_DIRS if n in siblings]
+    return [folder] + sibling_image_dirs(folder)
+
+
+def _split_roots(path: Path, split_dirs: list[str], image_root: Path | None,
+                 images: dict) -> dict[str, str]:
+    """Each split folder's image folder: its own, or under ``image_root``, which is used as
+    given, its ``<split>/`` tried only when the split's images are not directly in it."""
+    if image_root is None:
+        return {s: str(path / s) for s in split_dirs}
+    roots = {}
+    for split in split_dirs:
+        mine = [i for i, s in enumerate(images["split"]) if s == split][:5]
+        names = [_normal_name(images["filename"][i], images["stem"][i]) for i in mine
+                 if images["filename"][i] and images["filename"][i].strip()]
+        roots[split] = str(pick_root([image_root, image_root / split], names) or image_root)
+    return roots
 
 
 def _pick_image_root(candidates: list[Path], images: dict) -> str:
@@ -510,10 +671,8 @@ def _pick_image_root(candidates: list[Path], images: dict) -> str:
     names = [_normal_name(f, s) for f, s in zip(images["filename"][:5], images["stem"][:5])
              if f and f.strip()]
     folders = [f for f in images["folder"][:1] if f and safe_relative(f)]
-    for folder in candidates + [candidates[0].parent / f for f in folders]:
-        if any((folder / n).is_file() for n in names):
-            return str(folder)
-    return str(candidates[0])
+    found = pick_root(candidates + [candidates[0].parent / f for f in folders], names)
+    return str(found or candidates[0])
 
 
 def _normal_name(filename: str, stem: str) -> str:
@@ -540,7 +699,7 @@ def _fill_file_names(images: dict, folder: str, roots: dict, problems: Problems)
             continue
         where = roots.get(split, folder)
         if where not in index:
-            index[where] = _image_index(where)
+            index[where] = image_index(where)
         name = index[where].get(stem)
         if name is None and origin is not None:
             problems.skip(FormatError(origin[0], f"'{stem}' has no XML in Annotations/ "
@@ -549,20 +708,6 @@ def _fill_file_names(images: dict, folder: str, roots: dict, problems: Problems)
         names.append(name or stem + ".jpg")
     images["file_name"] = names
     return keep
-
-
-def _image_index(folder: str) -> dict[str, str]:
-    """stem -> file name for every image under ``folder`` (relative, forward slashes)."""
-    out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel = os.path.relpath(dirpath, folder).replace(os.sep, "/")
-        prefix = "" if rel == "." else rel + "/"
-        for f in sorted(filenames):
-            stem, ext = os.path.splitext(f)
-            if ext.lower() in IMAGE_EXTS:
-                out.setdefault(prefix + stem, prefix + f)
-    return out
 
 
 def _keep_rows(images: dict, objects: dict, keep: np.ndarray) -> None:
@@ -582,14 +727,13 @@ def _fill_sizes(images: dict, folder: str, roots: dict) -> None:
     """Width/height as numbers; a missing or zero size is read from the image header."""
     width = pd.to_numeric(pd.Series(images["width"], dtype=object), errors="coerce")
     height = pd.to_numeric(pd.Series(images["height"], dtype=object), errors="coerce")
-    missing = ~((width > 0) & (height > 0)).to_numpy()
+    width, height = width.where(width <= 1e6), height.where(height <= 1e6)  # 1e308: unknown
+    missing = np.flatnonzero(unknown_sizes(width, height))
     width, height = np.array(width, dtype=float), np.array(height, dtype=float)
-    for i in np.flatnonzero(missing):
-        where = roots.get(images["split"][i], folder)
-        try:
-            width[i], height[i] = image_size(os.path.join(where, images["file_name"][i]))
-        except FormatError:
-            width[i] = height[i] = np.nan  # unknown: NA, never 0
+    # a name outside the image folder is never opened (confined gives None)
+    paths = [confined(roots.get(images["split"][i], folder), images["file_name"][i])
+             for i in missing]
+    width[missing], height[missing], _ = header_sizes(paths)  # unknown: NA, never 0
     images["width"], images["height"] = width, height
 
 
@@ -598,15 +742,14 @@ def _labels_file(folder: Path) -> tuple[str | None, list[str]]:
     for name in LABEL_FILES:
         file = folder / name
         if file.is_file():
-            labels = []
+            labels: dict[str, None] = {}  # ordered and a set: 100k names stay linear
             for line in file.read_text(encoding="utf-8-sig", errors="replace").splitlines():
                 line = line.strip()
                 if name == "labelmap.txt":  # Datumaro/CVAT: name:color:parts:actions
                     line = line.split(":", 1)[0].strip()
-                if line and not line.startswith("#") and line.lower() not in BACKGROUND \
-                        and line not in labels:
-                    labels.append(line)
-            return name, labels
+                if line and not line.startswith("#") and line.lower() not in BACKGROUND:
+                    labels.setdefault(line)
+            return name, list(labels)
     return None, []
 
 
@@ -731,6 +874,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     meta_voc = ds.meta.get("voc") or {}
     notes: list[str] = []
     imgs = ds.images.reset_index(drop=True)
+    imgs["split"] = safe_split_names(imgs["split"], notes)
     rel, keep = _output_names(imgs, problems, notes)
     imgs, rel = imgs[keep].reset_index(drop=True), rel[keep]
     stems = _output_stems(rel)
@@ -771,9 +915,11 @@ def _output_names(imgs: pd.DataFrame, problems: Problems, notes: list[str]):
     rel = imgs["file_name"].astype(object).to_numpy()
     keep = np.ones(len(imgs), dtype=bool)
     for i, name in enumerate(rel):
-        if not isinstance(name, str) or not safe_relative(name):
-            problems.skip(FormatError(str(name), "file name escapes the image root (or is "
-                                      "empty); image not written", place=f"image id "
+        if not isinstance(name, str) or not safe_relative(name) or _XML_BAD.search(name) \
+                or "\n" in name or "\r" in name:  # ImageSets lists are one name a line
+            problems.skip(FormatError(repr(name)[1:-1], "file name escapes the image root "
+                                      "(or is empty, or holds a line break or control "
+                                      "character); image not written", place=f"image id "
                                       f"{imgs['id'].iat[i]}"))
             keep[i] = False
     rel = np.array([n.replace("\\", "/") if k else n for n, k in zip(rel, keep)],
@@ -989,6 +1135,9 @@ def _element(tag: str, value, depth: int) -> str:
     if isinstance(value, list):
         return "".join(_element(tag, v, depth) for v in value)
     indent = "\t" * depth
+    if not _XML_NAME.fullmatch(tag):
+        raise AnnokitError(f"{tag[:60]!r}: not a valid XML element name, so VOC cannot hold "
+                           "this field; rename or drop it (nothing was written)")
     if isinstance(value, dict):
         inner = "".join(_element(str(k), v, depth + 1) for k, v in value.items())
         return f"{indent}<{tag}>\n{inner}{indent}</{tag}>\n"
@@ -1060,10 +1209,7 @@ def _write_image_sets(out: Path, imgs: pd.DataFrame, stems: list[str], meta_voc:
     main = out / "ImageSets" / "Main"
     main.mkdir(parents=True)
     stems_arr = np.asarray(stems, dtype=object)
-    for s in present:
-        if "/" in s or "\\" in s or s.startswith("."):
-            notes.append(f"split name {s!r} cannot be a file name: no list written")
-            continue
+    for s in present:  # names made safe by safe_split_names
         (main / f"{s}.txt").write_text("".join(t + "\n" for t in stems_arr[split == s]),
                                        encoding="utf-8")
     if meta_voc.get("trainval") and "train" in present and "val" in present:

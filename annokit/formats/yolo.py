@@ -31,21 +31,21 @@ import pandas as pd
 import yaml
 
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import place_images, safe_relative
+from ..fileio import load_yaml, place_images, safe_relative
 from ..geometry import convert_boxes, denormalize, normalize
 from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..progress import track
-
-IMAGE_EXTS = {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp",
-              ".pfm", ".heic", ".gif"}
+from .layout import SPLIT_NAMES, safe_split_names, scan_images, subdirs
 SPLIT_KEYS = ("train", "val", "test", "minival")  # the data.yaml keys Ultralytics reads
 NAMES_FILES = ("obj.names", "classes.txt")
+RANGE_TOLERANCE = 1e-3  # normalised values this far past 0 or 1 are rounding noise
 # data.yaml keys that read() turns into the model and write() writes from it
 OWN_KEYS = {"path", "names", "nc", "annokit_category_ids", "annokit_splits", *SPLIT_KEYS}
 NOT_YAML = {"task", "darknet"}  # meta["yolo"] entries of ours, never written to data.yaml
 DECIMALS = "%.6f"  # Ultralytics' precision: round trips within 5e-7 of the image size
 BOM = b"\xef\xbb\xbf"
+MAX_CLASSES = 100_000  # class indices named by their number when no names file exists
 
 
 # -- detect ------------------------------------------------------------------------------
@@ -90,6 +90,27 @@ def _layout(path: Path) -> tuple[str, Path] | None:
     for name in NAMES_FILES:
         if (path / name).is_file() and _has_labels(path, name):
             return "folder", path / name
+    if _label_folder(path) is not None:
+        return "folder", path
+    return None
+
+
+def _label_folder(root: Path) -> Path | None:
+    """``labels/`` of a ``labels/`` + ``images/`` pair without data.yaml, when one of its
+    first files reads as YOLO labels (a class number and at least four numbers)."""
+    labels, images = root / "labels", root / "images"
+    if not (labels.is_dir() and images.is_dir()):
+        return None
+    tries = 5
+    for dirpath, dirnames, filenames in os.walk(labels):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith(".txt") and name not in NAMES_FILES:
+                if _looks_like_labels(os.path.join(dirpath, name)):
+                    return labels
+                tries -= 1
+                if tries == 0:
+                    return None
     return None
 
 
@@ -97,8 +118,8 @@ def _yaml_has_names(path: Path) -> bool:
     if path.stat().st_size > 1_000_000:  # a data.yaml is small; do not parse big files
         return False
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
-    except yaml.YAMLError:
+        doc = load_yaml(path.read_text(encoding="utf-8", errors="replace"), path)
+    except AnnokitError:
         return False
     return isinstance(doc, dict) and "names" in doc
 
@@ -137,7 +158,7 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
     elif kind == "darknet":
         names, names_from, ids, keep, sources = _from_darknet(file, image_root, problems)
     else:
-        names, names_from, ids, keep, sources = _from_folder(file, image_root)
+        names, names_from, ids, keep, sources = _from_folder(file, image_root, problems)
     table = _image_table(sources)
     kpt = _kpt_shape(keep, file)
     images, anns, task = _read_labels(table, (names, names_from), ids, kpt, problems)
@@ -171,13 +192,15 @@ def _from_yaml(file: Path, image_root: Path | None, problems: Problems):
         items = doc[key] if isinstance(doc[key], list) else [doc[key]]
         images, roots = [], []
         for item in items:
-            found = _locate(str(item), [base, here])
+            found = _locate(str(item), [base, here]) or \
+                _split_by_folders(key, str(item), [base, here], file, problems)
             if found is None:
                 problems.skip(FormatError(file, f"{key}: {item} not found (looked under {base})",
                                           place=f"key {key}",
                                           hint="fix the path or give --image-root"))
                 continue
-            _add_images(found, images, roots, [base, here, Path.cwd()], problems, seen)
+            _add_images(found, images, roots, [base, here, Path.cwd()], problems, seen,
+                        allowed=(base, here))
         sources.append((key, images, roots))
     if not any(images for _, images, _ in sources) and problems.skipped:
         raise FormatError(file, "none of its image folders or lists exist",
@@ -189,7 +212,12 @@ def _from_darknet(file: Path, image_root: Path | None, problems: Problems):
     """The same for a Darknet obj.data: paths relative to the Darknet root (data/'s parent)."""
     keys = _read_obj_data(file)
     bases = ([image_root] if image_root else []) + [file.parent, file.parent.parent, Path.cwd()]
+    home = file.parent.parent if file.parent.name == "data" else file.parent  # Darknet's root
+    allowed = (home, *([image_root] if image_root else []))
     names_file = _locate(keys["names"], bases) if keys.get("names") else None
+    if names_file is not None and not _inside(str(names_file), allowed):
+        raise FormatError(file, f"names = {keys['names']} is outside the dataset; refused",
+                          place="key names", hint="give --image-root to allow its folder")
     names_file = names_file or next((file.parent / n for n in NAMES_FILES
                                      if (file.parent / n).is_file()), None)
     if names_file is None:
@@ -205,7 +233,7 @@ def _from_darknet(file: Path, image_root: Path | None, problems: Problems):
             problems.skip(FormatError(file, f"{key}: {keys[key]} not found", place=f"key {key}"))
             continue
         images, roots = [], []
-        _add_images(found, images, roots, bases, problems, seen)
+        _add_images(found, images, roots, bases, problems, seen, allowed=allowed)
         sources.append(("val" if key == "valid" else key, images, roots))
     if not sources:
         raise FormatError(file, "no image list: 'train' and 'valid' are missing or absent",
@@ -214,25 +242,44 @@ def _from_darknet(file: Path, image_root: Path | None, problems: Problems):
     return names, names_file.name, ids, {"darknet": keys}, sources
 
 
-def _from_folder(names_file: Path, image_root: Path | None):
-    """A bare folder: images (anywhere below it) with labels by the same rule, no splits."""
-    folder = names_file.parent
-    names = _read_names_file(names_file)
-    root = image_root or folder
-    images = [(p, None) for p in _scan_images(root)]
-    if image_root:  # labels stay in the given folder, at the images' relative paths
-        images = [(p, None, os.path.splitext(os.path.join(folder, os.path.relpath(p, root)))[0]
-                   + ".txt") for p, _ in images]
-    return names, names_file.name, list(range(1, len(names) + 1)), {}, [(None, images, [root])]
+def _from_folder(found: Path, image_root: Path | None, problems: Problems):
+    """A folder without data.yaml: images (anywhere below it) with labels by the same rule.
+
+    ``found`` is the names file, or the folder of a ``labels/`` + ``images/`` pair (names
+    in ``classes.txt`` or ``obj.names`` beside or inside ``labels/``; without one, classes
+    are named by their index, with a note). ``images/<split>/`` folders are splits.
+    """
+    folder = found.parent if found.is_file() else found
+    if folder.name == "labels" and _label_folder(folder.parent) is not None:
+        folder = folder.parent  # classes.txt inside labels/ (LabelImg)
+    labels = _label_folder(folder)
+    names_file = found if found.is_file() else next(
+        (d / n for d in (folder, folder / "labels") for n in NAMES_FILES
+         if (d / n).is_file()), None)
+    if names_file is None:
+        problems.note(f"{folder}: no data.yaml, classes.txt or obj.names: classes are named "
+                      "by their index (add classes.txt to name them)")
+    names = _read_names_file(names_file) if names_file else {}
+    ids = list(range(1, len(names) + 1))
+    root = image_root or (folder / "images" if labels else folder)
+    splits = {d.name: d for d in subdirs(root)} if labels else {}
+    if not splits or not all(s.lower() in SPLIT_NAMES for s in splits):
+        splits = {None: root}
+    label_base = labels or folder
+    sources = []
+    for split, where in splits.items():
+        images = [(p, None) for p in scan_images(where)]
+        if image_root:  # labels stay in the given folder, at the images' relative paths
+            images = [(p, None, os.path.splitext(os.path.join(label_base,
+                                                              os.path.relpath(p, root)))[0]
+                       + ".txt") for p, _ in images]
+        sources.append((split, images, [where]))
+    return names, names_file.name if names_file else None, ids, {}, sources
 
 
 def _load_yaml(file: Path) -> dict:
     try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise FormatError(file, f"malformed YAML: {getattr(e, 'problem', e)}", place) from None
+        doc = load_yaml(file.read_text(encoding="utf-8-sig"), file)  # no aliases, no tags
     except (OSError, UnicodeDecodeError) as e:
         raise FormatError(file, f"cannot read: {e}") from None
     if not isinstance(doc, dict):
@@ -249,9 +296,13 @@ def _names(names, file: Path) -> dict[int, str]:
         return {k: str(n) for k, n in enumerate(names)}
     if isinstance(names, dict):
         try:
-            return {int(k): str(n) for k, n in sorted(names.items(), key=lambda kv: int(kv[0]))}
+            found = {int(k): str(n) for k, n in names.items() if not isinstance(k, bool)}
         except (TypeError, ValueError):
-            raise FormatError(file, "'names' keys must be class indices 0, 1, ...") from None
+            found = {}
+        if len(found) != len(names) or not all(0 <= k < MAX_CLASSES for k in found):
+            raise FormatError(file, "'names' keys must be class indices 0, 1, ... (at most "
+                              f"{MAX_CLASSES - 1}: lookups are sized by them)")
+        return dict(sorted(found.items()))
     raise FormatError(file, "'names' must be a list or a mapping {index: name}")
 
 
@@ -260,9 +311,10 @@ def _category_ids(ids, names: dict[int, str], file: Path) -> list[int]:
     if ids is None:
         return [k + 1 for k in sorted(names)]
     ok = (isinstance(ids, list) and len(ids) == len(names) and len(set(ids)) == len(ids)
-          and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids))
-    if not ok:
-        raise FormatError(file, "annokit_category_ids must list one distinct positive id "
+          and all(isinstance(i, int) and not isinstance(i, bool) and abs(i) < 2 ** 63
+                  for i in ids))
+    if not ok:  # any distinct integers: write() keeps ids 0 and below as they were
+        raise FormatError(file, "annokit_category_ids must list one distinct integer id "
                           f"per name ({len(names)} names)", hint="remove the key to use k + 1")
     return list(ids)
 
@@ -297,9 +349,16 @@ def _read_names_file(file: Path) -> dict[int, str]:
     return {k: name.strip() for k, name in enumerate(lines)}
 
 
-def _kpt_shape(keep: dict, file: Path) -> tuple[int, int] | None:
+def _kpt_shape(keep: dict, file: Path) -> tuple[int, int | None] | None:
+    """data.yaml's ``kpt_shape`` as (keypoints, values per point); without it, (k, None)
+    when another pose key (``flip_idx``, ``kpt_names``) gives the number of keypoints,
+    so that pose lines are recognised (and skipped) rather than read as polygons."""
     shape = keep.get("kpt_shape")
     if shape is None:
+        for key in ("flip_idx", "kpt_names"):
+            hint = keep.get(key)
+            if isinstance(hint, (list, dict)) and hint:
+                return len(hint), None
         return None
     if (isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape)
             and shape[0] > 0 and shape[1] in (2, 3)):
@@ -308,6 +367,36 @@ def _kpt_shape(keep: dict, file: Path) -> tuple[int, int] | None:
 
 
 # .. paths ...............................................................................
+
+# How exports spell a split's folder: Roboflow writes valid/ (and names it in data.yaml
+# as ../valid/images even when the folder is val/), others val/ or validation/.
+SPELLINGS = {"train": ("train", "training"), "val": ("val", "valid", "validation"),
+             "test": ("test", "testing")}
+SPELLINGS.update({s: group for group in list(SPELLINGS.values()) for s in group})
+
+
+def _split_by_folders(key: str, entry: str, bases: list[Path], file: Path,
+                      problems: Problems) -> Path | None:
+    """The split's folder under another spelling, when the one data.yaml names is absent.
+
+    ``../valid/images`` with ``val/images`` on disk (or the other way round): each split
+    word in the path is tried in its other spellings, then the key's own folders
+    (``<split>/images``, ``images/<split>``); a note says which folder was read.
+    """
+    parts = _parts(entry)
+    words = {p.lower() for p in parts} | {key.lower()}
+    for word in [w for w in words if w in SPELLINGS]:
+        for other in SPELLINGS[word]:
+            tries = [[other if p.lower() == word else p for p in parts],
+                     [other, "images"], ["images", other]]
+            for attempt in tries:
+                found = _locate("/".join(attempt), bases)
+                if found is not None and found.is_dir():
+                    problems.note(f"{file}: {key}: {entry} is not there; read {found} "
+                                  "instead (the split found by its folder name)")
+                    return found
+    return None
+
 
 def _parts(entry: str) -> list[str]:
     return [p for p in entry.strip().replace("\\", "/").split("/") if p not in ("", ".")]
@@ -340,27 +429,22 @@ def _find(entry: str, bases: list) -> tuple[str, tuple[str, int] | None] | None:
     return None
 
 
-def _scan_images(folder: Path) -> list[str]:
-    """Image files below ``folder``, recursively, in sorted order."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        found += [os.path.join(dirpath, f) for f in sorted(filenames)
-                  if f[f.rfind("."):].lower() in IMAGE_EXTS]
-    return found
-
-
 def _add_images(found: Path, images: list, roots: list, bases: list[Path],
-                problems: Problems, seen: dict) -> None:
+                problems: Problems, seen: dict, allowed: tuple = ()) -> None:
     """Add the images of a folder, a list file or a single image to ``images``.
 
     ``seen`` remembers what each path gave, so a list named by two keys is read once.
+    Nothing outside the ``allowed`` folders (the dataset, --image-root) is read.
     """
+    if allowed and not _inside(str(found), allowed):
+        problems.skip(FormatError(found, "is outside the dataset; not read",
+                                  hint="give --image-root to allow its folder"))
+        return
     if found not in seen:
         if found.is_dir():
-            seen[found] = [(p, None) for p in _scan_images(found)], [found]
+            seen[found] = [(p, None) for p in scan_images(found)], [found]
         elif found.suffix.lower() == ".txt":
-            listed = _read_list(found, bases, problems)
+            listed = _read_list(found, bases, problems, allowed)
             seen[found] = listed, [os.path.dirname(p) for p, _ in listed]
         else:
             seen[found] = [(str(found), None)], [found.parent]
@@ -368,8 +452,17 @@ def _add_images(found: Path, images: list, roots: list, bases: list[Path],
     roots += seen[found][1]
 
 
-def _read_list(file: Path, bases: list[Path], problems: Problems) -> list:
-    """The images a .txt list names, each with where it was listed; absent ones skipped."""
+def _inside(path: str, roots: tuple) -> bool:
+    """``path`` lies in one of ``roots`` (compared as absolute, normalised paths)."""
+    path = os.path.abspath(path)
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep)
+               for r in (os.path.abspath(root) for root in roots))
+
+
+def _read_list(file: Path, bases: list[Path], problems: Problems, allowed: tuple = ()
+               ) -> list:
+    """The images a .txt list names, each with where it was listed; absent ones and those
+    outside the ``allowed`` folders skipped."""
     bases = [file.parent, *bases]
     rule = None  # (base, leading parts dropped) that found the last entry
     out = []
@@ -388,6 +481,11 @@ def _read_list(file: Path, bases: list[Path], problems: Problems) -> list:
             problems.skip(FormatError(file, f"lists {entry}, which does not exist",
                                       place=f"line {n}",
                                       hint="its labels cannot be placed without the image"))
+            continue
+        if allowed and not _inside(path, allowed):
+            problems.skip(FormatError(file, f"lists {entry[:200]}, which is outside the "
+                                      "dataset; not read", place=f"line {n}",
+                                      hint="give --image-root to allow its folder"))
             continue
         out.append((path, f"{file}:line {n}"))
     return out
@@ -531,14 +629,20 @@ def _parse(texts, widths, heights, labels, names, ids, kpt, problems):
             errors += [(r, f"expected 5 fields (class cx cy w h), got {fields}") for r in rows]
             continue
         values, bad = _numbers(text if len(kinds) == 1 else None, rows, int(fields), line_list)
+        if kind.startswith("polygon"):  # pose and DOTA lines are no polygons: skip them
+            bad = sorted(_not_polygons(int(fields), rows, values, bad, kpt, line_list))
         errors += [(rows[j], reason) for j, reason in bad]
         good = _without(len(rows), bad)
         blocks.append((kind, rows[good], values[good]))
     names, names_from = names
+    if names_from is None:  # no names file: every class index in the labels is a class
+        _name_by_index(names, ids, [values[:, 0] for _, _, values in blocks])
+        names_from = "the labels"
     lookup = _class_lookup(names, ids)
     frames = []
     for kind, rows, values in blocks:
         category, bad = _classes(values[:, 0], lookup, f"{names_from} ({len(names)} names)")
+        bad += _out_of_range(kind, values, {j for j, _ in bad})
         errors += [(rows[j], reason) for j, reason in bad]
         ok = _without(len(rows), bad)
         rows, values, category = rows[ok], values[ok], category[ok]
@@ -557,7 +661,56 @@ def _parse(texts, widths, heights, labels, names, ids, kpt, problems):
     anns = anns.drop(columns="row")
     anns["id"] = np.arange(1, len(anns) + 1)
     task = "segment" if any(k.startswith("polygon") for k, _, _ in blocks) else None
+    corners = {len(v[0]) for k, r, v in blocks if k.startswith("polygon") and len(r)}
+    if corners and corners <= {9, 10}:
+        problems.note("every polygon has 4 corners: oriented boxes (Ultralytics OBB) are read "
+                      "as 4-point polygons, with the upright box around each")
     return anns, task
+
+
+def _not_polygons(fields: int, rows: np.ndarray, values: np.ndarray, bad: list, kpt,
+                  line_list) -> list[tuple[int, str]]:
+    """``bad`` plus the lines of a polygon-sized block that are something else.
+
+    - pose lines without ``kpt_shape``: ``class cx cy w h`` + k keypoints ``x y v``, every
+      ``v`` 0, 1 or 2 and some 2 in the block (a normalised polygon coordinate is never 2),
+      or any 5 + 2k / 5 + 3k line when data.yaml has ``flip_idx`` or ``kpt_names``;
+    - DOTA ``labelTxt`` lines: ``x1 y1 ... x4 y4 class difficult`` (pixel corners, a class
+      name or number, then 0 or 1).
+    """
+    reasons = dict(bad)
+    pose = np.zeros(len(rows), bool)
+    if kpt is not None and kpt[1] is None:
+        pose[:] = fields in (5 + 2 * kpt[0], 5 + 3 * kpt[0])
+    elif (fields - 5) % 3 == 0:
+        v = values[:, 7::3]
+        pose = np.isin(v, (0, 1, 2)).all(axis=1)
+        pose &= bool((v[pose] == 2).any())
+    for j in np.flatnonzero(pose):
+        k = (fields - 5) // (2 if kpt is not None and fields == 5 + 2 * kpt[0] else 3)
+        reasons[j] = (f"a pose line (class cx cy w h and {k} keypoints), but data.yaml has no "
+                      f"kpt_shape; not read as a polygon (add kpt_shape: [{k}, 2 or 3])")
+    if fields == 10:
+        for j in _dota_lines(rows, values, line_list):
+            reasons[j] = ("a DOTA/OBB labelTxt line (x1 y1 ... x4 y4 class difficult), not a "
+                          "YOLO box or polygon")
+    return list(reasons.items())
+
+
+def _dota_lines(rows: np.ndarray, values: np.ndarray, line_list) -> np.ndarray:
+    """Positions in ``rows`` of DOTA lines: 8 numbers, a class, 0 or 1; the corners in
+    pixels (above 1.5) or the class a word."""
+    difficult = np.isin(values[:, 9], (0, 1))
+    pixels = (np.nan_to_num(values[:, 1:8], nan=0.0) > 1.5).any(axis=1) & difficult
+    worded = np.isnan(values[:, 8]) & ~np.isnan(values[:, :8]).any(axis=1) & difficult
+    found = pixels | worded
+    if np.isnan(values).any():  # a failed parse left NaN: look at the words themselves
+        lines = line_list()
+        for j in np.flatnonzero(np.isnan(values).any(axis=1) & ~found):
+            words = lines[rows[j]].split()
+            found[j] = (all(_is_float(w) for w in words[:8]) and not _is_float(words[8])
+                        and words[9] in (b"0", b"1"))
+    return np.flatnonzero(found)
 
 
 def _field_counts(text: bytes, n_lines: int) -> np.ndarray:
@@ -569,6 +722,20 @@ def _field_counts(text: bytes, n_lines: int) -> np.ndarray:
     return np.bincount(np.searchsorted(ends, starts), minlength=n_lines)[:n_lines]
 
 
+def _out_of_range(kind: str, values: np.ndarray, already: set) -> list[tuple[int, str]]:
+    """Lines whose normalised values leave [0, 1] (negative sizes included): Ultralytics
+    refuses them, and they would become negative or absurd boxes."""
+    if kind.startswith("polygon"):  # corners a little outside the image occur (OBB): kept
+        coords = values[:, 1:-1] if kind.endswith("score") else values[:, 1:]
+        low, high, what = -1, 2, "polygon coordinates must lie in [-1, 2] (normalised)"
+    else:  # cx cy w h; keypoint visibility may be 2
+        coords = values[:, 1:5]
+        low, high = -RANGE_TOLERANCE, 1 + RANGE_TOLERANCE
+        what = "cx, cy, w, h must lie in [0, 1] (normalised)"
+    outside = ((coords < low) | (coords > high)).any(axis=1)
+    return [(int(j), what) for j in np.flatnonzero(outside) if int(j) not in already]
+
+
 def _without(n: int, bad: list[tuple[int, str]]) -> np.ndarray:
     """Mask of the ``n`` rows that are not in ``bad``."""
     mask = np.ones(n, bool)
@@ -576,8 +743,8 @@ def _without(n: int, bad: list[tuple[int, str]]) -> np.ndarray:
     return mask
 
 
-def _line_kind(fields: int, kpt: tuple[int, int] | None) -> str | None:
-    if kpt and fields == 5 + kpt[0] * kpt[1]:
+def _line_kind(fields: int, kpt: tuple[int, int | None] | None) -> str | None:
+    if kpt and kpt[1] and fields == 5 + kpt[0] * kpt[1]:
         return "pose"
     if fields in (5, 6):
         return "box" if fields == 5 else "box+score"
@@ -627,9 +794,22 @@ def _is_float(word: bytes) -> bool:
         return False
 
 
+NO_NAME = np.iinfo(np.int64).min  # in the lookup: an index without a name (ids may be 0)
+
+
+def _name_by_index(names: dict[int, str], ids: list[int], classes: list[np.ndarray]) -> None:
+    """Fill ``names`` and ``ids`` in place: class k is named 'k', id k + 1, for every class
+    index used (up to MAX_CLASSES; a larger index is a bad line)."""
+    values = np.concatenate(classes) if classes else np.zeros(0)
+    values = np.unique(values[(values >= 0) & (values == np.floor(values))
+                              & (values < MAX_CLASSES)]).astype(np.int64)
+    names.update({int(k): str(int(k)) for k in values})
+    ids[:] = [k + 1 for k in sorted(names)]
+
+
 def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
-    """Array: class index -> category id, 0 where the index has no name."""
-    lookup = np.zeros(max(names, default=-1) + 1, np.int64)
+    """Array: class index -> category id, NO_NAME where the index has no name."""
+    lookup = np.full(max(names, default=0) + 1, NO_NAME, np.int64)  # never empty
     lookup[sorted(names)] = ids
     return lookup
 
@@ -637,9 +817,9 @@ def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
 def _classes(values: np.ndarray, lookup: np.ndarray, names_from: str):
     """Category ids of the class column, and the lines whose class is not a named index."""
     named = (values == np.floor(values)) & (values >= 0) & (values < len(lookup))
-    category = np.where(named, lookup[np.where(named, values, 0).astype(np.int64)], 0)
+    category = np.where(named, lookup[np.where(named, values, 0).astype(np.int64)], NO_NAME)
     bad = [(j, f"class {_show(values[j])} has no name in {names_from}")
-           for j in np.flatnonzero(category == 0)]
+           for j in np.flatnonzero(category == NO_NAME)]
     return category, bad
 
 
@@ -786,10 +966,7 @@ def _split_folders(split: pd.Series, notes: list[str]) -> pd.Series:
         notes.append(f"{int((~named).sum())} images without a split were written to the "
                      "train split (YOLO keeps every image under a split when any has one)")
         split = split.where(named, "train")
-    for name in split.dropna().unique():
-        if not safe_relative(str(name)) or "/" in str(name) or "\\" in str(name):
-            raise AnnokitError(f"split {name!r} cannot be a folder name; rename it first")
-    return split
+    return safe_split_names(split, notes)
 
 
 def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: list[str]) -> pd.DataFrame:

@@ -1,0 +1,85 @@
+"""Run the real ``annokit`` command in a subprocess and check what it left behind.
+
+A hostile case passes when the exit code is the expected one, stderr is one line naming
+the file (on errors), and nothing under the case folder changed except the declared
+output: every other path keeps its type, size, mtime and content hash, and no temporary
+``.annokit`` file is left anywhere.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TIMEOUT = 60  # s; every case is small, a hang is a failure
+
+
+def annokit(*args, cwd: Path, timeout: float = TIMEOUT, env: dict | None = None,
+            start: bool = False):
+    """Run ``python -m annokit ARGS`` in ``cwd``; the Popen when ``start``, else
+    (exit code, stdout, stderr)."""
+    command = [sys.executable, "-m", "annokit", *map(str, args)]
+    environment = {**os.environ, **(env or {})}
+    if start:
+        return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True,
+                          timeout=timeout)
+    return done.returncode, done.stdout, done.stderr
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every path under ``root``: its kind, size, mtime and hash (links: their target)."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            st = os.lstat(path)
+            if os.path.islink(path):
+                found[rel] = ("link", os.readlink(path))
+            elif os.path.isdir(path):
+                found[rel] = ("dir",)
+            else:
+                found[rel] = ("file", st.st_size, st.st_mtime_ns, _hash(path))
+    return found
+
+
+def _hash(path: str) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as e:  # a FIFO or unreadable file: its identity is enough
+        return f"unreadable: {e.errno}"
+    return digest.hexdigest()
+
+
+def changed_outside(before: dict, after: dict, outputs: tuple[str, ...] = ()) -> list[str]:
+    """Paths that changed, appeared or went, other than under ``outputs``."""
+    def allowed(rel: str) -> bool:
+        return any(rel == o or rel.startswith(o.rstrip("/") + "/") for o in outputs)
+
+    keys = set(before) | set(after)
+    return sorted(k for k in keys if before.get(k) != after.get(k) and not allowed(k))
+
+
+def temporaries(root: Path) -> list[str]:
+    """Leftover temporary or lock files of annokit's writers under ``root``."""
+    return sorted(os.path.relpath(os.path.join(d, n), root)
+                  for d, dirs, files in os.walk(root) for n in dirs + files
+                  if ".annokit-" in n or n.endswith(".annokit.lock"))
+
+
+def one_line_error(err: str, names: str | None = None) -> str:
+    """Assert stderr is a single ``annokit: error:`` line (naming ``names``); return it."""
+    lines = err.splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{err}"
+    assert lines[0].startswith("annokit: error: "), lines[0]
+    assert "Traceback" not in err and "internal error" not in err, err
+    if names is not None:
+        assert names in lines[0], f"{names!r} not named in {lines[0]!r}"
+    return lines[0]
