@@ -691,7 +691,8 @@ def evaluate_points(predictions: str, ground_truth: str, json_out, format: str, 
               help="What 'annokit score --out' wrote (.json, .csv or .parquet): per-object "
                    "quality and issue.")
 @click.option("--name", default=None, help="FiftyOne dataset name (default: annokit-<folder>).")
-@click.option("--port", type=int, default=5151, show_default=True, help="App port.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5151, show_default=True,
+              help="App port.")
 @click.option("--address", default="localhost", show_default=True,
               help="Address the App server listens on.")
 @click.option("--no-launch", is_flag=True, help="Only build the FiftyOne dataset.")
@@ -700,7 +701,7 @@ def evaluate_points(predictions: str, ground_truth: str, json_out, format: str, 
 @_read_options
 @_common
 def browse(dataset: str, predictions, scores, name, port: int, address: str, no_launch: bool,
-           no_images: bool, overwrite: bool, format: str, quiet: bool, **options) -> None:
+           no_images: bool, overwrite: bool, read: dict, quiet: bool) -> None:
     """Build a FiftyOne dataset from DATASET with every finding as a tag, and open the App.
 
     \b
@@ -715,9 +716,9 @@ def browse(dataset: str, predictions, scores, name, port: int, address: str, no_
 
     name = name or fo_bridge.default_name(dataset)
     fo_bridge.check_name(name, overwrite)  # before the slow part
-    ds = _read(dataset, format, quiet, **options)
+    ds = _read(dataset, quiet, **read)
     ds.meta.setdefault("source_path", str(Path(dataset).absolute()))
-    pred = _read(predictions, "auto", quiet) if predictions else None
+    pred = _read(predictions, quiet) if predictions else None
     found = checks.check(ds, images=not no_images)
     fo_ds = fo_bridge.to_fiftyone(ds, name, predictions=pred, findings=found, scores=scores,
                                   overwrite=overwrite)

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -215,7 +216,8 @@ def test_scores_from_the_scorers_json(fo, bccd, tmp_path):
     small = annokit.Dataset(ds.categories, ds.images.iloc[:5],
                             ds.annotations[ds.annotations["image_id"].isin(ds.images["id"][:5])],
                             ds.meta)
-    path = small.write(tmp_path / "scores.json", "coco") and tmp_path / "scores.json"
+    path = tmp_path / "scores.json"
+    annokit.write(small, path, "coco")
     data = json.loads(path.read_text())
     for k, ann in enumerate(data["annotations"]):
         ann["quality"], ann["issue"] = (0.1, "badloc") if k == 2 else (0.9, None)
@@ -532,26 +534,36 @@ def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
     port = _free_port()
     data = shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data")
     cli = Path(sys.executable).parent / "annokit"  # the console script beside this Python
+    ready = f"FiftyOne App: http://localhost:{port}/datasets/served (Ctrl-C to stop)"
     proc = subprocess.Popen(
         [str(cli), "browse", str(data), "--no-images", "--name", "served", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # the ready line as soon as it is said
         # Ctrl-C reaches it even when this test runs in a background job (SIGINT ignored)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 180
-        while _get(f"http://localhost:{port}/") != 200 and time.monotonic() < deadline:
+        # wait for the CLI to say the App is up, not only for the server to answer: a
+        # Ctrl-C while the session still connects would stop it before it says so
+        while not any(ready in line for line in lines) and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read()
             time.sleep(1)
         assert _get(f"http://localhost:{port}/datasets/served") == 200
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            out, err = proc.communicate(timeout=120)
+            proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the CLI and the App server it started
             raise
+        reader.join(timeout=10)
+        err = proc.stderr.read()
+    out = "".join(lines)
     assert proc.returncode == 0, err[-2000:]
-    assert f"FiftyOne App: http://localhost:{port}/datasets/served (Ctrl-C to stop)" in out
+    assert ready in out
     assert out.rstrip().endswith("App stopped")
     deadline = time.monotonic() + 30
     while _get(f"http://localhost:{port}/") is not None and time.monotonic() < deadline:

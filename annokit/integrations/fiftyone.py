@@ -236,7 +236,7 @@ def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
     needs_size = ds.annotations["kind"].ne("label")
     unknown = ds.images["width"].isna() | ds.images["height"].isna()
     if (unknown & ds.images["id"].isin(ds.annotations["image_id"][needs_size])).any():
-        from ..imagesize import fill_unknown_sizes
+        from ..formats.layout import fill_unknown_sizes
 
         sized = ds.copy()
         sized.images.loc[~safe, "file_name"] = None  # never open a file outside the root
@@ -838,7 +838,7 @@ def from_fiftyone(fo_dataset, *, label_field: str = GT) -> Dataset:
     Example:
         >>> import fiftyone as fo                                # doctest: +SKIP
         >>> ds = annokit.from_fiftyone(fo.load_dataset("bccd"))  # doctest: +SKIP
-        >>> ds.write("out/coco", "coco")                         # doctest: +SKIP
+        >>> annokit.write(ds, "out/coco", "coco")                      # doctest: +SKIP
     """
     _fo()
     info = dict((fo_dataset.info or {}).get(INFO) or {})
