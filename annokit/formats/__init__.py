@@ -63,9 +63,9 @@ def check_options(options: dict, *, reader: str | None = None, writer: str | Non
     """Refuse an option that neither the ``reader`` nor the ``writer`` format takes.
 
     Example:
-        >>> check_options({"voc_one_based": True}, reader="coco", writer="yolo")
+        >>> check_options({"voc_one_based": True}, reader="coco")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        annokit.errors.AnnokitError: --voc-one-based (voc_one_based) does not apply to a coco input or a yolo output; formats that take it: voc
+        annokit.errors.AnnokitError: --voc-one-based (voc_one_based) does not apply to a ...
     """
     known = (READ_OPTIONS[reader] if reader else set()) | \
         (WRITE_OPTIONS[writer] if writer else set())
