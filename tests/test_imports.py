@@ -120,3 +120,14 @@ def test_cycle_finder_finds_a_planted_circle():
 def test_no_import_circles():
     assert cycles(import_graph()) == []
 
+
+
+def test_checks_are_registered_when_the_package_is_imported():
+    """No import list inside check(): importing annokit.checks registers every family."""
+    import subprocess
+    import sys
+
+    code = "from annokit.checks import CHECKS; print(sorted({k.split('.')[0] for k in CHECKS}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "['balance', 'geometry', 'images', 'labels']"

@@ -41,8 +41,8 @@ from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
 from ..geometry import polygon_geometry
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
-from .layout import (existing_dir, fill_unknown_sizes, image_dirs, pick_root, safe_split_names,
-                     sibling_image_dirs)
+from .layout import (MAX_SIDE, existing_dir, fill_unknown_sizes, image_dirs, pick_root,
+                     safe_split_names, sibling_image_dirs)
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 ROOT_FILE = "annotations.json"
@@ -469,7 +469,8 @@ def _refuse_duplicate_images(ids: np.ndarray, file: Path) -> None:
 
 
 def _sizes(values: list) -> pd.arrays.IntegerArray:
-    """Widths or heights as nullable ints: absent, zero, negative or not a number is NA."""
+    """Widths or heights as nullable ints: absent, zero, negative, absurd (MAX_SIDE and
+    above) or not a number is NA, so that the image header is read instead."""
     arr, _ = _floats(values)
     arr[~((arr > 0) & (arr <= MAX_SIDE))] = np.nan  # 0 in the file means unknown, never 0 px
     return pd.array(np.round(arr), dtype="Int64")
