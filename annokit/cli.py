@@ -9,6 +9,7 @@ import click
 from . import formats, progress
 from .errors import AnnokitError
 from .fileio import IMAGE_MODES
+from .formats.target import summary_line as written_summary
 
 MAX_LISTED = 20  # skipped records listed one per line; the rest are counted
 
@@ -91,11 +92,13 @@ def _write_options(func):
     return func
 
 
-def _write(ds, output: str, to: str | None, dataset: str, quiet: bool, **options) -> str:
+def _write(ds, output: str, to: str | None, dataset: str, quiet: bool,
+           **options) -> tuple[str, str]:
+    """Write ``ds``; return the format and a summary of what was written."""
     fmt = to or ds.meta["source_format"]
     notes = formats.write(ds, output, fmt, protect=(dataset,), **options)
     _list_notes(notes, quiet, label="note")
-    return fmt
+    return fmt, written_summary(ds, notes)
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -152,7 +155,7 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
     _list_notes(ds.meta.get("skipped", []), quiet)
     _list_notes(notes, quiet, label="note")
     source = ds.meta.get("source_format", src_format)
-    line = f"{source} -> {dst_format}: {ds.summary_line()} written to {output}"
+    line = f"{source} -> {dst_format}: {written_summary(ds, notes)} written to {output}"
     if notes:
         line += f"; {len(notes)} note{'s' * (len(notes) > 1)} on what was not written"
     click.echo(line)
@@ -291,9 +294,9 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
         result = splitting.split(ds, _floats(ratios, "ratios"), names=names.split(","),
                                  keep_existing=keep_existing, **grouping)
     _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet, label="note")
-    fmt = _write(result, output, **write)
+    fmt, written = _write(result, output, **write)
     click.echo(splitting.format_split_table(splitting.split_table(result)))
-    click.echo(f"{ds.summary_line()} split and written as {fmt} to {output}")
+    click.echo(f"{written} split and written as {fmt} to {output}")
 
 
 @main.command(name="rebalance")
@@ -394,9 +397,9 @@ def to_points(dataset: str, output: str, format: str, to, quiet: bool, images, o
 
     ds = _read(dataset, format, quiet, **options)
     out = centre_points.boxes_to_points(ds)
-    fmt = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
-                 overwrite=overwrite)
-    click.echo(f"{out.summary_line()}: boxes as centre points, written as {fmt} to {output}")
+    fmt, written = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
+                          overwrite=overwrite)
+    click.echo(f"{written}: boxes as centre points, written as {fmt} to {output}")
 
 
 @points.command(name="to-boxes")
@@ -424,9 +427,9 @@ def to_boxes(dataset: str, output: str, size, reference, format: str, to, quiet:
     ds = _read(dataset, format, quiet, **options)
     ref = _read(reference, "auto", quiet) if reference else None
     out = centre_points.points_to_boxes(ds, _sizes(size), reference=ref)
-    fmt = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
-                 overwrite=overwrite)
-    click.echo(f"{out.summary_line()}: points as boxes, written as {fmt} to {output}")
+    fmt, written = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
+                          overwrite=overwrite)
+    click.echo(f"{written}: points as boxes, written as {fmt} to {output}")
 
 
 @main.group()
