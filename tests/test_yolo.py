@@ -191,7 +191,7 @@ def test_strict_raises_the_first_bad_record(tmp_path):
     ("train: images\nnames: 7\n", r"'names' must be a list or a mapping"),
     ("train: nowhere\nnames: [a]\n", r"none of its image folders or lists exist"),
     ("train: images\nnames: [a, b]\nannokit_category_ids: [3]\n",
-     r"annokit_category_ids must list one distinct positive id per name \(2 names\)"),
+     r"annokit_category_ids must list one distinct integer id per name \(2 names\)"),
 ])
 def test_unusable_data_yaml_is_one_format_error(tmp_path, text, message):
     (tmp_path / "images").mkdir()
@@ -391,7 +391,7 @@ def test_write_notes_what_yolo_cannot_hold(tmp_path):
             "segmentation": [None, {"size": [100, 100], "counts": "abc"}, None, None]}))
     notes = annokit.write(ds, tmp_path / "out", "yolo", images="none", yolo_task="segment")
     assert notes == [
-        "YOLO holds boxes only: 1 point and 1 label annotations dropped",
+        "YOLO holds boxes only: 1 point and 1 label dropped",
         "1 RLE masks written as boxes (YOLO segment holds polygons)",
         "1 crowd flags (iscrowd) dropped: written as ordinary objects",
         "supercategories dropped (YOLO has class names only)",
