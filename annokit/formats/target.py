@@ -86,6 +86,26 @@ def dropped_note(kinds: pd.Series, format: str) -> str | None:
     return f"{NAMES[format]} holds {held} only: {what} dropped"
 
 
+def stale_locations(ds: Dataset, format: str) -> tuple[list[str], str | None]:
+    """Image columns that say where an image once was, not where it is, and their note.
+
+    VOC's ``<path>`` is the annotator's own absolute path (``/Users/.../raccoon-1.jpg``);
+    written into another format as ``path`` it reads as the image's location (FiftyOne
+    and others take COCO's ``path`` as one). Only VOC keeps it, as the element it was.
+
+    Example:
+        >>> stale_locations(voc_dataset, "coco")  # doctest: +SKIP
+        (['path'], "VOC's <path> (the annotator's own location of each image) not written: ...")
+    """
+    if format == "voc" or "voc" not in ds.meta or "path" not in ds.images:
+        return [], None
+    if not ds.images["path"].notna().any():
+        return ["path"], None
+    return ["path"], (f"VOC's <path> (where the annotator kept each image, e.g. "
+                      f"{ds.images['path'].dropna().iloc[0]}) not written: it is not where "
+                      "the images are; file_name is")
+
+
 def _plural(kind: str, n: int) -> str:
     if n == 1:
         return kind
