@@ -30,6 +30,8 @@ HOLDS = {
     "imagefolder": ("label", "box", "point"),
     "csv": ("box", "point", "label"),    # one kind per table (the layout)
 }
+# the kinds each holds as they are: the formats a refusal suggests
+AS_THEY_ARE = {**HOLDS, "imagefolder": ("label",)}
 NAMES = {"coco": "COCO", "voc": "VOC", "yolo": "YOLO", "imagefolder": "An image folder",
          "csv": "CSV"}
 WHOLE_TOLERANCE = 1e-6   # px: a coordinate this close to an integer is written as one
@@ -61,7 +63,7 @@ def refuse_unholdable(ds: Dataset, format: str) -> None:
     kinds = ds.annotations["kind"].value_counts()
     if not len(kinds) or set(kinds.index) & set(HOLDS[format]):
         return
-    able = [f for f, held in HOLDS.items()
+    able = [f for f, held in AS_THEY_ARE.items()
             if f != format and set(kinds.index) <= set(held)]
     what = ", ".join(f"{n} {_plural(k, n)}" for k, n in kinds.items())
     raise AnnokitError(f"{format} cannot hold any of the {int(kinds.sum())} annotations "

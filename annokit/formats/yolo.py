@@ -47,6 +47,7 @@ OWN_KEYS = {"path", "names", "nc", "annokit_category_ids", "annokit_splits",
             "annokit_aliases", *SPLIT_KEYS}
 NOT_YAML = {"task", "darknet"}  # meta["yolo"] entries of ours, never written to data.yaml
 DECIMALS = NORMALISED  # Ultralytics' precision: round trips within 5e-7 of the image size
+YOLO_QUANTUM = 0.75e-6  # the most a 6-decimal cx -/+ w/2 is off, as a share of the side
 RENAMED_SPLITS = {"valid": "val"}  # Roboflow's name for the split Ultralytics calls val
 BOM = b"\xef\xbb\xbf"
 
@@ -162,9 +163,12 @@ def _from_yaml(file: Path, image_root: Path | None, problems: Problems):
     doc = _load_yaml(file)
     names = _names(doc.get("names"), file)
     ids = _category_ids(doc.get("annokit_category_ids"), names, file)
-    aliases = set(doc.get("annokit_aliases") or ())  # keys annokit repeated for Ultralytics
+    # keys annokit repeated for Ultralytics; when every key is one, the data has no split
+    aliases = [k for k in doc.get("annokit_aliases") or () if doc.get(k)]
     keys = [k for k in (*SPLIT_KEYS, *(doc.get("annokit_splits") or ()))
             if doc.get(k) and k not in aliases]
+    unsplit = not keys and bool(aliases)
+    keys = keys or aliases[:1]
     keep = {k: v for k, v in doc.items() if k not in OWN_KEYS and k not in keys}
     if not keys:
         raise FormatError(file, "no train, val or test images named",
@@ -183,7 +187,7 @@ def _from_yaml(file: Path, image_root: Path | None, problems: Problems):
                                           hint="fix the path or give --image-root"))
                 continue
             _add_images(found, images, roots, [base, here, Path.cwd()], problems, seen)
-        sources.append((key, images, roots))
+        sources.append((None if unsplit else key, images, roots))
     if not any(images for _, images, _ in sources) and problems.skipped:
         raise FormatError(file, "none of its image folders or lists exist",
                           hint="fix the paths in it or give --image-root")
@@ -636,9 +640,12 @@ def _is_float(word: bytes) -> bool:
         return False
 
 
+_NO_CLASS = np.iinfo(np.int64).min  # category ids may be 0 or negative: this is no id
+
+
 def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
-    """Array: class index -> category id, 0 where the index has no name."""
-    lookup = np.zeros(max(names, default=-1) + 1, np.int64)
+    """Array: class index -> category id, ``_NO_CLASS`` where the index has no name."""
+    lookup = np.full(max(names, default=-1) + 1, _NO_CLASS, np.int64)
     lookup[sorted(names)] = ids
     return lookup
 
@@ -646,9 +653,9 @@ def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
 def _classes(values: np.ndarray, lookup: np.ndarray, names_from: str):
     """Category ids of the class column, and the lines whose class is not a named index."""
     named = (values == np.floor(values)) & (values >= 0) & (values < len(lookup))
-    category = np.where(named, lookup[np.where(named, values, 0).astype(np.int64)], 0)
+    category = np.where(named, lookup[np.where(named, values, 0).astype(np.int64)], _NO_CLASS)
     bad = [(j, f"class {_show(values[j])} has no name in {names_from}")
-           for j in np.flatnonzero(category == 0)]
+           for j in np.flatnonzero(category == _NO_CLASS)]
     return category, bad
 
 
@@ -671,13 +678,26 @@ def _to_absolute(kind: str, values: np.ndarray, w: np.ndarray, h: np.ndarray, kp
         for j, polygon in enumerate(flat.tolist()):
             columns["segmentation"][j] = [polygon]
     else:
-        boxes = denormalize(convert_boxes(values[:, 1:5], "cxcywh", "xywh"), w, h)
+        xyxy = denormalize(convert_boxes(values[:, 1:5], "cxcywh", "xyxy"), w, h)
+        boxes = convert_boxes(_whole_edges(xyxy, w, h), "xyxy", "xywh")
         columns.update(x=boxes[:, 0], y=boxes[:, 1], w=boxes[:, 2], h=boxes[:, 3])
     if kind.endswith("score"):
         columns["score"] = values[:, -1]
     if kind == "pose":
         columns["keypoints"] = _keypoints(values[:, 5:], w, h, kpt)
     return pd.DataFrame(columns, index=pd.RangeIndex(n))
+
+
+def _whole_edges(xyxy: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Box edges within YOLO's rounding of a whole pixel become that pixel.
+
+    Six decimals of ``cx`` and ``w`` place an edge to within 0.75e-6 of the image side
+    (0.0005 px at 640 px): an integer box written as YOLO reads back as integers, so a
+    VOC -> YOLO -> VOC round trip gives back the source's integers.
+    """
+    side = np.stack([w, h, w, h], axis=1)
+    nearest = np.round(xyxy)
+    return np.where(np.abs(xyxy - nearest) <= YOLO_QUANTUM * side + 1e-9, nearest, xyxy)
 
 
 def _keypoints(values: np.ndarray, w: np.ndarray, h: np.ndarray, kpt) -> list:
@@ -1034,8 +1054,8 @@ def _split_keys(splits: list[str], notes: list[str]) -> dict:
         {'train': 'images/train', 'test': 'images/test', 'val': 'images/train', \
 'annokit_aliases': ['val']}
     """
-    if not splits:
-        return {"train": "images", "val": "images"}  # one set: read back without a split
+    if not splits:  # both name the one set, which reads back without a split
+        return {"train": "images", "val": "images", "annokit_aliases": ["train", "val"]}
     ordered = [s for s in SPLIT_KEYS if s in splits] + sorted(set(splits) - set(SPLIT_KEYS))
     doc: dict = {s: f"images/{s}" for s in ordered}
     aliases = []
