@@ -14,6 +14,8 @@ Example:
 """
 from __future__ import annotations
 
+import operator
+from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
@@ -139,29 +141,41 @@ def coordinate_text(values: Iterable[float], decimals: int | None = DECIMALS,
         v = np.where((v < low) & (v >= np.asarray(low) - noise), low, v)
     if high is not None:
         v = np.where((v > high) & (v <= np.asarray(high) + noise), high, v)
-    nearest = np.round(v)
-    tolerance = WHOLE_TOLERANCE if decimals is not None else 0.0  # exact: keep every digit
-    whole = (np.abs(v - nearest) <= tolerance) & (np.abs(v) < 2**53)
+    if decimals is not None:
+        return _fixed(v, decimals)
+    whole = (v == np.round(v)) & (np.abs(v) < 2**53)  # exact: keep every digit
     text = np.empty(len(v), dtype=object)
-    text[whole] = list(map(str, nearest[whole].astype(np.int64).tolist()))
+    text[whole] = list(map(str, v[whole].astype(np.int64).tolist()))
     rest = np.flatnonzero(~whole)
     if len(rest):
-        text[rest] = (_fixed(v[rest], decimals) if decimals is not None
-                      else _shortest(v[rest]))
+        text[rest] = _shortest(v[rest])
     return text.tolist()
 
 
+@lru_cache(maxsize=4)
+def _fractions(decimals: int) -> np.ndarray:
+    """'.5', '.25', ... for every fraction of ``decimals`` places ('' for none)."""
+    return np.array([""] + [f".{f:0{decimals}d}".rstrip("0") for f in range(1, 10**decimals)],
+                    dtype=object)
+
+
 def _fixed(values: np.ndarray, decimals: int) -> list[str]:
-    """At most ``decimals`` places, trailing zeros and a bare sign dropped; NaN as ''."""
-    fmt = f"{{:.{decimals}f}}"
-    out = []
-    for value in values.tolist():
-        if value != value or value in (np.inf, -np.inf):
-            out.append("")
-            continue
-        s = fmt.format(value).rstrip("0").rstrip(".")
-        out.append("0" if s in ("-0", "") else s)
-    return out
+    """Whole units and a looked-up fraction, joined in C: no per-value formatting.
+
+    Rounding to ``decimals`` places makes anything within half the last place of an
+    integer that integer (so within ``WHOLE_TOLERANCE``); '-0' cannot occur.
+    """
+    finite = np.isfinite(values) & (np.abs(values) < 1e14)
+    units = np.round(np.abs(np.where(finite, values, 0)) * 10**decimals).astype(np.int64)
+    whole, fraction = np.divmod(units, 10**decimals)
+    text = list(map(operator.add, map(str, whole.tolist()),
+                    _fractions(decimals)[fraction].tolist()))
+    for i in np.flatnonzero((values < 0) & (units > 0)).tolist():
+        text[i] = "-" + text[i]
+    for i in np.flatnonzero(~finite).tolist():
+        text[i] = ("" if not np.isfinite(values[i])
+                   else np.format_float_positional(values[i], trim="-"))
+    return text
 
 
 def _shortest(values: np.ndarray) -> list[str]:
