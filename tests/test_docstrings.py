@@ -6,7 +6,8 @@ import pytest
 
 MODULES = ["annokit.model", "annokit.errors", "annokit.fileio", "annokit.geometry",
            "annokit.progress", "annokit.checks", "annokit.split", "annokit.points",
-           "annokit.evaluate", "annokit.labels"]  # modules whose examples need no data
+           "annokit.evaluate", "annokit.labels", "annokit.bits",
+           "annokit.formats.target"]  # modules whose examples need no data
 
 
 @pytest.mark.parametrize("name", MODULES)
