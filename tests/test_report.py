@@ -395,3 +395,21 @@ def test_report_on_bccd(tmp_path):
         "BloodImage_00338.jpg", "BloodImage_00343.jpg"]
     page = report(ds, found, tmp_path / "bccd.html").read_text()
     assert page.count('<figure class="thumb">') == 2 and "Not shown" not in page
+
+
+def test_category_findings_name_their_images_in_the_json(tmp_path):
+    """A rare class's finding lists the images that hold it (the report's ``images``)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from annokit.checks import check
+
+    ds = Dataset(pd.DataFrame({"id": [1, 2], "name": ["cat", "dog"]}),
+                 pd.DataFrame({"id": range(1, 31), "file_name": [f"{i}.jpg" for i in range(30)]}),
+                 pd.DataFrame({"id": range(1, 31), "image_id": range(1, 31),
+                               "category_id": [1] * 28 + [2] * 2,
+                               "x": 1.0, "y": 1.0, "w": 2.0, "h": 2.0}))
+    found = check(ds, checks=["balance.rare_class", "geometry"], images=False)
+    data = to_json_dict(ds, found)
+    jsonschema.validate(data, json_schema())
+    rare = [f for f in data["findings"] if f["check"] == "balance.rare_class"]
+    assert [f["images"] for f in rare] == [["28.jpg", "29.jpg"]]
+    assert all("images" not in f for f in data["findings"] if f["check"] != "balance.rare_class")

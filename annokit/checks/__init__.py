@@ -10,6 +10,11 @@ A finding row has the columns of ``FINDING_COLUMNS``:
 ``message``        one human-readable line
 ``value``          the measured number the check compared with its threshold (NaN if none)
 
+and may add those of ``FINDING_EXTRAS``:
+
+``images``         a category-level finding (similar name, rare class): the file names of
+                   up to 20 images holding the category it names, so it can be fixed
+
 Each check module (geometry, labels, balance, images) registers its checks with
 ``@register(check_id, severity)``; a check is ``func(ds, thresholds) -> DataFrame`` built
 with :func:`findings` from whole columns at once.
@@ -29,6 +34,7 @@ from ..model import Dataset
 
 FINDING_COLUMNS = ["check", "severity", "image_id", "annotation_id", "category_id",
                    "message", "value"]
+FINDING_EXTRAS = ["images"]  # optional columns; the JSON report writes them where set
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 
