@@ -179,7 +179,8 @@ def _threshold_options(func):
     from .checks import Thresholds
 
     for f in reversed(fields(Thresholds)):
-        func = click.option(f"--{f.name.replace('_', '-')}", f.name, type=int if f.type == "int" else float, default=None,
+        func = click.option(f"--{f.name.replace('_', '-')}", f.name,
+                            type=int if f.type == "int" else float, default=None,
                             help=f"Threshold (default {f.default}).")(func)
     return func
 

@@ -266,8 +266,8 @@ def test_html_thumbnails_of_worst_images(ds, tmp_path):
     data = re.search(r'src="data:image/jpeg;base64,([^"]+)"', page).group(1)
     with Image.open(io.BytesIO(base64.b64decode(data))) as im:
         assert im.format == "JPEG" and im.size == (320, 240)
-    assert re.findall(r'<figure class="thumb">', _html(ds, tmp_path, thumbnails=1,
-                                                        overwrite=True)) == ['<figure class="thumb">']
+    page = _html(ds, tmp_path, thumbnails=1, overwrite=True)
+    assert re.findall(r'<figure class="thumb">', page) == ['<figure class="thumb">']
 
 
 def test_thumbnail_colours_flagged_boxes(tmp_path):

@@ -109,7 +109,8 @@ def findings(check_id: str, message, *, image_id=None, annotation_id=None,
 
 
 def _is_array(v) -> bool:
-    return isinstance(v, (list, tuple, np.ndarray, pd.Series, pd.Index, pd.api.extensions.ExtensionArray))
+    return isinstance(v, (list, tuple, np.ndarray, pd.Series, pd.Index,
+                          pd.api.extensions.ExtensionArray))
 
 
 def empty_findings() -> pd.DataFrame:

@@ -109,7 +109,7 @@ def _yaml_has_names(path: Path) -> bool:
 
 def _has_labels(folder: Path, names_file: str) -> bool:
     """Any .txt besides the names file, in the folder or below it (stops at the first)."""
-    for dirpath, _, filenames in os.walk(folder):
+    for _dirpath, _, filenames in os.walk(folder):
         if any(f.endswith(".txt") and f != names_file for f in filenames):
             return True
     return False
