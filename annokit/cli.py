@@ -59,23 +59,40 @@ SOURCE_FORMATS = click.Choice(["auto", *formats.FORMATS])
 TARGET_FORMATS = click.Choice(list(formats.FORMATS))
 
 
+CSV_LAYOUTS = click.Choice(["label", "multilabel", "label_columns", "onehot", "points",
+                            "boxes"])
+READ_OPTION_NAMES = ("format", "image_root", "voc_one_based", "strict", "csv_layout",
+                     "label_delimiter")
+
+
 def _read_options(func):
-    """The options every command that reads a dataset shares."""
+    """Every reader option, shared by the commands that read a dataset; the command gets
+    them as one dict, ``read``, for :func:`_read`."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        read = {k: kwargs.pop(k) for k in READ_OPTION_NAMES}
+        return func(*args, read=read, **kwargs)
+
     for decorator in reversed([
         click.option("--format", "format", type=SOURCE_FORMATS, default="auto",
                      help="Input format (default: detected)."),
         click.option("--image-root", type=click.Path(file_okay=False, path_type=str),
-                     help="Folder holding the images."),
+                     help="Folder holding the images, used as given."),
         click.option("--voc-one-based", is_flag=True,
-                     help="VOC coordinates are 1-based inclusive pixel indices."),
+                     help="VOC input: coordinates are 1-based inclusive pixel indices."),
         click.option("--strict", is_flag=True, help="Stop at the first broken record."),
+        click.option("--csv-layout", type=CSV_LAYOUTS, default=None,
+                     help="CSV input: its layout, when the header leaves it open."),
+        click.option("--label-delimiter", default=None,
+                     help="CSV input: the delimiter of a multi-label column."),
     ]):
-        func = decorator(func)
-    return func
+        wrapper = decorator(wrapper)
+    return wrapper
 
 
-def _read(dataset: str, format: str, quiet: bool, **options):
+def _read(dataset: str, quiet: bool, format: str = "auto", **options):
     ds = formats.read(dataset, None if format == "auto" else format, **options)
+    _list_notes(ds.meta.get("read_notes", []), quiet, label="note")
     _list_notes(ds.meta.get("skipped", []), quiet)
     return ds
 
@@ -93,9 +110,11 @@ def _write_options(func):
 
 
 def _write(ds, output: str, to: str | None, dataset: str, quiet: bool,
-           **options) -> tuple[str, str]:
+           voc_one_based: bool = False, **options) -> tuple[str, str]:
     """Write ``ds``; return the format and a summary of what was written."""
     fmt = to or ds.meta["source_format"]
+    if voc_one_based and fmt == "voc":  # VOC read 1-based is written back 1-based
+        options["voc_one_based"] = True
     notes = formats.write(ds, output, fmt, protect=(dataset,), **options)
     _list_notes(notes, quiet, label="note")
     return fmt, written_summary(ds, notes)
@@ -125,9 +144,8 @@ def _floats(text: str, name: str) -> list[float]:
               help="VOC coordinates are 1-based inclusive pixel indices (official VOC sets).")
 @click.option("--yolo-task", type=click.Choice(["detect", "segment"]), default=None,
               help="Write YOLO boxes or polygons (default: as the input had them).")
-@click.option("--csv-layout", type=click.Choice(["label", "multilabel", "label_columns",
-                                                 "onehot", "points", "boxes"]),
-              default=None, help="csv target: the layout to write (default: from the data).")
+@click.option("--csv-layout", type=CSV_LAYOUTS, default=None,
+              help="csv input or target: its layout (default: from the header, or the data).")
 @click.option("--label-delimiter", default=None,
               help="csv: the delimiter of a multi-label column (default: | then ; then ,).")
 @click.option("--crops", is_flag=True,
@@ -152,6 +170,7 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
                            "target")
     src = None if src_format == "auto" else src_format
     ds, notes = formats.convert(input, output, src, dst_format, **options)
+    _list_notes(ds.meta.get("read_notes", []), quiet, label="note")
     _list_notes(ds.meta.get("skipped", []), quiet)
     _list_notes(notes, quiet, label="note")
     source = ds.meta.get("source_format", src_format)
@@ -165,9 +184,9 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
 @click.argument("dataset", type=click.Path(path_type=str))
 @_read_options
 @_common
-def info(dataset: str, format: str, quiet: bool, **options) -> None:
+def info(dataset: str, read: dict, quiet: bool) -> None:
     """Summarise DATASET: counts per category and per split."""
-    ds = _read(dataset, format, quiet, **options)
+    ds = _read(dataset, quiet, **read)
     click.echo(repr(ds))
     click.echo(ds.summary().to_string())
 
@@ -202,9 +221,8 @@ FAIL_LEVELS = ("error", "warning", "never")
 @click.option("--overwrite", is_flag=True, help="Replace existing report files.")
 @_threshold_options
 @_common
-def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bool, config,
-          fail_on, json_out, html_out, skip, no_images: bool, overwrite: bool, quiet: bool,
-          **thresholds) -> None:
+def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip,
+          no_images: bool, overwrite: bool, quiet: bool, **thresholds) -> None:
     """Check DATASET for annotation problems; exit 1 when findings reach --fail-on.
 
     \b
@@ -221,8 +239,7 @@ def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bo
     fail_on = fail_on or settings.get("fail_on", "error")
     if fail_on not in FAIL_LEVELS:
         raise AnnokitError(f"{config}: fail_on must be one of {', '.join(FAIL_LEVELS)}")
-    ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
-               strict=strict)
+    ds = _read(dataset, quiet, **read)
     found = checks.check(ds, skip=[*settings.get("skip", []), *skip], images=not no_images,
                          severity=settings.get("severity"), **limits)
     for out in (json_out, html_out):
@@ -263,8 +280,7 @@ def check(dataset: str, format: str, image_root, voc_one_based: bool, strict: bo
 @_common
 def split_command(dataset: str, output: str, ratios: str, names: str, method: str, seed: int,
                   group_by, near_duplicates: bool, phash_distance: int, keep_existing: bool,
-                  folds, format: str, image_root, voc_one_based: bool, strict: bool, to,
-                  images, overwrite: bool, quiet: bool) -> None:
+                  folds, read: dict, to, images, overwrite: bool, quiet: bool) -> None:
     """Split DATASET into train/val/test (or K folds), written at OUTPUT.
 
     \b
@@ -277,10 +293,9 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
 
     from . import split as splitting
 
-    ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
-               strict=strict)
+    ds = _read(dataset, quiet, **read)
     write = dict(to=to, dataset=dataset, quiet=quiet, images=images, overwrite=overwrite,
-                 voc_one_based=voc_one_based)
+                 voc_one_based=read["voc_one_based"])
     grouping = dict(seed=seed, group_by=group_by, near_duplicates=near_duplicates,
                     phash_distance=phash_distance, method=method)
     with warnings.catch_warnings():
@@ -319,8 +334,8 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
 @_write_options
 @_common
 def rebalance_command(dataset: str, output: str, method: str, threshold: float, target, cap,
-                      protect_rare: bool, only_split, seed: int, format: str, image_root,
-                      voc_one_based: bool, strict: bool, to, images, overwrite: bool,
+                      protect_rare: bool, only_split, seed: int, read: dict, to, images,
+                      overwrite: bool,
                       quiet: bool) -> None:
     """Resample DATASET so rare classes weigh more; write it (or an image list) at OUTPUT.
 
@@ -336,8 +351,7 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
     from . import rebalance as rebalancing
     from .fileio import atomic_output
 
-    ds = _read(dataset, format, quiet, image_root=image_root, voc_one_based=voc_one_based,
-               strict=strict)
+    ds = _read(dataset, quiet, **read)
     out, table = rebalancing.rebalance(ds, method, seed=seed, threshold=threshold,
                                        target=target, cap=cap, protect_rare=protect_rare,
                                        only_split=only_split)
@@ -352,7 +366,7 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
             raise AnnokitError(f"{output}: {fmt} cannot hold repeated images; write COCO "
                                "(--to coco) or an image list (OUTPUT ending in .txt)")
         _write(out, output, to=fmt, dataset=dataset, quiet=quiet, images=images,
-               overwrite=overwrite, voc_one_based=voc_one_based)
+               overwrite=overwrite, voc_one_based=read["voc_one_based"])
     click.echo(rebalancing.format_rebalance_table(table))
     click.echo(f"{len(ds)} -> {len(out)} images, {len(ds.annotations)} -> "
                f"{len(out.annotations)} annotations, written as {fmt} to {output}")
@@ -386,8 +400,8 @@ def points() -> None:
 @_read_options
 @_write_options
 @_common
-def to_points(dataset: str, output: str, format: str, to, quiet: bool, images, overwrite,
-              **options) -> None:
+def to_points(dataset: str, output: str, read: dict, to, quiet: bool, images,
+              overwrite) -> None:
     """Turn every box of DATASET into a point at its centre, written at OUTPUT.
 
     \b
@@ -396,7 +410,7 @@ def to_points(dataset: str, output: str, format: str, to, quiet: bool, images, o
     """
     from . import points as centre_points
 
-    ds = _read(dataset, format, quiet, **options)
+    ds = _read(dataset, quiet, **read)
     out = centre_points.boxes_to_points(ds)
     fmt, written = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
                           overwrite=overwrite)
@@ -414,8 +428,8 @@ def to_points(dataset: str, output: str, format: str, to, quiet: bool, images, o
 @_read_options
 @_write_options
 @_common
-def to_boxes(dataset: str, output: str, size, reference, format: str, to, quiet: bool,
-             images, overwrite, **options) -> None:
+def to_boxes(dataset: str, output: str, size, reference, read: dict, to, quiet: bool,
+             images, overwrite) -> None:
     """Turn every point of DATASET into a box of its class's size, written at OUTPUT.
 
     \b
@@ -425,8 +439,8 @@ def to_boxes(dataset: str, output: str, size, reference, format: str, to, quiet:
     """
     from . import points as centre_points
 
-    ds = _read(dataset, format, quiet, **options)
-    ref = _read(reference, "auto", quiet) if reference else None
+    ds = _read(dataset, quiet, **read)
+    ref = _read(reference, quiet) if reference else None
     out = centre_points.points_to_boxes(ds, _sizes(size), reference=ref)
     fmt, written = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
                           overwrite=overwrite)
@@ -468,8 +482,8 @@ def evaluate_points(predictions: str, ground_truth: str, mode: str, distance: fl
     from .evaluate import point_metrics
     from .fileio import atomic_output
 
-    pred = _read(predictions, format, quiet)
-    gt = _read(ground_truth, "auto", quiet)
+    pred = _read(predictions, quiet, format=format)
+    gt = _read(ground_truth, quiet)
     metrics = point_metrics(pred, gt, mode=mode, distance=distance, max_distance=max_distance,
                             size=_sizes(size), score_threshold=score_threshold,
                             classwise=not any_class)

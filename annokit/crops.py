@@ -25,8 +25,8 @@ import pandas as pd
 from PIL import Image
 
 from .errors import AnnokitError, FormatError, Problems
-from .formats.imagefolder import (class_folders, empty_class_notes, make_class_folders,
-                                  split_folders)
+from .formats.layout import class_folders, split_folders
+from .formats.target import empty_class_notes, make_class_folders
 from .model import Dataset
 from .progress import track
 

@@ -50,6 +50,11 @@ class Problems:
     def __init__(self, strict: bool = False):
         self.strict = strict
         self.skipped: list[FormatError] = []
+        self.notes: list[str] = []  # what a reader worked out for itself, said once
+
+    def note(self, text: str) -> None:
+        """Record something the user should know that is not a skipped record."""
+        self.notes.append(text)
 
     def skip(self, error: FormatError) -> None:
         """Record ``error`` and go on, or raise it when strict."""

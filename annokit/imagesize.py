@@ -99,31 +99,3 @@ def _pillow_size(path) -> tuple[int, int]:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise FormatError(path, f"unreadable image header ({type(e).__name__}: {e})",
                           hint="is it an image, and complete?") from None
-
-
-def fill_unknown_sizes(ds) -> None:
-    """Set each image's unknown width/height from its file's header, where the file is found.
-
-    Readers call this on a Dataset they build; missing or unreadable images keep NA
-    (the image checks report them).
-    """
-    import numpy as np
-    import pandas as pd
-
-    from .progress import track
-
-    images = ds.images
-    unknown = (images["width"].isna() | images["height"].isna()).to_numpy()
-    if not unknown.any():
-        return
-    sizes = []
-    for path in track(ds.image_paths()[unknown], "reading image sizes"):
-        try:
-            sizes.append(image_size(path) if path else (pd.NA, pd.NA))
-        except FormatError:  # missing or unreadable: the size stays unknown
-            sizes.append((pd.NA, pd.NA))
-    rows = np.flatnonzero(unknown)
-    for k, side in enumerate(("width", "height")):
-        values = images[side].copy()
-        values.iloc[rows] = [s[k] for s in sizes]
-        images[side] = values.astype("Int64")

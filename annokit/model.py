@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -98,13 +97,6 @@ class Dataset:
         self.categories = _conform(self.categories, CATEGORY_SCHEMA, "categories")
         self.images = _conform(self.images, IMAGE_SCHEMA, "images")
         self.annotations = _conform(self.annotations, ANNOTATION_SCHEMA, "annotations")
-
-    # -- reading and writing -------------------------------------------------
-    def write(self, path: str | os.PathLike, format: str, **options) -> Path:
-        """Write in ``format`` ('coco', 'voc', 'yolo') at ``path``; see ``annokit.write``."""
-        from .formats import write
-
-        return write(self, path, format, **options)
 
     # -- looking at it -------------------------------------------------------
     def __len__(self) -> int:

@@ -156,7 +156,7 @@ def _prepare(findings: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summary(ds: Dataset, findings: pd.DataFrame) -> dict:
-    from . import __version__
+    from .version import __version__
 
     created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     splits = _split_codes(ds)

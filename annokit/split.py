@@ -113,7 +113,7 @@ def fold_splits(ds: Dataset, k: int | None = None, *, names: tuple[str, str] = (
 
     Example:
         >>> for i, part in enumerate(fold_splits(kfold(ds, 5))):  # doctest: +SKIP
-        ...     part.write(f"out/fold_{i}", "yolo")
+        ...     annokit.write(part, f"out/fold_{i}", "yolo")
     """
     if "fold" not in ds.images:
         ds = kfold(ds, k or 5, **kfold_options)
@@ -303,11 +303,7 @@ def _near_duplicate_pairs(ds: Dataset, distance: int, notes: list[str]):
     if ds.image_paths().isna().all():
         notes.append(f"no image folder known: {absent}")
         return none
-    try:
-        from .checks.images import image_hashes, near_pairs
-    except ImportError:  # hashing is optional: the split still works without it
-        notes.append(f"image hashing unavailable (annokit.checks.images): {absent}")
-        return none
+    from .images import image_hashes, near_pairs
     hashes = image_hashes(ds)
     sha, phash = hashes["sha"], hashes["phash"]
     found = sha.notna().to_numpy()

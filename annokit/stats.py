@@ -6,10 +6,13 @@ whatever its kind; all counting is ``np.bincount`` over integer codes.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from .model import Dataset
+if TYPE_CHECKING:  # stats reads a Dataset's columns; it never builds one
+    from .model import Dataset
 
 NO_SPLIT = "(no split)"  # class_counts column for images without a split, when others have one
 

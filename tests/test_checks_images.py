@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw
 from annokit.bits import popcount
 from annokit import Dataset
 from annokit.checks import CHECKS, FINDING_COLUMNS, Thresholds
+from annokit import images as image_files
 from annokit.checks import images as checks
 
 from conftest import shared_dataset
@@ -129,7 +130,7 @@ def test_registered_with_severities():
 
 
 def test_image_table(planted):
-    table = checks.image_table(planted)
+    table = image_files.image_table(planted)
     assert table["image_id"].tolist() == list(range(1, 15))
     assert table["found"].tolist() == [True] * 7 + [False] + [True] * 6
     assert table.loc[0, ["width", "height"]].tolist() == [160, 120]
@@ -146,7 +147,7 @@ def test_image_table(planted):
 
 
 def test_image_hashes(planted):
-    hashes = checks.image_hashes(planted)
+    hashes = image_files.image_hashes(planted)
     assert list(hashes.columns) == ["image_id", "sha", "phash"]
     assert hashes["phash"][0] == hashes["phash"][2]  # byte copies
     near = int(hashes["phash"][1]) ^ int(hashes["phash"][3])  # b and its small copy
@@ -228,7 +229,7 @@ def test_leakage_across_splits(planted, clean):
 def test_near_duplicate_within_split(planted, clean):
     found = run("images.near_duplicate", planted)
     assert found["image_id"].tolist() == [4]  # b_small, of b; byte copies are not repeated
-    table = checks.image_table(planted)
+    table = image_files.image_table(planted)
     distance = bin(int(table["phash"][1]) ^ int(table["phash"][3])).count("1")
     assert found["value"].tolist() == [float(distance)]
     assert found["message"][0] == (f"near-duplicate of image 2 'b.jpg' (pHash distance "
@@ -253,7 +254,7 @@ def test_clean_folder_has_no_findings(clean):
 
 
 def test_unrelated_scenes_are_far_apart(planted):
-    hashes = checks.image_hashes(planted).dropna(subset=["phash"])
+    hashes = image_files.image_hashes(planted).dropna(subset=["phash"])
     ids = hashes["image_id"].to_numpy()
     values = hashes["phash"].to_numpy(dtype=np.uint64)
     i, j = np.triu_indices(len(ids), k=1)
@@ -293,8 +294,8 @@ def test_scan_is_reused_and_refreshed(tmp_path, monkeypatch):
                                       "height": [120]}),
                  meta={"image_root": str(tmp_path)})
     calls = []
-    scan_file = checks._scan_file
-    monkeypatch.setattr(checks, "_scan_file", lambda p: calls.append(p) or scan_file(p))
+    scan_file = image_files._scan_file
+    monkeypatch.setattr(image_files, "_scan_file", lambda p: calls.append(p) or scan_file(p))
     for check_id in IMAGE_CHECKS:
         run(check_id, ds)
     assert len(calls) == 1  # one read of the file for all eight checks
@@ -324,7 +325,7 @@ def _test_images():
 
 def test_phash_matches_imagehash_recorded():
     # recorded with ImageHash 4.3.2 (imagehash.phash) on the same arrays
-    got = [f"{checks.phash(im):016x}" for im in _test_images()]
+    got = [f"{image_files.phash(im):016x}" for im in _test_images()]
     assert got == ["91b5a9aaaaaaaaaa", "f0d49d5c850fd127", "f0b5a92aaa2aae3a"]
 
 
@@ -332,17 +333,17 @@ def test_phash_matches_imagehash_live():
     imagehash = pytest.importorskip("imagehash")
     for seed in range(5):
         im = scene(seed)
-        assert f"{checks.phash(im):016x}" == str(imagehash.phash(im))
+        assert f"{image_files.phash(im):016x}" == str(imagehash.phash(im))
 
 
 def test_near_pairs_hand_checked():
     values = np.array([0b0000, 0b0111, 0b1111, 0b0111 << 58], dtype=np.uint64)
-    i, j, d = checks.near_pairs(values, 1)
+    i, j, d = image_files.near_pairs(values, 1)
     assert list(zip(i.tolist(), j.tolist(), d.tolist())) == [(1, 2, 1)]
-    i, j, d = checks.near_pairs(values, 3)
+    i, j, d = image_files.near_pairs(values, 3)
     assert sorted(zip(i.tolist(), j.tolist(), d.tolist())) == [
         (0, 1, 3), (0, 3, 3), (1, 2, 1)]
-    assert len(checks.near_pairs(values, 0)[0]) == 0
+    assert len(image_files.near_pairs(values, 0)[0]) == 0
 
 
 @pytest.mark.parametrize("distance", [1, 4, 7])
@@ -359,7 +360,7 @@ def test_near_pairs_equals_brute_force(distance):
     i, j = np.triu_indices(len(values), k=1)
     d = popcount(values[i] ^ values[j])
     expected = sorted(zip(i[d <= distance].tolist(), j[d <= distance].tolist()))
-    gi, gj, gd = checks.near_pairs(values, distance)
+    gi, gj, gd = image_files.near_pairs(values, distance)
     assert sorted(zip(gi.tolist(), gj.tolist())) == expected
     assert (gd == popcount(values[gi] ^ values[gj])).all()
     assert len(expected) >= 40  # the planted pairs are there to find
@@ -367,9 +368,9 @@ def test_near_pairs_equals_brute_force(distance):
 
 def test_forward_pairs_chunks():
     counts = np.array([3, 2, 1, 0])
-    whole = [(i.tolist(), j.tolist()) for i, j in checks._forward_pairs(counts)]
+    whole = [(i.tolist(), j.tolist()) for i, j in image_files._forward_pairs(counts)]
     assert whole == [([0, 0, 0, 1, 1, 2], [1, 2, 3, 2, 3, 3])]
-    chunked = [(i.tolist(), j.tolist()) for i, j in checks._forward_pairs(counts, chunk=2)]
+    chunked = [(i.tolist(), j.tolist()) for i, j in image_files._forward_pairs(counts, chunk=2)]
     assert sum((i for i, _ in chunked), []) == [0, 0, 0, 1, 1, 2]
     assert sum((j for _, j in chunked), []) == [1, 2, 3, 2, 3, 3]
 

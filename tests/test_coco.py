@@ -487,3 +487,39 @@ def test_labelme_coco_output(tmp_path):
     back = annokit.read(tmp_path / "out", "coco", image_root=root)
     assert back.annotations["id"].tolist() == list(range(1, 13))
     assert_same_content(ds, back, columns=("segmentation", "area"))
+
+
+BROKEN_SEGMENTATIONS = [
+    ({"counts": [4]}, "segmentation is RLE without size"),
+    ({"size": [2, 2]}, "segmentation is RLE without counts"),
+    ({"counts": [1, 2], "size": [2, 2]},
+     "segmentation RLE counts sum to 3, not height x width = 4"),
+    ({"counts": "x", "size": ["a", 2]}, "segmentation RLE size ['a', 2] is not [height, width]"),
+    ({"counts": 7, "size": [2, 2]},
+     "segmentation RLE counts is neither a string nor a list of non-negative integers"),
+    ("polygon", "segmentation is neither polygons nor RLE (a JSON string)"),
+    (5, "segmentation is neither polygons nor RLE (a JSON number)"),
+    ([[1, "a", 3, 4]], "segmentation polygon holds something that is not a finite number"),
+    ([[1, 2, 3]], "segmentation polygon has 3 coordinates (needs x, y pairs, >= 2)"),
+    ([[0, 0, 4, 0], "x"], "segmentation polygon holds something that is not a finite number"),
+]
+
+
+@pytest.mark.parametrize("bbox", [None, [0, 0, 2, 2]])
+def test_broken_segmentation_is_a_skipped_record_never_an_internal_error(tmp_path, bbox):
+    anns = [{"id": k, "image_id": 1, "category_id": 1, "segmentation": seg}
+            | ({"bbox": bbox} if bbox else {})
+            for k, (seg, _) in enumerate(BROKEN_SEGMENTATIONS, start=1)]
+    anns.append({"id": 99, "image_id": 1, "category_id": 1,
+                 "segmentation": [[0, 0, 4, 0, 4, 3]]})  # a good one: kept, boxed from it
+    file = tmp_path / "seg.json"
+    file.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png", "width": 8,
+                                            "height": 6}],
+                                "categories": [{"id": 1, "name": "x"}], "annotations": anns}))
+    ds = annokit.read(file, "coco")
+    assert ds.meta["skipped"] == [f"{file}:annotation id {k}: {why}"
+                                  for k, (_, why) in enumerate(BROKEN_SEGMENTATIONS, start=1)]
+    assert ds.annotations["id"].tolist() == [99]
+    assert ds.annotations[["x", "y", "w", "h"]].iloc[0].tolist() == [0, 0, 4, 3]
+    with pytest.raises(FormatError, match="annotation id 1: segmentation is RLE without size"):
+        annokit.read(file, "coco", strict=True)

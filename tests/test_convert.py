@@ -21,7 +21,7 @@ def shapes_in_every_format(tmp_path_factory):
     paths = {"voc": SHAPES}
     for fmt in ("coco", "yolo"):
         paths[fmt] = root / fmt
-        original.write(paths[fmt], fmt, images="link")
+        annokit.write(original, paths[fmt], fmt, images="link")
     return original, paths
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 import annokit
 from annokit.errors import FormatError, Problems
 from annokit.fileio import atomic_output
-from annokit.formats import coco, imagefolder, voc, yolo
+from annokit.formats import coco, imagefolder, layout, voc, yolo
 from annokit.labels import classes_per_image, is_single_label, to_image_labels
 from conftest import FIXTURES, assert_same_content, shared_dataset
 
@@ -368,7 +368,7 @@ def test_write_notes_folder_names_splits_and_no_images(tmp_path):
 
 def test_class_folders_clash():
     cats = pd.DataFrame({"id": [1, 2, 3], "name": ["a/b", "a_b", "A_B"]})
-    assert imagefolder.class_folders(cats) == {1: "a_b", 2: "a_b_2", 3: "A_B_3"}
+    assert layout.class_folders(cats) == {1: "a_b", 2: "a_b_2", 3: "A_B_3"}
 
 
 def test_bccd_image_level_labels(tmp_path):

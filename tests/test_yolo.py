@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import annokit
-from annokit import Dataset, FormatError
+from annokit import AnnokitError, Dataset, FormatError
 from annokit.formats import yolo
 from conftest import FIXTURES, assert_same_content, shared_dataset
 
@@ -472,8 +472,9 @@ def test_write_pose_round_trip(tmp_path):
 def test_write_empty_dataset(tmp_path):
     ds = Dataset(categories=pd.DataFrame({"id": [1], "name": ["x"]}))
     assert annokit.write(ds, tmp_path / "out", "yolo") == []
-    back = annokit.read(tmp_path / "out", "yolo")
-    assert len(back) == 0 and back.categories["name"].tolist() == ["x"]
+    assert (tmp_path / "out" / "data.yaml").is_file()
+    with pytest.raises(AnnokitError, match="no images in this yolo dataset"):
+        annokit.read(tmp_path / "out", "yolo")  # reading nothing is an error (issue 8)
 
 
 # -- property: any box inside an image survives a write and a read ---------------------

@@ -19,8 +19,8 @@ import pandas as pd
 
 from ..model import Dataset
 from ..stats import NO_SPLIT, class_counts, cooccurrence, pair_counts  # noqa: F401 (re-exported)
-from . import Thresholds, empty_findings, findings, register
 from .labels import images_holding, where_text, with_images
+from .registry import Thresholds, empty_findings, findings, register
 
 TOP_PAIRS = 10          # co-occurring class pairs reported by balance.cooccurrence
 

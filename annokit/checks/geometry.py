@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..geometry import clip_boxes, pairwise_iou
 from ..model import Dataset
-from . import Thresholds, empty_findings, findings, register
+from .registry import Thresholds, empty_findings, findings, register
 
 # a box compared with more neighbours than this sits in a pathological pile of boxes
 MAX_NEIGHBOURS = 500

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..model import ANNOTATION_SCHEMA, Dataset
-from . import Thresholds, findings, register
+from .registry import Thresholds, findings, register
 
 # names shorter than this are compared for case, spacing and plurals only: "cat" and
 # "car" are one edit apart and both COCO classes (no other COCO or VOC pair is that close)

@@ -12,7 +12,6 @@ makes that atomic and safe.
 """
 from __future__ import annotations
 
-import inspect
 import os
 from importlib import import_module
 from pathlib import Path
@@ -28,6 +27,20 @@ DEFAULT_IMAGES = {"coco": "none", "voc": "none", "yolo": "link", "imagefolder": 
                   "csv": "none"}
 SINGLE_FILE = {"coco": ".json", "csv": ".csv"}  # formats that can be one file
 
+# The options each format's reader and writer take. An option given for a format that does
+# not take it is an error, never dropped silently.
+READ_OPTIONS = {"coco": {"image_root"}, "voc": {"image_root", "voc_one_based"},
+                "yolo": {"image_root"}, "imagefolder": set(),
+                "csv": {"image_root", "csv_layout", "label_delimiter"}}
+WRITE_OPTIONS = {"coco": {"layout"}, "voc": {"voc_one_based"}, "yolo": {"yolo_task"},
+                 "imagefolder": {"crops", "crop_padding", "crop_min_size"},
+                 "csv": {"csv_layout", "label_delimiter", "empty_rows"}}
+# The value that means "not given" (the CLI passes every option, unset ones at these);
+# None for any option not named here.
+NOT_GIVEN = {"voc_one_based": False, "crops": False, "crop_padding": 0.0, "crop_min_size": 1.0,
+             "empty_rows": True}
+ALL_OPTIONS = set().union(*READ_OPTIONS.values(), *WRITE_OPTIONS.values())
+
 
 def _module(name: str):
     if name not in FORMATS:
@@ -35,10 +48,46 @@ def _module(name: str):
     return import_module(f".{name}", __name__)
 
 
-def _call(func, *args, **options):
-    """Call ``func`` with the options it takes (formats share one set of options)."""
-    params = inspect.signature(func).parameters
-    return func(*args, **{k: v for k, v in options.items() if k in params})
+def _given(options: dict) -> list[str]:
+    """The options whose value is not the "not given" one, in order."""
+    return [k for k, v in options.items()
+            if v is not None and not (k in NOT_GIVEN and v == NOT_GIVEN[k]
+                                      and type(v) is type(NOT_GIVEN[k]))]
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
+def check_options(options: dict, *, reader: str | None = None, writer: str | None = None
+                  ) -> None:
+    """Refuse an option that neither the ``reader`` nor the ``writer`` format takes.
+
+    Example:
+        >>> try:
+        ...     check_options({"voc_one_based": True}, reader="coco", writer="yolo")
+        ... except AnnokitError as e:
+        ...     print(e)
+        --voc-one-based (voc_one_based) does not apply to a coco input or a yolo output; \
+formats that take it: voc
+    """
+    known = (READ_OPTIONS[reader] if reader else set()) | \
+        (WRITE_OPTIONS[writer] if writer else set())
+    for name in _given(options):
+        if name not in ALL_OPTIONS:
+            raise AnnokitError(f"unknown option {name!r}; format options are "
+                               f"{', '.join(sorted(ALL_OPTIONS))}")
+        if name not in known:
+            sides = " or ".join(f"{'an' if f[0] in 'aeiou' else 'a'} {f} {side}"
+                                for f, side in ((reader, "input"), (writer, "output")) if f)
+            owners = sorted({f for table in (READ_OPTIONS, WRITE_OPTIONS)
+                             for f, names in table.items() if name in names})
+            raise AnnokitError(f"{_flag(name)} ({name}) does not apply to {sides}; "
+                               f"formats that take it: {', '.join(owners)}")
+
+
+def _pick(options: dict, table: dict, format: str) -> dict:
+    return {k: v for k, v in options.items() if k in table[format]}
 
 
 def detect(path: str | os.PathLike) -> str:
@@ -64,8 +113,12 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
     """Read the dataset at ``path`` (format detected when None).
 
     Lenient by default: broken records are skipped and listed in ``ds.meta['skipped']``;
-    ``strict=True`` raises the first as a ``FormatError``. Format options:
-    ``voc_one_based`` (VOC's official 1-based pixel indices).
+    ``strict=True`` raises the first as a ``FormatError``. What the reader worked out
+    for itself (a folder found under another name) is in ``ds.meta['read_notes']``.
+    Format options (:data:`READ_OPTIONS`; another format's option is an error):
+    ``image_root`` (not for imagefolder), ``voc_one_based`` (VOC's official 1-based pixel
+    indices), ``csv_layout`` and ``label_delimiter`` (CSV). An input that yields no image
+    is an error.
 
     Example:
         >>> ds = read("fixtures/shapes/voc")  # doctest: +SKIP
@@ -78,13 +131,26 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
     if image_root is not None and not Path(image_root).is_dir():
         raise AnnokitError(f"{image_root}: --image-root is not a folder")
     format = format or detect(path)
+    module = _module(format)
+    options["image_root"] = None if image_root is None else Path(image_root).absolute()
+    check_options(options, reader=format)
     problems = Problems(strict)
-    ds = _call(_module(format).read, path, problems=problems,
-               image_root=None if image_root is None else Path(image_root).absolute(),
-               **options)
+    ds = module.read(path, problems=problems, **_pick(options, READ_OPTIONS, format))
     ds.meta["skipped"] = problems.messages()
+    ds.meta["read_notes"] = list(problems.notes)
     ds.meta["source_format"] = format
+    if not len(ds.images):
+        raise AnnokitError(_no_images(path, format, ds.meta["skipped"]))
     return ds
+
+
+def _no_images(path: Path, format: str, skipped: list[str]) -> str:
+    """The one line for an input without a single image."""
+    line = f"{path}: no images in this {format} dataset"
+    if skipped:
+        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        return f"{line}; every record was skipped (first: {skipped[0]}{more})"
+    return line + " (is it the right folder or file? give --format if detection chose wrong)"
 
 
 def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool = False,
@@ -98,13 +164,16 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
 
     ``images`` is 'copy', 'link' or 'none' (YOLO links by default, the others write
     annotations only). A non-empty ``path`` is refused unless ``overwrite``; ``protect``
-    names inputs that must never be written over. Format options: ``voc_one_based``,
-    ``yolo_task`` ('detect' or 'segment').
+    names inputs that must never be written over. Format options (:data:`WRITE_OPTIONS`;
+    another format's option is an error): ``layout`` (COCO), ``voc_one_based``,
+    ``yolo_task`` ('detect' or 'segment'), ``crops``, ``crop_padding``, ``crop_min_size``
+    (imagefolder), ``csv_layout``, ``label_delimiter``, ``empty_rows`` (CSV).
 
     Example:
         >>> notes = write(ds, "out/coco", "coco")  # doctest: +SKIP
     """
     module = _module(format)
+    check_options(options, writer=format)
     path = Path(path)
     suffix = path.suffix.lower()
     single_file = suffix == SINGLE_FILE.get(format)
@@ -114,8 +183,9 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
     refuse_unholdable(ds, format)  # before anything is written
     problems = Problems(strict)
     with atomic_output(path, overwrite=overwrite, protect=protect) as tmp:
-        notes = _call(module.write, ds, tmp, images=images or DEFAULT_IMAGES[format],
-                      problems=problems, single_file=single_file, **options)
+        notes = module.write(ds, tmp, images=images or DEFAULT_IMAGES[format],
+                             problems=problems, single_file=single_file,
+                             **_pick(options, WRITE_OPTIONS, format))
     return Notes(problems.messages() + list(notes), **getattr(notes, "written", {}))
 
 
@@ -123,11 +193,17 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, src_format: str | No
             dst_format: str, **options) -> tuple[Dataset, list[str]]:
     """Read ``src`` and write it as ``dst_format`` at ``dst``; return the dataset and notes.
 
+    Each format option goes to the side whose format takes it (``voc_one_based`` to both
+    for VOC to VOC); one that neither takes is an error.
+
     Example:
         >>> ds, notes = convert("data/voc", "data/coco", "voc", "coco")  # doctest: +SKIP
     """
-    read_options = {k: options.pop(k) for k in ("image_root",) if k in options}
-    shared = {k: options[k] for k in ("strict", "voc_one_based") if k in options}
-    ds = read(src, src_format, **read_options, **shared)
-    notes = write(ds, dst, dst_format, protect=(src,), **options)
+    src_format = src_format or detect(src)
+    formats = {k: options.pop(k) for k in ALL_OPTIONS | {"image_root"} if k in options}
+    check_options(formats, reader=src_format, writer=dst_format)
+    ds = read(src, src_format, strict=options.get("strict", False),
+              **_pick(formats, READ_OPTIONS, src_format))
+    notes = write(ds, dst, dst_format, protect=(src,), **options,
+                  **_pick(formats, WRITE_OPTIONS, dst_format))
     return ds, notes

@@ -26,7 +26,6 @@ import gc
 import json
 import math
 import os
-import re
 from contextlib import contextmanager
 from itertools import chain, compress
 from operator import itemgetter
@@ -39,8 +38,9 @@ import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
-from ..imagesize import fill_unknown_sizes
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
+from .layout import (existing_dir, fill_unknown_sizes, image_dirs, pick_root, safe_split_names,
+                     sibling_image_dirs)
 from .target import Notes, dropped_note, stale_locations
 
 ROBOFLOW_FILE = "_annotations.coco.json"
@@ -51,7 +51,6 @@ TASK_PREFIXES = ("instances_", "person_keypoints_", "image_info_", "labels_", "c
 RESERVED = ("renumbered", "by_split")
 _SECTIONS = ("images", "annotations", "categories")
 _PEEK_BYTES = 1 << 20
-_PROBES = 3  # file names tried when looking for the image folder
 
 
 # -- detect ------------------------------------------------------------------------------
@@ -178,7 +177,7 @@ def _sources(path: Path, image_root: Path | None) -> list[tuple[Path, str | None
     splits = _roboflow_splits(path)
     if splits:
         return [(d / ROBOFLOW_FILE, d.name,
-                 [image_root / d.name, image_root] if image_root else [d]) for d in splits]
+                 [image_root, image_root / d.name] if image_root else [d]) for d in splits]
     raise FormatError(path, "no COCO annotation file found",
                       hint=f"expected annotations/*.json, {ROOT_FILE}, {ROBOFLOW_FILE} "
                            f"or <split>/{ROBOFLOW_FILE}")
@@ -193,31 +192,28 @@ def _split_name(file: Path) -> str:
 
 
 def _file_roots(file: Path, image_root: Path | None) -> list[Path]:
+    """Where one file's images may be: beside it, in an image folder inside or beside its
+    folder (``annots/`` + ``images/``), COCO's ``annotations/`` + ``val2017/``."""
     if image_root is not None:
         return [image_root]
     here = file.parent
-    roots = [here / "images", here]
-    if here.name == "annotations":  # COCO's own: annotations/instances_val2017.json + val2017/
+    roots = [*image_dirs(here), here]
+    if here.name.lower() == "annotations":
         split = _split_name(file)
-        roots += [here.parent / "images" / split, here.parent / split, here.parent / "images",
-                  here.parent]
-    return roots
+        roots += [here.parent / "images" / split, here.parent / split]
+    return roots + sibling_image_dirs(here) + [here.parent]
 
 
 def _split_roots(root: Path, split: str, image_root: Path | None) -> list[Path]:
+    """A split file's image folder; ``image_root`` as given first, then its ``<split>/``."""
     if image_root is not None:
-        return [image_root / split, image_root]
+        return [image_root, image_root / split]
     return [root / "images" / split, root / "images", root / split]
 
 
 def _pick_root(candidates: list[Path], file_names: list[Any]) -> Path | None:
-    """The first candidate folder holding one of the first images, else the first that exists."""
-    probes = [f for f in file_names[:50] if isinstance(f, str) and f][:_PROBES]
-    folders = [c for c in candidates if c.is_dir()]
-    for folder in folders:
-        if any((folder / f).is_file() for f in probes):
-            return folder.absolute()
-    return folders[0].absolute() if folders else None
+    """The candidate holding the first named images, else the first that exists."""
+    return pick_root(candidates, file_names) or existing_dir(candidates)
 
 
 def _load(file: Path) -> Any:
@@ -331,7 +327,10 @@ def _extras(records: list[dict], known: set[str]) -> dict[str, np.ndarray]:
 
 def _ints(values: list) -> tuple[np.ndarray, np.ndarray]:
     """``values`` as int64 and a mask of those that are not integers (absent ones included)."""
-    arr = np.array(values) if values else np.zeros(0, np.int64)
+    try:
+        arr = np.array(values) if values else np.zeros(0, np.int64)
+    except (TypeError, ValueError, OverflowError):  # lists among the ids: look one by one
+        arr = np.zeros(0, object)
     if arr.ndim == 1 and arr.dtype.kind == "i":
         return arr.astype(np.int64, copy=False), np.zeros(len(values), bool)
     ok = np.array([_is_int(v) for v in values], dtype=bool)
@@ -496,20 +495,56 @@ def _reference(records: list[dict], key: str, known: np.ndarray | None, what: st
 
 
 def _segmentations(raw: list, flag: Callable) -> np.ndarray:
-    """Polygons and RLE as given; empty means None; a bare flat polygon gets wrapped."""
+    """Polygons and RLE as given; empty means None; a bare flat polygon gets wrapped.
+
+    A malformed one is flagged (its annotation is skipped) and set to None here, so that
+    nothing downstream (a box taken from it, pycocotools) ever sees it.
+    """
     segs = _objects([s if s else None for s in raw])
     for i in [i for i, s in enumerate(segs) if s is not None]:
         s = segs[i]
+        if type(s) is list and s and all(_is_number(v) for v in s):
+            s = segs[i] = [s]  # one polygon written without the outer list
         if type(s) is dict:
-            if "counts" not in s or "size" not in s:
-                flag([i], lambda _: "segmentation RLE needs 'counts' and 'size'")
-        elif type(s) is list and all(type(p) is list for p in s):
-            continue
-        elif type(s) is list and all(_is_number(v) for v in s):
-            segs[i] = [s]  # one polygon written without the outer list
+            why = _rle_problem(s)
+        elif type(s) is list:
+            why = _polygon_problem(s)
         else:
-            flag([i], lambda _: "segmentation is neither polygons nor RLE")
+            why = f"segmentation is neither polygons nor RLE (a JSON {_json_type(s)})"
+        if why:
+            flag([i], lambda _, why=why: why)
+            segs[i] = None
     return segs
+
+
+def _polygon_problem(polygons: list) -> str | None:
+    """Why a list of polygons is unusable, or None: each a list of an even number of
+    numbers (at least 2 points)."""
+    for p in polygons:
+        if type(p) is not list or not all(_is_number(v) and math.isfinite(v) for v in p):
+            return "segmentation polygon holds something that is not a finite number"
+        if len(p) % 2 or len(p) < 4:
+            return f"segmentation polygon has {len(p)} coordinates (needs x, y pairs, >= 2)"
+    return None
+
+
+def _rle_problem(rle: dict) -> str | None:
+    """Why an RLE is unusable, or None: 'size' [height, width] and 'counts' a string or a
+    list of non-negative integers (checked here, before pycocotools reads it)."""
+    if "size" not in rle or "counts" not in rle:
+        return f"segmentation is RLE without {'size' if 'size' not in rle else 'counts'}"
+    size, counts = rle["size"], rle["counts"]
+    if not (type(size) is list and len(size) == 2
+            and all(_is_int(v) and 0 <= v < 1 << 31 for v in size)):
+        return f"segmentation RLE size {size!r} is not [height, width]"
+    if type(counts) is str:
+        return None
+    if type(counts) is list and all(type(c) is int and 0 <= c < 1 << 31 for c in counts):
+        if sum(counts) != size[0] * size[1]:
+            return (f"segmentation RLE counts sum to {sum(counts)}, not height x width "
+                    f"= {size[0] * size[1]}")
+        return None
+    return "segmentation RLE counts is neither a string nor a list of non-negative integers"
 
 
 def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
@@ -525,7 +560,7 @@ def _geometry(records: list[dict], segmentation: np.ndarray, flag: Callable
     flag(np.flatnonzero(~missing & ~np.isfinite(boxes).all(axis=1)),
          lambda i: f"bbox {raw[i]!r} is not 4 finite numbers")
     for i in np.flatnonzero(missing):
-        if segmentation[i] is not None:
+        if segmentation[i] is not None:  # checked by _segmentations
             boxes[i] = _segmentation_box(segmentation[i])
         elif _one_keypoint(records[i].get("keypoints")):
             boxes[i, :2] = records[i]["keypoints"][:2]
@@ -570,7 +605,7 @@ def _rle(seg: dict) -> dict:
     from pycocotools import mask
 
     if isinstance(seg["counts"], list):
-        h, w = seg["size"]
+        h, w = (int(v) for v in seg["size"])
         return mask.frPyObjects(seg, h, w)
     return seg
 
@@ -751,7 +786,7 @@ def _split_names(ds: Dataset, notes: list[str]) -> pd.Series:
     if splits.isna().any():
         notes.append(f"{int(splits.isna().sum())} images had no split: written to split "
                      "'default'")
-    return splits.fillna("default").map(_safe_split_name)
+    return safe_split_names(splits.fillna("default"), notes)
 
 
 def _write_splits(ds: Dataset, out: Path, document: dict, splits: pd.Series, layout: str
@@ -793,10 +828,6 @@ def _split_file(out: Path, split: str | None, layout: str) -> Path:
     return out / "annotations" / f"{split}.json"
 
 
-def _safe_split_name(split: Any) -> str:
-    return re.sub(r"[^\w.\-]+", "_", str(split)).strip(".") or "default"
-
-
 def _safe_destinations(ds: Dataset, destinations: pd.Series, sources: pd.Series,
                        problems: Problems) -> pd.Series:
     """Refuse image file names that would land outside the output (``../``, absolute)."""
@@ -829,7 +860,7 @@ def _json_default(value: Any) -> Any:
 def _top_out(coco_meta: dict | None) -> dict:
     """info, licenses and other top-level keys to write (a stub when the source had none)."""
     if not coco_meta:
-        from .. import __version__
+        from ..version import __version__
 
         return {"info": {"description": f"written by annokit {__version__}"}, "licenses": []}
     return {k: v for k, v in coco_meta.items() if k not in RESERVED}

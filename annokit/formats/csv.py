@@ -44,9 +44,9 @@ import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
-from ..imagesize import fill_unknown_sizes
 from ..labels import to_image_labels
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
+from .layout import fill_unknown_sizes, image_dirs, pick_root, sibling_image_dirs
 from .target import Notes, coordinate_text
 
 LAYOUTS = ("label", "multilabel", "label_columns", "onehot", "points", "boxes")
@@ -592,29 +592,23 @@ def _roots(file: Path, image_root: Path | None, images: pd.DataFrame) -> tuple[d
     """meta image_root (and split_roots when a split keeps its images in its own folder),
     and whether any image was found there."""
     here = Path(os.path.abspath(file.parent))
-    bases = [Path(image_root)] if image_root else [here / "images", here,
-                                                   here.parent / "images"]
+    bases = [Path(image_root)] if image_root else [*image_dirs(here), here,
+                                                   *sibling_image_dirs(here)]
     names = images["file_name"].tolist()
-    found = _pick_root(bases, names)
+    found = pick_root(bases, names)
     root = found or (Path(image_root) if image_root else here)
     split_roots = {}
     for split in images["split"].dropna().unique().tolist():
         mine = images["file_name"][images["split"] == split].tolist()
-        candidates = [b / split for b in bases] + bases
-        mine_found = _pick_root(candidates, mine)
+        # --image-root is tried as given before its <split>/ folder
+        splits_first = [b / str(split) for b in bases]
+        candidates = bases + splits_first if image_root else splits_first + bases
+        mine_found = pick_root(candidates, mine)
         if mine_found is not None and mine_found != root:
             split_roots[split] = str(mine_found)
         found = found or mine_found
     return {"image_root": str(root), "split_roots": split_roots}, found is not None
 
-
-def _pick_root(candidates: list[Path], file_names: list) -> Path | None:
-    """The first folder holding one of the first few images."""
-    probes = [f for f in file_names[:50] if isinstance(f, str) and f][:3]
-    for folder in candidates:
-        if folder.is_dir() and any((folder / f).is_file() for f in probes):
-            return folder.absolute()
-    return None
 
 
 # -- write -------------------------------------------------------------------------------

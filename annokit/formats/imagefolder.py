@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +31,12 @@ import pandas as pd
 
 from ..errors import FormatError, Problems
 from ..fileio import place_images, safe_relative
-from ..imagesize import image_size
 from ..labels import to_image_labels
 from ..model import Dataset
-from ..progress import track
-from .target import Notes
+from .layout import (IMAGE_DIRS, IMAGE_EXTS, SPLIT_NAMES, class_folders, header_sizes,
+                     is_image, split_folders, subdirs)
+from .target import Notes, empty_class_notes, make_class_folders
 
-IMAGE_EXTS = {".bmp", ".dng", ".gif", ".heic", ".jpeg", ".jpg", ".mpo", ".pbm", ".pfm",
-              ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"}
-SPLITS = ("train", "val", "valid", "validation", "test")
-IMAGE_DIRS = {"images", "jpegimages", "imgs", "img"}
 # what another format keeps beside or instead of class folders: such a folder is not ours
 FOREIGN_DIRS = {"annotations", "labels", "imagesets", "jpegimages"}
 FOREIGN_FILES = {".json", ".xml", ".yaml", ".yml", ".txt", ".csv", ".data", ".names"}
@@ -72,10 +67,10 @@ def detect(path: Path) -> bool:
         if path.name.lower() in IMAGE_DIRS and _foreign(path.parent, root=True):
             return False  # the image folder of a COCO, VOC or YOLO dataset
         splits = _split_dirs(path)
-        if not splits and all(d.name.lower() in SPLITS for d in _subdirs(path)):
+        if not splits and all(d.name.lower() in SPLIT_NAMES for d in subdirs(path)):
             return False  # images/train, images/val: split folders of another format
         parts = splits or {None: path}
-        classes = [d for folder in parts.values() for d in _subdirs(folder)]
+        classes = [d for folder in parts.values() for d in subdirs(folder)]
         if any(d.name.lower() in FOREIGN_DIRS for d in classes):
             return False
         found = False
@@ -112,20 +107,9 @@ def _has_image(folder: Path) -> bool:
         for n, entry in enumerate(entries):
             if n >= DETECT_ENTRIES:
                 return False
-            if _is_image(entry.name) and entry.is_file():
+            if is_image(entry.name) and entry.is_file():
                 return True
     return False
-
-
-def _is_image(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTS and not name.startswith(".")
-
-
-def _subdirs(folder: Path) -> list[Path]:
-    """Visible sub-folders, sorted by name (torchvision's class order)."""
-    with os.scandir(folder) as entries:
-        return sorted((Path(e.path) for e in entries
-                       if not e.name.startswith(".") and e.is_dir()), key=lambda p: p.name)
 
 
 def _split_dirs(root: Path) -> dict[str, Path] | None:
@@ -134,8 +118,9 @@ def _split_dirs(root: Path) -> dict[str, Path] | None:
     A flat dataset whose classes happen to be called ``train`` or ``test`` keeps its
     images directly in those folders, so it is not mistaken for splits.
     """
-    dirs = _subdirs(root)
-    if dirs and all(d.name.lower() in SPLITS for d in dirs) and any(_subdirs(d) for d in dirs):
+    dirs = subdirs(root)
+    if dirs and all(d.name.lower() in SPLIT_NAMES for d in dirs) and \
+            any(subdirs(d) for d in dirs):
         return {d.name: d for d in dirs}
     return None
 
@@ -164,14 +149,14 @@ def read(path: Path, *, problems: Problems) -> Dataset:
     rows, classes = [], set()
     for split, folder in parts.items():
         rows += _images_in(folder, split)
-        classes.update(d.name for d in _subdirs(folder))
+        classes.update(d.name for d in subdirs(folder))
     if not rows:
         raise FormatError(root, f"no images found (looked for {', '.join(sorted(IMAGE_EXTS))})",
                           hint="an image folder dataset is root/<class>/<image> or "
                           "root/<split>/<class>/<image>")
     table = pd.DataFrame(rows, columns=["order", "split", "file_name", "label", "path"])
     table = table.sort_values(["order", "file_name"], kind="stable").reset_index(drop=True)
-    widths, heights, keep = _sizes(table["path"].tolist(), problems)
+    widths, heights, keep = header_sizes(table["path"].tolist(), problems)
     table = table.assign(width=widths, height=heights)[keep].reset_index(drop=True)
     names = sorted(classes)
     ids = np.arange(1, len(table) + 1, dtype=np.int64)
@@ -192,7 +177,7 @@ def read(path: Path, *, problems: Problems) -> Dataset:
 
 def _images_in(folder: Path, split: str | None) -> list[tuple]:
     """(split order, split, file_name, class or None, path) of every image under ``folder``."""
-    order = SPLITS.index(split.lower()) if split else 0
+    order = SPLIT_NAMES.index(split.lower()) if split else 0
     rows = []
     with os.scandir(folder) as entries:
         entries = sorted(entries, key=lambda e: e.name)
@@ -204,24 +189,11 @@ def _images_in(folder: Path, split: str | None) -> list[tuple]:
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 rel = os.path.relpath(dirpath, folder).replace(os.sep, "/")
                 rows += [(order, split, f"{rel}/{f}", entry.name, os.path.join(dirpath, f))
-                         for f in filenames if _is_image(f)]
-        elif _is_image(entry.name):
+                         for f in filenames if is_image(f)]
+        elif is_image(entry.name):
             rows.append((order, split, entry.name, None, entry.path))
     return rows
 
-
-def _sizes(paths: list[str], problems: Problems):
-    """Width and height of every image from its header; False in ``keep`` where unreadable."""
-    n = len(paths)
-    widths, heights = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    keep = np.ones(n, bool)
-    for i in track(range(n), "reading image sizes", total=n):
-        try:
-            widths[i], heights[i] = image_size(paths[i])
-        except FormatError as e:
-            problems.skip(FormatError(e.file, e.reason, e.place, hint="image left out"))
-            keep[i] = False
-    return widths, heights, keep
 
 
 # -- write -------------------------------------------------------------------------------
@@ -246,7 +218,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     """
     out = Path(out)
     if crops:
-        from ..crops import write_crops  # crops uses this module's folder naming
+        from ..crops import write_crops
 
         made = write_crops(ds, out, padding=crop_padding, min_size=crop_min_size,
                            problems=problems)
@@ -277,47 +249,6 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     targets = pd.Series([str(out / r) for r in rel[keep]], index=sources.index)
     written += place_images(sources, targets, images)
     return written
-
-
-def make_class_folders(out: Path, paths) -> None:
-    """Make the folders that hold ``paths`` (relative to ``out``), and no others.
-
-    torchvision's ``ImageFolder`` refuses a class folder with no image in it, so a class
-    gets a folder only where an image goes.
-    """
-    for folder in sorted({os.path.dirname(str(p)) for p in paths}):
-        (out / folder).mkdir(parents=True, exist_ok=True)
-
-
-def empty_class_notes(names: list[str], prefixes: list[str], used: set[str]) -> list[str]:
-    """Notes naming the class folders left out: classes with no image at all, and classes
-    with no image in one split (``used`` holds the ``<prefix><class>`` folders written).
-
-    Example:
-        >>> empty_class_notes(["cat", "dog"], ["train/", "val/"], {"train/cat", "val/cat"})
-        ["1 class with no image left out: dog (torchvision's ImageFolder refuses an empty \
-class folder)"]
-    """
-    nowhere = [n for n in names if not any(f"{p}{n}" in used for p in prefixes)]
-    notes = []
-    if nowhere:
-        notes.append(f"{_classes(nowhere)} with no image left out: {_some(nowhere)} "
-                     "(torchvision's ImageFolder refuses an empty class folder)")
-    for prefix in prefixes:
-        absent = [n for n in names if n not in nowhere and f"{prefix}{n}" not in used]
-        if prefix and absent:
-            notes.append(f"split {prefix[:-1]}: {_classes(absent)} with no image there "
-                         f"get no folder: {_some(absent)} (tools that number classes by "
-                         "sorted folder name number them per split)")
-    return notes
-
-
-def _classes(names: list) -> str:
-    return f"{len(names)} class{'es' if len(names) > 1 else ''}"
-
-
-def _some(names: list) -> str:
-    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def _single_labels(ds: Dataset, imgs: pd.DataFrame, notes: list[str]
@@ -386,57 +317,3 @@ def _destinations(imgs: pd.DataFrame, label: np.ndarray, count: np.ndarray,
                                   place=f"image id {imgs['id'].iat[i]}"))
         keep[i] = False
     return rel, keep
-
-
-def class_folders(categories: pd.DataFrame, notes: list[str] | None = None) -> dict[int, str]:
-    """{category id: folder name}: the name, made safe as one visible folder name.
-
-    ``/`` and ``\\`` become ``_``, a leading dot becomes ``_``, and a name that clashes
-    with another after that gets ``_<id>``; ``notes`` says which names changed.
-
-    Example:
-        >>> class_folders(pd.DataFrame({"id": [1, 2], "name": ["cat", "a/b"]}))
-        {1: 'cat', 2: 'a_b'}
-    """
-    folders, changed = {}, []
-    taken: set[str] = set()
-    for cid, name in zip(categories["id"].tolist(), categories["name"].tolist()):
-        folder = re.sub(r"[/\\\x00]", "_", str(name)).strip()
-        folder = re.sub(r"^\.", "_", folder) or "_"
-        if folder.lower() in taken:  # clashes on case-insensitive filesystems too
-            folder = f"{folder}_{cid}"
-        taken.add(folder.lower())
-        folders[cid] = folder
-        if folder != name:
-            changed.append(f"{name!r} -> {folder!r}")
-    if changed and notes is not None:
-        notes.append("class names made into folder names: " + ", ".join(changed[:5])
-                     + (f" and {len(changed) - 5} more" if len(changed) > 5 else ""))
-    return folders
-
-
-def split_folders(splits: pd.Series, notes: list[str] | None = None) -> np.ndarray:
-    """Each image's split folder prefix (``'train/'``), or ``''`` when nothing has a split.
-
-    When only some images have a split, the others go to ``train/`` (with a note). Split
-    names other than train, val, valid, validation and test are written as they are,
-    with a note that they will not read back as splits.
-
-    Example:
-        >>> split_folders(pd.Series(["train", "val", None])).tolist()
-        ['train/', 'val/', 'train/']
-    """
-    values = splits.astype(object).where(splits.notna(), None).tolist()
-    if all(v is None for v in values):
-        return np.array([""] * len(values), dtype=object)
-    missing = sum(v is None for v in values)
-    if missing and notes is not None:
-        notes.append(f"{missing} images without a split written under train/")
-    safe = {s: re.sub(r"[^\w.\-]+", "_", str(s)).strip(".") or "default"
-            for s in set(values) if s is not None}
-    odd = sorted(f for f in set(safe.values()) if f.lower() not in SPLITS)
-    if odd and notes is not None:
-        notes.append(f"split folders {', '.join(odd)} are not train/val/test: annokit, "
-                     "torchvision and Ultralytics will read them as classes")
-    return np.array([f"{safe[v]}/" if v is not None else "train/" for v in values],
-                    dtype=object)

@@ -2,9 +2,11 @@
 
 One place decides (1) which annotation kinds each target format holds, so that a write
 that would keep none of them is refused before anything is written, (2) how coordinates
-are written as text, so that every reader parses them as plain numbers, and (3) what a
-writer reports back: its notes on what the target could not hold and the counts of what
-it wrote (the CLI's summary line counts what was written, not what was read).
+are written as text, so that every reader parses them as plain numbers, (3) which class
+folders a folder-per-class target makes (none empty: torchvision refuses them), and (4)
+what a writer reports back: its notes on what the target could not hold and the counts
+of what it wrote (the CLI's summary line counts what was written, not what was read).
+``layout.py`` beside it holds the read side's policy.
 
 Example:
     >>> coordinate_text([12.0, 45.70000076293945, -0.0000075, 1e-7, 3.14159265])
@@ -15,7 +17,9 @@ Example:
 from __future__ import annotations
 
 import operator
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -193,6 +197,47 @@ def _shortest(values: np.ndarray) -> list[str]:
             value = short
         out.append(np.format_float_positional(value, trim="-"))
     return out
+
+
+def make_class_folders(out: Path, paths) -> None:
+    """Make the folders that hold ``paths`` (relative to ``out``), and no others.
+
+    torchvision's ``ImageFolder`` refuses a class folder with no image in it, so a class
+    gets a folder only where an image goes.
+    """
+    for folder in sorted({os.path.dirname(str(p)) for p in paths}):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+
+
+def empty_class_notes(names: list[str], prefixes: list[str], used: set[str]) -> list[str]:
+    """Notes naming the class folders left out: classes with no image at all, and classes
+    with no image in one split (``used`` holds the ``<prefix><class>`` folders written).
+
+    Example:
+        >>> empty_class_notes(["cat", "dog"], ["train/", "val/"], {"train/cat", "val/cat"})
+        ["1 class with no image left out: dog (torchvision's ImageFolder refuses an empty \
+class folder)"]
+    """
+    nowhere = [n for n in names if not any(f"{p}{n}" in used for p in prefixes)]
+    notes = []
+    if nowhere:
+        notes.append(f"{_classes(nowhere)} with no image left out: {_some(nowhere)} "
+                     "(torchvision's ImageFolder refuses an empty class folder)")
+    for prefix in prefixes:
+        absent = [n for n in names if n not in nowhere and f"{prefix}{n}" not in used]
+        if prefix and absent:
+            notes.append(f"split {prefix[:-1]}: {_classes(absent)} with no image there "
+                         f"get no folder: {_some(absent)} (tools that number classes by "
+                         "sorted folder name number them per split)")
+    return notes
+
+
+def _classes(names: list) -> str:
+    return f"{len(names)} class{'es' if len(names) > 1 else ''}"
+
+
+def _some(names: list) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 class Notes(list):

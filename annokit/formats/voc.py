@@ -26,15 +26,13 @@ from lxml import etree
 from .. import progress
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
-from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
+from .layout import (SPLIT_NAMES, header_sizes, image_dirs, image_index, is_image, pick_root,
+                     safe_split_names, sibling_image_dirs, subdirs, unknown_sizes)
 from .target import Notes, coordinate_text, dropped_note
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-IMAGE_DIRS = ("jpegimages", "images", "pngimages", "imgs", "img")
 LABEL_FILES = ("labels.txt", "class_names.txt", "labelmap.txt")
 BACKGROUND = {"background", "_background_", "__background__", "__ignore__"}
-SPLIT_ORDER = ("train", "val", "valid", "validation", "test")
 # elements the reader maps onto model columns; anything else is kept as pass-through
 IMAGE_RESERVED = set(IMAGE_SCHEMA) | {"folder", "filename", "path", "source", "size",
                                       "segmented", "object", "depth"}
@@ -107,23 +105,43 @@ def _annotations_dir(root: Path) -> Path | None:
                 if entry.name.lower() == "annotations" and entry.is_dir():
                     folder = Path(entry.path)
                     if _has_voc_xml(folder) or any(_has_voc_xml(d) for d in
-                                                   _subdirs(folder)[:4]):
+                                                   subdirs(folder)[:4]):
                         return folder
     except OSError:
         return None
     return None
 
 
-def _subdirs(folder: Path) -> list[Path]:
-    with os.scandir(folder) as entries:
-        return sorted(Path(e.path) for e in entries
-                      if e.is_dir() and not e.name.startswith("."))
-
-
 def _split_dirs(root: Path, limit: int | None = None) -> list[Path]:
     """Sub-folders holding VOC XML beside their images (one per split)."""
-    dirs = _subdirs(root)
+    dirs = subdirs(root)
     return [d for d in dirs[:limit] if _has_voc_xml(d)]
+
+
+def _annotation_folder(root: Path) -> Path | None:
+    """The XML folder of ``annots/`` + ``images/`` (``xml/`` + ``jpg/``): the one sub-folder
+    of VOC XML that holds no image and is not named like a split, beside an image folder.
+
+    Its name is never a split: Roboflow's split folders keep their images beside the XML.
+    """
+    if not root.is_dir() or _annotations_dir(root) is not None or _has_voc_xml(root):
+        return None
+    xml_dirs = [d for d in _split_dirs(root) if d.name.lower() not in SPLIT_NAMES
+                and not _has_image(d)]
+    if len(xml_dirs) == 1 and image_dirs(root, exclude=xml_dirs):
+        return xml_dirs[0]
+    return None
+
+
+def _has_image(folder: Path, tries: int = 200) -> bool:
+    """Any image among the first entries of ``folder``."""
+    with os.scandir(folder) as entries:
+        for n, entry in enumerate(entries):
+            if n >= tries:
+                return False
+            if is_image(entry.name):
+                return True
+    return False
 
 
 # -- read --------------------------------------------------------------------------
@@ -141,13 +159,14 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
         >>> ds.annotations[["x", "y", "w", "h"]].iloc[0].tolist()       # doctest: +SKIP
         [1.0, 2.0, 9.0, 8.0]
     """
-    path = Path(path).absolute()
+    given = Path(path).absolute()
+    path = _annotation_folder(given) or given  # annots/ + images/: read annots/ as a folder
     layout, entries, split_dirs, trainval, overlaps = _layout(path, problems)
     parsed = _parse_all(entries, problems)
     images, objects = parsed["images"], parsed["annotations"]
     if split_dirs:  # Roboflow: each split keeps its images beside its XML
         folder = str(image_root or path)
-        roots = {s: os.path.join(folder, s) for s in split_dirs}
+        roots = _split_roots(path, split_dirs, image_root, images)
     else:
         folder = _pick_image_root(_image_root_candidates(layout, path, image_root), images)
         roots = {}
@@ -158,6 +177,8 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
 
     base = path.parent if layout == "file" else path
     labels_file, labels = _labels_file(base)
+    if labels_file is None and given != path:  # labels.txt beside annots/ and images/
+        labels_file, labels = _labels_file(given)
     categories, cat_ids = _categories(labels, objects["name"])
     image_frame, annotation_frame = _frames(images, objects, cat_ids, voc_one_based,
                                             problems)
@@ -237,7 +258,7 @@ def _image_sets(root: Path, stems: set[str]):
     lists = {p.stem: p for p in main.glob("*.txt")}
     names = [n for n in lists if not (_PER_CLASS_LIST.fullmatch(n) or any(
         n.endswith("_" + other) for other in lists if other != n))]
-    rank = {s: i for i, s in enumerate(SPLIT_ORDER)}
+    rank = {s: i for i, s in enumerate(SPLIT_NAMES)}
     names.sort(key=lambda n: (n == "trainval", rank.get(n, len(rank)), n))
     split_of: dict[str, str] = {}
     list_only: dict = {}
@@ -491,15 +512,28 @@ def _attributes(element):
 # -- read: images, sizes, categories -------------------------------------------------
 
 def _image_root_candidates(layout: str, path: Path, image_root: Path | None) -> list[Path]:
-    """Folders that may hold the images, most likely first."""
+    """Folders that may hold the images, most likely first (``image_root`` as given)."""
     if image_root is not None:
         return [Path(image_root)]
     if layout == "root":
-        found = {p.name.lower(): p for p in _subdirs(path)}
-        return [found[n] for n in IMAGE_DIRS if n in found] + [path]
+        return image_dirs(path) + [path]
     folder = path.parent if layout == "file" else path
-    siblings = {p.name.lower(): p for p in _subdirs(folder.parent)}
-    return [folder] + [siblings[n] for n in IMAGE_DIRS if n in siblings]
+    return [folder] + sibling_image_dirs(folder)
+
+
+def _split_roots(path: Path, split_dirs: list[str], image_root: Path | None,
+                 images: dict) -> dict[str, str]:
+    """Each split folder's image folder: its own, or under ``image_root``, which is used as
+    given, its ``<split>/`` tried only when the split's images are not directly in it."""
+    if image_root is None:
+        return {s: str(path / s) for s in split_dirs}
+    roots = {}
+    for split in split_dirs:
+        mine = [i for i, s in enumerate(images["split"]) if s == split][:5]
+        names = [_normal_name(images["filename"][i], images["stem"][i]) for i in mine
+                 if images["filename"][i] and images["filename"][i].strip()]
+        roots[split] = str(pick_root([image_root, image_root / split], names) or image_root)
+    return roots
 
 
 def _pick_image_root(candidates: list[Path], images: dict) -> str:
@@ -511,10 +545,8 @@ def _pick_image_root(candidates: list[Path], images: dict) -> str:
     names = [_normal_name(f, s) for f, s in zip(images["filename"][:5], images["stem"][:5])
              if f and f.strip()]
     folders = [f for f in images["folder"][:1] if f and safe_relative(f)]
-    for folder in candidates + [candidates[0].parent / f for f in folders]:
-        if any((folder / n).is_file() for n in names):
-            return str(folder)
-    return str(candidates[0])
+    found = pick_root(candidates + [candidates[0].parent / f for f in folders], names)
+    return str(found or candidates[0])
 
 
 def _normal_name(filename: str, stem: str) -> str:
@@ -541,7 +573,7 @@ def _fill_file_names(images: dict, folder: str, roots: dict, problems: Problems)
             continue
         where = roots.get(split, folder)
         if where not in index:
-            index[where] = _image_index(where)
+            index[where] = image_index(where)
         name = index[where].get(stem)
         if name is None and origin is not None:
             problems.skip(FormatError(origin[0], f"'{stem}' has no XML in Annotations/ "
@@ -550,20 +582,6 @@ def _fill_file_names(images: dict, folder: str, roots: dict, problems: Problems)
         names.append(name or stem + ".jpg")
     images["file_name"] = names
     return keep
-
-
-def _image_index(folder: str) -> dict[str, str]:
-    """stem -> file name for every image under ``folder`` (relative, forward slashes)."""
-    out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel = os.path.relpath(dirpath, folder).replace(os.sep, "/")
-        prefix = "" if rel == "." else rel + "/"
-        for f in sorted(filenames):
-            stem, ext = os.path.splitext(f)
-            if ext.lower() in IMAGE_EXTS:
-                out.setdefault(prefix + stem, prefix + f)
-    return out
 
 
 def _keep_rows(images: dict, objects: dict, keep: np.ndarray) -> None:
@@ -583,14 +601,11 @@ def _fill_sizes(images: dict, folder: str, roots: dict) -> None:
     """Width/height as numbers; a missing or zero size is read from the image header."""
     width = pd.to_numeric(pd.Series(images["width"], dtype=object), errors="coerce")
     height = pd.to_numeric(pd.Series(images["height"], dtype=object), errors="coerce")
-    missing = ~((width > 0) & (height > 0)).to_numpy()
+    missing = np.flatnonzero(unknown_sizes(width, height))
     width, height = np.array(width, dtype=float), np.array(height, dtype=float)
-    for i in np.flatnonzero(missing):
-        where = roots.get(images["split"][i], folder)
-        try:
-            width[i], height[i] = image_size(os.path.join(where, images["file_name"][i]))
-        except FormatError:
-            width[i] = height[i] = np.nan  # unknown: NA, never 0
+    paths = [os.path.join(roots.get(images["split"][i], folder), images["file_name"][i])
+             for i in missing]
+    width[missing], height[missing], _ = header_sizes(paths)  # unknown: NA, never 0
     images["width"], images["height"] = width, height
 
 
@@ -734,6 +749,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     meta_voc = ds.meta.get("voc") or {}
     notes: list[str] = []
     imgs = ds.images.reset_index(drop=True)
+    imgs["split"] = safe_split_names(imgs["split"], notes)
     rel, keep = _output_names(imgs, problems, notes)
     imgs, rel = imgs[keep].reset_index(drop=True), rel[keep]
     stems = _output_stems(rel)
@@ -1061,10 +1077,7 @@ def _write_image_sets(out: Path, imgs: pd.DataFrame, stems: list[str], meta_voc:
     main = out / "ImageSets" / "Main"
     main.mkdir(parents=True)
     stems_arr = np.asarray(stems, dtype=object)
-    for s in present:
-        if "/" in s or "\\" in s or s.startswith("."):
-            notes.append(f"split name {s!r} cannot be a file name: no list written")
-            continue
+    for s in present:  # names made safe by safe_split_names
         (main / f"{s}.txt").write_text("".join(t + "\n" for t in stems_arr[split == s]),
                                        encoding="utf-8")
     if meta_voc.get("trainval") and "train" in present and "val" in present:

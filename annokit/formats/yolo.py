@@ -36,10 +36,8 @@ from ..geometry import convert_boxes, denormalize, normalize
 from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..progress import track
+from .layout import SPLIT_NAMES, safe_split_names, scan_images, subdirs
 from .target import NORMALISED, Notes, dropped_note
-
-IMAGE_EXTS = {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp",
-              ".pfm", ".heic", ".gif"}
 SPLIT_KEYS = ("train", "val", "test", "minival")  # the data.yaml keys Ultralytics reads
 NAMES_FILES = ("obj.names", "classes.txt")
 # data.yaml keys that read() turns into the model and write() writes from it
@@ -50,6 +48,7 @@ DECIMALS = NORMALISED  # Ultralytics' precision: round trips within 5e-7 of the 
 YOLO_QUANTUM = 0.75e-6  # the most a 6-decimal cx -/+ w/2 is off, as a share of the side
 RENAMED_SPLITS = {"valid": "val"}  # Roboflow's name for the split Ultralytics calls val
 BOM = b"\xef\xbb\xbf"
+MAX_CLASSES = 100_000  # class indices named by their number when no names file exists
 
 
 # -- detect ------------------------------------------------------------------------------
@@ -94,6 +93,27 @@ def _layout(path: Path) -> tuple[str, Path] | None:
     for name in NAMES_FILES:
         if (path / name).is_file() and _has_labels(path, name):
             return "folder", path / name
+    if _label_folder(path) is not None:
+        return "folder", path
+    return None
+
+
+def _label_folder(root: Path) -> Path | None:
+    """``labels/`` of a ``labels/`` + ``images/`` pair without data.yaml, when one of its
+    first files reads as YOLO labels (a class number and at least four numbers)."""
+    labels, images = root / "labels", root / "images"
+    if not (labels.is_dir() and images.is_dir()):
+        return None
+    tries = 5
+    for dirpath, dirnames, filenames in os.walk(labels):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith(".txt") and name not in NAMES_FILES:
+                if _looks_like_labels(os.path.join(dirpath, name)):
+                    return labels
+                tries -= 1
+                if tries == 0:
+                    return None
     return None
 
 
@@ -141,7 +161,7 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
     elif kind == "darknet":
         names, names_from, ids, keep, sources = _from_darknet(file, image_root, problems)
     else:
-        names, names_from, ids, keep, sources = _from_folder(file, image_root)
+        names, names_from, ids, keep, sources = _from_folder(file, image_root, problems)
     table = _image_table(sources)
     kpt = _kpt_shape(keep, file)
     images, anns, task = _read_labels(table, (names, names_from), ids, kpt, problems)
@@ -180,7 +200,8 @@ def _from_yaml(file: Path, image_root: Path | None, problems: Problems):
         items = doc[key] if isinstance(doc[key], list) else [doc[key]]
         images, roots = [], []
         for item in items:
-            found = _locate(str(item), [base, here])
+            found = _locate(str(item), [base, here]) or \
+                _split_by_folders(key, str(item), [base, here], file, problems)
             if found is None:
                 problems.skip(FormatError(file, f"{key}: {item} not found (looked under {base})",
                                           place=f"key {key}",
@@ -223,16 +244,39 @@ def _from_darknet(file: Path, image_root: Path | None, problems: Problems):
     return names, names_file.name, ids, {"darknet": keys}, sources
 
 
-def _from_folder(names_file: Path, image_root: Path | None):
-    """A bare folder: images (anywhere below it) with labels by the same rule, no splits."""
-    folder = names_file.parent
-    names = _read_names_file(names_file)
-    root = image_root or folder
-    images = [(p, None) for p in _scan_images(root)]
-    if image_root:  # labels stay in the given folder, at the images' relative paths
-        images = [(p, None, os.path.splitext(os.path.join(folder, os.path.relpath(p, root)))[0]
-                   + ".txt") for p, _ in images]
-    return names, names_file.name, list(range(1, len(names) + 1)), {}, [(None, images, [root])]
+def _from_folder(found: Path, image_root: Path | None, problems: Problems):
+    """A folder without data.yaml: images (anywhere below it) with labels by the same rule.
+
+    ``found`` is the names file, or the folder of a ``labels/`` + ``images/`` pair (names
+    in ``classes.txt`` or ``obj.names`` beside or inside ``labels/``; without one, classes
+    are named by their index, with a note). ``images/<split>/`` folders are splits.
+    """
+    folder = found.parent if found.is_file() else found
+    if folder.name == "labels" and _label_folder(folder.parent) is not None:
+        folder = folder.parent  # classes.txt inside labels/ (LabelImg)
+    labels = _label_folder(folder)
+    names_file = found if found.is_file() else next(
+        (d / n for d in (folder, folder / "labels") for n in NAMES_FILES
+         if (d / n).is_file()), None)
+    if names_file is None:
+        problems.note(f"{folder}: no data.yaml, classes.txt or obj.names: classes are named "
+                      "by their index (add classes.txt to name them)")
+    names = _read_names_file(names_file) if names_file else {}
+    ids = list(range(1, len(names) + 1))
+    root = image_root or (folder / "images" if labels else folder)
+    splits = {d.name: d for d in subdirs(root)} if labels else {}
+    if not splits or not all(s.lower() in SPLIT_NAMES for s in splits):
+        splits = {None: root}
+    label_base = labels or folder
+    sources = []
+    for split, where in splits.items():
+        images = [(p, None) for p in scan_images(where)]
+        if image_root:  # labels stay in the given folder, at the images' relative paths
+            images = [(p, None, os.path.splitext(os.path.join(label_base,
+                                                              os.path.relpath(p, root)))[0]
+                       + ".txt") for p, _ in images]
+        sources.append((split, images, [where]))
+    return names, names_file.name if names_file else None, ids, {}, sources
 
 
 def _load_yaml(file: Path) -> dict:
@@ -310,9 +354,16 @@ def _read_names_file(file: Path) -> dict[int, str]:
     return {k: name.strip() for k, name in enumerate(lines)}
 
 
-def _kpt_shape(keep: dict, file: Path) -> tuple[int, int] | None:
+def _kpt_shape(keep: dict, file: Path) -> tuple[int, int | None] | None:
+    """data.yaml's ``kpt_shape`` as (keypoints, values per point); without it, (k, None)
+    when another pose key (``flip_idx``, ``kpt_names``) gives the number of keypoints,
+    so that pose lines are recognised (and skipped) rather than read as polygons."""
     shape = keep.get("kpt_shape")
     if shape is None:
+        for key in ("flip_idx", "kpt_names"):
+            hint = keep.get(key)
+            if isinstance(hint, (list, dict)) and hint:
+                return len(hint), None
         return None
     if (isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape)
             and shape[0] > 0 and shape[1] in (2, 3)):
@@ -321,6 +372,36 @@ def _kpt_shape(keep: dict, file: Path) -> tuple[int, int] | None:
 
 
 # .. paths ...............................................................................
+
+# How exports spell a split's folder: Roboflow writes valid/ (and names it in data.yaml
+# as ../valid/images even when the folder is val/), others val/ or validation/.
+SPELLINGS = {"train": ("train", "training"), "val": ("val", "valid", "validation"),
+             "test": ("test", "testing")}
+SPELLINGS.update({s: group for group in list(SPELLINGS.values()) for s in group})
+
+
+def _split_by_folders(key: str, entry: str, bases: list[Path], file: Path,
+                      problems: Problems) -> Path | None:
+    """The split's folder under another spelling, when the one data.yaml names is absent.
+
+    ``../valid/images`` with ``val/images`` on disk (or the other way round): each split
+    word in the path is tried in its other spellings, then the key's own folders
+    (``<split>/images``, ``images/<split>``); a note says which folder was read.
+    """
+    parts = _parts(entry)
+    words = {p.lower() for p in parts} | {key.lower()}
+    for word in [w for w in words if w in SPELLINGS]:
+        for other in SPELLINGS[word]:
+            tries = [[other if p.lower() == word else p for p in parts],
+                     [other, "images"], ["images", other]]
+            for attempt in tries:
+                found = _locate("/".join(attempt), bases)
+                if found is not None and found.is_dir():
+                    problems.note(f"{file}: {key}: {entry} is not there; read {found} "
+                                  "instead (the split found by its folder name)")
+                    return found
+    return None
+
 
 def _parts(entry: str) -> list[str]:
     return [p for p in entry.strip().replace("\\", "/").split("/") if p not in ("", ".")]
@@ -353,16 +434,6 @@ def _find(entry: str, bases: list) -> tuple[str, tuple[str, int] | None] | None:
     return None
 
 
-def _scan_images(folder: Path) -> list[str]:
-    """Image files below ``folder``, recursively, in sorted order."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        found += [os.path.join(dirpath, f) for f in sorted(filenames)
-                  if f[f.rfind("."):].lower() in IMAGE_EXTS]
-    return found
-
-
 def _add_images(found: Path, images: list, roots: list, bases: list[Path],
                 problems: Problems, seen: dict) -> None:
     """Add the images of a folder, a list file or a single image to ``images``.
@@ -371,7 +442,7 @@ def _add_images(found: Path, images: list, roots: list, bases: list[Path],
     """
     if found not in seen:
         if found.is_dir():
-            seen[found] = [(p, None) for p in _scan_images(found)], [found]
+            seen[found] = [(p, None) for p in scan_images(found)], [found]
         elif found.suffix.lower() == ".txt":
             listed = _read_list(found, bases, problems)
             seen[found] = listed, [os.path.dirname(p) for p, _ in listed]
@@ -544,10 +615,15 @@ def _parse(texts, widths, heights, labels, names, ids, kpt, problems):
             errors += [(r, f"expected 5 fields (class cx cy w h), got {fields}") for r in rows]
             continue
         values, bad = _numbers(text if len(kinds) == 1 else None, rows, int(fields), line_list)
+        if kind.startswith("polygon"):  # pose and DOTA lines are no polygons: skip them
+            bad = sorted(_not_polygons(int(fields), rows, values, bad, kpt, line_list))
         errors += [(rows[j], reason) for j, reason in bad]
         good = _without(len(rows), bad)
         blocks.append((kind, rows[good], values[good]))
     names, names_from = names
+    if names_from is None:  # no names file: every class index in the labels is a class
+        _name_by_index(names, ids, [values[:, 0] for _, _, values in blocks])
+        names_from = "the labels"
     lookup = _class_lookup(names, ids)
     frames = []
     for kind, rows, values in blocks:
@@ -570,7 +646,56 @@ def _parse(texts, widths, heights, labels, names, ids, kpt, problems):
     anns = anns.drop(columns="row")
     anns["id"] = np.arange(1, len(anns) + 1)
     task = "segment" if any(k.startswith("polygon") for k, _, _ in blocks) else None
+    corners = {len(v[0]) for k, r, v in blocks if k.startswith("polygon") and len(r)}
+    if corners and corners <= {9, 10}:
+        problems.note("every polygon has 4 corners: oriented boxes (Ultralytics OBB) are read "
+                      "as 4-point polygons, with the upright box around each")
     return anns, task
+
+
+def _not_polygons(fields: int, rows: np.ndarray, values: np.ndarray, bad: list, kpt,
+                  line_list) -> list[tuple[int, str]]:
+    """``bad`` plus the lines of a polygon-sized block that are something else.
+
+    - pose lines without ``kpt_shape``: ``class cx cy w h`` + k keypoints ``x y v``, every
+      ``v`` 0, 1 or 2 and some 2 in the block (a normalised polygon coordinate is never 2),
+      or any 5 + 2k / 5 + 3k line when data.yaml has ``flip_idx`` or ``kpt_names``;
+    - DOTA ``labelTxt`` lines: ``x1 y1 ... x4 y4 class difficult`` (pixel corners, a class
+      name or number, then 0 or 1).
+    """
+    reasons = dict(bad)
+    pose = np.zeros(len(rows), bool)
+    if kpt is not None and kpt[1] is None:
+        pose[:] = fields in (5 + 2 * kpt[0], 5 + 3 * kpt[0])
+    elif (fields - 5) % 3 == 0:
+        v = values[:, 7::3]
+        pose = np.isin(v, (0, 1, 2)).all(axis=1)
+        pose &= bool((v[pose] == 2).any())
+    for j in np.flatnonzero(pose):
+        k = (fields - 5) // (2 if kpt is not None and fields == 5 + 2 * kpt[0] else 3)
+        reasons[j] = (f"a pose line (class cx cy w h and {k} keypoints), but data.yaml has no "
+                      f"kpt_shape; not read as a polygon (add kpt_shape: [{k}, 2 or 3])")
+    if fields == 10:
+        for j in _dota_lines(rows, values, line_list):
+            reasons[j] = ("a DOTA/OBB labelTxt line (x1 y1 ... x4 y4 class difficult), not a "
+                          "YOLO box or polygon")
+    return list(reasons.items())
+
+
+def _dota_lines(rows: np.ndarray, values: np.ndarray, line_list) -> np.ndarray:
+    """Positions in ``rows`` of DOTA lines: 8 numbers, a class, 0 or 1; the corners in
+    pixels (above 1.5) or the class a word."""
+    difficult = np.isin(values[:, 9], (0, 1))
+    pixels = (np.nan_to_num(values[:, 1:8], nan=0.0) > 1.5).any(axis=1) & difficult
+    worded = np.isnan(values[:, 8]) & ~np.isnan(values[:, :8]).any(axis=1) & difficult
+    found = pixels | worded
+    if np.isnan(values).any():  # a failed parse left NaN: look at the words themselves
+        lines = line_list()
+        for j in np.flatnonzero(np.isnan(values).any(axis=1) & ~found):
+            words = lines[rows[j]].split()
+            found[j] = (all(_is_float(w) for w in words[:8]) and not _is_float(words[8])
+                        and words[9] in (b"0", b"1"))
+    return np.flatnonzero(found)
 
 
 def _field_counts(text: bytes, n_lines: int) -> np.ndarray:
@@ -589,8 +714,8 @@ def _without(n: int, bad: list[tuple[int, str]]) -> np.ndarray:
     return mask
 
 
-def _line_kind(fields: int, kpt: tuple[int, int] | None) -> str | None:
-    if kpt and fields == 5 + kpt[0] * kpt[1]:
+def _line_kind(fields: int, kpt: tuple[int, int | None] | None) -> str | None:
+    if kpt and kpt[1] and fields == 5 + kpt[0] * kpt[1]:
         return "pose"
     if fields in (5, 6):
         return "box" if fields == 5 else "box+score"
@@ -638,6 +763,16 @@ def _is_float(word: bytes) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _name_by_index(names: dict[int, str], ids: list[int], classes: list[np.ndarray]) -> None:
+    """Fill ``names`` and ``ids`` in place: class k is named 'k', id k + 1, for every class
+    index used (up to MAX_CLASSES; a larger index is a bad line)."""
+    values = np.concatenate(classes) if classes else np.zeros(0)
+    values = np.unique(values[(values >= 0) & (values == np.floor(values))
+                              & (values < MAX_CLASSES)]).astype(np.int64)
+    names.update({int(k): str(int(k)) for k in values})
+    ids[:] = [k + 1 for k in sorted(names)]
 
 
 _NO_CLASS = np.iinfo(np.int64).min  # category ids may be 0 or negative: this is no id
@@ -824,10 +959,7 @@ def _split_folders(split: pd.Series, notes: list[str]) -> pd.Series:
         notes.append(f"{int((~named).sum())} images without a split were written to the "
                      "train split (YOLO keeps every image under a split when any has one)")
         split = split.where(named, "train")
-    for name in split.dropna().unique():
-        if not safe_relative(str(name)) or "/" in str(name) or "\\" in str(name):
-            raise AnnokitError(f"split {name!r} cannot be a folder name; rename it first")
-    return split
+    return safe_split_names(split, notes)
 
 
 def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: list[str]) -> pd.DataFrame:
