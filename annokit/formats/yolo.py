@@ -317,8 +317,9 @@ def _category_ids(ids, names: dict[int, str], file: Path) -> list[int]:
     if ids is None:
         return [k + 1 for k in sorted(names)]
     ok = (isinstance(ids, list) and len(ids) == len(names) and len(set(ids)) == len(ids)
-          and all(isinstance(i, int) and not isinstance(i, bool) for i in ids))
-    if not ok:
+          and all(isinstance(i, int) and not isinstance(i, bool) and abs(i) < 2 ** 63
+                  for i in ids))
+    if not ok:  # any distinct integers: write() keeps ids 0 and below as they were
         raise FormatError(file, "annokit_category_ids must list one distinct integer id "
                           f"per name ({len(names)} names)", hint="remove the key to use k + 1")
     return list(ids)
@@ -775,12 +776,12 @@ def _name_by_index(names: dict[int, str], ids: list[int], classes: list[np.ndarr
     ids[:] = [k + 1 for k in sorted(names)]
 
 
-_NO_CLASS = np.iinfo(np.int64).min  # category ids may be 0 or negative: this is no id
+NO_NAME = np.iinfo(np.int64).min  # in the lookup: an index without a name (ids may be 0)
 
 
 def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
-    """Array: class index -> category id, ``_NO_CLASS`` where the index has no name."""
-    lookup = np.full(max(names, default=-1) + 1, _NO_CLASS, np.int64)
+    """Array: class index -> category id, NO_NAME where the index has no name."""
+    lookup = np.full(max(names, default=-1) + 1, NO_NAME, np.int64)
     lookup[sorted(names)] = ids
     return lookup
 
@@ -788,9 +789,9 @@ def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
 def _classes(values: np.ndarray, lookup: np.ndarray, names_from: str):
     """Category ids of the class column, and the lines whose class is not a named index."""
     named = (values == np.floor(values)) & (values >= 0) & (values < len(lookup))
-    category = np.where(named, lookup[np.where(named, values, 0).astype(np.int64)], _NO_CLASS)
+    category = np.where(named, lookup[np.where(named, values, 0).astype(np.int64)], NO_NAME)
     bad = [(j, f"class {_show(values[j])} has no name in {names_from}")
-           for j in np.flatnonzero(category == _NO_CLASS)]
+           for j in np.flatnonzero(category == NO_NAME)]
     return category, bad
 
 
