@@ -183,20 +183,28 @@ def _fixed(values: np.ndarray, decimals: int) -> list[str]:
 
 
 def _shortest(values: np.ndarray) -> list[str]:
-    """The shortest decimal reading back as each value (or as its 12-digit neighbour)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        places = np.clip(11 - np.floor(np.log10(np.abs(values))), 0, 300)
-    places = np.nan_to_num(places).astype(int).tolist()
-    out = []
-    for value, p in zip(values.tolist(), places):
-        if value != value or value in (np.inf, -np.inf):
-            out.append("")
-            continue
-        short = round(value, p)
-        if abs(short - value) <= 2 * np.spacing(abs(value)):
-            value = short
-        out.append(np.format_float_positional(value, trim="-"))
-    return out
+    """The shortest decimal reading back as each value (or as its 12-digit neighbour).
+
+    ``repr`` (in C) for most; only values it writes in scientific notation, or with 17
+    digits (``x + w`` an ulp off a short decimal), take the slower path.
+    """
+    text = list(map(repr, values.tolist()))
+    odd = [i for i, t in enumerate(text) if len(t) >= 17 or "e" in t or "n" in t]
+    for i in odd:
+        text[i] = _plain_decimal(float(values[i]))
+    return text
+
+
+def _plain_decimal(value: float) -> str:
+    """``value`` without exponent, snapped to a decimal of 12 significant digits within
+    2 ulp of it; '' for NaN and infinities."""
+    if value != value or value in (np.inf, -np.inf):
+        return ""
+    places = int(np.clip(11 - np.floor(np.log10(abs(value))), 0, 300)) if value else 0
+    short = round(value, places)
+    if abs(short - value) <= 2 * np.spacing(abs(value)):
+        value = short
+    return np.format_float_positional(value, trim="-")
 
 
 def make_class_folders(out: Path, paths) -> None:
