@@ -207,9 +207,10 @@ def test_damaged_inputs_never_crash(fmt):
             shutil.copytree(SOURCES[fmt], root)
             mutate(fmt, root, structure, byte_edits, pick)
             extra = ["--strict"] if strict else []
-            args = ["convert", "auto", target, root, Path(tmp) / "out", *extra]
+            source = fmt if pick % 2 else "auto"  # the reader itself, or detection first
+            args = ["convert", source, target, root, Path(tmp) / "out", *extra]
             assert_clean_exit(args, *run(*args))
-            args = ["check", root, *extra]
+            args = ["check", root, "--format", source, *extra]
             assert_clean_exit(args, *run(*args))
 
     prop()

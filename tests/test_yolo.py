@@ -2,6 +2,8 @@
 writes that read back to the same dataset."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -549,3 +551,15 @@ def test_datumaro_detection_fixtures(name):
     # 15x10: '2 0.133333 0.3 0.266667 0.2' -> (0, 2, 4, 2); '4 0.266667 0.45 0.133333 0.3'
     np.testing.assert_allclose(boxes(ds), [[0, 2, 4, 2], [3, 3, 2, 3]], atol=1e-4)
     assert ds.annotations["category_id"].tolist() == [3, 5]
+
+
+def test_empty_names_make_every_line_a_skipped_record(tmp_path):
+    root = tmp_path / "y"
+    shutil.copytree(FIXTURES / "yolo" / "ultralytics", root)
+    doc = yaml.safe_load((root / "data.yaml").read_text())
+    doc["names"] = {}
+    (root / "data.yaml").write_text(yaml.safe_dump(doc))
+    ds = annokit.read(root)
+    assert len(ds.annotations) == 0 and len(ds.categories) == 0
+    assert ds.meta["skipped"] and all("has no name in data.yaml (0 names)" in s
+                                      for s in ds.meta["skipped"])

@@ -781,7 +781,7 @@ NO_NAME = np.iinfo(np.int64).min  # in the lookup: an index without a name (ids 
 
 def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
     """Array: class index -> category id, NO_NAME where the index has no name."""
-    lookup = np.full(max(names, default=-1) + 1, NO_NAME, np.int64)
+    lookup = np.full(max(names, default=0) + 1, NO_NAME, np.int64)  # never empty
     lookup[sorted(names)] = ids
     return lookup
 
