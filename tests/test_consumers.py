@@ -142,20 +142,23 @@ def test_torchvision_image_folder_reads_imagefolder_output(tmp_path, crops):
 
 # -- Datumaro ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("src", ["shapes", "bccd"])
+@pytest.mark.parametrize("src", ["shapes", "bccd", "raccoon"])
 def test_datumaro_imports_voc_output(tmp_path, src):
     need("datumaro")
     from datumaro.components.annotation import AnnotationType
     from datumaro.components.dataset import Dataset as DmDataset
 
-    path = SHAPES if src == "shapes" else shared_dataset("bccd", "BCCD")
-    ds = annokit.read(path)
+    if src == "raccoon":  # no splits: annokit lists every image in ImageSets/Main/default.txt
+        raccoon = shared_dataset("raccoon")
+        ds = annokit.read(raccoon / "annotations", "voc", image_root=raccoon / "images")
+    else:
+        ds = annokit.read(SHAPES if src == "shapes" else shared_dataset("bccd", "BCCD"))
     annokit.write(ds, tmp_path / "voc", "voc", images="link")
     dm = DmDataset.import_from(str(tmp_path / "voc"), "voc_detection")
     labels = [c.name for c in dm.categories()[AnnotationType.label]]
     assert labels == ds.categories.sort_values("id")["name"].tolist()  # no 'background' added
     items = [item for item in dm if item.subset != "trainval"]  # trainval repeats train + val
-    assert sorted(i.subset for i in items) == sorted(ds.images["split"])
+    assert sorted(i.subset for i in items) == sorted(ds.images["split"].fillna("default"))
     rows = [(item.id + ".jpg", labels[a.label], a.x, a.y, a.x + a.w, a.y + a.h)
             for item in items for a in item.annotations if a.type == AnnotationType.bbox]
     got = pd.DataFrame(rows, columns=["file_name", "name", "x0", "y0", "x1", "y1"])

@@ -91,6 +91,16 @@ def test_voc_labelmap_lists_the_classes_for_datumaro(tmp_path):
     assert all(re.fullmatch(r"[^:]+:\d+,\d+,\d+::", line) for line in lines[1:])
 
 
+def test_unsplit_voc_lists_every_image_in_default_and_reads_back_unsplit(tmp_path):
+    ds = dataset([1, 2], n_images=3)
+    annokit.write(ds, tmp_path / "voc", "voc")
+    main = tmp_path / "voc" / "ImageSets" / "Main"
+    assert sorted(p.name for p in main.iterdir()) == ["default.txt"]  # what Datumaro needs
+    assert main.joinpath("default.txt").read_text() == "im0\nim1\nim2\n"
+    back = annokit.read(tmp_path / "voc", "voc")
+    assert back.images["split"].isna().all() and len(back.images) == 3
+
+
 def test_labelmap_is_left_out_when_a_name_cannot_be_in_it(tmp_path):
     ds = dataset([1, 2])
     ds.categories.loc[1, "name"] = "a:b"

@@ -49,6 +49,7 @@ _VOC_HEAD = re.compile(
     rb"^(?:\xef\xbb\xbf)?\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*"
     rb"|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*<annotation[\s>/]", re.S)
 _XML_NAME = re.compile(r"(?!xml)[A-Za-z_][\w.-]*", re.I)
+UNSPLIT_LIST = "default"  # the ImageSets list of data without splits (Datumaro's name)
 _PER_CLASS_LIST = re.compile(r".+_(train|val|trainval|test|valid)")
 
 
@@ -250,7 +251,8 @@ def _image_sets(root: Path, stems: set[str]):
     """Split of each stem from ImageSets/Main/<split>.txt, and listed stems with no XML.
 
     Per-class lists (``cat_train.txt``) are not splits. ``trainval`` is the union of
-    train and val: it only names a split for stems that neither holds.
+    train and val: it only names a split for stems that neither holds. A lone
+    ``default.txt`` (Datumaro's and annokit's list for data without splits) names none.
     """
     main = root / "ImageSets" / "Main"
     if not main.is_dir():
@@ -260,7 +262,8 @@ def _image_sets(root: Path, stems: set[str]):
         n.endswith("_" + other) for other in lists if other != n))]
     rank = {s: i for i, s in enumerate(SPLIT_NAMES)}
     names.sort(key=lambda n: (n == "trainval", rank.get(n, len(rank)), n))
-    split_of: dict[str, str] = {}
+    unsplit = names == [UNSPLIT_LIST]
+    split_of: dict[str, str | None] = {}
     list_only: dict = {}
     overlaps: dict[tuple[str, str], int] = {}  # an image kept in its first list; QC flags it
     for name in names:
@@ -270,9 +273,9 @@ def _image_sets(root: Path, stems: set[str]):
                     pair = (split_of[stem], name)
                     overlaps[pair] = overlaps.get(pair, 0) + 1
                 continue
-            split_of[stem] = name
+            split_of[stem] = None if unsplit else name
             if stem not in stems:
-                list_only[stem] = (name, (lists[name], number))
+                list_only[stem] = (split_of[stem], (lists[name], number))
     overlaps = [{"splits": list(pair), "images": n} for pair, n in overlaps.items()]
     return split_of, list_only, {"train", "val", "trainval"} <= set(lists), overlaps
 
@@ -1069,14 +1072,20 @@ def _size_xml(imgs: pd.DataFrame) -> list[str]:
 
 def _write_image_sets(out: Path, imgs: pd.DataFrame, stems: list[str], meta_voc: dict,
                       notes: list[str]) -> None:
-    """ImageSets/Main/<split>.txt (stems in image order); trainval.txt when the input had it."""
+    """ImageSets/Main/<split>.txt (stems in image order); trainval.txt when the input had it.
+
+    Without splits, ``default.txt`` lists every image: Datumaro's VOC importer needs a
+    list to find the images, and ``default`` is its name for data without subsets.
+    """
     split = imgs["split"].astype(object).to_numpy()
     present = [s for s in pd.unique(split) if isinstance(s, str) and s]
-    if not present:
-        return
     main = out / "ImageSets" / "Main"
     main.mkdir(parents=True)
     stems_arr = np.asarray(stems, dtype=object)
+    if not present:
+        (main / f"{UNSPLIT_LIST}.txt").write_text("".join(t + "\n" for t in stems_arr),
+                                                  encoding="utf-8")
+        return
     for s in present:  # names made safe by safe_split_names
         (main / f"{s}.txt").write_text("".join(t + "\n" for t in stems_arr[split == s]),
                                        encoding="utf-8")
