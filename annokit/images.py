@@ -71,6 +71,8 @@ def _scan_file(path: str) -> tuple:
         return False, None, None, None, None, None, None
     except OSError as e:
         return True, f"cannot read file: {e.strerror or e}", None, None, None, None, None
+    except ValueError:  # a NUL in the name: no file has it
+        return False, None, None, None, None, None, None
     sha = hashlib.blake2b(data, digest_size=16).hexdigest()
     try:
         width, height = image_size(path)

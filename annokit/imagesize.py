@@ -34,6 +34,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         raise FormatError(path, "image file not found") from None
     except OSError as e:
         raise FormatError(path, f"cannot read image: {e.strerror or e}") from None
+    except ValueError as e:  # a NUL in the path: no file can have that name
+        raise FormatError(repr(os.fspath(path)), f"not a usable file name ({e})") from None
     if size is None:
         size = _pillow_size(path)
     if size[0] <= 0 or size[1] <= 0:

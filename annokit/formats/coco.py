@@ -39,8 +39,8 @@ import pandas as pd
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
-from .layout import (existing_dir, fill_unknown_sizes, image_dirs, pick_root, safe_split_names,
-                     sibling_image_dirs)
+from .layout import (MAX_SIDE, existing_dir, fill_unknown_sizes, image_dirs, pick_root,
+                     safe_split_names, sibling_image_dirs)
 from .target import Notes, dropped_note, stale_locations
 
 ROBOFLOW_FILE = "_annotations.coco.json"
@@ -411,6 +411,8 @@ def _images(records: list[dict], reasons: dict[int, str], file: Path,
     flag(np.flatnonzero(bad), lambda i: _why_not_int("id", raw_ids[i]))
     flag([i for i, n in enumerate(names) if not (isinstance(n, str) and n)],
          lambda i: "no 'file_name'")
+    flag([i for i, n in enumerate(names) if isinstance(n, str) and "\x00" in n],
+         lambda i: "file_name holds a NUL character, which no file name can")
     keep = _skip(reasons, len(records), lambda i: f"image id {ids[i]}" if not bad[i]
                  else f"images[{i}]", file, problems)
     _refuse_duplicate_images(ids[keep], file)
@@ -435,9 +437,10 @@ def _refuse_duplicate_images(ids: np.ndarray, file: Path) -> None:
 
 
 def _sizes(values: list) -> pd.arrays.IntegerArray:
-    """Widths or heights as nullable ints: absent, zero, negative or not a number is NA."""
+    """Widths or heights as nullable ints: absent, zero, negative, absurd (MAX_SIDE and
+    above) or not a number is NA, so that the image header is read instead."""
     arr, _ = _floats(values)
-    arr[~(arr > 0)] = np.nan  # NaN stays NaN; 0 in the file means unknown, never 0 pixels
+    arr[~((arr > 0) & (arr < MAX_SIDE))] = np.nan  # 0 in a file means unknown, never 0 px
     return pd.array(np.round(arr), dtype="Int64")
 
 
