@@ -13,6 +13,7 @@ import click
 from . import formats, progress
 from .errors import AnnokitError, Terminated
 from .fileio import IMAGE_MODES, check_output, write_file_atomic
+from .formats.target import summary_line as written_summary
 
 MAX_LISTED = 20  # skipped records listed one per line; the rest are counted
 INTERRUPTED = "annokit: interrupted; nothing was written"
@@ -197,15 +198,16 @@ def _write_options(func):
 
 
 def _write(ds, output, to: str | None, dataset, quiet: bool,
-           voc_one_based: bool = False, **options) -> str:
-    """Write ``ds`` at ``output``, never over ``dataset`` (one input path or several)."""
+           voc_one_based: bool = False, **options) -> tuple[str, str]:
+    """Write ``ds`` at ``output``, never over ``dataset`` (one input path or several);
+    return the format and a summary of what was written."""
     fmt = to or ds.meta["source_format"]
     if voc_one_based and fmt == "voc":  # VOC read 1-based is written back 1-based
         options["voc_one_based"] = True
     inputs = dataset if isinstance(dataset, tuple) else (dataset,)
     notes = formats.write(ds, output, fmt, protect=inputs, **options)
     _list_notes(notes, quiet, label="note")
-    return fmt
+    return fmt, written_summary(ds, notes)
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -266,7 +268,7 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
     _list_notes(ds.meta.get("skipped", []), quiet)
     _list_notes(notes, quiet, label="note")
     source = ds.meta.get("source_format", src_format)
-    line = f"{source} -> {dst_format}: {ds.summary_line()} written to {output}"
+    line = f"{source} -> {dst_format}: {written_summary(ds, notes)} written to {output}"
     if notes:
         line += f"; {len(notes)} note{'s' * (len(notes) > 1)} on what was not written"
     click.echo(line)
@@ -430,9 +432,9 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
         result = splitting.split(ds, _floats(ratios, "ratios"), names=names.split(","),
                                  keep_existing=keep_existing, **grouping)
     _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet, label="note")
-    fmt = _write(result, output, **write)
+    fmt, written = _write(result, output, **write)
     click.echo(splitting.format_split_table(splitting.split_table(result)))
-    click.echo(f"{ds.summary_line()} split and written as {fmt} to {output}")
+    click.echo(f"{written} split and written as {fmt} to {output}")
 
 
 @main.command(name="rebalance")
@@ -532,9 +534,9 @@ def to_points(dataset: str, output: str, read: dict, to, quiet: bool, images,
 
     ds = _read(dataset, quiet, **read)
     out = centre_points.boxes_to_points(ds)
-    fmt = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
-                 overwrite=overwrite)
-    click.echo(f"{out.summary_line()}: boxes as centre points, written as {fmt} to {output}")
+    fmt, written = _write(out, output, to=to, dataset=dataset, quiet=quiet, images=images,
+                          overwrite=overwrite)
+    click.echo(f"{written}: boxes as centre points, written as {fmt} to {output}")
 
 
 @points.command(name="to-boxes")
@@ -562,9 +564,9 @@ def to_boxes(dataset: str, output: str, size, reference, read: dict, to, quiet: 
     ds = _read(dataset, quiet, **read)
     ref = _read(reference, quiet) if reference else None
     out = centre_points.points_to_boxes(ds, _sizes(size), reference=ref)
-    fmt = _write(out, output, to=to, dataset=(dataset, reference), quiet=quiet,
-                 images=images, overwrite=overwrite)
-    click.echo(f"{out.summary_line()}: points as boxes, written as {fmt} to {output}")
+    fmt, written = _write(out, output, to=to, dataset=(dataset, reference), quiet=quiet,
+                          images=images, overwrite=overwrite)
+    click.echo(f"{written}: points as boxes, written as {fmt} to {output}")
 
 
 def _point_options(func):

@@ -27,6 +27,7 @@ from PIL import Image
 from .errors import AnnokitError, FormatError, Problems
 from .fileio import safe_relative
 from .formats.layout import class_folders, split_folders
+from .formats.target import empty_class_notes, make_class_folders
 from .model import Dataset
 from .progress import track
 
@@ -72,12 +73,15 @@ def write_crops(ds: Dataset, out: str | os.PathLike, *, padding: float = 0.0,
     folders = class_folders(ds.categories, notes)
     prefixes = split_folders(imgs["split"], notes)
     names = _crop_names(boxes, imgs, pos, folders, prefixes)
-    _make_folders(out, prefixes, folders)
+    out.mkdir(parents=True, exist_ok=True)
+    make_class_folders(out, names)  # only where a crop goes: ImageFolder refuses empty ones
     sizes = _crop_all(boxes, pos, imgs, ds.image_paths().reset_index(drop=True), names, out,
                       padding, problems, workers or min(8, os.cpu_count() or 1))
     outside = int((sizes[:, 0] == 0).sum())
     if outside:
         notes.append(f"{outside} boxes lie outside their image: not cropped")
+    used = _remove_empty_folders(out, names, sizes[:, 0] > 0)
+    notes += empty_class_notes(list(folders.values()), sorted(set(prefixes.tolist())), used)
     return _result(ds, boxes, pos, imgs, names, sizes, out, prefixes, notes)
 
 
@@ -130,12 +134,16 @@ def _stem_ext(file_name) -> tuple[str, str]:
     return (stem or "image"), (ext or ".png")
 
 
-def _make_folders(out: Path, prefixes: np.ndarray, folders: dict[int, str]) -> None:
-    """Every class folder in every split (empty ones too: class numbering stays aligned)."""
-    out.mkdir(parents=True, exist_ok=True)
-    for prefix in sorted(set(prefixes)):
-        for folder in folders.values():
-            (out / f"{prefix}{folder}").mkdir(parents=True, exist_ok=True)
+def _remove_empty_folders(out: Path, names: np.ndarray, cropped: np.ndarray) -> set[str]:
+    """Remove class folders whose every crop failed; return the ``<split>/<class>`` kept."""
+    folders = np.array([n.rsplit("/", 1)[0] if "/" in n else "" for n in names], dtype=object)
+    kept = set(folders[cropped].tolist())
+    for folder in set(folders.tolist()) - kept:
+        try:
+            (out / folder).rmdir()
+        except OSError:  # not empty after all (a file was there before): leave it
+            pass
+    return kept
 
 
 def _crop_all(boxes: pd.DataFrame, pos: np.ndarray, imgs: pd.DataFrame, paths: pd.Series,

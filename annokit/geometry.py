@@ -104,8 +104,10 @@ def iou_matrix(a_xywh, b_xywh) -> np.ndarray:
     """
     a = convert_boxes(a_xywh, "xywh", "xyxy")
     b = convert_boxes(b_xywh, "xywh", "xyxy")
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2])
+                 - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3])
+                 - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
     inter = iw * ih
     union = _xyxy_area(a)[:, None] + _xyxy_area(b)[None, :] - inter
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -189,7 +191,8 @@ def polygon_geometry(polygons: list[list[float]]):
     return parts[0] if len(parts) == 1 else MultiPolygon(parts)
 
 
-def polygon_stats(polygons: list[list[float]]) -> tuple[float, tuple[float, float, float, float], bool]:
+def polygon_stats(polygons: list[list[float]]
+                  ) -> tuple[float, tuple[float, float, float, float], bool]:
     """Area, bounding box ``(x, y, w, h)`` and validity of a COCO polygon list.
 
     A polygon with fewer than 3 points, or one that crosses itself, is invalid.

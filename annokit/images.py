@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .bits import popcount
 from .errors import FormatError
 from .imagesize import image_size
 from .progress import track
@@ -224,7 +225,7 @@ def near_pairs(hashes, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.nd
         counts = np.repeat(ends, ends - starts) - np.arange(n) - 1
         for i, j in _forward_pairs(counts):
             a, b = order[i], order[j]
-            d = np.bitwise_count(values[a] ^ values[b]).astype(np.int64)
+            d = popcount(values[a] ^ values[b])
             keep = d <= max_distance
             found.append((np.minimum(a, b)[keep], np.maximum(a, b)[keep], d[keep]))
     if not found:

@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from .checks import FINDING_COLUMNS, SEVERITIES, SEVERITY_RANK
+from .checks import FINDING_COLUMNS, FINDING_EXTRAS, SEVERITIES, SEVERITY_RANK
 from .errors import AnnokitError
 from .fileio import check_output, safe_relative, write_file_atomic
 from .model import Dataset
@@ -151,7 +151,8 @@ def _prepare(findings: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in FINDING_COLUMNS if c not in findings.columns]
     if missing:
         raise AnnokitError(f"findings lack columns {missing}; build them with annokit.check()")
-    found = findings[FINDING_COLUMNS].reset_index(drop=True)
+    extras = [c for c in FINDING_EXTRAS if c in findings.columns]
+    found = findings[FINDING_COLUMNS + extras].reset_index(drop=True)
     rank = pd.Index(SEVERITIES).get_indexer(found["severity"])  # -1: not a severity
     if (rank < 0).any():
         unknown = sorted(map(str, set(found["severity"][rank < 0])))
@@ -262,7 +263,12 @@ def _finding_records(ds: Dataset, findings: pd.DataFrame) -> list[dict]:
     keys = [*FINDING_COLUMNS, "file_name"]
     columns = [_plain(findings[c]) for c in FINDING_COLUMNS]
     columns.append(_plain(_file_names(ds, findings["image_id"])))
-    return [dict(zip(keys, row)) for row in zip(*columns)]
+    records = [dict(zip(keys, row)) for row in zip(*columns)]
+    if "images" in findings:  # set by category-level findings only
+        for record, images in zip(records, findings["images"].tolist()):
+            if isinstance(images, list):
+                record["images"] = [str(f) for f in images]
+    return records
 
 
 # -- HTML -----------------------------------------------------------------------

@@ -74,7 +74,7 @@ def main() -> None:
         if not path.exists():
             continue
         real = annokit.read(path, fmt)
-        seconds, found = timed(lambda: annokit.check(real, checks=["images"]), 1)
+        seconds, found = timed(lambda real=real: annokit.check(real, checks=["images"]), 1)
         rows.append({"what": f"image checks, {name} ({len(real)} images)",
                      "seconds": round(seconds, 2), "findings": len(found),
                      "by_check": found.groupby("check").size().to_dict()})

@@ -124,8 +124,10 @@ def make_coco(n: int, seed: int = SEED) -> dict:
     iw, ih = width[owner], height[owner]
     # sizes log-uniform between 1% and 90% of the image side; work in hundredths of a
     # pixel so that every box is exactly inside the image after rounding to 2 decimals
-    w100 = np.maximum(100, (iw * 100 * np.exp(rng.uniform(np.log(.01), np.log(.9), m)))).astype(np.int64)
-    h100 = np.maximum(100, (ih * 100 * np.exp(rng.uniform(np.log(.01), np.log(.9), m)))).astype(np.int64)
+    w100 = np.maximum(100, (iw * 100 * np.exp(rng.uniform(np.log(.01), np.log(.9), m))))
+    w100 = w100.astype(np.int64)  # the same draws, in the same order, as before
+    h100 = np.maximum(100, (ih * 100 * np.exp(rng.uniform(np.log(.01), np.log(.9), m))))
+    h100 = h100.astype(np.int64)
     x100 = (rng.random(m) * (iw * 100 - w100)).astype(np.int64)
     y100 = (rng.random(m) * (ih * 100 - h100)).astype(np.int64)
     # class frequencies roughly like COCO's: person common, a long tail after it
@@ -135,7 +137,8 @@ def make_coco(n: int, seed: int = SEED) -> dict:
     x, y, w, h = x100 / 100, y100 / 100, w100 / 100, h100 / 100
     area = np.round(w * h, 2)
     ids = image_ids.tolist()
-    images = [{"id": i, "file_name": f"{i:012d}.jpg", "width": wd, "height": ht, "license": 1 + i % 6,
+    images = [{"id": i, "file_name": f"{i:012d}.jpg", "width": wd, "height": ht,
+               "license": 1 + i % 6,
                "date_captured": f"2013-11-{1 + i % 28:02d} 12:{i % 60:02d}:00"}
               for i, wd, ht in zip(ids, width.tolist(), height.tolist())]
     owner_ids = image_ids[owner].tolist()
@@ -166,7 +169,8 @@ def link_images(file_names: list[str], sizes: list[tuple[int, int]], folder: Pat
     sources.mkdir(parents=True, exist_ok=True)
     used: dict[tuple[int, int], int] = defaultdict(int)
     for name, (w, h) in zip(file_names, sizes):
-        src = sources / f"{folder.relative_to(sources.parent).parts[0]}-{w}x{h}-{used[w, h] // 10000}.jpg"
+        kind = folder.relative_to(sources.parent).parts[0]
+        src = sources / f"{kind}-{w}x{h}-{used[w, h] // 10000}.jpg"
         if not src.exists():
             Image.new("RGB", (w, h), (90, 120, 150)).save(src, quality=40)
         used[w, h] += 1
@@ -823,7 +827,8 @@ def main(argv: list[str] | None = None) -> None:
         inputs = prepare(data, n)
         print(f"   {inputs}", flush=True)
         shm = Path("/dev/shm")
-        scratch = (args.scratch or (shm / "annokit-bench" if shm.is_dir() else work / "out")) / f"n{n}"
+        scratch = (args.scratch or (shm / "annokit-bench" if shm.is_dir() else work / "out"))
+        scratch = scratch / f"n{n}"
         if args.profile:
             for d in args.profile:
                 profile(d, data, work, scratch)

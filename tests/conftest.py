@@ -68,15 +68,24 @@ def checks_of(family: str) -> list:
     return [(k, c) for k, c in CHECKS.items() if k.startswith(family + ".")]
 
 
+def assert_finding_columns(found, check_id: str = "") -> None:
+    """The finding schema: FINDING_COLUMNS in order, then only optional extras."""
+    from annokit.checks import FINDING_COLUMNS, FINDING_EXTRAS
+
+    columns = list(found.columns)
+    assert columns[:len(FINDING_COLUMNS)] == FINDING_COLUMNS, check_id
+    assert set(columns[len(FINDING_COLUMNS):]) <= set(FINDING_EXTRAS), check_id
+
+
 def assert_no_findings(ds, family: str) -> None:
     """Every check of ``family`` finds nothing on ``ds``, in the finding schema, and
     leaves the data as it was (checks never mutate)."""
-    from annokit.checks import FINDING_COLUMNS, Thresholds
+    from annokit.checks import Thresholds
 
     before = ds.copy()
     for check_id, c in checks_of(family):
         found = c.func(ds, Thresholds())
-        assert list(found.columns) == FINDING_COLUMNS, check_id
+        assert_finding_columns(found, check_id)
         assert len(found) == 0, (check_id, found["message"].tolist())
     for frame in ("categories", "images", "annotations"):
         pd.testing.assert_frame_equal(getattr(ds, frame), getattr(before, frame))

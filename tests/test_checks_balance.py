@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 from annokit import Dataset
-from annokit.checks import CHECKS, FINDING_COLUMNS, Thresholds, balance
+from annokit.checks import CHECKS, Thresholds, balance
 
-from conftest import shared_dataset
+from conftest import assert_finding_columns, shared_dataset
 
 
 def planted() -> Dataset:
@@ -50,7 +50,7 @@ def clean() -> Dataset:
 
 def run(check_id: str, ds: Dataset, **limits) -> pd.DataFrame:
     found = CHECKS[check_id].func(ds, Thresholds(**limits))
-    assert list(found.columns) == FINDING_COLUMNS
+    assert_finding_columns(found, check_id)
     assert (found["check"] == check_id).all()
     return found
 
@@ -150,7 +150,8 @@ def test_rare_class():
     found = run("balance.rare_class", planted(), min_class_count=3)
     assert found["category_id"].tolist() == [2, 3]  # dog 2, bird 1; fish (0) is left to labels
     assert found["value"].tolist() == [2.0, 1.0]
-    assert found["message"][1] == "rare class 'bird': 1 instance (minimum 3)"
+    assert found["message"][1] == "rare class 'bird': 1 instance (minimum 3); in 1 image: e"
+    assert found["images"].tolist() == [["a", "b"], ["e"]]  # the images that hold them
     assert run("balance.rare_class", planted())["category_id"].tolist() == [1, 2, 3]  # < 10
     assert run("balance.rare_class", clean()).empty
 

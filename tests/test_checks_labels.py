@@ -127,7 +127,8 @@ def test_similar_category_names():
     found = lc.similar_category_name(ds, T)
     got = sorted(zip(found["message"], found["value"]))
     assert got == sorted([
-        ("category 'car ' (id 2) looks like 'Car' (id 1): differs only in case or spacing", 0),
+        ("category 'car ' (id 2) looks like 'Car' (id 1): differs only in case or spacing; "
+         "in 1 image: b.jpg", 0),
         ("category 'cars' (id 3) looks like 'Car' (id 1): a plural of it", 1),
         ("category 'cars' (id 3) looks like 'car ' (id 2): a plural of it", 1),
         ("category 'persn' (id 5) looks like 'person' (id 4): 1 edit away", 1),
@@ -146,6 +147,23 @@ def test_similar_category_names():
     # and 'Car' twice is duplicate_category_name's
     assert not found["message"].str.contains("'cat'").any()
     assert len(lc.similar_category_name(ds, Thresholds(name_edit_distance=0))) == len(got) - 1
+
+
+def test_similar_name_names_the_minority_variant_and_its_images():
+    """'Dog' on 25 images, 'dog' on 30: 'Dog' is the variant to fix, and the finding names
+    the first 20 images that hold it (the report's ``images`` field)."""
+    n = 55
+    cat = [1] * 25 + [2] * 30
+    ds = make(categories={"id": [1, 2], "name": ["Dog", "dog"]},
+              images={"id": range(1, n + 1), "file_name": [f"{i:02d}.jpg" for i in range(n)]},
+              annotations={"id": range(1, n + 1), "image_id": range(1, n + 1),
+                           "category_id": cat, "x": 1.0, "y": 1.0, "w": 2.0, "h": 2.0})
+    found = lc.similar_category_name(ds, T)
+    assert found["category_id"].tolist() == [1]
+    assert found["message"][0] == ("category 'Dog' (id 1) looks like 'dog' (id 2): differs "
+                                   "only in case or spacing; in 25 images: 00.jpg, 01.jpg, "
+                                   "02.jpg, ...")
+    assert found["images"][0] == [f"{i:02d}.jpg" for i in range(20)]
 
 
 def test_similar_names_on_coco_and_voc_class_lists():

@@ -1,7 +1,6 @@
 """The annokit command line, through click's runner: output, exit codes, one-line errors."""
 import json
 
-import pytest
 from click.testing import CliRunner
 
 from annokit.cli import main
@@ -87,7 +86,7 @@ def test_lenient_skips_and_names_each_record(tmp_path):
     code, out, err = run("convert", "yolo", "coco", root, tmp_path / "o.json")
     assert code == 0
     assert "1 annotations" in out and "2 skipped" in out
-    skipped = [l for l in err.splitlines() if "skipped:" in l]
+    skipped = [line for line in err.splitlines() if "skipped:" in line]
     assert len(skipped) == 2
     assert "a.txt:line 2" in skipped[0] and "a.txt:line 3" in skipped[1]
 
@@ -223,7 +222,7 @@ def test_rebalance_list_and_refusal(tmp_path):
     code, out, _ = run("rebalance", SHAPES, tmp_path / "list.txt", "--threshold", "0.5")
     assert code == 0 and "factor" in out
     lines = (tmp_path / "list.txt").read_text().splitlines()
-    assert len(lines) > 12 and all(l.endswith(".jpg") for l in lines)
+    assert len(lines) > 12 and all(line.endswith(".jpg") for line in lines)
     code, _, err = run("rebalance", SHAPES, tmp_path / "voc", "--threshold", "0.5")
     assert code == 2 and "cannot hold repeated images" in err
     code, out, _ = run("rebalance", SHAPES, tmp_path / "coco", "--threshold", "0.5", "--to",

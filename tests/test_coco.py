@@ -378,7 +378,7 @@ def made_up() -> Dataset:
 def test_writer_notes_and_fixes_what_coco_cannot_hold(tmp_path):
     notes = annokit.write(made_up(), tmp_path / "a.json", "coco")
     assert notes == [
-        "COCO detection cannot hold image-level labels: 1 dropped",
+        "COCO holds boxes and points only: 1 label dropped",
         "annotation ids renumbered 1..4: some were 0, negative or repeated "
         "(pycocotools treats id 0 as 'no match')"]
     out = load(tmp_path / "a.json")

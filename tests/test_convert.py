@@ -1,8 +1,6 @@
 """Every direction among COCO, VOC and YOLO keeps what the target can hold."""
 import json
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -7,7 +7,8 @@ import pytest
 MODULES = ["annokit.model", "annokit.errors", "annokit.fileio", "annokit.geometry",
            "annokit.progress", "annokit.checks", "annokit.split", "annokit.points",
            "annokit.evaluate", "annokit.labels", "annokit.checks.registry", "annokit.images",
-           "annokit.formats", "annokit.formats.layout"]  # modules whose examples need no data
+           "annokit.formats", "annokit.formats.layout",
+           "annokit.bits", "annokit.formats.target"]  # modules whose examples need no data
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -230,23 +230,30 @@ def test_sign_language_digits():
 
 def test_round_trip_with_splits(splits, tmp_path):
     a = imagefolder.read(splits, problems=Problems())
-    assert write(a, tmp_path / "out") == []
+    assert write(a, tmp_path / "out") == [
+        "split train: 1 class with no image there get no folder: bird (tools that number "
+        "classes by sorted folder name number them per split)",
+        "split val: 1 class with no image there get no folder: dog (tools that number "
+        "classes by sorted folder name number them per split)"]
     assert files(tmp_path / "out") == ["train/cat/a.png", "train/cat/b.png", "train/dog/c.png",
                                        "val/bird/d.jpg", "val/cat/a.png"]
-    # every class in every split, so sorted-folder class numbering agrees across splits
-    assert folders(tmp_path / "out") == ["train", "train/bird", "train/cat", "train/dog",
-                                         "val", "val/bird", "val/cat", "val/dog"]
+    # no empty class folder: torchvision's ImageFolder refuses them
+    assert folders(tmp_path / "out") == ["train", "train/cat", "train/dog",
+                                         "val", "val/bird", "val/cat"]
     b = imagefolder.read(tmp_path / "out", problems=Problems())
     assert_same_content(a, b, keep_ids=True)
     assert rows(a) == rows(b)
 
 
-def test_round_trip_flat_keeps_nesting_empty_classes_and_unlabelled(flat, tmp_path):
+def test_round_trip_flat_keeps_nesting_and_unlabelled_leaves_out_empty_classes(flat, tmp_path):
     a = imagefolder.read(flat, problems=Problems())
-    assert write(a, tmp_path / "out", images="link") == []
+    assert write(a, tmp_path / "out", images="link") == [
+        "1 class with no image left out: empty (torchvision's ImageFolder refuses an empty "
+        "class folder)"]
     assert files(tmp_path / "out") == ["cat/a.png", "cat/deep/b.jpg", "dog/C.JPG", "loose.png"]
-    assert (tmp_path / "out" / "empty").is_dir()
+    assert not (tmp_path / "out" / "empty").exists()
     b = imagefolder.read(tmp_path / "out", problems=Problems())
+    a.categories = a.categories[a.categories["name"] != "empty"].reset_index(drop=True)
     assert_same_content(a, b, keep_ids=True)
     assert rows(a) == rows(b)
 
@@ -329,7 +336,8 @@ def test_write_refuses_escaping_and_clashing_names(tmp_path):
     assert notes[0] == ("../a.png:image id 1: file name escapes the image root (or is empty); "
                         "image not written")
     assert notes[1] == "cat/a.png:image id 3: another image goes to this path; not written"
-    assert len(notes) == 2
+    assert notes[2].startswith("1 class with no image left out: dog")
+    assert len(notes) == 3
     assert files(tmp_path / "out") == ["a.png", "cat/a.png"]
     with pytest.raises(FormatError, match="escapes the image root"):
         write(ds, tmp_path / "strict", strict=True)
@@ -348,10 +356,12 @@ def test_write_notes_folder_names_splits_and_no_images(tmp_path):
         "1 images without a split written under train/",
         "split folders fold1 are not train/val/test: annokit, torchvision and Ultralytics "
         "will read them as classes",
+        "split fold1: 1 class with no image there get no folder: _hidden (tools that number "
+        "classes by sorted folder name number them per split)",
         "--images none: only the class folders were written (an image folder dataset is its "
         "images; use --images link or copy)"]
-    assert folders(tmp_path / "out") == ["fold1", "fold1/_hidden", "fold1/a_b", "train",
-                                         "train/_hidden", "train/a_b"]
+    assert folders(tmp_path / "out") == ["fold1", "fold1/a_b", "train", "train/_hidden",
+                                         "train/a_b"]
     assert write(ds, tmp_path / "out2", images="copy")[-1] == (
         "3 images have no known location (no image root): not placed")
 

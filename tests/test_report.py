@@ -268,8 +268,8 @@ def test_html_thumbnails_of_worst_images(ds, tmp_path):
     data = re.search(r'src="data:image/jpeg;base64,([^"]+)"', page).group(1)
     with Image.open(io.BytesIO(base64.b64decode(data))) as im:
         assert im.format == "JPEG" and im.size == (320, 240)
-    assert re.findall(r'<figure class="thumb">', _html(ds, tmp_path, thumbnails=1,
-                                                        overwrite=True)) == ['<figure class="thumb">']
+    page = _html(ds, tmp_path, thumbnails=1, overwrite=True)
+    assert re.findall(r'<figure class="thumb">', page) == ['<figure class="thumb">']
 
 
 def test_thumbnail_colours_flagged_boxes(tmp_path):
@@ -397,3 +397,21 @@ def test_report_on_bccd(tmp_path):
         "BloodImage_00338.jpg", "BloodImage_00343.jpg"]
     page = report(ds, found, tmp_path / "bccd.html").read_text()
     assert page.count('<figure class="thumb">') == 2 and "Not shown" not in page
+
+
+def test_category_findings_name_their_images_in_the_json(tmp_path):
+    """A rare class's finding lists the images that hold it (the report's ``images``)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from annokit.checks import check
+
+    ds = Dataset(pd.DataFrame({"id": [1, 2], "name": ["cat", "dog"]}),
+                 pd.DataFrame({"id": range(1, 31), "file_name": [f"{i}.jpg" for i in range(30)]}),
+                 pd.DataFrame({"id": range(1, 31), "image_id": range(1, 31),
+                               "category_id": [1] * 28 + [2] * 2,
+                               "x": 1.0, "y": 1.0, "w": 2.0, "h": 2.0}))
+    found = check(ds, checks=["balance.rare_class", "geometry"], images=False)
+    data = to_json_dict(ds, found)
+    jsonschema.validate(data, json_schema())
+    rare = [f for f in data["findings"] if f["check"] == "balance.rare_class"]
+    assert [f["images"] for f in rare] == [["28.jpg", "29.jpg"]]
+    assert all("images" not in f for f in data["findings"] if f["check"] != "balance.rare_class")

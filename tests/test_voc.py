@@ -1,6 +1,7 @@
 """Pascal VOC: layouts, coordinates, pass-through content, bad input, writing, real data."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import annokit
+from annokit.formats.target import coordinate_text
 from annokit.formats import voc
 from conftest import FIXTURES, assert_same_content, shared_dataset
 
@@ -339,8 +341,9 @@ def test_written_layout_and_text(tmp_path):
         in first
     assert "<occluded>1</occluded>" in first and "<pose>Left</pose>" in first
     second = (out / "Annotations" / "000002.xml").read_text()
-    # fractions in full, and xmax = x + w gives back the source's 60.25 exactly
-    assert "<xmin>45.70000076293945</xmin>\n\t\t\t<ymin>10.5</ymin>\n\t\t\t<xmax>60.25</xmax>" \
+    # fractions as plain decimals of at most 4 places (45.70000076293945 is float32 noise),
+    # and xmax = x + w gives back the source's 60.25 exactly
+    assert "<xmin>45.7</xmin>\n\t\t\t<ymin>10.5</ymin>\n\t\t\t<xmax>60.25</xmax>" \
         "\n\t\t\t<ymax>40.125</ymax>" in second
     assert "<attribute>\n\t\t\t\t<name>color</name>\n\t\t\t\t<value>red</value>" in second
     empty = (out / "Annotations" / "000004.xml").read_text()
@@ -384,8 +387,7 @@ def test_write_from_another_format_notes_what_voc_cannot_hold(tmp_path):
     notes = annokit.write(ds, tmp_path / "out", "voc")
     assert notes[0].startswith("../evil.jpg:image id 12: file name escapes the image root")
     assert set(notes[1:]) == {
-        "VOC holds boxes only: 1 'point' annotations dropped",
-        "VOC holds boxes only: 1 'label' annotations dropped",
+        "VOC holds boxes only: 1 point and 1 label dropped",
         "1 boxes of images not written (or unknown) dropped",
         "VOC cannot hold segmentation: 1 polygons and 1 RLE masks dropped, boxes kept",
         "VOC has no crowd flag: 1 crowd boxes written as ordinary boxes",
@@ -457,14 +459,28 @@ def test_write_links_images_and_refuses_clobbering(tmp_path):
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.integers(0, 10**11), st.integers(0, 10**11), st.integers(0, 8), st.integers(0, 8))
+@given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(0, 4), st.integers(0, 4))
 def test_short_decimals_survive_x_plus_w(a, b, da, db):
-    """xmax is written from x + w; a source's short decimal comes back digit for digit."""
+    """xmax is written from x + w; a source's decimal of <= 4 places comes back digit for
+    digit, an integer as an integer."""
     lo, hi = sorted((a / 10**da, b / 10**db))
     x, w = float(repr(lo)), float(repr(hi)) - float(repr(lo))
-    [written] = voc._numbers(np.array([x + w]), exact=False)
+    [written] = coordinate_text(np.array([x + w]))
     assert float(written) == hi
     assert written == (str(int(hi)) if hi == int(hi) else repr(hi))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.floats(-1e6, 1e6, allow_nan=False), st.integers(1, 5000))
+def test_coordinates_are_plain_numbers(value, size):
+    """Never scientific notation or '-0'; within 5e-5 px (clipped to the edge for noise)."""
+    [text] = coordinate_text([value], low=0, high=size)
+    assert "e" not in text.lower() and text not in ("-0", "") and not text.startswith("-0.0000")
+    assert re.fullmatch(r"-?\d+(\.\d{1,4})?", text)
+    near = 0 if -5e-5 <= value < 0 else size if size < value <= size + 5e-5 else value
+    assert abs(float(text) - near) <= 5e-5 + 1e-9 * abs(value)
+    if abs(value - round(value)) <= 1e-6:
+        assert text == str(int(round(near)))
 
 
 # -- real datasets and peers' fixtures -------------------------------------------------

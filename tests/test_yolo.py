@@ -393,7 +393,7 @@ def test_write_notes_what_yolo_cannot_hold(tmp_path):
             "segmentation": [None, {"size": [100, 100], "counts": "abc"}, None, None]}))
     notes = annokit.write(ds, tmp_path / "out", "yolo", images="none", yolo_task="segment")
     assert notes == [
-        "YOLO holds boxes only: 1 point and 1 label annotations dropped",
+        "YOLO holds boxes only: 1 point and 1 label dropped",
         "1 RLE masks written as boxes (YOLO segment holds polygons)",
         "1 crowd flags (iscrowd) dropped: written as ordinary objects",
         "supercategories dropped (YOLO has class names only)",

@@ -10,6 +10,11 @@ A finding row has the columns of ``FINDING_COLUMNS``:
 ``message``        one human-readable line
 ``value``          the measured number the check compared with its threshold (NaN if none)
 
+and may add those of ``FINDING_EXTRAS``:
+
+``images``         a category-level finding (similar name, rare class): the file names of
+                   up to 20 images holding the category it names, so it can be fixed
+
 Each check module (geometry, labels, balance, images) registers its checks with
 ``@register(check_id, severity)`` (:mod:`annokit.checks.registry`); a check is
 ``func(ds, thresholds) -> DataFrame`` built with :func:`findings` from whole columns at
@@ -27,9 +32,10 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..fileio import load_yaml
 from ..model import Dataset
-from . import balance, geometry, images, labels  # noqa: F401 (each registers its checks)
-from .registry import (CHECKS, FINDING_COLUMNS, SEVERITIES, SEVERITY_RANK, Check,  # noqa: F401
-                       Thresholds, empty_findings, findings, register)
+from . import balance, geometry, labels  # noqa: F401 (each registers its checks)
+from . import images as image_checks  # noqa: F401 (``images`` is check()'s argument)
+from .registry import (CHECKS, FINDING_COLUMNS, FINDING_EXTRAS, SEVERITIES,  # noqa: F401
+                       SEVERITY_RANK, Check, Thresholds, empty_findings, findings, register)
 
 
 FRACTIONS = {"whole_image_fraction", "duplicate_iou", "conflict_iou", "attribute_majority",

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..model import Dataset
 from ..stats import NO_SPLIT, class_counts, cooccurrence, pair_counts  # noqa: F401 (re-exported)
+from .labels import images_holding, where_text, with_images
 from .registry import Thresholds, empty_findings, findings, register
 
 TOP_PAIRS = 10          # co-occurring class pairs reported by balance.cooccurrence
@@ -79,10 +80,14 @@ def rare_class(ds: Dataset, t: Thresholds) -> pd.DataFrame:
     """Classes with some instances, but fewer than ``min_class_count``."""
     table = class_counts(ds)
     rare = table[(table["instances"] > 0) & (table["instances"] < t.min_class_count)]
+    files, total = images_holding(ds, rare["category_id"])
     text = [f"rare class {n}: {_plural(i, 'instance')} (minimum {t.min_class_count})"
-            for n, i in zip(_names(ds, rare["category_id"]), rare["instances"])]
-    return findings("balance.rare_class", text, category_id=rare["category_id"],
-                    value=rare["instances"].to_numpy(dtype=float))
+            + where_text(f, m)
+            for n, i, f, m in zip(_names(ds, rare["category_id"]), rare["instances"], files,
+                                  total)]
+    found = findings("balance.rare_class", text, category_id=rare["category_id"],
+                     value=rare["instances"].to_numpy(dtype=float))
+    return with_images(found, files)
 
 
 def _split_table(ds: Dataset) -> pd.DataFrame:

@@ -24,11 +24,50 @@ from .registry import Thresholds, findings, register
 # names shorter than this are compared for case, spacing and plurals only: "cat" and
 # "car" are one edit apart and both COCO classes (no other COCO or VOC pair is that close)
 MIN_EDIT_NAME_LENGTH = 4
+MAX_IMAGES = 20  # images a category-level finding names (its ``images`` column)
+SHOWN_IMAGES = 3  # of which the message shows the first few
 
 
 def _names(ds: Dataset, ids) -> list[str]:
     names = ds.categories.drop_duplicates("id").set_index("id")["name"]
     return [str(n) for n in pd.Series(np.asarray(ids)).map(names).fillna("?")]
+
+
+def images_holding(ds: Dataset, category_ids, limit: int = MAX_IMAGES
+                   ) -> tuple[list[list[str]], np.ndarray]:
+    """For each category id: the first ``limit`` images (file names, by image id) holding
+    one of its annotations, and how many images hold one in all.
+
+    Example:
+        >>> files, total = images_holding(ds, [3])  # doctest: +SKIP
+        >>> files, total                            # doctest: +SKIP
+        ([['a.jpg', 'b.jpg']], array([2]))
+    """
+    ids = list(np.asarray(category_ids).tolist())
+    a = ds.annotations[["category_id", "image_id"]]
+    a = a[a["category_id"].isin(ids)].drop_duplicates().sort_values(["category_id", "image_id"])
+    files = ds.images.drop_duplicates("id").set_index("id")["file_name"]
+    names = a["image_id"].map(files)
+    a = a.assign(file=names.where(names.notna(), "image id " + a["image_id"].astype(str)))
+    total = a.groupby("category_id").size().reindex(ids, fill_value=0).to_numpy()
+    lists = a.groupby("category_id").head(limit).groupby("category_id")["file"].agg(list)
+    return [list(lists.get(c, [])) for c in ids], total
+
+
+def where_text(files: list[str], total: int) -> str:
+    """'; in 3 images: a.jpg, b.jpg, c.jpg' (with ', ...' when there are more), or ''."""
+    if not total:
+        return ""
+    shown = ", ".join(str(f) for f in files[:SHOWN_IMAGES])
+    more = ", ..." if total > SHOWN_IMAGES else ""
+    return f"; in {total} image{'s' if total > 1 else ''}: {shown}{more}"
+
+
+def with_images(found: pd.DataFrame, files: list[list[str]]) -> pd.DataFrame:
+    """Findings with an ``images`` column: the file names that fix them (report field)."""
+    found = found.copy()
+    found["images"] = pd.Series(files, index=found.index, dtype=object)
+    return found
 
 
 # -- ids that point nowhere or repeat ---------------------------------------------------
@@ -230,11 +269,16 @@ def similar_category_name(ds: Dataset, t: Thresholds) -> pd.DataFrame:
         value.append(d)
         why.append(reason)
     ids = c["id"].to_numpy()
+    # the variant with fewer annotations is the one to fix: name it and its images
+    used = ds.annotations["category_id"].value_counts().reindex(ids, fill_value=0).to_numpy()
+    minor = [(j, i) if used[j] <= used[i] else (i, j) for i, j in zip(first, second)]
+    files, total = images_holding(ds, [ids[j] for j, _ in minor])
     message = [f"category '{raw[j]}' (id {ids[j]}) looks like '{raw[i]}' (id {ids[i]}): {r}"
-               for i, j, r in zip(first, second, why)]
-    return findings("labels.similar_category_name", message,
-                    category_id=ids[np.asarray(second, dtype=np.int64)],
-                    value=np.asarray(value, dtype=np.float64))
+               + where_text(f, n) for (j, i), r, f, n in zip(minor, why, files, total)]
+    found = findings("labels.similar_category_name", message,
+                     category_id=np.array([ids[j] for j, _ in minor], dtype=np.int64),
+                     value=np.asarray(value, dtype=np.float64))
+    return with_images(found, files)
 
 
 # -- attributes ------------------------------------------------------------------------

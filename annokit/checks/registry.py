@@ -16,6 +16,7 @@ from ..model import Dataset
 
 FINDING_COLUMNS = ["check", "severity", "image_id", "annotation_id", "category_id",
                    "message", "value"]
+FINDING_EXTRAS = ["images"]  # optional columns; the JSON report writes them where set
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 

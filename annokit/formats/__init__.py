@@ -23,6 +23,7 @@ from pathlib import Path
 from ..errors import AnnokitError, Problems
 from ..fileio import atomic_output
 from ..model import Dataset
+from .target import Notes, refuse_unholdable
 
 FORMATS = ("coco", "voc", "yolo", "imagefolder", "csv")
 # YOLO and folder-per-class layouts need the images beside their labels
@@ -165,6 +166,10 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
           protect: tuple[str | os.PathLike, ...] = (), **options) -> list[str]:
     """Write ``ds`` as ``format`` at ``path``, atomically; return notes on what was left out.
 
+    The notes are a :class:`~annokit.formats.target.Notes`: a list of lines whose
+    ``written`` counts what went out. A target that can hold none of the annotations
+    (points as VOC) is refused before anything is written.
+
     ``images`` is 'copy', 'link' or 'none' (YOLO links by default, the others write
     annotations only). A non-empty ``path`` is refused unless ``overwrite``; ``protect``
     names inputs that must never be written over. Format options (:data:`WRITE_OPTIONS`;
@@ -183,13 +188,14 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
     if not single_file and suffix in SINGLE_FILE.values():
         raise AnnokitError(f"{path}: a {suffix} target is one file, which {format} is not; "
                            "name a folder")
+    refuse_unholdable(ds, format)  # before anything is written
     problems = Problems(strict)
     roots = (ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values())
     with atomic_output(path, overwrite=overwrite, protect=protect, keep=roots) as tmp:
         notes = module.write(ds, tmp, images=images or DEFAULT_IMAGES[format],
                              problems=problems, single_file=single_file,
                              **_pick(options, WRITE_OPTIONS, format))
-    return problems.messages() + list(notes)
+    return Notes(problems.messages() + list(notes), **getattr(notes, "written", {}))
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, src_format: str | None,

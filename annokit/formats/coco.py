@@ -26,7 +26,6 @@ import gc
 import json
 import math
 import os
-import re
 from contextlib import contextmanager
 from itertools import chain, compress
 from operator import itemgetter
@@ -43,6 +42,7 @@ from ..geometry import polygon_geometry
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
 from .layout import (MAX_SIDE, existing_dir, fill_unknown_sizes, image_dirs, pick_root,
                      safe_split_names, sibling_image_dirs)
+from .target import Notes, dropped_note, stale_locations
 
 ROBOFLOW_FILE = "_annotations.coco.json"
 ROOT_FILE = "annotations.json"
@@ -813,16 +813,22 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
                 notes.append(f"images not placed (images={images!r}): a .json target holds "
                              "annotations only")
             _dump(out, document)
-            return notes
+            return _counted(notes, document)
         out.mkdir(parents=True)
         splits = _split_names(ds, notes)
         _write_splits(ds, out, document, splits, layout)
     if images == "none":
-        return notes
+        return _counted(notes, document)
     sources = ds.image_paths()
     destinations = _safe_destinations(ds, _destinations(ds, out, splits, layout), sources,
                                       problems)
-    return notes + place_images(sources, destinations, images)
+    return _counted(notes + place_images(sources, destinations, images), document)
+
+
+def _counted(notes: list[str], document: dict) -> Notes:
+    return Notes(notes, images=len(document["images"]),
+                 annotations=len(document["annotations"]),
+                 categories=len(document["categories"]))
 
 
 def to_dict(ds: Dataset, notes: list[str] | None = None) -> dict:
@@ -841,9 +847,12 @@ def to_dict(ds: Dataset, notes: list[str] | None = None) -> dict:
 def _document(ds: Dataset, notes: list[str]) -> dict:
     """The parts of the output, each a list of dicts aligned with the frames it came from."""
     anns = _writable_annotations(ds, notes)
+    stale, note = stale_locations(ds, "coco")
+    if note:
+        notes.append(note)
     return {"top": _top_out(ds.meta.get("coco")),
             "categories": _category_dicts(ds.categories),
-            "images": _image_dicts(ds.images, notes),
+            "images": _image_dicts(ds.images.drop(columns=stale), notes),
             "annotations": _annotation_dicts(anns, ds.images),
             "annotation_image_ids": anns["image_id"].to_numpy()}
 
@@ -940,9 +949,9 @@ def _writable_annotations(ds: Dataset, notes: list[str]) -> pd.DataFrame:
     """Annotations COCO can hold, with ids pycocotools can match (never 0, never repeated)."""
     anns = ds.annotations
     labels = (anns["kind"] == "label").to_numpy()
-    if labels.any():
-        notes.append(f"COCO detection cannot hold image-level labels: {int(labels.sum())} "
-                     "dropped")
+    note = dropped_note(anns["kind"], "coco")
+    if note:
+        notes.append(note)
     orphan = ~labels & ~anns["image_id"].isin(ds.images["id"]).to_numpy()
     no_class = ~labels & ~orphan & ~anns["category_id"].isin(ds.categories["id"]).to_numpy()
     for mask, what in ((orphan, "an image"), (no_class, "a category")):

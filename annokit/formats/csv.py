@@ -47,6 +47,7 @@ from ..fileio import place_images, safe_relative
 from ..labels import to_image_labels
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from .layout import fill_unknown_sizes, image_dirs, pick_root, sibling_image_dirs
+from .target import Notes, coordinate_text
 
 LAYOUTS = ("label", "multilabel", "label_columns", "onehot", "points", "boxes")
 LABEL_LAYOUTS = LAYOUTS[:4]
@@ -647,12 +648,15 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
         writer.writerow(header)
         writer.writerows(zip(*[v.tolist() if isinstance(v, np.ndarray) else v
                                for v in values]))  # lists iterate faster than arrays
+    written = _written(ds, layout)
     if images == "none":
-        return notes
-    if single_file:
-        return notes + [f"images not placed (images={images!r}): a .csv target holds the "
-                        "table only; write to a folder to place them"]
-    return notes + _place(ds, out, images, problems)
+        written += notes
+    elif single_file:
+        written += notes + [f"images not placed (images={images!r}): a .csv target holds "
+                            "the table only; write to a folder to place them"]
+    else:
+        written += notes + _place(ds, out, images, problems)
+    return written
 
 
 def _choose_layout(ds: Dataset, layout: str | None) -> str:
@@ -689,8 +693,7 @@ def _rows_of(ds: Dataset, kind: str, notes: list[str], layout: str
     anns = anns[mine]
     pos = pd.Index(ds.images["id"]).get_indexer(anns["image_id"])
     named = _named(ds)
-    ok = pos >= 0
-    ok[ok] = named[pos[ok]]
+    ok = _on_named_images(pos, named)
     if not ok.all():
         notes.append(f"{int((~ok).sum())} {PLURAL[kind]} on images without a file name (or not in "
                      "the image table) not written")
@@ -703,6 +706,23 @@ def _rows_of(ds: Dataset, kind: str, notes: list[str], layout: str
     if not ok.all():
         anns = anns[ok]
     return anns, pos[ok], _category_names(ds, anns)
+
+
+def _on_named_images(pos: np.ndarray, named: np.ndarray) -> np.ndarray:
+    """Which annotations (by image position, -1 for none) sit on an image with a name."""
+    ok = pos >= 0
+    ok[ok] = named[pos[ok]]
+    return ok
+
+
+def _written(ds: Dataset, layout: str) -> Notes:
+    """The counts of what a layout writes: its kind's annotations on named images."""
+    anns = ds.annotations
+    mine = (anns["kind"] == LAYOUT_KIND.get(layout, "label")).to_numpy()
+    pos = pd.Index(ds.images["id"]).get_indexer(anns["image_id"][mine])
+    named = _named(ds)
+    return Notes(images=int(named.sum()), annotations=int(_on_named_images(pos, named).sum()),
+                 categories=len(ds.categories))
 
 
 def _with_empty_rows(ds: Dataset, anns: pd.DataFrame, pos: np.ndarray, names: np.ndarray,
@@ -788,8 +808,8 @@ def _boxes_table(ds, notes, delimiter, empty_rows) -> dict:
     split = {"split": image.pop("split")} if "split" in image else {}
     columns = {**image, "label": names,
                "xmin": _coords(x), "ymin": _coords(y),
-               "xmax": _coords(x + anns["w"].to_numpy(float), computed=True),
-               "ymax": _coords(y + anns["h"].to_numpy(float), computed=True)}
+               "xmax": _coords(x + anns["w"].to_numpy(float)),
+               "ymax": _coords(y + anns["h"].to_numpy(float))}
     columns.update(_score_column(anns))
     columns.update(split)
     if (anns["iscrowd"].fillna(0) != 0).any():
@@ -936,18 +956,11 @@ def _category_notes(ds: Dataset, layout: str, notes: list[str]) -> None:
 
 # .. text of the cells ..................................................................
 
-def _coords(values: np.ndarray, computed: bool = False) -> np.ndarray:
-    """Coordinates as cells: integers without '.0', fractions in full, NaN empty.
-
-    ``computed`` values (``xmax = x + w``) may sit an ulp or two off the short decimal the
-    source held (10.1 + (45.7 - 10.1) is sometimes 45.70000000000001): snapped back.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if computed:
-        short = np.round(values, 10)
-        values = np.where(np.abs(short - values) <= 2 * np.spacing(np.abs(values)), short,
-                          values)
-    return _cells(values)
+def _coords(values: np.ndarray) -> list[str]:
+    """Coordinates as cells: integers without '.0', fractions in full (never in scientific
+    notation), NaN empty; ``x + w`` an ulp off the source's short decimal is snapped back
+    (the shared coordinate text, without rounding: CSV keeps every digit)."""
+    return coordinate_text(values, decimals=None)
 
 
 def _cells(values: np.ndarray) -> list:

@@ -35,6 +35,7 @@ from ..labels import to_image_labels
 from ..model import Dataset
 from .layout import (IMAGE_DIRS, IMAGE_EXTS, SPLIT_NAMES, class_folders, header_sizes,
                      is_image, split_folders, subdirs)
+from .target import Notes, empty_class_notes, make_class_folders
 
 # what another format keeps beside or instead of class folders: such a folder is not ours
 FOREIGN_DIRS = {"annotations", "labels", "imagesets", "jpegimages"}
@@ -203,8 +204,9 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     """Write ``ds`` as class folders at ``out``; return notes on what could not be held.
 
     ``out/<class>/<image>``, or ``out/<split>/<class>/<image>`` when the dataset has
-    splits; every class gets a folder in every split (empty ones too), so tools that
-    number classes by sorted folder name agree across splits. Images without a label go
+    splits. A class with no image (in a split) gets no folder there, with a note:
+    torchvision's ``ImageFolder`` refuses empty class folders (tools that number classes
+    by sorted folder name then number them per split). Images without a label go
     directly into ``out`` (or the split folder), where training tools ignore them.
     Images with several classes are left out with a note. ``images`` is 'copy' or 'link'
     ('none' writes the folders only). With ``crops=True`` every box becomes its own image
@@ -220,31 +222,38 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
 
         made = write_crops(ds, out, padding=crop_padding, min_size=crop_min_size,
                            problems=problems)
-        return list(made.meta["crops"]["notes"])
+        return Notes(made.meta["crops"]["notes"], images=len(made.images),
+                     annotations=len(made.annotations),
+                     categories=made.annotations["category_id"].nunique())
     notes: list[str] = []
     imgs = ds.images.reset_index(drop=True)
-    label = _single_labels(ds, imgs, notes)
+    label, count = _single_labels(ds, imgs, notes)
     folders = class_folders(ds.categories, notes)
     prefixes = split_folders(imgs["split"], notes)
-    rel, keep = _destinations(imgs, label, folders, prefixes, problems)
+    rel, keep = _destinations(imgs, label, count, folders, prefixes, problems)
     out.mkdir(parents=True, exist_ok=True)
-    for prefix in sorted(set(prefixes)):
-        for folder in folders.values():
-            (out / f"{prefix}{folder}").mkdir(parents=True, exist_ok=True)
+    labelled = keep & (count == 1)
+    make_class_folders(out, rel[labelled])
+    used = {f"{p}{folders[c]}" for p, c in zip(prefixes[labelled], label[labelled].tolist())}
+    notes += empty_class_notes(list(folders.values()), sorted(set(prefixes.tolist())), used)
+    written = Notes(notes, images=int(keep.sum()), annotations=int(labelled.sum()),
+                    categories=len(set(label[labelled].tolist())))
     if images == "none":
-        notes.append("--images none: only the class folders were written (an image folder "
-                     "dataset is its images; use --images link or copy)")
-        return notes
+        written.append("--images none: only the class folders were written (an image "
+                       "folder dataset is its images; use --images link or copy)")
+        return written
     sources = ds.image_paths().reset_index(drop=True)[keep]
     unknown = int(sources.isna().sum())
     if unknown:
-        notes.append(f"{unknown} images have no known location (no image root): not placed")
+        written.append(f"{unknown} images have no known location (no image root): not placed")
     targets = pd.Series([str(out / r) for r in rel[keep]], index=sources.index)
-    return notes + place_images(sources, targets, images)
+    written += place_images(sources, targets, images)
+    return written
 
 
-def _single_labels(ds: Dataset, imgs: pd.DataFrame, notes: list[str]) -> np.ndarray:
-    """Each image's one category id, 0 for none, -1 for several (left out, with a note)."""
+def _single_labels(ds: Dataset, imgs: pd.DataFrame, notes: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's category id and how many classes it has (0, 1, or more: left out)."""
     anns = ds.annotations
     kinds = anns["kind"].to_numpy(object)
     if (kinds != "label").any():
@@ -260,20 +269,21 @@ def _single_labels(ds: Dataset, imgs: pd.DataFrame, notes: list[str]) -> np.ndar
         notes.append(f"{lost} labels name an unknown image or category: dropped")
     pairs = pd.DataFrame({"pos": pos, "cat": anns["category_id"].to_numpy()})[known & (pos >= 0)]
     pairs = pairs.drop_duplicates()
-    label = np.zeros(len(imgs), np.int64)
+    label = np.zeros(len(imgs), np.int64)  # any id, 0 included: ``count`` says which hold one
     label[pairs["pos"].to_numpy()] = pairs["cat"].to_numpy()
-    several = np.flatnonzero(np.bincount(pairs["pos"].to_numpy(), minlength=len(imgs)) > 1)
-    label[several] = -1
+    count = np.bincount(pairs["pos"].to_numpy(), minlength=len(imgs))
+    several = np.flatnonzero(count > 1)
     if len(several):
         shown = ", ".join(str(imgs["file_name"].iat[i]) for i in several[:3])
         notes.append(f"an image folder holds one class per image: {len(several)} images with "
                      f"several classes left out (e.g. {shown}); use --crops for one image "
                      "per box, or csv for multi-label data")
-    return label
+    return label, count
 
 
-def _destinations(imgs: pd.DataFrame, label: np.ndarray, folders: dict[int, str],
-                  prefixes: np.ndarray, problems: Problems) -> tuple[np.ndarray, np.ndarray]:
+def _destinations(imgs: pd.DataFrame, label: np.ndarray, count: np.ndarray,
+                  folders: dict[int, str], prefixes: np.ndarray, problems: Problems
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Each image's path under the output, and whether it is written.
 
     A labelled image keeps its relative path under its class folder, less a leading class
@@ -283,8 +293,9 @@ def _destinations(imgs: pd.DataFrame, label: np.ndarray, folders: dict[int, str]
     names = imgs["file_name"].astype(object).tolist()
     folder_set = set(folders.values())
     rel = np.empty(len(names), dtype=object)
-    keep = label >= 0
-    for i, (name, cat, prefix) in enumerate(zip(names, label.tolist(), prefixes)):
+    keep = count <= 1
+    for i, (name, cat, n, prefix) in enumerate(zip(names, label.tolist(), count.tolist(),
+                                                   prefixes)):
         if not keep[i]:
             continue
         if not isinstance(name, str) or not safe_relative(name):
@@ -294,7 +305,7 @@ def _destinations(imgs: pd.DataFrame, label: np.ndarray, folders: dict[int, str]
             keep[i] = False
             continue
         parts = name.replace("\\", "/").split("/")
-        if cat == 0:
+        if n == 0:
             tail = parts[-1]
         else:
             tail = "/".join(parts[1:] if len(parts) > 1 and parts[0] in folder_set else parts)

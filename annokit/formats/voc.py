@@ -31,6 +31,7 @@ from ..fileio import confined, place_images, safe_relative
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from .layout import (SPLIT_NAMES, header_sizes, image_dirs, image_index, is_image, pick_root,
                      safe_split_names, sibling_image_dirs, subdirs, unknown_sizes)
+from .target import Notes, coordinate_text, dropped_note
 
 # what XML 1.0 can hold: the reader refuses the rest, so the writer never writes it
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -64,6 +65,7 @@ _VOC_HEAD = re.compile(
     rb"^(?:\xef\xbb\xbf)?\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*"
     rb"|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*<annotation[\s>/]", re.S)
 _XML_NAME = re.compile(r"(?!xml)[A-Za-z_][\w.-]*", re.I)
+UNSPLIT_LIST = "default"  # the ImageSets list of data without splits (Datumaro's name)
 _PER_CLASS_LIST = re.compile(r".+_(train|val|trainval|test|valid)")
 
 
@@ -265,7 +267,8 @@ def _image_sets(root: Path, stems: set[str]):
     """Split of each stem from ImageSets/Main/<split>.txt, and listed stems with no XML.
 
     Per-class lists (``cat_train.txt``) are not splits. ``trainval`` is the union of
-    train and val: it only names a split for stems that neither holds.
+    train and val: it only names a split for stems that neither holds. A lone
+    ``default.txt`` (Datumaro's and annokit's list for data without splits) names none.
     """
     main = root / "ImageSets" / "Main"
     if not main.is_dir():
@@ -275,7 +278,8 @@ def _image_sets(root: Path, stems: set[str]):
         n.endswith("_" + other) for other in lists if other != n))]
     rank = {s: i for i, s in enumerate(SPLIT_NAMES)}
     names.sort(key=lambda n: (n == "trainval", rank.get(n, len(rank)), n))
-    split_of: dict[str, str] = {}
+    unsplit = names == [UNSPLIT_LIST]
+    split_of: dict[str, str | None] = {}
     list_only: dict = {}
     overlaps: dict[tuple[str, str], int] = {}  # an image kept in its first list; QC flags it
     for name in names:
@@ -285,9 +289,9 @@ def _image_sets(root: Path, stems: set[str]):
                     pair = (split_of[stem], name)
                     overlaps[pair] = overlaps.get(pair, 0) + 1
                 continue
-            split_of[stem] = name
+            split_of[stem] = None if unsplit else name
             if stem not in stems:
-                list_only[stem] = (name, (lists[name], number))
+                list_only[stem] = (split_of[stem], (lists[name], number))
     overlaps = [{"splits": list(pair), "images": n} for pair, n in overlaps.items()]
     return split_of, list_only, {"train", "val", "trainval"} <= set(lists), overlaps
 
@@ -863,8 +867,10 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     """Write ``ds`` as a VOC root at ``out``; return notes on what VOC cannot hold.
 
     ``Annotations/<stem>.xml`` for every image (objectless ones too), images under
-    ``JPEGImages/`` unless ``images='none'``, ``ImageSets/Main/<split>.txt`` per split and
-    ``labels.txt`` with the class order.
+    ``JPEGImages/`` unless ``images='none'``, ``ImageSets/Main/<split>.txt`` per split,
+    ``labels.txt`` with the class order and ``labelmap.txt`` (the same classes in
+    Datumaro's label map format, so its VOC importer knows them). Coordinates are
+    integers where integral, else plain decimals of at most 4 places.
 
     Example:
         >>> notes = write(ds, Path("out/voc"), images="none", problems=Problems(),
@@ -879,7 +885,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     imgs, rel = imgs[keep].reset_index(drop=True), rel[keep]
     stems = _output_stems(rel)
     boxes, positions = _writable_boxes(ds, imgs, notes)
-    objects = _object_xml(ds, boxes, meta_voc, voc_one_based, notes)
+    objects = _object_xml(ds, boxes, imgs.iloc[positions], meta_voc, voc_one_based, notes)
     order = np.argsort(positions, kind="stable")
     bounds = np.searchsorted(positions[order], np.arange(len(imgs) + 1))
     objects = [objects[i] for i in order.tolist()]
@@ -901,13 +907,38 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     _write_image_sets(out, imgs, stems, meta_voc, notes)
     names = ds.categories.sort_values("id", kind="stable")["name"].astype(str)
     (out / "labels.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
+    _write_labelmap(out / "labelmap.txt", names.tolist(), notes)
     if ds.categories["supercategory"].notna().any():
         notes.append("VOC has no supercategory: dropped")
     if images != "none":
         sources = ds.image_paths()[keep].reset_index(drop=True)
         targets = pd.Series([str(out / "JPEGImages" / r) for r in rel])
         notes += place_images(sources, targets, images)
-    return notes
+    return Notes(notes, images=len(imgs), annotations=len(boxes),
+                 categories=len(ds.categories))
+
+
+def _write_labelmap(file: Path, names: list[str], notes: list[str]) -> None:
+    """Datumaro's VOC label map: ``name:r,g,b:parts:actions``, colours from VOC's palette.
+
+    No ``background`` line is added: Datumaro then keeps exactly these classes.
+    """
+    bad = [n for n in names if ":" in n or "\n" in n or n.startswith("#") or not n.strip()]
+    if bad:
+        notes.append(f"labelmap.txt not written: class names {', '.join(map(repr, bad[:3]))} "
+                     "cannot be in it (':', '#' or empty); labels.txt has every class")
+        return
+    lines = [f"{n}:{','.join(map(str, _palette(i + 1)))}::\n" for i, n in enumerate(names)]
+    file.write_text("# label:color_rgb:parts:actions\n" + "".join(lines), encoding="utf-8")
+
+
+def _palette(index: int) -> tuple[int, int, int]:
+    """Pascal VOC's colour for class ``index`` (0 is the background's black)."""
+    rgb = [0, 0, 0]
+    for bit in range(8):
+        for channel in range(3):
+            rgb[channel] |= ((index >> (3 * bit + channel)) & 1) << (7 - bit)
+    return rgb[0], rgb[1], rgb[2]
 
 
 def _output_names(imgs: pd.DataFrame, problems: Problems, notes: list[str]):
@@ -953,10 +984,9 @@ def _writable_boxes(ds: Dataset, imgs: pd.DataFrame, notes: list[str]):
     positions = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
     ok = positions >= 0
     kinds = anns["kind"].to_numpy(object)
-    for kind in ("point", "label"):
-        count = int(((kinds == kind) & ok).sum())
-        if count:
-            notes.append(f"VOC holds boxes only: {count} '{kind}' annotations dropped")
+    note = dropped_note(anns["kind"][ok], "voc")
+    if note:
+        notes.append(note)
     ok &= kinds == "box"
     finite = np.isfinite(anns[["x", "y", "w", "h"]].to_numpy(float)).all(axis=1)
     if (ok & ~finite).any():
@@ -989,17 +1019,26 @@ def _writable_boxes(ds: Dataset, imgs: pd.DataFrame, notes: list[str]):
     return boxes, positions[ok]
 
 
-def _object_xml(ds: Dataset, boxes: pd.DataFrame, meta_voc: dict, one_based: bool,
-                notes: list[str]) -> list[str]:
-    """One '<object>...</object>' string per box, built over whole columns."""
+def _object_xml(ds: Dataset, boxes: pd.DataFrame, sizes: pd.DataFrame, meta_voc: dict,
+                one_based: bool, notes: list[str]) -> list[str]:
+    """One '<object>...</object>' string per box, built over whole columns.
+
+    ``sizes`` holds each box's image row (width, height): coordinates past an image edge
+    by rounding noise are written as the edge.
+    """
     names = np.array([escape(str(n)) for n in ds.categories["name"]], dtype=object)
     name = names[pd.Index(ds.categories["id"]).get_indexer(boxes["category_id"])]
     x, y = boxes["x"].to_numpy(float), boxes["y"].to_numpy(float)
     x2, y2 = x + boxes["w"].to_numpy(float), y + boxes["h"].to_numpy(float)
+    width = sizes["width"].to_numpy(float, na_value=np.nan)
+    height = sizes["height"].to_numpy(float, na_value=np.nan)
+    first = 1.0 if one_based else 0.0  # VOC's official sets count pixels from 1
     if one_based:
         x, y = x + 1, y + 1
-    xmin, ymin = _numbers(x, exact=not one_based), _numbers(y, exact=not one_based)
-    xmax, ymax = _numbers(x2, exact=False), _numbers(y2, exact=False)
+    xmin = coordinate_text(x, low=first, high=width + first)
+    ymin = coordinate_text(y, low=first, high=height + first)
+    xmax = coordinate_text(x2, low=first, high=width)
+    ymax = coordinate_text(y2, low=first, high=height)
     pose = _texts(boxes, "pose", "Unspecified")
     trunc, diff = _flag_texts(boxes, "truncated"), _flag_texts(boxes, "difficult")
     occl = ([f"\t\t<occluded>{v}</occluded>\n" for v in _flag_texts(boxes, "occluded")]
@@ -1011,41 +1050,6 @@ def _object_xml(ds: Dataset, boxes: pd.DataFrame, meta_voc: dict, one_based: boo
             f"\t\t\t<xmax>{c}</xmax>\n\t\t\t<ymax>{e}</ymax>\n\t\t</bndbox>\n{z}\t</object>\n"
             for n, p, t, d, o, a, b, c, e, z in zip(name, pose, trunc, diff, occl, xmin,
                                                     ymin, xmax, ymax, tail)]
-
-
-def _numbers(values: np.ndarray, exact: bool = True) -> list[str]:
-    """Coordinates as text: integers without '.0', fractions in full (never truncated).
-
-    ``exact`` values are written as their shortest round-trip repr; computed ones
-    (``xmax = x + w``) may sit an ulp off the source's short decimal, which is restored.
-    """
-    values = np.asarray(values, dtype=float)
-    whole = (values == np.round(values)) & (np.abs(values) < 2**53)  # NaN is not whole
-    if whole.all():
-        return list(map(str, values.astype(np.int64).tolist()))
-    text = list(map(repr, values.tolist()))
-    if whole.any():
-        ints = map(str, np.where(whole, values, 0).astype(np.int64).tolist())
-        text = [i if w else t for i, t, w in zip(ints, text, whole.tolist())]
-    if not exact:  # 16+ significant digits need 17+ characters
-        long = [i for i, t in enumerate(text) if len(t) >= 17]
-        for i, t in zip(long, _short_decimals(values[long])):
-            text[i] = t
-    return text
-
-
-def _short_decimals(values: np.ndarray) -> list[str]:
-    """repr of each value, or of the decimal of at most 12 digits within 2 ulp of it.
-
-    Example: 148.43 + 19.16 is 167.59000000000003 in floating point, but the source's
-    xmax was 167.59: that is what gets written.
-    """
-    with np.errstate(divide="ignore"):
-        places = np.clip(11 - np.floor(np.log10(np.abs(values))), 0, 300)
-    rounded = np.array([round(v, int(p)) for v, p in zip(values.tolist(), places.tolist())])
-    near = np.abs(rounded - values) <= 2 * np.spacing(np.abs(values))
-    return [repr(r if n else v) for r, v, n in
-            zip(rounded.tolist(), values.tolist(), near.tolist())]
 
 
 def _texts(frame: pd.DataFrame, column: str, default: str) -> np.ndarray:
@@ -1078,7 +1082,7 @@ def _object_tails(boxes: pd.DataFrame, meta_voc: dict, notes: list[str]) -> list
     score = boxes["score"].to_numpy(float)
     if (score == score).any():
         tag = meta_voc.get("score_tag", "score")
-        text = _numbers(np.where(score == score, score, 0))
+        text = coordinate_text(score, decimals=None)
         parts.append([f"\t\t<{tag}>{t}</{tag}>\n" if v == v else ""
                       for t, v in zip(text, score)])
     for c in columns:
@@ -1201,14 +1205,20 @@ def _size_xml(imgs: pd.DataFrame) -> list[str]:
 
 def _write_image_sets(out: Path, imgs: pd.DataFrame, stems: list[str], meta_voc: dict,
                       notes: list[str]) -> None:
-    """ImageSets/Main/<split>.txt (stems in image order); trainval.txt when the input had it."""
+    """ImageSets/Main/<split>.txt (stems in image order); trainval.txt when the input had it.
+
+    Without splits, ``default.txt`` lists every image: Datumaro's VOC importer needs a
+    list to find the images, and ``default`` is its name for data without subsets.
+    """
     split = imgs["split"].astype(object).to_numpy()
     present = [s for s in pd.unique(split) if isinstance(s, str) and s]
-    if not present:
-        return
     main = out / "ImageSets" / "Main"
     main.mkdir(parents=True)
     stems_arr = np.asarray(stems, dtype=object)
+    if not present:
+        (main / f"{UNSPLIT_LIST}.txt").write_text("".join(t + "\n" for t in stems_arr),
+                                                  encoding="utf-8")
+        return
     for s in present:  # names made safe by safe_split_names
         (main / f"{s}.txt").write_text("".join(t + "\n" for t in stems_arr[split == s]),
                                        encoding="utf-8")

@@ -37,13 +37,17 @@ from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..progress import track
 from .layout import SPLIT_NAMES, safe_split_names, scan_images, subdirs
+from .target import NORMALISED, Notes, dropped_note
 SPLIT_KEYS = ("train", "val", "test", "minival")  # the data.yaml keys Ultralytics reads
 NAMES_FILES = ("obj.names", "classes.txt")
 RANGE_TOLERANCE = 1e-3  # normalised values this far past 0 or 1 are rounding noise
 # data.yaml keys that read() turns into the model and write() writes from it
-OWN_KEYS = {"path", "names", "nc", "annokit_category_ids", "annokit_splits", *SPLIT_KEYS}
+OWN_KEYS = {"path", "names", "nc", "annokit_category_ids", "annokit_splits",
+            "annokit_aliases", *SPLIT_KEYS}
 NOT_YAML = {"task", "darknet"}  # meta["yolo"] entries of ours, never written to data.yaml
-DECIMALS = "%.6f"  # Ultralytics' precision: round trips within 5e-7 of the image size
+DECIMALS = NORMALISED  # Ultralytics' precision: round trips within 5e-7 of the image size
+YOLO_QUANTUM = 0.75e-6  # the most a 6-decimal cx -/+ w/2 is off, as a share of the side
+RENAMED_SPLITS = {"valid": "val"}  # Roboflow's name for the split Ultralytics calls val
 BOM = b"\xef\xbb\xbf"
 MAX_CLASSES = 100_000  # class indices named by their number when no names file exists
 
@@ -126,7 +130,7 @@ def _yaml_has_names(path: Path) -> bool:
 
 def _has_labels(folder: Path, names_file: str) -> bool:
     """Any .txt besides the names file, in the folder or below it (stops at the first)."""
-    for dirpath, _, filenames in os.walk(folder):
+    for _dirpath, _, filenames in os.walk(folder):
         if any(f.endswith(".txt") and f != names_file for f in filenames):
             return True
     return False
@@ -180,7 +184,12 @@ def _from_yaml(file: Path, image_root: Path | None, problems: Problems):
     doc = _load_yaml(file)
     names = _names(doc.get("names"), file)
     ids = _category_ids(doc.get("annokit_category_ids"), names, file)
-    keys = [k for k in (*SPLIT_KEYS, *(doc.get("annokit_splits") or ())) if doc.get(k)]
+    # keys annokit repeated for Ultralytics; when every key is one, the data has no split
+    aliases = [k for k in doc.get("annokit_aliases") or () if doc.get(k)]
+    keys = [k for k in (*SPLIT_KEYS, *(doc.get("annokit_splits") or ()))
+            if doc.get(k) and k not in aliases]
+    unsplit = not keys and bool(aliases)
+    keys = keys or aliases[:1]
     keep = {k: v for k, v in doc.items() if k not in OWN_KEYS and k not in keys}
     if not keys:
         raise FormatError(file, "no train, val or test images named",
@@ -201,7 +210,7 @@ def _from_yaml(file: Path, image_root: Path | None, problems: Problems):
                 continue
             _add_images(found, images, roots, [base, here, Path.cwd()], problems, seen,
                         allowed=(base, here))
-        sources.append((key, images, roots))
+        sources.append((None if unsplit else key, images, roots))
     if not any(images for _, images, _ in sources) and problems.skipped:
         raise FormatError(file, "none of its image folders or lists exist",
                           hint="fix the paths in it or give --image-root")
@@ -307,7 +316,11 @@ def _names(names, file: Path) -> dict[int, str]:
 
 
 def _category_ids(ids, names: dict[int, str], file: Path) -> list[int]:
-    """Category ids aligned with the sorted class indices: k + 1, or annokit_category_ids."""
+    """Category ids aligned with the sorted class indices: k + 1, or annokit_category_ids.
+
+    annokit_category_ids may hold any distinct integers (0 and negative ones too: a
+    Roboflow COCO export has a category 0), so every id annokit writes reads back.
+    """
     if ids is None:
         return [k + 1 for k in sorted(names)]
     ok = (isinstance(ids, list) and len(ids) == len(names) and len(set(ids)) == len(ids)
@@ -807,6 +820,9 @@ def _name_by_index(names: dict[int, str], ids: list[int], classes: list[np.ndarr
     ids[:] = [k + 1 for k in sorted(names)]
 
 
+NO_NAME = np.iinfo(np.int64).min  # in the lookup: an index without a name (ids may be 0)
+
+
 def _class_lookup(names: dict[int, str], ids: list[int]) -> np.ndarray:
     """Array: class index -> category id, NO_NAME where the index has no name."""
     lookup = np.full(max(names, default=0) + 1, NO_NAME, np.int64)  # never empty
@@ -842,13 +858,26 @@ def _to_absolute(kind: str, values: np.ndarray, w: np.ndarray, h: np.ndarray, kp
         for j, polygon in enumerate(flat.tolist()):
             columns["segmentation"][j] = [polygon]
     else:
-        boxes = denormalize(convert_boxes(values[:, 1:5], "cxcywh", "xywh"), w, h)
+        xyxy = denormalize(convert_boxes(values[:, 1:5], "cxcywh", "xyxy"), w, h)
+        boxes = convert_boxes(_whole_edges(xyxy, w, h), "xyxy", "xywh")
         columns.update(x=boxes[:, 0], y=boxes[:, 1], w=boxes[:, 2], h=boxes[:, 3])
     if kind.endswith("score"):
         columns["score"] = values[:, -1]
     if kind == "pose":
         columns["keypoints"] = _keypoints(values[:, 5:], w, h, kpt)
     return pd.DataFrame(columns, index=pd.RangeIndex(n))
+
+
+def _whole_edges(xyxy: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Box edges within YOLO's rounding of a whole pixel become that pixel.
+
+    Six decimals of ``cx`` and ``w`` place an edge to within 0.75e-6 of the image side
+    (0.0005 px at 640 px): an integer box written as YOLO reads back as integers, so a
+    VOC -> YOLO -> VOC round trip gives back the source's integers.
+    """
+    side = np.stack([w, h, w, h], axis=1)
+    nearest = np.round(xyxy)
+    return np.where(np.abs(xyxy - nearest) <= YOLO_QUANTUM * side + 1e-9, nearest, xyxy)
 
 
 def _keypoints(values: np.ndarray, w: np.ndarray, h: np.ndarray, kpt) -> list:
@@ -927,9 +956,9 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     lines, starts, ends = _format_lines(anns, imgs, cats, task, yolo_meta, notes)
     _write_label_files(out, imgs, lines, starts, ends)
     notes += _place(ds, imgs, out, images)
-    _write_data_yaml(out, imgs, cats, yolo_meta)
+    _write_data_yaml(out, imgs, cats, yolo_meta, notes)
     notes += _lost_notes(ds, yolo_meta)
-    return notes
+    return Notes(notes, images=len(imgs), annotations=len(lines), categories=len(cats))
 
 
 # .. which images, where .................................................................
@@ -960,7 +989,16 @@ def _plan_images(ds: Dataset, problems: Problems, notes: list[str]) -> pd.DataFr
 
 
 def _split_folders(split: pd.Series, notes: list[str]) -> pd.Series:
-    """Split names as folder names; images without one join 'train' when others have one."""
+    """Split names as folder names; images without one join 'train' when others have one.
+
+    Roboflow's ``valid`` becomes ``val`` (Ultralytics' key), unless both are present.
+    """
+    present = set(split.dropna().unique())
+    renamed = {a: b for a, b in RENAMED_SPLITS.items() if a in present and b not in present}
+    if renamed:
+        split = split.replace(renamed)
+        notes.append("split " + ", ".join(f"'{a}' written as '{b}'" for a, b in renamed.items())
+                     + " (the key Ultralytics reads)")
     named = split.notna()
     if named.any() and not named.all():
         notes.append(f"{int((~named).sum())} images without a split were written to the "
@@ -998,11 +1036,9 @@ def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, t
                           notes: list[str]) -> pd.DataFrame:
     """Box annotations of the written images with a known category, in image order."""
     anns = ds.annotations
-    kinds = anns["kind"].value_counts()
-    dropped = {k: int(n) for k, n in kinds.items() if k != "box"}
-    if dropped:
-        text = " and ".join(f"{n} {k}" for k, n in dropped.items())
-        notes.append(f"YOLO holds boxes only: {text} annotations dropped")
+    note = dropped_note(anns["kind"], "yolo")
+    if note:
+        notes.append(note)
     anns = anns[anns["kind"] == "box"]
     known = anns["category_id"].isin(cats["id"])
     if not known.all():
@@ -1167,18 +1203,14 @@ def _place(ds: Dataset, imgs: pd.DataFrame, out: Path, mode: str) -> list[str]:
     return notes + place_images(imgs.loc[known, "source"], destinations, mode)
 
 
-def _write_data_yaml(out: Path, imgs: pd.DataFrame, cats: pd.DataFrame, yolo_meta: dict) -> None:
+def _write_data_yaml(out: Path, imgs: pd.DataFrame, cats: pd.DataFrame, yolo_meta: dict,
+                     notes: list[str]) -> None:
     """data.yaml without ``path``: Ultralytics then resolves splits from the yaml's folder
-    (``path: .`` would mean the current directory)."""
-    splits = list(imgs["split"].dropna().unique())
-    ordered = [s for s in SPLIT_KEYS if s in splits] + sorted(set(splits) - set(SPLIT_KEYS))
-    doc: dict = {s: f"images/{s}" for s in ordered} or {"train": "images", "val": "images"}
-    for folder in set(doc.values()):  # each split's folders, even when empty
+    (``path: .`` would mean the current directory). It always has ``train`` and ``val``."""
+    doc = _split_keys(list(imgs["split"].dropna().unique()), notes)
+    for folder in {v for v in doc.values() if isinstance(v, str)}:  # even when empty
         os.makedirs(out / folder, exist_ok=True)
         os.makedirs(out / os.path.dirname(label_path(folder + "/x.jpg")), exist_ok=True)
-    extra = [s for s in ordered if s not in SPLIT_KEYS]
-    if extra:
-        doc["annokit_splits"] = extra
     doc["nc"] = len(cats)
     doc["names"] = {i: str(name) for i, name in enumerate(cats["name"])}
     doc["annokit_category_ids"] = [int(i) for i in cats["id"]]
@@ -1187,6 +1219,36 @@ def _write_data_yaml(out: Path, imgs: pd.DataFrame, cats: pd.DataFrame, yolo_met
     with open(out / "data.yaml", "w", encoding="utf-8") as f:
         yaml.dump(doc, f, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True,
                   default_flow_style=False)
+
+
+def _split_keys(splits: list[str], notes: list[str]) -> dict:
+    """The split keys of data.yaml: each split under its own name, plus ``train`` and
+    ``val`` (Ultralytics needs both) naming another split's images when the data has no
+    such split; those repeats are listed in ``annokit_aliases`` so they read back once.
+
+    Example:
+        >>> _split_keys(["train", "test"], [])
+        {'train': 'images/train', 'test': 'images/test', 'val': 'images/train', \
+'annokit_aliases': ['val']}
+    """
+    if not splits:  # both name the one set, which reads back without a split
+        return {"train": "images", "val": "images", "annokit_aliases": ["train", "val"]}
+    ordered = [s for s in SPLIT_KEYS if s in splits] + sorted(set(splits) - set(SPLIT_KEYS))
+    doc: dict = {s: f"images/{s}" for s in ordered}
+    aliases = []
+    for key, fallback in (("train", "val"), ("val", "train")):
+        if key not in doc:
+            source = fallback if fallback in doc else ordered[0]
+            doc[key] = doc[source]
+            aliases.append(key)
+            notes.append(f"no '{key}' split: data.yaml's {key} names the '{source}' images "
+                         "(Ultralytics needs train and val)")
+    extra = [s for s in ordered if s not in SPLIT_KEYS]
+    if extra:
+        doc["annokit_splits"] = extra
+    if aliases:
+        doc["annokit_aliases"] = aliases
+    return doc
 
 
 class _YamlDumper(yaml.SafeDumper):
