@@ -447,7 +447,8 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
               help="LVIS repeat-factor threshold t.")
 @click.option("--target", type=Number(int, 1, 10_000_000), default=None,
               help="oversample: instances per class (default: the largest class).")
-@click.option("--cap", type=Number(int, 1, 10**9), default=None, help="undersample: most instances per class.")
+@click.option("--cap", type=Number(int, 1, 10**9), default=None,
+              help="undersample: most instances per class.")
 @click.option("--keep-rare-images/--drop-rare-images", "protect_rare", default=True,
               show_default=True, help="undersample: never drop an image holding a rare class.")
 @click.option("--only-split", default=None, help="Resample this split only (e.g. train).")

@@ -193,7 +193,8 @@ def write_file_atomic(path: str | os.PathLike, data: bytes | str, *, protect: tu
     a folder or an input (``protect``) never is.
 
     Example:
-        >>> write_file_atomic("out/metrics.json", "{}\\n", protect=("data/gt.json",))  # doctest: +SKIP
+        >>> write_file_atomic("out/metrics.json", "{}\\n",
+        ...                   protect=("data/gt.json",))  # doctest: +SKIP
         PosixPath('/home/me/out/metrics.json')
     """
     if isinstance(data, str):

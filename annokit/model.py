@@ -20,7 +20,6 @@ except the (rare) segmentation.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np

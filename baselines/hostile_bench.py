@@ -10,11 +10,9 @@ A 100 MB VOC file (926k objects) must stay within a few times its size; a labels
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent

@@ -26,6 +26,7 @@ import gc
 import json
 import math
 import os
+import re
 from contextlib import contextmanager
 from itertools import chain, compress
 from operator import itemgetter
@@ -40,8 +41,8 @@ from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative
 from ..geometry import polygon_geometry
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
-from .layout import (MAX_SIDE, existing_dir, fill_unknown_sizes, image_dirs, pick_root,
-                     safe_split_names, sibling_image_dirs)
+from .layout import (existing_dir, fill_unknown_sizes, image_dirs, pick_root, safe_split_names,
+                     sibling_image_dirs)
 from .target import Notes, dropped_note, stale_locations
 
 ROBOFLOW_FILE = "_annotations.coco.json"

@@ -443,7 +443,8 @@ def _object_fields(element):
 
 
 def _corners(box) -> str:
-    return ", ".join(f"{t}={(box.findtext(t) or '')[:20]!r}" for t in ("xmin", "ymin", "xmax", "ymax"))
+    corners = ("xmin", "ymin", "xmax", "ymax")
+    return ", ".join(f"{t}={(box.findtext(t) or '')[:20]!r}" for t in corners)
 
 
 def _corners_out_of_order(box) -> bool:

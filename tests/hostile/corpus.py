@@ -378,7 +378,8 @@ READER_CASES = [
          ("convert", "yolo", "coco", "y", "o.json"), code=0, outputs=SKIPPED,
          says="outside the dataset"),
     # 7.9 geometry checked before pycocotools
-    Case("coco-polygon-null", "7.9", coco_with(annotations=ann(segmentation=[[1, 1, None, 2, 3, 3]])),
+    Case("coco-polygon-null", "7.9",
+         coco_with(annotations=ann(segmentation=[[1, 1, None, 2, 3, 3]])),
          TO_COCO, code=0, outputs=SKIPPED, says="not a finite number"),
     Case("coco-polygon-1e9-no-area", "7.9", coco_with(
         images=[{"id": 1, "file_name": "a.png"}],

@@ -48,7 +48,8 @@ def test_100k_label_names_read_linearly(tmp_path):
 
 def test_streamed_voc_reads_the_same_as_a_whole_tree(monkeypatch):
     """Large files are streamed; the stream gives what the tree gives, refusals included."""
-    for folder in (FIXTURES / "voc" / "root", FIXTURES / "voc" / "bad", FIXTURES / "shapes" / "voc"):
+    samples = FIXTURES / "voc"
+    for folder in (samples / "root", samples / "bad", FIXTURES / "shapes" / "voc"):
         whole = annokit.read(folder, "voc")
         monkeypatch.setattr(voc, "STREAM_BYTES", -1)
         streamed = annokit.read(folder, "voc")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import annokit, changed_outside, one_line_error, snapshot, temporaries
+from harness import annokit, one_line_error, snapshot, temporaries
 
 N_BIG = 20_000  # images: writing them as VOC takes seconds, long enough to interrupt
 
