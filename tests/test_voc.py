@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -561,3 +562,14 @@ def test_image_in_two_image_sets_is_recorded_for_qc(tmp_path):
     found = annokit.check(ds, images=False)
     assert found[found["check"] == "balance.split_overlap"]["message"].tolist() == [
         "1 images are listed in both 'train' and 'val': the held-out split is not held out"]
+
+
+def test_counts_that_are_not_numbers_are_na_never_an_internal_error(tmp_path):
+    root = tmp_path / "voc"
+    shutil.copytree(FIXTURES / "voc" / "root", root)
+    xml = root / "Annotations" / "000001.xml"
+    text = xml.read_text()
+    assert "<depth>" in text
+    xml.write_text(re.sub(r"<depth>[^<]*</depth>", "<depth>inf</depth>", text))
+    ds = annokit.read(root, "voc")
+    assert ds.images.set_index("file_name")["depth"].isna().any()

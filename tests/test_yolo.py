@@ -563,3 +563,13 @@ def test_empty_names_make_every_line_a_skipped_record(tmp_path):
     assert len(ds.annotations) == 0 and len(ds.categories) == 0
     assert ds.meta["skipped"] and all("has no name in data.yaml (0 names)" in s
                                       for s in ds.meta["skipped"])
+
+
+def test_category_ids_holding_lists_are_one_error_line(tmp_path):
+    root = tmp_path / "y"
+    shutil.copytree(FIXTURES / "yolo" / "ultralytics", root)
+    doc = yaml.safe_load((root / "data.yaml").read_text())
+    doc["annokit_category_ids"] = [[1, 2, k] for k in range(len(doc["names"]))]
+    (root / "data.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(FormatError, match="annokit_category_ids must list one distinct"):
+        annokit.read(root)

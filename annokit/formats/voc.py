@@ -810,6 +810,7 @@ def _frames(img: dict, obj: dict, cat_ids: np.ndarray, one_based: bool,
 
 def _ints(texts: list) -> pd.arrays.IntegerArray:
     values = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce")
+    values = values.where(values.abs() < 2 ** 53)  # 'inf', '1e400': not a count, NA
     return pd.array(values.round(), dtype="Int64")
 
 

@@ -323,9 +323,10 @@ def _category_ids(ids, names: dict[int, str], file: Path) -> list[int]:
     """
     if ids is None:
         return [k + 1 for k in sorted(names)]
-    ok = (isinstance(ids, list) and len(ids) == len(names) and len(set(ids)) == len(ids)
+    ok = (isinstance(ids, list) and len(ids) == len(names)
           and all(isinstance(i, int) and not isinstance(i, bool) and abs(i) < 2 ** 63
-                  for i in ids))
+                  for i in ids)
+          and len(set(ids)) == len(ids))  # after the type test: a list in it is unhashable
     if not ok:  # any distinct integers: write() keeps ids 0 and below as they were
         raise FormatError(file, "annokit_category_ids must list one distinct integer id "
                           f"per name ({len(names)} names)", hint="remove the key to use k + 1")
