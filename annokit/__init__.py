@@ -10,7 +10,8 @@ from .formats import convert, detect, read, write
 from .model import Dataset
 from .checks import check
 from .report import report
+from .score import Scores, score
 
 __version__ = "0.1.0"
 __all__ = ["AnnokitError", "Dataset", "FormatError", "Problems", "check", "convert", "detect",
-           "read", "report", "write", "__version__"]
+           "read", "report", "score", "Scores", "write", "__version__"]

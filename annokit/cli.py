@@ -480,3 +480,47 @@ def evaluate_points(predictions: str, ground_truth: str, mode: str, distance: fl
         scalars["per_class"] = json.loads(per_class.to_json(orient="index"))
         with atomic_output(json_out, overwrite=True) as tmp:
             tmp.write_text(json.dumps(scalars, indent=2, default=float) + "\n")
+
+
+@main.command(name="score")
+@click.argument("dataset", type=click.Path(path_type=str))
+@_read_options
+@click.option("--task", type=click.Choice(["classification", "detection"]), default=None,
+              help="Default: detection when the dataset has boxes.")
+@click.option("--model", type=click.Choice(["classic", "cnn"]), default="classic",
+              show_default=True, help="classic: HOG + colour features, scikit-learn; "
+                                      "cnn: small CNNs from scratch (pip install annokit[torch]).")
+@click.option("--predictions", type=click.Path(path_type=str), default=None,
+              help="Your detector's output (COCO results JSON, or YOLO labels with a "
+                   "confidence column): scores against it, trains nothing.")
+@click.option("--weights", type=click.Path(path_type=str), default=None,
+              help="Local torchvision/timm state dict or ONNX file whose embeddings the CNN "
+                   "classifier uses (nothing is downloaded).")
+@click.option("--folds", type=int, default=5, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--iterations", type=int, default=None,
+              help="CNN training iterations per fold (default: the model's own).")
+@click.option("--top", type=int, default=15, show_default=True,
+              help="Rows of the worst-annotations table printed.")
+@click.option("--out", type=click.Path(path_type=str), default=None,
+              help="Write the scores: .json (COCO with scores), .csv or .parquet.")
+@_common
+def score_command(dataset: str, format: str, quiet: bool, task, model: str, predictions,
+                  weights, folds: int, seed: int, iterations, top: int, out, **options) -> None:
+    """Score every annotation of DATASET; likely label errors first.
+
+    \b
+    Example:
+      annokit score ../shared/datasets/bccd/BCCD --out scores.json
+    """
+    from .score import format_worst, score, write_scores
+
+    ds = _read(dataset, format, quiet, **options)
+    result = score(ds, task=task, model=model, predictions=predictions, folds=folds, seed=seed,
+                   weights=weights, iterations=iterations)
+    _list_notes(result.skipped, quiet)
+    click.echo(format_worst(ds, result, top))
+    if out:
+        write_scores(ds, result, out, overwrite=True, protect=(dataset,))
+        if not quiet:
+            click.echo(f"scores written to {out}", err=True)

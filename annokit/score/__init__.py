@@ -266,6 +266,37 @@ def _align(pred: Dataset, ds: Dataset, source) -> Dataset:
     return Dataset(ds.categories.copy(), ds.images.copy(), anns, {})
 
 
+def format_worst(ds: Dataset, result: Scores, n: int = 15) -> str:
+    """A short text table of the ``n`` worst flagged rows, and a count line.
+
+    Example:
+        >>> print(format_worst(ds, result, 5))  # doctest: +SKIP
+    """
+    worst = result.worst(n)
+    files = ds.images.set_index("id")["file_name"]
+    names = ds.categories.set_index("id")["name"]
+    flagged = int(result.annotations["issue"].notna().sum())
+    head = (f"{result.task}: {len(ds.annotations)} annotations scored, {flagged} flagged, "
+            f"{len(result.skipped)} images skipped")
+    if not len(worst):
+        return head
+    suggested = worst["suggested_category_id"].map(names).astype(object)
+    box = worst[["suggested_x", "suggested_y", "suggested_w", "suggested_h"]].round(0)
+    where = [f"box {int(x)},{int(y)},{int(w)},{int(h)}" if np.isfinite([x, y, w, h]).all()
+             else "" for x, y, w, h in box.to_numpy().tolist()]
+    table = pd.DataFrame({
+        "quality": worst["quality"].map(lambda v: f"{v:.3f}"),
+        "issue": worst["issue"],
+        "image": worst["image_id"].map(files).astype(str).str.slice(-40),
+        "annotation": worst["annotation_id"].astype(object).where(
+            worst["annotation_id"].notna(), "-"),
+        "class": worst["category_id"].map(names).astype(object),
+        "suggestion": [s if isinstance(s, str) and i in ("swap", "flip") else w
+                       for s, i, w in zip(suggested.where(suggested.notna(), "").tolist(),
+                                          worst["issue"].tolist(), where)]})
+    return head + "\n" + table.to_string(index=False)
+
+
 def write_scores(ds: Dataset, result: Scores, path: str | os.PathLike, *,
                  overwrite: bool = True, protect: tuple = ()) -> Path:
     """Write ``result`` at ``path``: ``.json`` (COCO with the scores on every annotation
@@ -300,4 +331,4 @@ def write_scores(ds: Dataset, result: Scores, path: str | os.PathLike, *,
     return path
 
 
-__all__ = ["Scores", "load_predictions", "score", "write_scores"]
+__all__ = ["Scores", "format_worst", "load_predictions", "score", "write_scores"]

@@ -339,9 +339,10 @@ def _image_prediction_scores(group: pd.DataFrame, mine: pd.DataFrame | None,
     out["swap_quality"] = np.where(s_own + s_other > 0,
                                    s_own / np.maximum(s_own + s_other, 1e-12), 0.5)
     out["spurious_quality"] = np.where(iou >= 0.1, score, 0).max(axis=1)
-    own_best = np.where(same, score, 0).max(axis=1, keepdims=True)
-    located = np.where(same & (iou >= 0.1), iou * score / np.maximum(own_best, 1e-12), 0)
-    out["badloc_quality"] = np.minimum(1.0, located.max(axis=1))
+    near = same & (iou >= 0.1)
+    # the IoU of the predictions of its class near it, weighted by their confidence
+    weight = np.where(near, score, 0)
+    out["badloc_quality"] = (weight * iou).sum(axis=1) / np.maximum(weight.sum(axis=1), 1e-12)
     best = other.argmax(axis=1)
     suggest = mine["category_id"].to_numpy()[best]
     out["suggested_category_id"] = pd.array(np.where(s_other > s_own, suggest, cls),
