@@ -55,6 +55,7 @@ class Scores:
     images: pd.DataFrame
     skipped: list[str] = field(default_factory=list)
     task: str = "detection"
+    predictions: Dataset | None = None  # the out-of-fold detector boxes (cnn, --predictions)
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` rows with an issue and the lowest quality, worst first.
@@ -92,16 +93,18 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
         raise AnnokitError(f"{weights}: weights file not found (pass a torchvision/timm "
                            "state dict .pt/.pth or an .onnx file)")
     skipped: list[str] = []
+    used: list[Dataset] = []
     with _one_thread():
         if task == "detection":
-            table = _detection(ds, model, predictions, folds, seed, skipped, iterations)
+            table = _detection(ds, model, predictions, folds, seed, skipped, iterations, used)
         else:
             if predictions is not None:
                 raise AnnokitError("--predictions takes a detector's boxes; classification "
                                    "scoring trains its own models")
             table = _classification(ds, model, folds, seed, skipped, weights, iterations)
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
-    return Scores(table, _image_table(ds, table, task), skipped, task)
+    return Scores(table, _image_table(ds, table, task), skipped, task,
+                  used[0] if used else None)
 
 
 def _task(ds: Dataset, task: str | None) -> str:
@@ -113,7 +116,8 @@ def _task(ds: Dataset, task: str | None) -> str:
 
 
 def _one_thread():
-    """One BLAS thread: on a shared two-core machine, threads fight and run 10x slower."""
+    """One BLAS/OpenMP thread: on a busy two-core machine threads fight and run 10x slower,
+    and a fixed thread count keeps CPU results the same run to run."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -132,9 +136,10 @@ def _folds(ds: Dataset, k: int, seed: int) -> np.ndarray:
         return kfold(ds, k, seed=seed).images["fold"].to_numpy()
 
 
-def _detection(ds, model, predictions, folds, seed, skipped, iterations) -> pd.DataFrame:
+def _detection(ds, model, predictions, folds, seed, skipped, iterations, used) -> pd.DataFrame:
     if predictions is not None:
         pred = load_predictions(predictions, ds)
+        used.append(pred)
         boxes, cand = detection.from_predictions(ds, pred)
     elif model == "classic":
         boxes, cand = detection.classic(ds, _folds(ds, folds, seed), seed, skipped)
@@ -142,6 +147,7 @@ def _detection(ds, model, predictions, folds, seed, skipped, iterations) -> pd.D
         from . import cnn
 
         pred = cnn.detect_out_of_fold(ds, _folds(ds, folds, seed), seed, skipped, iterations)
+        used.append(pred)
         boxes, cand = detection.from_predictions(ds, pred)
     quality, issue = detection.combine(boxes)
     anns = ds.annotations

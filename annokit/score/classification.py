@@ -81,12 +81,9 @@ def classic_probabilities(features: np.ndarray, y: np.ndarray, ok: np.ndarray,
 
     Single-label: a multinomial model (rows sum to 1); multi-label: one model per class.
     """
-    x = np.zeros((len(features), 0), np.float32)
+    x = np.zeros(features.shape, np.float32)
     if ok.any():
-        x = np.zeros((len(features), 0), np.float32)
-        reduced = models.reduce(features[ok], seed)
-        x = np.zeros((len(features), reduced.shape[1]), np.float32)
-        x[ok] = reduced
+        x[ok] = models.reduce(features[ok], seed, components=None)
     probs = np.full(y.shape, np.nan)
     labelled = ok & (y.sum(axis=1) > 0)
     for f in track(np.unique(folds), "training folds", total=len(np.unique(folds))):

@@ -37,7 +37,7 @@ FLAG = 0.5          # a type quality below this names the box's issue
 SEGMENT_SIDE = 160  # candidates are segmented on images downscaled to this side
 MAX_CANDIDATES = 10  # overlooked candidates kept per image, best first
 MIN_OBJECT = 0.1    # candidates whose object probability is lower are dropped
-ISSUES = ("swap", "badloc", "spurious")
+ISSUES = ("spurious", "swap", "badloc")  # ties name the first: nothing there at all is spurious
 
 
 def box_table(ds: Dataset) -> tuple[pd.DataFrame, np.ndarray]:
@@ -281,8 +281,8 @@ def from_predictions(ds: Dataset, pred: Dataset, *, min_score: float = 0.05
     s_own (best score of class k) and s_other (best of another class):
     ``swap_quality = s_own / (s_own + s_other)``; ``spurious_quality`` is the best score of
     any prediction with IoU >= 0.1 (nothing there: an empty spot); ``badloc_quality`` the
-    best IoU with a prediction of class k, times its score over the best such score
-    (a confident object that only half-overlaps the box). A prediction with score >=
+    confidence-weighted mean IoU of the predictions of class k that overlap it (IoU >=
+    0.1): a confident object that only half-overlaps the box scores low. A prediction with score >=
     ``min_score`` that overlaps no annotation (IoU < 0.3) is an overlooked candidate,
     ``quality = 1 - score``.
 

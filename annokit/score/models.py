@@ -1,10 +1,11 @@
 """The classic models: scikit-learn estimators with fixed seeds.
 
-Features are standardised and reduced by PCA once for the whole dataset (no labels are
+Box features are standardised and reduced by PCA once for the whole dataset (no labels are
 used, so no fold sees another's answers), which keeps the per-fold fits quick on two
 cores; then a multinomial logistic regression (probabilities that mean something, which
 cleanlab and the box qualities need) or a ridge regression (where a badly placed box
-should go).
+should go). Image features (classification) are only standardised: there PCA lost
+flips that the full HOG vector finds (sign_language_digits, baselines/README.md).
 
 Example:
     >>> import numpy as np
@@ -19,7 +20,7 @@ from ..errors import AnnokitError
 
 COMPONENTS = 160  # PCA dimensions before the linear models
 C_BOXES = 0.5      # inverse regularisation of the box classifier
-C_IMAGES = 0.05    # ... and of the image (classification) classifier
+C_IMAGES = 0.01    # ... and of the image (classification) classifier, on all features
 
 
 def _sklearn():
@@ -30,8 +31,10 @@ def _sklearn():
             from None
 
 
-def reduce(features: np.ndarray, seed: int = 0, components: int = COMPONENTS) -> np.ndarray:
-    """Standardise, then project on the first ``components`` principal axes (float32).
+def reduce(features: np.ndarray, seed: int = 0, components: int | None = COMPONENTS
+           ) -> np.ndarray:
+    """Standardise, then project on the first ``components`` principal axes (float32);
+    ``components=None`` only standardises.
 
     Example:
         >>> reduce(np.eye(4), components=2).shape
@@ -42,6 +45,8 @@ def reduce(features: np.ndarray, seed: int = 0, components: int = COMPONENTS) ->
     from sklearn.preprocessing import StandardScaler
 
     x = StandardScaler().fit_transform(np.asarray(features, np.float64))
+    if components is None:
+        return x.astype(np.float32)
     n = min(components, x.shape[0] - 1, x.shape[1])
     if n < 1:
         return x.astype(np.float32)
@@ -81,7 +86,7 @@ def image_classifier(seed: int = 0):
 
     Example:
         >>> image_classifier().C
-        0.05
+        0.01
     """
     _sklearn()
     from sklearn.linear_model import LogisticRegression
