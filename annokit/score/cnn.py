@@ -235,6 +235,14 @@ def _decode(torch, net, images, idx, scale, device, classes_ids) -> pd.DataFrame
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
+def _side(ds: Dataset) -> int:
+    """DET_SIDE, or less for small images (never upscaled): a multiple of 32."""
+    largest = pd.concat([ds.images["width"], ds.images["height"]]).max()
+    if pd.isna(largest):
+        return DET_SIDE
+    return int(min(DET_SIDE, max(64, -(-int(largest) // 32) * 32)))
+
+
 def detect_out_of_fold(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str],
                        iterations: int | None = None) -> Dataset:
     """Train the centre-point detector on K-1 folds, predict the K-th; all folds' peaks
@@ -248,9 +256,9 @@ def detect_out_of_fold(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[
     torch = _torch()
     device = _device(torch)
     boxes, classes = box_table(ds)
-    images, scale, ok = _load(ds, DET_SIDE, skipped, letterbox=True)
+    images, scale, ok = _load(ds, _side(ds), skipped, letterbox=True)
     targets = _targets(boxes[ok[boxes["pos"].to_numpy()]], len(images), len(classes),
-                       DET_SIDE // STRIDE, scale)
+                       images.shape[1] // STRIDE, scale)
     iterations = iterations or DET_ITERATIONS
     parts = []
     fold_ids = np.unique(folds[ok])
