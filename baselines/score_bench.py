@@ -143,6 +143,17 @@ def _cleanlab_reference(noisy, pred, err, deleted, boot) -> dict:
     return out
 
 
+def _keep(result, dataset, model, seed, rate) -> None:
+    """The raw scores beside the log (baselines/_work, ignored by git): a failure in the
+    metrics must not cost a long run."""
+    import pickle
+
+    work = HERE / "_work"
+    work.mkdir(exist_ok=True)
+    with open(work / f"{dataset}_{model}_{seed}_{rate}.pkl", "wb") as f:
+        pickle.dump(result, f)
+
+
 def run_one(dataset: str, model: str, seed: int, rate: float, iterations: int | None) -> dict:
     import annokit
     from annokit.score import score
@@ -169,6 +180,7 @@ def run_one(dataset: str, model: str, seed: int, rate: float, iterations: int | 
         start = time.perf_counter()
         result = score(noisy, model=model, seed=0, iterations=iterations)
         wall = time.perf_counter() - start
+        _keep(result, dataset, model, seed, rate)
         err = truth["error"].to_numpy()
         n = len(noisy.annotations)
         table = result.annotations
@@ -180,16 +192,18 @@ def run_one(dataset: str, model: str, seed: int, rate: float, iterations: int | 
             metrics[kind] = _type_metrics(err, own, kind, boot)
             metrics[kind]["auroc_of_quality"] = _type_metrics(
                 err, 1 - table["quality"].to_numpy()[:n], kind, False)["auroc"]
-        cand = table.iloc[n:]
+        cand = table.iloc[n:].rename(columns={f"suggested_{c}": c for c in "xywh"})
         metrics["overlooked"] = _recall(cand, deleted,
                                         np.argsort(cand["quality"].to_numpy(), kind="stable"))
         metrics["overlooked"]["candidates"] = len(cand)
         if result.predictions is not None:
             metrics["cleanlab_on_same_predictions"] = _cleanlab_reference(
                 noisy, result.predictions, err, deleted, boot)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    peak = use.ru_maxrss / 1024
     return {"dataset": dataset, "model": model, "seed": seed, "rate": rate,
-            "iterations": iterations, "wall_s": round(wall, 1), "peak_mb": round(peak),
+            "iterations": iterations, "wall_s": round(wall, 1),
+            "cpu_s_whole_process": round(use.ru_utime + use.ru_stime, 1), "peak_mb": round(peak),
             "load_before": os.getloadavg(), "skipped": len(result.skipped), "metrics": metrics}
 
 

@@ -235,16 +235,19 @@ def make_classes(folder, n: int = 90, seed: int = 0) -> annokit.Dataset:
 
 
 def test_label_flips_rank_first_classic(tmp_path):
-    ds = make_classes(tmp_path / "cls")
+    ds = make_classes(tmp_path / "cls", n=150)
     noisy, truth = inject_label_flips(ds, 0.08, seed=3)
     result = score(noisy, folds=3)
     assert result.task == "classification"
     table = result.annotations
     flipped = truth["flipped"].to_numpy()
-    assert _ranks_first(table["quality"].to_numpy(), flipped) >= 0.8
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(flipped, -table["quality"].to_numpy()) >= 0.95
+    assert _ranks_first(table["quality"].to_numpy(), flipped) >= 0.6
     assert (table["issue"].to_numpy()[flipped] == "flip").mean() >= 0.7
     original = ds.annotations["category_id"].to_numpy()[flipped]
-    assert (table["suggested_category_id"].to_numpy()[flipped] == original).mean() >= 0.8
+    assert (table["suggested_category_id"].to_numpy()[flipped] == original).mean() >= 0.7
     back_path = write_scores(noisy, result, tmp_path / "flips.json")
     data = json.loads(back_path.read_text())
     assert sum(a.get("issue") == "flip" for a in data["annotations"]) == \
@@ -276,3 +279,14 @@ def test_bad_arguments(planted):
         score(noisy, task="segmentation")
     with pytest.raises(annokit.AnnokitError, match="weights file not found"):
         score(noisy, model="cnn", weights="/nonexistent/model.onnx")
+
+
+@pytest.mark.parametrize("name", ["annokit.score.features", "annokit.score.samples",
+                                  "annokit.score.models", "annokit.score.detection"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name),
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

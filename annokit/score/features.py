@@ -10,7 +10,7 @@ Example:
     >>> from PIL import Image
     >>> im = Image.new("RGB", (64, 48), (200, 30, 30))
     >>> crop_features(im, np.array([[8.0, 8.0, 24.0, 20.0]])).shape
-    (1, 945)
+    (1, 936)
 """
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def crop_features(im: Image.Image, boxes_xyxy: np.ndarray) -> np.ndarray:
 
     Example:
         >>> crop_features(Image.new("RGB", (64, 48)), np.zeros((0, 4))).shape
-        (0, 945)
+        (0, 936)
     """
     boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
     if not len(boxes):

@@ -11,7 +11,7 @@ All take a numpy Generator so that a seed fixes them; all work on whole arrays.
 Example:
     >>> rng = np.random.default_rng(0)
     >>> boxes = np.array([[10.0, 10, 20, 20]])
-    >>> (iou_matrix(jitter(boxes, rng, 100, 100), boxes).diagonal() < 0.5).all()
+    >>> bool((iou_matrix(jitter(boxes, rng, 100, 100), boxes).diagonal() < 0.5).all())
     True
 """
 from __future__ import annotations
@@ -83,8 +83,9 @@ def candidates(image: np.ndarray, boxes_xywh: np.ndarray, sizes_rel: np.ndarray,
 
     Example:
         >>> img = np.zeros((40, 40, 3), np.uint8); img[10:20, 10:20] = 255
-        >>> candidates(img, np.zeros((0, 4)), np.array([[0.25, 0.25]]), 1.0).tolist()
-        [[10.0, 10.0, 10.0, 10.0]]
+        >>> [10.0, 10.0, 10.0, 10.0] in candidates(img, np.zeros((0, 4)),
+        ...                                        np.array([[0.25, 0.25]]), 1.0).tolist()
+        True
     """
     from skimage.segmentation import felzenszwalb
 
