@@ -168,7 +168,7 @@ def run_one(dataset: str, model: str, seed: int, rate: float, iterations: int | 
         start = time.perf_counter()
         result = score(noisy, model=model, seed=0, iterations=iterations)
         wall = time.perf_counter() - start
-        err = np.where(truth["flipped"], "flip", None)
+        err = np.array(["flip" if f else None for f in truth["flipped"]], dtype=object)
         bad = 1 - result.annotations["quality"].to_numpy()
         metrics = {"flip": _type_metrics(err, bad, "flip", boot)}
         metrics["flip"]["flagged_recall"] = float(
@@ -181,7 +181,8 @@ def run_one(dataset: str, model: str, seed: int, rate: float, iterations: int | 
         result = score(noisy, model=model, seed=0, iterations=iterations)
         wall = time.perf_counter() - start
         _keep(result, dataset, model, seed, rate)
-        err = truth["error"].to_numpy()
+        # pandas may hold the clean rows as NaN, not None
+        err = np.array([e if isinstance(e, str) else None for e in truth["error"]], dtype=object)
         n = len(noisy.annotations)
         table = result.annotations
         metrics = {}
@@ -207,6 +208,42 @@ def run_one(dataset: str, model: str, seed: int, rate: float, iterations: int | 
             "load_before": os.getloadavg(), "skipped": len(result.skipped), "metrics": metrics}
 
 
+def _fmt(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
+
+
+def table(rows: list[dict]) -> str:
+    """The results as one markdown table (AUROC / precision at k per type)."""
+    lines = ["| dataset | model | seed | rate | swap | badloc | spurious | flip | "
+             "overlooked recall k / 2k / 5k | wall s | CPU s | peak MB | load (1 min) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = r["metrics"]
+        cells = []
+        for kind in ("swap", "badloc", "spurious", "flip"):
+            x = m.get(kind)
+            cell = f"{_fmt(x['auroc'])} / {_fmt(x['precision_at_k'])}" if x else ""
+            if x and x.get("auroc_95"):
+                cell += f" [{x['auroc_95'][0]:.2f}-{x['auroc_95'][1]:.2f}]"
+            cells.append(cell)
+        o = m.get("overlooked")
+        over = " / ".join(_fmt(o[f"recall_at_{k}k"]) for k in (1, 2, 5)) if o else ""
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['seed']} | {r['rate']} | "
+                     + " | ".join(cells) + f" | {over} | {r['wall_s']} | "
+                     f"{r.get('cpu_s_whole_process', '-')} | {r['peak_mb']} | "
+                     f"{r['load_at_start'][0]} |")
+        ref = m.get("cleanlab_on_same_predictions")
+        if ref:
+            cl = [f"{_fmt(ref[k]['auroc'])} / {_fmt(ref[k]['precision_at_k'])}"
+                  for k in ("swap", "badloc", "spurious (badloc score)")]
+            o = ref["overlooked"]
+            lines.append(f"| {r['dataset']} | cleanlab on the same predictions | {r['seed']} | "
+                         f"{r['rate']} | " + " | ".join(cl) + " |  | "
+                         + " / ".join(_fmt(o[f"recall_at_{k}k"]) for k in (1, 2, 5))
+                         + " | | | | |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", choices=list(SOURCES), action="append")
@@ -215,8 +252,13 @@ def main() -> None:
     ap.add_argument("--rate", type=float, action="append")
     ap.add_argument("--iterations", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None, help="append results to this JSON file")
+    ap.add_argument("--table", type=Path, default=None,
+                    help="print the results in this JSON file as a markdown table")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return
     if args.child:
         print(json.dumps(run_one(args.dataset[0], args.model[0], args.seed[0], args.rate[0],
                                  args.iterations)))

@@ -1,7 +1,6 @@
 """annokit score --model cnn: small CNNs with a tiny training budget (skipped without torch)."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 

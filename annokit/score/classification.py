@@ -19,7 +19,7 @@ from ..errors import AnnokitError
 from ..model import Dataset
 from ..progress import track
 from . import models
-from .features import image_features, open_rgb
+from .features import image_features, read_images
 
 FEATURE_SIDE = 256  # JPEGs are drafted near this size before the features are taken
 
@@ -51,18 +51,12 @@ def label_table(ds: Dataset) -> tuple[pd.DataFrame, np.ndarray, bool]:
 
 def featurise_images(ds: Dataset, skipped: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Image features (n, d) and a mask of the images that could be read."""
-    paths = ds.image_paths().tolist()
-    feats, ok = [], np.zeros(len(paths), bool)
-    for i in track(range(len(paths)), "features", total=len(paths)):
-        try:
-            if paths[i] is None:
-                raise OSError("image location unknown (no image root)")
-            feats.append(image_features(open_rgb(paths[i], FEATURE_SIDE)))
-            ok[i] = True
-        except Exception as e:  # unreadable or truncated: listed, never fatal
-            skipped.append(f"{ds.images['file_name'].iat[i]}: {type(e).__name__}: {e}")
+    feats, ok = [], np.zeros(len(ds.images), bool)
+    for pos, im in read_images(ds, "features", skipped, FEATURE_SIDE):
+        feats.append(image_features(im))
+        ok[pos] = True
     dims = feats[0].shape[0] if feats else 0
-    out = np.zeros((len(paths), dims), np.float32)
+    out = np.zeros((len(ds.images), dims), np.float32)
     if feats:
         out[ok] = np.vstack(feats)
     return out, ok

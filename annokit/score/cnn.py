@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..model import Dataset
 from ..progress import track
-from .features import open_rgb
+from .features import read_images
 
 DET_SIDE = 192          # detector input: images letterboxed to this square
 STRIDE = 4              # heatmap cell size in input pixels
@@ -63,18 +63,11 @@ def _seed(torch, seed: int) -> None:
 def _load(ds: Dataset, side: int, skipped: list[str], letterbox: bool
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n, side, side, 3) uint8 images, per-image scale (input px per source px), ok mask."""
-    paths = ds.image_paths().tolist()
-    out = np.zeros((len(paths), side, side, 3), np.uint8)
-    scale = np.ones(len(paths))
-    ok = np.zeros(len(paths), bool)
-    for i in track(range(len(paths)), "loading images", total=len(paths)):
-        try:
-            if paths[i] is None:
-                raise OSError("image location unknown (no image root)")
-            im = open_rgb(paths[i], side * 2)
-        except Exception as e:  # unreadable or truncated: listed, never fatal
-            skipped.append(f"{ds.images['file_name'].iat[i]}: {type(e).__name__}: {e}")
-            continue
+    n = len(ds.images)
+    out = np.zeros((n, side, side, 3), np.uint8)
+    scale = np.ones(n)
+    ok = np.zeros(n, bool)
+    for i, im in read_images(ds, "loading images", skipped, side * 2):
         width = ds.images["width"].iat[i]
         width = float(width) if pd.notna(width) else float(im.width)
         if letterbox:

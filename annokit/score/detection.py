@@ -29,7 +29,7 @@ from ..geometry import iou_matrix
 from ..model import Dataset
 from ..progress import track
 from . import models
-from .features import crop_features, open_rgb
+from .features import crop_features, read_images
 from .samples import candidates as segment_candidates
 from .samples import jitter, negatives
 
@@ -86,22 +86,14 @@ def featurise(ds: Dataset, boxes: pd.DataFrame, seed: int, skipped: list[str],
     ``target`` (jitter: where the true box is, relative to the jittered one), plus a
     ``features`` matrix in ``.attrs``. Unreadable images are appended to ``skipped``.
     """
-    paths = ds.image_paths().tolist()
     images = ds.images
     sizes = boxes[["w", "h"]].to_numpy() / images[["width", "height"]].to_numpy(
         np.float64, na_value=np.nan)[boxes["pos"].to_numpy()]
     sizes_rel = sizes[np.isfinite(sizes).all(axis=1)]
     by_image = {p: g for p, g in boxes.groupby("pos", sort=False)}
     parts, feats = [], []
-    for pos in track(range(len(images)), "features", total=len(images)):
+    for pos, im in read_images(ds, "features", skipped):
         group = by_image.get(pos)
-        try:
-            if paths[pos] is None:
-                raise OSError("image location unknown (no image root)")
-            im = open_rgb(paths[pos])
-        except Exception as e:  # unreadable or truncated: listed, never fatal
-            skipped.append(f"{images['file_name'].iat[pos]}: {type(e).__name__}: {e}")
-            continue
         if group is None:
             group = boxes.iloc[:0]
         xywh = group[["x", "y", "w", "h"]].to_numpy()

@@ -19,8 +19,7 @@ import numpy as np
 
 from ..errors import AnnokitError
 from ..model import Dataset
-from ..progress import track
-from .features import open_rgb
+from .features import read_images
 
 SIDE = 224
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -33,16 +32,9 @@ RESNETS = {(2, 2, 2, 2): "resnet18", (3, 4, 6, 3): "resnet34", (3, 4, 23, 3): "r
 
 def _batches(ds: Dataset, skipped: list[str], size: int = 32):
     """(positions, (n, 3, SIDE, SIDE) float32 array) per batch of readable images."""
-    paths = ds.image_paths().tolist()
     pos, arrays = [], []
-    for i in track(range(len(paths)), "embedding images", total=len(paths)):
-        try:
-            if paths[i] is None:
-                raise OSError("image location unknown (no image root)")
-            im = open_rgb(paths[i], SIDE * 2).resize((SIDE, SIDE))
-        except Exception as e:  # unreadable or truncated: listed, never fatal
-            skipped.append(f"{ds.images['file_name'].iat[i]}: {type(e).__name__}: {e}")
-            continue
+    for i, im in read_images(ds, "embedding images", skipped, SIDE * 2):
+        im = im.resize((SIDE, SIDE))
         arrays.append(((np.asarray(im, np.float32) / 255 - MEAN) / STD).transpose(2, 0, 1))
         pos.append(i)
         if len(pos) == size:

@@ -53,6 +53,29 @@ def open_rgb(path: str, max_side: int | None = None) -> Image.Image:
         return im.convert("RGB")
 
 
+def read_images(ds, label: str, skipped: list[str], max_side: int | None = None):
+    """Yield (position, RGB image) for every image of ``ds`` that can be read, with a
+    progress bar; an unreadable, truncated or unplaced image is listed in ``skipped``.
+
+    Example:
+        >>> [pos for pos, im in read_images(ds, "features", skipped := [])]  # doctest: +SKIP
+        [0, 1, 2]
+    """
+    from ..progress import track
+
+    paths = ds.image_paths().tolist()
+    names = ds.images["file_name"].tolist()
+    for pos in track(range(len(paths)), label, total=len(paths)):
+        try:
+            if paths[pos] is None:
+                raise OSError("image location unknown (no image root)")
+            im = open_rgb(paths[pos], max_side)
+        except Exception as e:  # unreadable or truncated: listed, never fatal
+            skipped.append(f"{names[pos]}: {type(e).__name__}: {e}")
+            continue
+        yield pos, im
+
+
 def _padded(im: Image.Image, margin: int) -> Image.Image:
     """The image on a grey canvas ``margin`` px wider on every side: crops may overhang."""
     canvas = Image.new("RGB", (im.width + 2 * margin, im.height + 2 * margin), (128, 128, 128))
