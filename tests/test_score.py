@@ -290,3 +290,18 @@ def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name),
                              optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_predictions_from_yolo_labels_with_confidence(planted, tmp_path):
+    """YOLO label lines with a sixth (confidence) column; images matched by file stem."""
+    noisy, truth, _ = planted
+    pred = noisy.copy()
+    pred.annotations["score"] = 0.9
+    folder = tmp_path / "pred_yolo"
+    annokit.write(pred, folder, "yolo", images="none")
+    (folder / "data.yaml").unlink()  # as Ultralytics predict writes them: labels only
+    result = score(noisy, predictions=folder)
+    n = len(noisy.annotations)
+    # every annotated box has its own prediction on top: nothing is flagged
+    assert result.annotations["issue"].iloc[:n].isna().all()
+    assert (result.annotations["quality"].iloc[:n] > 0.5).all()

@@ -221,8 +221,9 @@ def load_predictions(predictions, ds: Dataset) -> Dataset:
     """A detector's output as a Dataset aligned with ``ds``'s image ids.
 
     A Dataset is used as it is; a ``.json`` is read as a COCO results list against ``ds``;
-    anything else is read with :func:`annokit.read` (a YOLO folder whose label lines end
-    with a confidence) and matched to ``ds``'s images by file name stem.
+    a folder of YOLO label files whose lines end with a confidence (Ultralytics
+    ``--save-txt --save-conf``) is placed on ``ds``'s images by file stem; any other
+    dataset is read with :func:`annokit.read` and matched by file stem and class name.
 
     Example:
         >>> pred = load_predictions("results.json", ds)  # doctest: +SKIP
@@ -235,6 +236,8 @@ def load_predictions(predictions, ds: Dataset) -> Dataset:
     elif str(predictions).lower().endswith(".json"):
         pred = read_results(predictions, ds)
         return _require_scores(pred, predictions)
+    elif Path(predictions).is_dir() and not (Path(predictions) / "data.yaml").is_file():
+        pred = _yolo_lines(Path(predictions), ds)
     else:
         pred = read(predictions)
         pred = _align(pred, ds, predictions)
@@ -249,15 +252,50 @@ def _require_scores(pred: Dataset, source) -> Dataset:
     return pred
 
 
+def _stems(files: pd.Series) -> pd.Series:
+    return files.astype(str).str.replace("\\", "/").str.rsplit("/", n=1).str[-1] \
+        .str.rsplit(".", n=1).str[0]
+
+
+def _yolo_lines(folder: Path, ds: Dataset) -> Dataset:
+    """A folder of YOLO ``class cx cy w h confidence`` files (Ultralytics ``predict
+    --save-txt --save-conf``), placed on ``ds``'s images by file stem and sizes; class
+    index i is ``ds``'s i-th category (by id)."""
+    from ..errors import FormatError
+
+    sizes = ds.images.assign(stem=_stems(ds.images["file_name"])).drop_duplicates("stem") \
+        .set_index("stem")
+    classes = np.sort(ds.categories["id"].to_numpy())
+    parts = []
+    for file in sorted(folder.rglob("*.txt")):
+        if file.stem not in sizes.index:
+            continue
+        try:
+            values = np.loadtxt(file, ndmin=2)
+        except ValueError as e:
+            raise FormatError(file, f"not YOLO label lines ({e})") from None
+        if not values.size:
+            continue
+        if values.shape[1] != 6:
+            raise FormatError(file, f"{values.shape[1]} columns; predictions need 6 "
+                              "(class cx cy w h confidence)")
+        image = sizes.loc[file.stem]
+        wh = np.array([image["width"], image["height"]], np.float64)
+        cls = values[:, 0].astype(np.int64)
+        ok = (cls >= 0) & (cls < len(classes))
+        box = values[ok, 1:5] * np.r_[wh, wh]
+        parts.append(pd.DataFrame({"image_id": image["id"], "category_id": classes[cls[ok]],
+                                   "x": box[:, 0] - box[:, 2] / 2, "y": box[:, 1] - box[:, 3] / 2,
+                                   "w": box[:, 2], "h": box[:, 3], "score": values[ok, 5]}))
+    anns = pd.concat(parts, ignore_index=True) if parts else None
+    return Dataset(ds.categories.copy(), ds.images.copy(), anns, {})
+
+
 def _align(pred: Dataset, ds: Dataset, source) -> Dataset:
     """Re-key ``pred``'s images and categories onto ``ds``'s (by file stem, by name)."""
-    def stems(files: pd.Series) -> pd.Series:
-        return files.astype(str).str.replace("\\", "/").str.rsplit("/", n=1).str[-1] \
-            .str.rsplit(".", n=1).str[0]
-
-    image_map = pd.Series(ds.images["id"].to_numpy(), index=stems(ds.images["file_name"]))
+    image_map = pd.Series(ds.images["id"].to_numpy(), index=_stems(ds.images["file_name"]))
     image_map = image_map[~image_map.index.duplicated()]
-    pred_ids = pd.Series(stems(pred.images["file_name"]).map(image_map).to_numpy(),
+    pred_ids = pd.Series(_stems(pred.images["file_name"]).map(image_map).to_numpy(),
                          index=pred.images["id"].to_numpy())
     cat_map = pd.Series(ds.categories["id"].to_numpy(), index=ds.categories["name"].astype(str))
     pred_cats = pd.Series(pred.categories["name"].astype(str).map(cat_map).to_numpy(),
