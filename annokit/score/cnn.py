@@ -27,12 +27,12 @@ from .features import read_images
 
 DET_SIDE = 192          # detector input: images letterboxed to this square
 STRIDE = 4              # heatmap cell size in input pixels
-DET_ITERATIONS = 1500   # training steps per fold (batch DET_BATCH)
+DET_ITERATIONS = 600    # training steps per fold (batch DET_BATCH); see baselines/
 DET_BATCH = 8
 TOP_PEAKS = 100         # peaks decoded per image
 MIN_PEAK = 0.01         # peaks below this score are not predictions
 CLS_SIDE = 64           # classifier input side
-CLS_ITERATIONS = 1200   # training steps per fold (batch CLS_BATCH)
+CLS_ITERATIONS = 600    # training steps per fold (batch CLS_BATCH)
 CLS_BATCH = 32
 
 
