@@ -279,6 +279,8 @@ def test_bad_arguments(planted):
         score(noisy, task="segmentation")
     with pytest.raises(annokit.AnnokitError, match="weights file not found"):
         score(noisy, model="cnn", weights="/nonexistent/model.onnx")
+    with pytest.raises(annokit.AnnokitError, match="detection trains its own models"):
+        score(noisy, weights=__file__)
 
 
 @pytest.mark.parametrize("name", ["annokit.score.features", "annokit.score.samples",

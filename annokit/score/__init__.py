@@ -92,6 +92,9 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
     if weights is not None and not Path(weights).is_file():
         raise AnnokitError(f"{weights}: weights file not found (pass a torchvision/timm "
                            "state dict .pt/.pth or an .onnx file)")
+    if weights is not None and task == "detection":
+        raise AnnokitError("--weights gives the classification scorer embeddings; detection "
+                           "trains its own models (or takes --predictions)")
     skipped: list[str] = []
     used: list[Dataset] = []
     with _one_thread():
