@@ -766,3 +766,53 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
     reviewed = int(ds.images["reviewed"].sum()) if "reviewed" in ds.images else 0
     click.echo(f"FiftyOne {name!r} -> {to}: {ds.summary_line()}, {reviewed} images reviewed, "
                f"written to {output}")
+
+
+# -- score: likely annotation errors first ---------------------------------------------
+
+@main.command(name="score")
+@click.argument("dataset", type=click.Path(path_type=str))
+@_read_options
+@click.option("--task", type=click.Choice(["classification", "detection"]), default=None,
+              help="Default: detection when the dataset has boxes.")
+@click.option("--model", type=click.Choice(["classic", "cnn"]), default="classic",
+              show_default=True, help="classic: HOG + colour features, scikit-learn; "
+                                      "cnn: small CNNs from scratch (pip install annokit[torch]).")
+@click.option("--predictions", type=click.Path(path_type=str), default=None,
+              help="Your detector's output (COCO results JSON, or YOLO labels with a "
+                   "confidence column): scores against it, trains nothing.")
+@click.option("--weights", type=click.Path(path_type=str), default=None,
+              help="Local torchvision/timm state dict or ONNX file whose embeddings the CNN "
+                   "classifier uses (nothing is downloaded).")
+@click.option("--folds", type=Number(int, 2, 100), default=5, show_default=True,
+              help="Folds: each image is judged by a model trained without it.")
+@click.option("--seed", type=Number(int, 0, 2**32 - 1), default=0, show_default=True)
+@click.option("--iterations", type=Number(int, 1, 10**7), default=None,
+              help="CNN training iterations per fold (default: the model's own).")
+@click.option("--top", type=Number(int, 0, 10**6), default=15, show_default=True,
+              help="Rows of the worst-annotations table printed.")
+@click.option("--out", type=click.Path(path_type=str), default=None,
+              help="Write the scores: .json (COCO with scores), .csv or .parquet.")
+@_common
+def score_command(dataset: str, read: dict, quiet: bool, task, model: str, predictions,
+                  weights, folds: int, seed: int, iterations, top: int, out) -> None:
+    """Score every annotation of DATASET; likely label errors first.
+
+    \b
+    Example:
+      annokit score ../shared/datasets/bccd/BCCD --out scores.json
+    """
+    from .score import format_worst, score, write_scores
+
+    inputs = tuple(p for p in (dataset, predictions, weights, read["image_root"]) if p)
+    if out:  # a bad --out path is refused before the work
+        check_output(out, inputs, overwrite=True, report=True)
+    ds = _read(dataset, quiet, **read)
+    result = score(ds, task=task, model=model, predictions=predictions, folds=folds, seed=seed,
+                   weights=weights, iterations=iterations)
+    _list_notes(result.skipped, quiet)
+    click.echo(format_worst(ds, result, top))
+    if out:
+        write_scores(ds, result, out, overwrite=True, protect=inputs)
+        if not quiet:
+            click.echo(f"scores written to {out}", err=True)

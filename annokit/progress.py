@@ -11,15 +11,19 @@ QUIET = False  # set by the CLI's --quiet
 MIN_ITEMS = 2000  # below this the work is too quick for a bar to help
 
 
-def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
+def track(items: Iterable[T], label: str, total: int | None = None,
+          min_items: int = MIN_ITEMS) -> Iterator[T]:
     """Iterate over ``items``, drawing a bar on stderr when it is a terminal.
+
+    ``min_items``: fewer items than this get no bar (quick work); slow items (training
+    folds, iterations) ask for a bar whatever their number with ``min_items=1``.
 
     Example:
         >>> sum(track(range(3), "counting"))
         3
     """
     total = total if total is not None else (len(items) if hasattr(items, "__len__") else None)
-    if QUIET or not sys.stderr.isatty() or (total is not None and total < MIN_ITEMS):
+    if QUIET or not sys.stderr.isatty() or (total is not None and total < min_items):
         yield from items
         return
     with click.progressbar(items, length=total, label=label, file=sys.stderr) as bar:

@@ -1,0 +1,347 @@
+"""Detection scoring: a quality per box (swapped class, badly located, spurious), candidate
+overlooked objects, and from them a quality per image.
+
+Three sources of evidence, one output shape:
+
+``classic``      one scikit-learn classifier over crop features (``features.py``) with a
+                 class per category plus ``background`` (boxes on unannotated ground) and
+                 ``badloc`` (annotated boxes moved to IoU < 0.5); trained K-fold, so each
+                 box is judged by a model that never saw its image. A ridge regression
+                 from the same features suggests where a badly located box should be.
+                 Overlooked candidates are Felzenszwalb segments scored by it.
+predictions      a detector's boxes (the user's ``--predictions``, or the out-of-fold
+                 ``cnn``) matched to the annotations (:func:`from_predictions`).
+
+Per box: ``swap_quality`` = p(annotated class) / (p(annotated) + p(best other class)),
+``spurious_quality`` = 1 - p(background), ``badloc_quality`` = 1 - p(badly located);
+``quality`` is the lowest of the three and ``issue`` the type that gave it when it is
+below :data:`FLAG`.
+
+Example:
+    >>> boxes, candidates = classic(ds, folds, seed=0, skipped=[])  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..geometry import iou_matrix
+from ..model import Dataset
+from ..progress import track
+from . import models
+from .features import crop_features, read_images
+from .samples import candidates as segment_candidates
+from .samples import jitter, negatives
+
+FLAG = 0.5          # a type quality below this names the box's issue
+SEGMENT_SIDE = 160  # candidates are segmented on images downscaled to this side
+MAX_CANDIDATES = 10  # overlooked candidates kept per image, best first
+MIN_OBJECT = 0.1    # candidates whose object probability is lower are dropped
+ISSUES = ("spurious", "swap", "badloc")  # ties name the first: nothing there at all is spurious
+
+
+def box_table(ds: Dataset) -> tuple[pd.DataFrame, np.ndarray]:
+    """The boxes that can be scored (finite, positive size, known image and class) with
+    their image position ``pos`` and class code ``code``; and the class ids in code order.
+
+    Example:
+        >>> boxes, classes = box_table(ds)  # doctest: +SKIP
+    """
+    anns = ds.annotations
+    classes = ds.categories["id"].to_numpy()
+    pos = pd.Index(ds.images["id"]).get_indexer(anns["image_id"])
+    code = pd.Index(classes).get_indexer(anns["category_id"])
+    xywh = anns[["x", "y", "w", "h"]].to_numpy(np.float64)
+    ok = ((anns["kind"] == "box").to_numpy() & (pos >= 0) & (code >= 0)
+          & np.isfinite(xywh).all(axis=1) & (xywh[:, 2] > 0) & (xywh[:, 3] > 0))
+    table = pd.DataFrame({"row": np.flatnonzero(ok), "pos": pos[ok], "code": code[ok],
+                          "x": xywh[ok, 0], "y": xywh[ok, 1], "w": xywh[ok, 2],
+                          "h": xywh[ok, 3]})
+    return table, classes
+
+
+def _xyxy(xywh: np.ndarray) -> np.ndarray:
+    return np.hstack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])
+
+
+def _image_samples(im, boxes: np.ndarray, sizes_rel: np.ndarray, rng, with_candidates: bool
+                   ) -> dict[str, np.ndarray]:
+    """Boxes to featurise in one image: annotated, jittered, background, candidates."""
+    width, height = im.size
+    out = {"gt": boxes, "jitter": jitter(boxes, rng, width, height),
+           "negative": negatives(boxes, sizes_rel, max(2, len(boxes)), rng, width, height)}
+    if with_candidates:
+        scale = min(1.0, SEGMENT_SIDE / max(width, height))
+        small = im.resize((max(1, round(width * scale)), max(1, round(height * scale))))
+        out["candidate"] = segment_candidates(np.asarray(small), boxes, sizes_rel, scale)
+    return out
+
+
+def featurise(ds: Dataset, boxes: pd.DataFrame, seed: int, skipped: list[str],
+              with_candidates: bool = True) -> pd.DataFrame | None:
+    """Decode each image once and compute the features of all its sample boxes.
+
+    Returns a table with ``pos`` (image), ``kind`` (gt/jitter/negative/candidate),
+    ``ref`` (the box row for gt/jitter), ``code`` (class), the box ``x y w h`` and
+    ``target`` (jitter: where the true box is, relative to the jittered one), plus a
+    ``features`` matrix in ``.attrs``. Unreadable images are appended to ``skipped``.
+    """
+    images = ds.images
+    sizes = boxes[["w", "h"]].to_numpy() / images[["width", "height"]].to_numpy(
+        np.float64, na_value=np.nan)[boxes["pos"].to_numpy()]
+    sizes_rel = sizes[np.isfinite(sizes).all(axis=1)]
+    by_image = {p: g for p, g in boxes.groupby("pos", sort=False)}
+    parts, feats = [], []
+    for pos, im in read_images(ds, "features", skipped):
+        group = by_image.get(pos)
+        if group is None:
+            group = boxes.iloc[:0]
+        xywh = group[["x", "y", "w", "h"]].to_numpy()
+        rng = np.random.default_rng([seed, pos])
+        samples = _image_samples(im, xywh, _image_sizes(sizes_rel, im), rng, with_candidates)
+        for kind, b in samples.items():
+            if not len(b):
+                continue
+            part = pd.DataFrame({"pos": pos, "kind": kind, "x": b[:, 0], "y": b[:, 1],
+                                 "w": b[:, 2], "h": b[:, 3]})
+            if kind in ("gt", "jitter"):
+                part["ref"] = group["row"].to_numpy()
+                part["code"] = group["code"].to_numpy()
+                if kind == "jitter":
+                    part[["t0", "t1", "t2", "t3"]] = _offsets(b, xywh)
+            parts.append(part)
+            feats.append(crop_features(im, _xyxy(b)))
+    if not parts:
+        return None
+    table = pd.concat(parts, ignore_index=True)
+    table.attrs["features"] = np.vstack(feats)
+    return table
+
+
+def _image_sizes(sizes_rel: np.ndarray, im) -> np.ndarray:
+    return sizes_rel if len(sizes_rel) else np.array([[0.1, 0.1]])
+
+
+def _offsets(moved: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Where ``true`` lies relative to ``moved``: centre shift in box sizes, log size ratio."""
+    mc = moved[:, :2] + moved[:, 2:] / 2
+    tc = true[:, :2] + true[:, 2:] / 2
+    return np.hstack([(tc - mc) / moved[:, 2:], np.log(true[:, 2:] / moved[:, 2:])])
+
+
+def _apply_offsets(box: np.ndarray, t: np.ndarray) -> np.ndarray:
+    centre = box[:, :2] + box[:, 2:] / 2 + t[:, :2] * box[:, 2:]
+    size = box[:, 2:] * np.exp(np.clip(t[:, 2:], -3, 3))
+    return np.hstack([centre - size / 2, size])
+
+
+def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str]
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Out-of-fold per-box type qualities and scored overlooked candidates (classic).
+
+    ``folds`` gives each image's fold. Returns (per annotation row: the type qualities and
+    suggestions, indexed by annotation position; candidates: pos, x, y, w, h, code, prob).
+    """
+    boxes, classes = box_table(ds)
+    table = featurise(ds, boxes, seed, skipped)
+    k = len(classes)
+    scores = _empty_box_scores(len(ds.annotations))
+    if table is None:
+        return scores, _empty_candidates()
+    feats = models.reduce(table.attrs["features"], seed)
+    kind = table["kind"].to_numpy()
+    fold = folds[table["pos"].to_numpy()]
+    label = np.where(kind == "gt", table["code"].fillna(-1).to_numpy(),
+                     np.where(kind == "negative", k, k + 1)).astype(np.int64)
+    learn = kind != "candidate"
+    probs = np.full((len(table), k + 2), np.nan)
+    offsets = np.full((len(table), 4), np.nan)
+    for f in track(np.unique(fold), "training folds", total=len(np.unique(fold)), min_items=1):
+        train, judge = learn & (fold != f), fold == f
+        if not train.any() or not judge.any():
+            continue
+        clf = models.box_classifier(seed).fit(feats[train], label[train])
+        probs[np.ix_(judge, clf.classes_)] = clf.predict_proba(feats[judge])
+        moved = train & (kind == "jitter")
+        if moved.sum() > 10:
+            reg = models.box_regressor(seed).fit(feats[moved], table.loc[moved, ["t0", "t1", "t2",
+                                                                               "t3"]].to_numpy())
+            gt_judge = judge & (kind == "gt")
+            offsets[gt_judge] = reg.predict(feats[gt_judge])
+    probs = np.nan_to_num(probs, nan=0.0)
+    gt = kind == "gt"
+    _fill_box_scores(scores, table[gt], probs[gt], offsets[gt], classes)
+    cand = kind == "candidate"
+    return scores, _candidates(table[cand], probs[cand, :k], classes)
+
+
+def _empty_box_scores(n: int) -> pd.DataFrame:
+    return pd.DataFrame({
+        "swap_quality": np.full(n, np.nan), "badloc_quality": np.full(n, np.nan),
+        "spurious_quality": np.full(n, np.nan),
+        "suggested_category_id": pd.array([pd.NA] * n, dtype="Int64"),
+        **{f"suggested_{c}": np.full(n, np.nan) for c in "xywh"}})
+
+
+def _empty_candidates() -> pd.DataFrame:
+    return pd.DataFrame({"pos": np.zeros(0, np.int64), "x": [], "y": [], "w": [], "h": [],
+                         "category_id": np.zeros(0, np.int64), "object": []})
+
+
+def _fill_box_scores(scores: pd.DataFrame, gt: pd.DataFrame, probs: np.ndarray,
+                     offsets: np.ndarray, classes: np.ndarray) -> None:
+    k = len(classes)
+    rows = gt["ref"].to_numpy(np.int64)
+    code = gt["code"].to_numpy(np.int64)
+    objects = probs[:, :k]
+    own = objects[np.arange(len(code)), code]
+    others = objects.copy()
+    others[np.arange(len(code)), code] = -1
+    best_other = others.max(axis=1) if k > 1 else np.zeros(len(code))
+    scores.loc[rows, "swap_quality"] = own / np.maximum(own + best_other, 1e-12)
+    scores.loc[rows, "spurious_quality"] = 1 - probs[:, k]
+    scores.loc[rows, "badloc_quality"] = 1 - probs[:, k + 1]
+    suggest = classes[others.argmax(axis=1)] if k > 1 else classes[code]
+    scores.loc[rows, "suggested_category_id"] = suggest
+    xywh = gt[["x", "y", "w", "h"]].to_numpy()
+    moved = np.where(np.isfinite(offsets).all(axis=1)[:, None],
+                     _apply_offsets(xywh, np.nan_to_num(offsets)), np.nan)
+    scores.loc[rows, ["suggested_x", "suggested_y", "suggested_w", "suggested_h"]] = moved
+
+
+def _candidates(cand: pd.DataFrame, objects: np.ndarray, classes: np.ndarray) -> pd.DataFrame:
+    """Candidates worth showing: object probability >= MIN_OBJECT, non-overlapping, the
+    MAX_CANDIDATES best per image."""
+    if not len(cand):
+        return _empty_candidates()
+    out = pd.DataFrame({"pos": cand["pos"].to_numpy(), "x": cand["x"].to_numpy(),
+                        "y": cand["y"].to_numpy(), "w": cand["w"].to_numpy(),
+                        "h": cand["h"].to_numpy(),
+                        "category_id": classes[objects.argmax(axis=1)],
+                        "object": objects.sum(axis=1)})
+    return suppress(out[out["object"] >= MIN_OBJECT])
+
+
+def suppress(cand: pd.DataFrame, max_iou: float = 0.5) -> pd.DataFrame:
+    """Greedy non-maximum suppression per image, then the best MAX_CANDIDATES per image.
+
+    Example:
+        >>> c = pd.DataFrame({"pos": [0, 0], "x": [0.0, 1], "y": [0.0, 0], "w": [10.0, 10],
+        ...                   "h": [10.0, 10], "category_id": [1, 1], "object": [0.9, 0.8]})
+        >>> len(suppress(c))
+        1
+    """
+    cand = cand.sort_values(["pos", "object"], ascending=[True, False], kind="stable")
+    keep = np.zeros(len(cand), bool)
+    xywh = cand[["x", "y", "w", "h"]].to_numpy()
+    starts = np.flatnonzero(np.r_[True, np.diff(cand["pos"].to_numpy()) != 0]) \
+        if len(cand) else np.zeros(0, int)
+    ends = np.r_[starts[1:], len(cand)]
+    for a, b in zip(starts.tolist(), ends.tolist()):  # per image: a few dozen boxes each
+        overlap = iou_matrix(xywh[a:b], xywh[a:b]) > max_iou
+        alive = np.ones(b - a, bool)
+        for i in range(b - a):
+            if alive[i]:
+                alive[i + 1:] &= ~overlap[i, i + 1:]
+        keep[a:b] = alive & (np.cumsum(alive) <= MAX_CANDIDATES)
+    return cand[keep].reset_index(drop=True)
+
+
+def combine(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``quality`` (the lowest type quality) and ``issue`` (its type, when below FLAG).
+
+    Example:
+        >>> s = pd.DataFrame({"swap_quality": [0.9, 0.2], "badloc_quality": [0.8, 0.9],
+        ...                   "spurious_quality": [0.7, 0.95]})
+        >>> combine(s)[1].tolist()
+        [None, 'swap']
+    """
+    q = scores[[f"{t}_quality" for t in ISSUES]].to_numpy(np.float64)
+    judged = np.isfinite(q).all(axis=1)
+    safe = np.where(np.isfinite(q), q, 1.0)
+    quality = np.where(judged, safe.min(axis=1), np.nan)
+    worst = np.asarray(ISSUES, dtype=object)[safe.argmin(axis=1)]
+    issue = np.where(judged & (quality < FLAG), worst, None)
+    return quality, issue
+
+
+def from_predictions(ds: Dataset, pred: Dataset, *, min_score: float = 0.05
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-box type qualities and overlooked candidates from a detector's boxes.
+
+    For an annotated box of class k, the predictions overlapping it (IoU >= 0.5) give
+    s_own (best score of class k) and s_other (best of another class):
+    ``swap_quality = s_own / (s_own + s_other)``; ``spurious_quality`` is the best score of
+    any prediction with IoU >= 0.1 (nothing there: an empty spot); ``badloc_quality`` the
+    confidence-weighted mean IoU of the predictions of class k that overlap it (IoU >=
+    0.1): a confident object that only half-overlaps the box scores low. A prediction with score >=
+    ``min_score`` that overlaps no annotation (IoU < 0.3) is an overlooked candidate,
+    ``quality = 1 - score``.
+
+    Example:
+        >>> boxes, candidates = from_predictions(ds, predictions)  # doctest: +SKIP
+    """
+    boxes, classes = box_table(ds)
+    scores = _empty_box_scores(len(ds.annotations))
+    p = pred.annotations
+    p = p[(p["kind"] == "box") & (p["score"].fillna(0) >= min_score)]
+    p_pos = pd.Index(ds.images["id"]).get_indexer(p["image_id"])
+    p = p.assign(pos=p_pos)[p_pos >= 0]
+    p_by = {k: g for k, g in p.groupby("pos", sort=False)}
+    cands, parts = [], []
+    for pos, group in boxes.groupby("pos", sort=False):  # per image: matrices, not loops
+        mine = p_by.get(pos)
+        parts.append(_image_prediction_scores(group, mine, classes))
+    for pos, mine in p_by.items():
+        have = boxes.loc[boxes["pos"] == pos, ["x", "y", "w", "h"]].to_numpy()
+        pb = mine[["x", "y", "w", "h"]].to_numpy()
+        free = iou_matrix(pb, have).max(axis=1) < 0.3 if len(have) else np.ones(len(pb), bool)
+        if free.any():
+            cands.append(pd.DataFrame({"pos": pos, "x": pb[free, 0], "y": pb[free, 1],
+                                       "w": pb[free, 2], "h": pb[free, 3],
+                                       "category_id": mine["category_id"].to_numpy()[free],
+                                       "object": mine["score"].to_numpy()[free]}))
+    if parts:
+        table = pd.concat(parts)
+        rows = table.index.to_numpy()
+        for col in table.columns:
+            scores.loc[rows, col] = table[col].to_numpy()
+    cand = suppress(pd.concat(cands, ignore_index=True)) if cands else _empty_candidates()
+    return scores, cand
+
+
+def _image_prediction_scores(group: pd.DataFrame, mine: pd.DataFrame | None,
+                             classes: np.ndarray) -> pd.DataFrame:
+    """The type qualities of one image's boxes against that image's predictions."""
+    n = len(group)
+    cls = classes[group["code"].to_numpy()]
+    out = pd.DataFrame({"swap_quality": np.full(n, 0.5), "badloc_quality": np.zeros(n),
+                        "spurious_quality": np.zeros(n),
+                        "suggested_category_id": pd.array([pd.NA] * n, dtype="Int64")},
+                       index=group["row"].to_numpy())
+    if mine is None or not len(mine):
+        return out
+    iou = iou_matrix(group[["x", "y", "w", "h"]].to_numpy(), mine[["x", "y", "w", "h"]].to_numpy())
+    score = mine["score"].to_numpy(np.float64)[None, :]
+    same = cls[:, None] == mine["category_id"].to_numpy()[None, :]
+    close = iou >= 0.5
+    s_own = np.where(close & same, score, 0).max(axis=1)
+    other = np.where(close & ~same, score, 0)
+    s_other = other.max(axis=1)
+    out["swap_quality"] = np.where(s_own + s_other > 0,
+                                   s_own / np.maximum(s_own + s_other, 1e-12), 0.5)
+    out["spurious_quality"] = np.where(iou >= 0.1, score, 0).max(axis=1)
+    near = same & (iou >= 0.1)
+    # the IoU of the predictions of its class near it, weighted by their confidence
+    weight = np.where(near, score, 0)
+    out["badloc_quality"] = (weight * iou).sum(axis=1) / np.maximum(weight.sum(axis=1), 1e-12)
+    best = other.argmax(axis=1)
+    suggest = mine["category_id"].to_numpy()[best]
+    out["suggested_category_id"] = pd.array(np.where(s_other > s_own, suggest, cls),
+                                            dtype="Int64")
+    pick = np.where(same & (iou >= 0.1), iou * score, -1).argmax(axis=1)
+    has = (np.where(same & (iou >= 0.1), 1, 0).sum(axis=1) > 0)
+    pb = mine[["x", "y", "w", "h"]].to_numpy()[pick]
+    for j, c in enumerate("xywh"):
+        out[f"suggested_{c}"] = np.where(has, pb[:, j], np.nan)
+    return out

@@ -1,0 +1,309 @@
+"""annokit score: planted errors rank first, the Scores contract, output files, CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageDraw
+
+import annokit
+from annokit.cli import main
+from annokit.score import Scores, load_predictions, score, write_scores
+from annokit.score.inject import inject_detection_errors, inject_label_flips
+
+COLOURS = {1: (220, 40, 40), 2: (40, 200, 60), 3: (50, 70, 230)}  # circle, square, triangle
+NAMES = {1: "circle", 2: "square", 3: "triangle"}
+
+
+def _draw(draw: ImageDraw.ImageDraw, cls: int, x: float, y: float, s: float) -> None:
+    box = [x, y, x + s, y + s]
+    if cls == 1:
+        draw.ellipse(box, fill=COLOURS[1])
+    elif cls == 2:
+        draw.rectangle(box, fill=COLOURS[2])
+    else:
+        draw.polygon([(x + s / 2, y), (x, y + s), (x + s, y + s)], fill=COLOURS[3])
+
+
+def make_shapes(folder, n_images: int = 36, seed: int = 0, size: int = 128) -> annokit.Dataset:
+    """Coloured shapes on a noisy background; exact boxes, non-overlapping."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    images, anns = [], []
+    for i in range(n_images):
+        bg = rng.normal(120, 25, (size, size, 3)).clip(0, 255).astype(np.uint8)
+        im = Image.fromarray(bg)
+        draw = ImageDraw.Draw(im)
+        for slot in rng.permutation(4)[:3]:  # a 2x2 grid of slots: shapes never overlap
+            s = float(rng.integers(22, 34))
+            x = (slot % 2) * size / 2 + rng.uniform(4, size / 2 - s - 4)
+            y = (slot // 2) * size / 2 + rng.uniform(4, size / 2 - s - 4)
+            cls = int(rng.integers(1, 4))
+            _draw(draw, cls, x, y, s)
+            anns.append({"image_id": i + 1, "category_id": cls, "x": x, "y": y, "w": s + 1,
+                         "h": s + 1})
+        name = f"img_{i:03d}.png"
+        im.save(folder / name)
+        images.append({"id": i + 1, "file_name": name, "width": size, "height": size})
+    return annokit.Dataset(
+        pd.DataFrame({"id": list(NAMES), "name": list(NAMES.values())}),
+        pd.DataFrame(images), pd.DataFrame(anns), {"image_root": str(folder)})
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    ds = make_shapes(tmp_path_factory.mktemp("shapes"))
+    noisy, truth, deleted = inject_detection_errors(ds, seed=1, swap=0.06, badloc=0.06,
+                                                    delete=0.0, spurious=0.06)
+    return noisy, truth, score(noisy, folds=4, seed=0)
+
+
+def _ranks_first(quality: np.ndarray, wrong: np.ndarray) -> float:
+    """Share of the k planted errors among the k lowest qualities."""
+    k = int(wrong.sum())
+    worst = np.argsort(quality, kind="stable")[:k]
+    return wrong[worst].mean()
+
+
+def test_planted_errors_rank_first_classic(planted):
+    noisy, truth, result = planted
+    n = len(noisy.annotations)
+    quality = result.annotations["quality"].to_numpy()[:n]
+    wrong = truth["error"].notna().to_numpy()
+    assert wrong.sum() >= 6
+    assert _ranks_first(quality, wrong) >= 0.8
+    flagged = result.annotations["issue"].to_numpy()[:n]
+    # most planted errors are flagged, with the right type
+    for kind in ("swap", "spurious", "badloc"):
+        mine = truth["error"].to_numpy() == kind
+        assert (flagged[mine] != None).mean() >= 0.6, kind  # noqa: E711
+    swapped = truth["error"].to_numpy() == "swap"
+    assert (flagged[swapped] == "swap").mean() >= 0.6
+
+
+def test_swap_suggests_the_original_class(planted, tmp_path):
+    noisy, truth, result = planted
+    clean = make_shapes(tmp_path / "again")  # same seed: the same boxes before planting
+    swapped = truth.loc[truth["error"] == "swap", "annotation_id"]
+    table = result.annotations.set_index("annotation_id")
+    flagged = table.loc[swapped][table.loc[swapped, "issue"] == "swap"]
+    original = clean.annotations.set_index("id").loc[flagged.index, "category_id"]
+    assert len(flagged) and (flagged["suggested_category_id"].to_numpy() ==
+                             original.to_numpy()).mean() >= 0.8
+
+
+def test_scores_contract(planted):
+    noisy, _, result = planted
+    assert isinstance(result, Scores) and result.task == "detection"
+    a = result.annotations
+    expected = {"annotation_id": "Int64", "image_id": "int64", "category_id": "Int64",
+                "quality": "float64", "issue": "object", "suggested_category_id": "Int64",
+                "suggested_x": "float64", "suggested_y": "float64", "suggested_w": "float64",
+                "suggested_h": "float64"}
+    for col, dtype in expected.items():
+        assert str(a[col].dtype) == dtype, col
+    n = len(noisy.annotations)
+    assert a["annotation_id"].iloc[:n].tolist() == noisy.annotations["id"].tolist()
+    assert a["annotation_id"].iloc[n:].isna().all()
+    assert set(a["issue"].dropna()) <= {"swap", "badloc", "spurious", "overlooked"}
+    assert (a["issue"].iloc[n:] == "overlooked").all()
+    q = a["quality"].dropna()
+    assert ((q >= 0) & (q <= 1)).all()
+    moved = a["issue"] == "badloc"
+    assert a.loc[moved, ["suggested_x", "suggested_w"]].notna().all().all()
+    assert a.loc[a["issue"].isna(), "suggested_x"].isna().all()
+    im = result.images
+    assert [str(im[c].dtype) for c in ("image_id", "quality", "n_issues")] == \
+        ["int64", "float64", "int64"]
+    assert im["image_id"].tolist() == noisy.images["id"].tolist()
+    low = a.groupby("image_id")["quality"].min()
+    assert np.allclose(im.set_index("image_id").loc[low.index, "quality"], low)
+
+
+def test_same_seed_same_ranking(planted):
+    noisy, _, result = planted
+    again = score(noisy, folds=4, seed=0)
+    pd.testing.assert_frame_equal(result.annotations, again.annotations)
+
+
+def test_out_json_reads_back_with_scores(planted, tmp_path):
+    noisy, _, result = planted
+    path = write_scores(noisy, result, tmp_path / "scores.json")
+    back = annokit.read(path, "coco")
+    n = len(noisy.annotations)
+    anns = back.annotations
+    assert anns["id"].iloc[:n].tolist() == noisy.annotations["id"].tolist()
+    np.testing.assert_array_equal(anns[["x", "y", "w", "h"]].to_numpy()[:n],
+                                  noisy.annotations[["x", "y", "w", "h"]].to_numpy())
+    np.testing.assert_allclose(anns["quality"].to_numpy(float)[:n],
+                               result.annotations["quality"].to_numpy()[:n])
+    extra = anns.iloc[n:]
+    assert len(extra) == len(result.annotations) - n
+    assert (extra["issue"] == "overlooked").all() and extra["id"].min() > noisy.annotations["id"].max()
+    swaps = result.annotations.index[result.annotations["issue"] == "swap"]
+    assert anns.loc[swaps, "suggested_category_id"].notna().all()
+    moved = result.annotations.index[result.annotations["issue"] == "badloc"]
+    assert all(len(b) == 4 for b in anns.loc[moved, "suggested_bbox"])
+    assert back.images["quality"].notna().all()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_out_tables(planted, tmp_path, suffix):
+    noisy, _, result = planted
+    path = write_scores(noisy, result, tmp_path / f"scores{suffix}")
+    table = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    assert len(table) == len(result.annotations)
+    assert {"annotation_id", "quality", "issue", "image_quality"} <= set(table.columns)
+    np.testing.assert_allclose(table["quality"], result.annotations["quality"])
+
+
+def test_out_never_over_the_input(planted, tmp_path):
+    noisy, _, result = planted
+    root = noisy.meta["image_root"]
+    with pytest.raises(annokit.AnnokitError, match="refusing to write over or into the input"):
+        write_scores(noisy, result, f"{root}/scores.json", protect=(root,))
+    with pytest.raises(annokit.AnnokitError, match="must end in"):
+        write_scores(noisy, result, tmp_path / "scores.txt")
+
+
+def test_predictions_path(planted, tmp_path):
+    """A detector's COCO results: the planted spurious box has nothing under it, the
+    swapped one a confident box of another class, the deleted object is overlooked."""
+    noisy, truth, _ = planted
+    anns = noisy.annotations
+    error = truth["error"].to_numpy()
+    clean = anns[pd.isna(error)]
+    records = [{"image_id": int(r.image_id), "category_id": int(r.category_id),
+                "bbox": [r.x, r.y, r.w, r.h], "score": 0.9} for r in clean.itertuples()]
+    swapped = anns[error == "swap"]
+    records += [{"image_id": int(r.image_id), "category_id": int(r.category_id % 3 + 1),
+                 "bbox": [r.x, r.y, r.w, r.h], "score": 0.8} for r in swapped.itertuples()]
+    records.append({"image_id": 1, "category_id": 1, "bbox": [1.0, 1.0, 5.0, 5.0], "score": 0.7})
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(records))
+    result = score(noisy, predictions=path)
+    table = result.annotations
+    n = len(anns)
+    assert (table["issue"].to_numpy()[:n][error == "spurious"] == "spurious").all()
+    assert (table["issue"].to_numpy()[:n][error == "swap"] == "swap").all()
+    assert table["issue"].to_numpy()[:n][pd.isna(error)].tolist() == \
+        [None] * int(pd.isna(error).sum())
+    over = table.iloc[n:]
+    assert len(over) == 1 and over["quality"].iloc[0] == pytest.approx(0.3)
+    assert load_predictions(path, noisy).annotations["score"].notna().all()
+
+
+def test_predictions_without_scores_refused(planted, tmp_path):
+    noisy, _, _ = planted
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}]))
+    with pytest.raises(annokit.AnnokitError, match="confidence"):
+        score(noisy, predictions=path)
+
+
+def test_unreadable_image_is_skipped(tmp_path):
+    ds = make_shapes(tmp_path / "broken", n_images=12)
+    path = tmp_path / "broken" / ds.images["file_name"].iat[3]
+    path.write_bytes(path.read_bytes()[:200])  # truncated
+    result = score(ds, folds=3)
+    assert len(result.skipped) == 1 and ds.images["file_name"].iat[3] in result.skipped[0]
+    bad = result.annotations["image_id"] == ds.images["id"].iat[3]
+    assert result.annotations.loc[bad, "quality"].isna().all()
+    assert result.annotations.loc[~bad & result.annotations["annotation_id"].notna(),
+                                  "quality"].notna().all()
+
+
+def make_classes(folder, n: int = 90, seed: int = 0) -> annokit.Dataset:
+    """One shape per image: the class is the shape (and its colour)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    images, anns = [], []
+    for i in range(n):
+        cls = i % 3 + 1
+        im = Image.fromarray(rng.normal(120, 25, (64, 64, 3)).clip(0, 255).astype(np.uint8))
+        s = float(rng.integers(24, 40))
+        _draw(ImageDraw.Draw(im), cls, *rng.uniform(2, 62 - s, 2), s)
+        im.save(folder / f"c_{i:03d}.png")
+        images.append({"id": i + 1, "file_name": f"c_{i:03d}.png", "width": 64, "height": 64})
+        anns.append({"image_id": i + 1, "category_id": cls, "kind": "label"})
+    return annokit.Dataset(pd.DataFrame({"id": list(NAMES), "name": list(NAMES.values())}),
+                           pd.DataFrame(images), pd.DataFrame(anns),
+                           {"image_root": str(folder)})
+
+
+def test_label_flips_rank_first_classic(tmp_path):
+    ds = make_classes(tmp_path / "cls", n=150)
+    noisy, truth = inject_label_flips(ds, 0.08, seed=3)
+    result = score(noisy, folds=3)
+    assert result.task == "classification"
+    table = result.annotations
+    flipped = truth["flipped"].to_numpy()
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(flipped, -table["quality"].to_numpy()) >= 0.95
+    assert _ranks_first(table["quality"].to_numpy(), flipped) >= 0.6
+    assert (table["issue"].to_numpy()[flipped] == "flip").mean() >= 0.7
+    original = ds.annotations["category_id"].to_numpy()[flipped]
+    assert (table["suggested_category_id"].to_numpy()[flipped] == original).mean() >= 0.7
+    back_path = write_scores(noisy, result, tmp_path / "flips.json")
+    data = json.loads(back_path.read_text())
+    assert sum(a.get("issue") == "flip" for a in data["annotations"]) == \
+        int((table["issue"] == "flip").sum())
+
+
+def test_cli_score(planted, tmp_path):
+    noisy, _, _ = planted
+    src = tmp_path / "coco.json"
+    noisy.meta.pop("coco", None)
+    annokit.write(noisy, src, "coco")
+    out = tmp_path / "scores.csv"
+    got = CliRunner().invoke(main, ["score", str(src), "--image-root", noisy.meta["image_root"],
+                                    "--folds", "3", "--out", str(out), "--quiet"])
+    assert got.exit_code == 0, got.output
+    assert "flagged" in got.output and "quality" in got.output
+    assert len(pd.read_csv(out)) >= len(noisy.annotations)
+    bad = CliRunner().invoke(main, ["score", str(src), "--folds", "1"])
+    assert bad.exit_code == 2 and "at least 2 folds" in bad.output
+    into = CliRunner().invoke(main, ["score", str(src), "--out", str(src)])
+    assert into.exit_code == 2 and "refusing to write over" in into.output
+
+
+def test_bad_arguments(planted):
+    noisy, _, _ = planted
+    with pytest.raises(annokit.AnnokitError, match="unknown model"):
+        score(noisy, model="resnet")
+    with pytest.raises(annokit.AnnokitError, match="unknown task"):
+        score(noisy, task="segmentation")
+    with pytest.raises(annokit.AnnokitError, match="weights file not found"):
+        score(noisy, model="cnn", weights="/nonexistent/model.onnx")
+    with pytest.raises(annokit.AnnokitError, match="detection trains its own models"):
+        score(noisy, weights=__file__)
+
+
+@pytest.mark.parametrize("name", ["annokit.score.features", "annokit.score.samples",
+                                  "annokit.score.models", "annokit.score.detection"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name),
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_predictions_from_yolo_labels_with_confidence(planted, tmp_path):
+    """YOLO label lines with a sixth (confidence) column; images matched by file stem."""
+    noisy, truth, _ = planted
+    pred = noisy.copy()
+    pred.annotations["score"] = 0.9
+    folder = tmp_path / "pred_yolo"
+    annokit.write(pred, folder, "yolo", images="none")
+    (folder / "data.yaml").unlink()  # as Ultralytics predict writes them: labels only
+    result = score(noisy, predictions=folder)
+    n = len(noisy.annotations)
+    # every annotated box has its own prediction on top: nothing is flagged
+    assert result.annotations["issue"].iloc[:n].isna().all()
+    assert (result.annotations["quality"].iloc[:n] > 0.5).all()
