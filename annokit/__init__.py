@@ -27,6 +27,17 @@ from .report import report
 from .score import Scores, score
 from .version import __version__
 
-__all__ = ["AnnokitError", "Dataset", "FormatError", "Problems", "check", "convert", "detect",
-from .score import Scores, score
-from .version import __version__
+__all__ = ["AnnokitError", "Dataset", "FormatError", "Problems", "Scores", "check", "convert",
+           "detect", "from_fiftyone", "read", "report", "score", "to_fiftyone", "write",
+           "__version__"]
+
+_LAZY = {"to_fiftyone": "integrations.fiftyone", "from_fiftyone": "integrations.fiftyone"}
+
+
+def __getattr__(name: str):
+    """Heavy parts load on first use, so ``import annokit`` stays light."""
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'annokit' has no attribute {name!r}")

@@ -142,7 +142,8 @@ def test_out_json_reads_back_with_scores(planted, tmp_path):
                                result.annotations["quality"].to_numpy()[:n])
     extra = anns.iloc[n:]
     assert len(extra) == len(result.annotations) - n
-    assert (extra["issue"] == "overlooked").all() and extra["id"].min() > noisy.annotations["id"].max()
+    assert (extra["issue"] == "overlooked").all()
+    assert extra["id"].min() > noisy.annotations["id"].max()
     swaps = result.annotations.index[result.annotations["issue"] == "swap"]
     assert anns.loc[swaps, "suggested_category_id"].notna().all()
     moved = result.annotations.index[result.annotations["issue"] == "badloc"]

@@ -110,7 +110,8 @@ def score_labels(labels: pd.DataFrame, y: np.ndarray, probs: np.ndarray, classes
     """Per annotation row: quality, issue ('flip'), suggested class; per image: quality.
 
     Example:
-        >>> rows, image_quality = score_labels(labels, y, probs, classes, False, 10)  # doctest: +SKIP
+        >>> rows, image_quality = score_labels(  # doctest: +SKIP
+        ...     labels, y, probs, classes, False, 10)
     """
     _cleanlab()
     rows = pd.DataFrame({"quality": np.full(n_annotations, np.nan),

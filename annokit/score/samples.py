@@ -37,8 +37,8 @@ def jitter(boxes_xywh: np.ndarray, rng: np.random.Generator, width: float, heigh
         return boxes.copy()
     rep = np.repeat(boxes, TRIES, axis=0)
     cx, cy = rep[:, 0] + rep[:, 2] / 2, rep[:, 1] + rep[:, 3] / 2
-    shift = rng.uniform(-1.0, 1.0, (len(rep), 2)) * rep[:, 2:] * rng.choice([0.0, 1.0], (len(rep), 1),
-                                                                             p=[0.25, 0.75])
+    shift = rng.uniform(-1.0, 1.0, (len(rep), 2)) * rep[:, 2:]
+    shift *= rng.choice([0.0, 1.0], (len(rep), 1), p=[0.25, 0.75])  # a quarter keep their place
     scale = np.exp(rng.uniform(-0.9, 0.9, (len(rep), 2)))
     w, h = rep[:, 2] * scale[:, 0], rep[:, 3] * scale[:, 1]
     out = np.stack([cx + shift[:, 0] - w / 2, cy + shift[:, 1] - h / 2, w, h], axis=1)
