@@ -267,7 +267,7 @@ def test_cli_score(planted, tmp_path):
     assert "flagged" in got.output and "quality" in got.output
     assert len(pd.read_csv(out)) >= len(noisy.annotations)
     bad = CliRunner().invoke(main, ["score", str(src), "--folds", "1"])
-    assert bad.exit_code == 2 and "at least 2 folds" in bad.output
+    assert bad.exit_code == 2 and "not a finite number in [2, 100]" in bad.output
     into = CliRunner().invoke(main, ["score", str(src), "--out", str(src)])
     assert into.exit_code == 2 and "refusing to write over" in into.output
 

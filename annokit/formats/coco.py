@@ -439,8 +439,9 @@ def _images(records: list[dict], reasons: dict[int, str], file: Path,
     _refuse_duplicate_images(ids[keep], file)
     frame = pd.DataFrame({
         "id": ids,
-        "file_name": _objects([n.replace("\\", "/") if isinstance(n, str) else n
-                               for n in names]),
+        # skipped rows' names never reach pandas: a lone surrogate breaks Arrow strings
+        "file_name": _objects([n.replace("\\", "/") if isinstance(n, str) and k else None
+                               for n, k in zip(names, keep)]),
         "width": _sizes(_column(records, "width")),
         "height": _sizes(_column(records, "height")),
         **_extras(records, set(IMAGE_SCHEMA) - {"split"}),  # a 'split' key is the split

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import AnnokitError
 from ..model import Dataset
 from ..progress import track
+from .backend import require_torch
 from .features import read_images
 
 DET_SIDE = 192          # detector input: images letterboxed to this square
@@ -34,16 +34,6 @@ MIN_PEAK = 0.01         # peaks below this score are not predictions
 CLS_SIDE = 64           # classifier input side
 CLS_ITERATIONS = 600    # training steps per fold (batch CLS_BATCH)
 CLS_BATCH = 32
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise AnnokitError("--model cnn needs PyTorch: pip install 'annokit[torch]' (the "
-                           "CPU-only wheel is enough: pip install torch --index-url "
-                           "https://download.pytorch.org/whl/cpu)") from None
-    return torch
 
 
 def _device(torch):
@@ -102,7 +92,7 @@ def centre_net(classes: int):
         >>> [t.shape for t in net(torch.zeros(1, 3, 256, 256))]  # doctest: +SKIP
         [torch.Size([1, 3, 64, 64]), torch.Size([1, 2, 64, 64]), torch.Size([1, 2, 64, 64])]
     """
-    torch = _torch()
+    torch = require_torch()
     nn = torch.nn
 
     class CentreNet(nn.Module):
@@ -246,7 +236,7 @@ def detect_out_of_fold(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[
     """
     from .detection import box_table
 
-    torch = _torch()
+    torch = require_torch()
     device = _device(torch)
     boxes, classes = box_table(ds)
     images, scale, ok = _load(ds, _side(ds), skipped, letterbox=True)
@@ -278,7 +268,7 @@ def small_classifier(classes: int):
     Example:
         >>> net = small_classifier(10)  # doctest: +SKIP
     """
-    torch = _torch()
+    torch = require_torch()
     nn = torch.nn
     return nn.Sequential(
         _conv(nn, 3, 24, 2), _conv(nn, 24, 32), _conv(nn, 32, 48, 2), _conv(nn, 48, 64),
@@ -340,7 +330,7 @@ def classify_out_of_fold(ds: Dataset, y: np.ndarray, folds: np.ndarray, multi: b
 
         feats, ok = embed(ds, weights, skipped)
         return classic_probabilities(feats, y, ok, folds, multi, seed)
-    torch = _torch()
+    torch = require_torch()
     device = _device(torch)
     images, _, ok = _load(ds, CLS_SIDE, skipped, letterbox=False)
     probs = np.full(y.shape, np.nan)

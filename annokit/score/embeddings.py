@@ -82,9 +82,9 @@ def _onnx(path: Path):
 
 
 def _resnet(path: Path):
-    from .cnn import _torch
+    from .backend import require_torch
 
-    torch = _torch()
+    torch = require_torch()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
