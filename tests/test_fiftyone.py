@@ -640,3 +640,31 @@ def test_app_serves_bccd_worst_first_in_chromium(fo, bccd, tmp_path):
     finally:
         close_app()
     assert _get(f"http://localhost:{port}/") is None  # stopped
+
+
+@pytest.mark.slow
+def test_the_real_scorers_result_reaches_fiftyone(fo, bccd):
+    """annokit.score on BCCD with planted swaps -> to_fiftyone: the worst-first view opens
+    on the image the scorer judged worst, and the planted swaps carry issue 'swap'."""
+    from annokit.score.inject import inject_detection_errors
+
+    keep = bccd.images["id"].iloc[:80]
+    small = annokit.Dataset(bccd.categories, bccd.images[bccd.images["id"].isin(keep)],
+                            bccd.annotations[bccd.annotations["image_id"].isin(keep)],
+                            bccd.meta)
+    noisy, truth, _ = inject_detection_errors(small, 0, swap=0.05, badloc=0, delete=0,
+                                              spurious=0)
+    result = annokit.score(noisy, folds=3, seed=0)
+    fo_ds = annokit.to_fiftyone(noisy, "real-scores", scores=result)
+
+    worst = fo_ds.load_saved_view("annokit worst first").first()
+    lowest = result.images.sort_values("quality", kind="stable").iloc[0]
+    assert worst["annokit_id"] == int(lowest["image_id"])
+    assert worst["quality"] == pytest.approx(float(lowest["quality"]))
+    planted = set(truth.loc[truth["error"] == "swap", "annotation_id"].astype(int))
+    flagged = set(fo_ds.load_saved_view("issue swap").values(
+        "ground_truth.detections.annokit_id", unwind=True))
+    # the scorer flags most planted swaps (AUROC ~1 on bccd), and every box has a quality
+    assert len(planted & flagged) >= len(planted) // 2
+    qualities = fo_ds.values("ground_truth.detections.quality", unwind=True)
+    assert len(qualities) == len(noisy.annotations) and all(0 <= q <= 1 for q in qualities)
