@@ -308,3 +308,27 @@ def test_predictions_from_yolo_labels_with_confidence(planted, tmp_path):
     # every annotated box has its own prediction on top: nothing is flagged
     assert result.annotations["issue"].iloc[:n].isna().all()
     assert (result.annotations["quality"].iloc[:n] > 0.5).all()
+
+
+def test_suggested_boxes_stay_inside_their_image(planted):
+    noisy, _, result = planted
+    rows = result.annotations.dropna(subset=["suggested_x"])
+    assert len(rows)
+    sizes = noisy.images.set_index("id")
+    right = rows["suggested_x"] + rows["suggested_w"]
+    bottom = rows["suggested_y"] + rows["suggested_h"]
+    assert (rows["suggested_x"] >= 0).all() and (rows["suggested_y"] >= 0).all()
+    assert (right <= rows["image_id"].map(sizes["width"]) + 1e-9).all()
+    assert (bottom <= rows["image_id"].map(sizes["height"]) + 1e-9).all()
+
+
+def test_summary_counts_candidates_apart_from_flagged_annotations(planted):
+    from annokit.score import format_worst
+
+    noisy, _, result = planted
+    rows = result.annotations
+    candidates = int(rows["annotation_id"].isna().sum())
+    flagged = int((rows["annotation_id"].notna() & rows["issue"].notna()).sum())
+    head = format_worst(noisy, result, 5).splitlines()[0]
+    assert f"{len(noisy.annotations)} annotations scored, {flagged} flagged" in head
+    assert (f"{candidates} candidate overlooked objects" in head) == (candidates > 0)

@@ -106,8 +106,24 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
                                    "scoring trains its own models")
             table = _classification(ds, model, folds, seed, skipped, weights, iterations)
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
+    _clip_suggestions(ds, table)
     return Scores(table, _image_table(ds, table, task), skipped, task,
                   used[0] if used else None)
+
+
+def _clip_suggestions(ds: Dataset, table: pd.DataFrame) -> None:
+    """Suggested boxes stay inside their image (where its size is known): a fix that
+    points off the picture is no fix."""
+    cols = ["suggested_x", "suggested_y", "suggested_w", "suggested_h"]
+    sizes = ds.images.set_index("id")[["width", "height"]].astype("float64")
+    width = table["image_id"].map(sizes["width"]).to_numpy(np.float64)
+    height = table["image_id"].map(sizes["height"]).to_numpy(np.float64)
+    boxes = table[cols].to_numpy(np.float64)
+    rows = np.isfinite(boxes).all(axis=1) & np.isfinite(width) & np.isfinite(height)
+    if rows.any():
+        from ..geometry import clip_boxes
+
+        table.loc[rows, cols] = clip_boxes(boxes[rows], width[rows], height[rows])
 
 
 def _task(ds: Dataset, task: str | None) -> str:
@@ -314,19 +330,35 @@ def _align(pred: Dataset, ds: Dataset, source) -> Dataset:
 
 
 def format_worst(ds: Dataset, result: Scores, n: int = 15) -> str:
-    """A short text table of the ``n`` worst flagged rows, and a count line.
+    """A count line, then text tables of the ``n`` worst flagged annotations and of the
+    likeliest overlooked objects (candidates are counted apart: they are not annotations).
 
     Example:
         >>> print(format_worst(ds, result, 5))  # doctest: +SKIP
     """
-    worst = result.worst(n)
+    rows = result.annotations
+    candidate = rows["annotation_id"].isna() & rows["issue"].eq("overlooked")
+    flagged = rows[~candidate & rows["issue"].notna()]
+    by_issue = ", ".join(f"{k} {v}" for k, v in flagged["issue"].value_counts().items())
+    head = (f"{result.task}: {len(ds.annotations)} annotations scored, {len(flagged)} flagged"
+            f"{f' ({by_issue})' if by_issue else ''}")
+    if candidate.any():
+        head += f"; {int(candidate.sum())} candidate overlooked objects"
+    head += f"; {len(result.skipped)} images skipped"
+    worst = flagged.sort_values("quality", kind="stable").head(n)
+    overlooked = rows[candidate].sort_values("quality", kind="stable").head(max(n // 3, 1))
+    parts = [head]
+    if len(worst):
+        parts.append(_worst_table(ds, worst))
+    if n and len(overlooked):
+        parts.append("likely overlooked objects (candidates, best first):\n"
+                     + _worst_table(ds, overlooked))
+    return "\n".join(parts)
+
+
+def _worst_table(ds: Dataset, worst: pd.DataFrame) -> str:
     files = ds.images.set_index("id")["file_name"]
     names = ds.categories.set_index("id")["name"]
-    flagged = int(result.annotations["issue"].notna().sum())
-    head = (f"{result.task}: {len(ds.annotations)} annotations scored, {flagged} flagged, "
-            f"{len(result.skipped)} images skipped")
-    if not len(worst):
-        return head
     suggested = worst["suggested_category_id"].map(names).astype(object)
     box = worst[["suggested_x", "suggested_y", "suggested_w", "suggested_h"]].round(0)
     where = [f"box {int(x)},{int(y)},{int(w)},{int(h)}" if np.isfinite([x, y, w, h]).all()
@@ -341,7 +373,7 @@ def format_worst(ds: Dataset, result: Scores, n: int = 15) -> str:
         "suggestion": [s if isinstance(s, str) and i in ("swap", "flip") else w
                        for s, i, w in zip(suggested.where(suggested.notna(), "").tolist(),
                                           worst["issue"].tolist(), where)]})
-    return head + "\n" + table.to_string(index=False)
+    return table.to_string(index=False)
 
 
 def write_scores(ds: Dataset, result: Scores, path: str | os.PathLike, *,
