@@ -703,12 +703,17 @@ def scores_summary(ds: Dataset, scores) -> str:
 
     Example:
         >>> print(scores_summary(ds, annokit.score(ds)))  # doctest: +SKIP
-        likely annotation errors: 5 (swap 2, overlooked 3) on 4 images; worst a.jpg (quality 0.03)
+        likely annotation errors: 2 (swap 2), 3 candidate overlooked objects on 4 images; ...
     """
     data = _scores_json(ds, _prepare_scores(scores))
     counts = data["counts"]
-    parts = ", ".join(f"{i} {n:,}" for i, n in counts["by_issue"].items() if n)
-    line = f"likely annotation errors: {counts['flagged']:,}" + (f" ({parts})" if parts else "")
+    # candidate overlooked objects are not annotations: counted apart, after the errors
+    by_issue = {i: n for i, n in counts["by_issue"].items() if n and i != "overlooked"}
+    parts = ", ".join(f"{i} {n:,}" for i, n in by_issue.items())
+    line = f"likely annotation errors: {sum(by_issue.values()):,}" + (
+        f" ({parts})" if parts else "")
+    if counts["overlooked_candidates"]:
+        line += f", {_plural(counts['overlooked_candidates'], 'candidate overlooked object')}"
     line += f" on {_plural(counts['images_flagged'], 'image')}"
     worst = data["images"][0] if data["images"] else None
     if worst and worst["n_issues"]:

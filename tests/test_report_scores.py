@@ -178,7 +178,8 @@ def test_json_carries_the_scores_and_validates(planted, tmp_path):
 def test_summary_line_and_bad_scores(planted):
     ds, scores, _ = planted
     assert scores_summary(ds, scores) == (
-        "likely annotation errors: 4 (swap 1, badloc 1, spurious 1, overlooked 1) on 4 images; "
+        "likely annotation errors: 3 (swap 1, badloc 1, spurious 1), 1 candidate overlooked "
+        "object on 4 images; "
         "worst shapes_000.jpg (quality 0.03)")
     with pytest.raises(AnnokitError, match=r"scores.annotations lack columns \['quality'\]"):
         to_json_dict(ds, check(ds), Scores(scores.annotations.drop(columns="quality"),
