@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -504,6 +504,8 @@ def box_in_image(draw):
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(box_in_image(), max_size=8))
+# near-equal boxes either side of the sort key's rounding (found by CI)
+@example(found=[(2, 0.0, 1.0, 0.0, 0.0), (2, 0.05, 0.0, 439.575, 0.0)])
 def test_boxes_survive_yolo_within_a_millionth_of_the_image(image_dir, tmp_path_factory, found):
     ds = Dataset(categories=pd.DataFrame({"id": [4], "name": ["x"]}),
                  images=pd.DataFrame({"id": [1, 2, 3], "file_name": ["0.png", "1.png", "2.png"],
