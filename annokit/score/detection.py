@@ -13,9 +13,9 @@ predictions      a detector's boxes (the user's ``--predictions``, or the out-of
                  ``cnn``) matched to the annotations (:func:`from_predictions`).
 
 Per box: ``swap_quality`` = p(annotated class) / (p(annotated) + p(best other class)),
-``spurious_quality`` = 1 - p(background), ``badloc_quality`` = 1 - p(badly located);
-``quality`` is the lowest of the three and ``issue`` the type that gave it when it is
-below :data:`FLAG`.
+``spurious_quality`` = p(annotated) / (p(annotated) + p(background)),
+``badloc_quality`` = 1 - p(badly located); ``quality`` is the lowest of the three and
+``issue`` the type that gave it when it is below :data:`FLAG`.
 
 Example:
     >>> boxes, candidates = classic(ds, folds, seed=0, skipped=[])  # doctest: +SKIP
@@ -199,7 +199,10 @@ def _fill_box_scores(scores: pd.DataFrame, gt: pd.DataFrame, probs: np.ndarray,
     others[np.arange(len(code)), code] = -1
     best_other = others.max(axis=1) if k > 1 else np.zeros(len(code))
     scores.loc[rows, "swap_quality"] = own / np.maximum(own + best_other, 1e-12)
-    scores.loc[rows, "spurious_quality"] = 1 - probs[:, k]
+    # background against the box's own class, not against all objects: a spurious box's
+    # label is arbitrary, so its own class is unlikely there even where another is not
+    background = probs[:, k]
+    scores.loc[rows, "spurious_quality"] = own / np.maximum(own + background, 1e-12)
     scores.loc[rows, "badloc_quality"] = 1 - probs[:, k + 1]
     suggest = classes[others.argmax(axis=1)] if k > 1 else classes[code]
     scores.loc[rows, "suggested_category_id"] = suggest

@@ -4,7 +4,8 @@ A box becomes one fixed-length vector: HOG of its grey crop, taken with a margin
 ``PAD`` of its size on every side so that the object's edges fall on known cells (a box
 off its object puts them elsewhere), colour histograms of the inside, and the mean
 colour of the margin against the inside. An image (classification) becomes HOG of the
-whole image plus colour histograms and a coarse colour layout.
+whole image at two cell sizes (edges and the coarse object shape) plus colour histograms
+and a coarse colour layout.
 
 Example:
     >>> from PIL import Image
@@ -23,7 +24,8 @@ CROP = 48          # side of the (padded) crop HOG looks at
 PAD = 0.25         # margin on each side, a fraction of the box's size
 INNER = slice(8, 40)  # the box itself inside the padded crop: 48 * 0.25 / 1.5 = 8
 BINS = 8           # colour histogram bins per HSV channel
-IMAGE_SIDE = 64    # classification: images are squashed to this side first
+IMAGE_SIDE = 64    # classification: images are squashed to this side for colour
+HOG_SIDE = 128     # ... and to this one for HOG (16 and 32 px cells: 7x7 and 3x3 blocks)
 GRID = 4           # classification: coarse colour layout, GRID x GRID cells
 
 
@@ -165,15 +167,19 @@ def crop_dims() -> int:
 
 
 def image_features(im: Image.Image) -> np.ndarray:
-    """One vector per image for classification: HOG of the squashed image, HSV
-    histograms and a GRID x GRID mean-colour layout.
+    """One vector per image for classification: HOG of the image squashed to HOG_SIDE
+    with 16 and 32 px cells, HSV histograms and a GRID x GRID mean-colour layout.
 
     Example:
         >>> image_features(Image.new("RGB", (100, 80))).shape
-        (1836,)
+        (2160,)
     """
     small = np.asarray(im.resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BILINEAR,
                                  reducing_gap=2.0))[None]
     cell = IMAGE_SIDE // GRID
     layout = small.reshape(1, GRID, cell, GRID, cell, 3).mean(axis=(2, 4)).reshape(1, -1) / 255
-    return np.hstack([_hog(_grey(small), 8), _hsv_hist(small), layout])[0].astype(np.float32)
+    grey = _grey(np.asarray(im.resize((HOG_SIDE, HOG_SIDE), Image.Resampling.BILINEAR,
+                                      reducing_gap=2.0))[None])
+    cells = (HOG_SIDE // 8, HOG_SIDE // 4)
+    return np.hstack([*(_hog(grey, c) for c in cells), _hsv_hist(small), layout]
+                     )[0].astype(np.float32)
