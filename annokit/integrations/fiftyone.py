@@ -68,6 +68,9 @@ _NOT_ATTRIBUTES = set(ANNOTATION_SCHEMA) - {"iscrowd"}  # iscrowd travels as an 
 
 def _fo():
     """The fiftyone module, with its database started; one clear line when it cannot be."""
+    # the offline MongoDB wheel (docs/fiftyone.md) is the oldest version FiftyOne supports,
+    # which it says in a long warning on every start; the user's own setting still wins
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
     try:
         import fiftyone as fo
     except ImportError:
