@@ -115,3 +115,13 @@ def assert_no_findings(ds, family: str) -> None:
         assert len(found) == 0, (check_id, found["message"].tolist())
     for frame in ("categories", "images", "annotations"):
         pd.testing.assert_frame_equal(getattr(ds, frame), getattr(before, frame))
+
+
+def run_cli(*args) -> tuple[int, str, str]:
+    """Run the ``annokit`` CLI in-process: exit code, stdout, stderr."""
+    from click.testing import CliRunner
+
+    from annokit.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr

@@ -4,14 +4,9 @@ import json
 from click.testing import CliRunner
 
 from annokit.cli import main
-from conftest import FIXTURES
+from conftest import FIXTURES, run_cli as run
 
 SHAPES = str(FIXTURES / "shapes" / "voc")
-
-
-def run(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_convert_prints_one_summary_line(tmp_path):

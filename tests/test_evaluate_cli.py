@@ -6,20 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import annokit
-from annokit.cli import main
-from conftest import FIXTURES
+from conftest import FIXTURES, run_cli as run
 from eval_synthetic import synthetic_pair
 from test_evaluate_detection import _reference
 
 SHAPES = FIXTURES / "shapes" / "voc"
-
-
-def run(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture

@@ -7,23 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from click.testing import CliRunner
 from lxml import etree
 
 import annokit
 from annokit import Dataset
-from annokit.cli import main
 from annokit.formats.target import summary_line
-from conftest import FIXTURES, assert_same_content, shared_dataset
+from conftest import assert_same_content, FIXTURES, run_cli as run, shared_dataset
 
 SHAPES = FIXTURES / "shapes" / "voc"
 ROBOFLOW_COCO = FIXTURES / "coco" / "roboflow"
 COORDS = ("xmin", "ymin", "xmax", "ymax")
-
-
-def run(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def voc_coordinates(root) -> list[str]:

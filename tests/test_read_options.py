@@ -6,21 +6,14 @@ import json
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 import annokit
 from annokit import AnnokitError, Dataset
-from annokit.cli import main
 from annokit.formats import READ_OPTIONS, WRITE_OPTIONS, check_options
-from conftest import FIXTURES
+from conftest import FIXTURES, run_cli as run
 
 SHAPES = FIXTURES / "shapes" / "voc"
 BOXES_CSV = FIXTURES / "csv" / "boxes.csv"
-
-
-def run(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
