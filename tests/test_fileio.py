@@ -1,5 +1,6 @@
 """Output is atomic, never clobbers without --overwrite, never touches the input."""
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -204,3 +205,31 @@ def test_load_yaml_refuses_aliases_tags_and_deep_nesting():
         with pytest.raises(FormatError, match=why) as e:
             load_yaml(text, "d.yaml")
         assert str(e.value).startswith("d.yaml:") and "\n" not in str(e.value)
+
+
+# -- the input guard -----------------------------------------------------------------
+
+def test_open_regular_refuses_special_files_without_hanging(tmp_path):
+    from annokit.errors import AnnokitError
+    from annokit.fileio import read_regular
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # no writer: a blocking open would hang forever
+    loop = tmp_path / "loop.json"
+    loop.symlink_to(loop)
+    cases = {fifo: "a FIFO (named pipe), not a regular file", "/dev/zero": "a character device",
+             tmp_path: "a folder", loop: "a link loop", tmp_path / "absent": "no such file"}
+    for path, words in cases.items():
+        with pytest.raises(AnnokitError, match=re.escape(words)):
+            read_regular(path)
+
+
+def test_read_regular_caps_the_size(tmp_path):
+    from annokit.errors import AnnokitError
+    from annokit.fileio import read_regular
+
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"x" * 100)
+    assert read_regular(path, limit=100) == b"x" * 100
+    with pytest.raises(AnnokitError, match="100 bytes is too large for a predictions file"):
+        read_regular(path, limit=99, what="predictions file")
