@@ -159,7 +159,8 @@ class Dataset:
         files = self.meta.get("image_files")  # image id -> path, where images came from
         if files:                             # several roots (annokit.edit.merge)
             known = self.images["id"].map(files)
-            paths = known.where(known.notna(), paths).astype(object)
+            given = known.notna().to_numpy()
+            paths[given] = known[given].to_numpy(object)
         return paths
 
     def copy(self) -> "Dataset":

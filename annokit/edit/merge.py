@@ -115,7 +115,8 @@ def _category_ids(merged: Dataset, ds: Dataset, fold_names: bool,
 
 def _same_bytes(a: str | None, b: str | None) -> bool | None:
     """True or False when both files can be read; None when either is missing."""
-    if not (a and b and os.path.isfile(a) and os.path.isfile(b)):
+    if not (isinstance(a, str) and isinstance(b, str) and os.path.isfile(a)
+            and os.path.isfile(b)):
         return None
     if os.path.samefile(a, b):
         return True
@@ -160,6 +161,10 @@ def _image_ids(merged: Dataset, ds: Dataset, source: str,
         if (~known).any():
             notes.append(f"{source}: {int((~known).sum())} images with a name already merged "
                          "were compared by size only (image files not found)")
+        found_late = {mine_id: theirs_file for mine_id, mine_file, theirs_file, e in
+                      zip(mine["id"].tolist(), mine_files, files[theirs["id"]].tolist(), equal)
+                      if e and not isinstance(mine_file, str) and isinstance(theirs_file, str)}
+        merged.meta["image_files"].update(found_late)  # a file only this input has
         split_a = mine["split"].astype(object).to_numpy()
         split_b = theirs["split"].astype(object).to_numpy()
         moved = equal & (pd.Series(split_a).fillna("") != pd.Series(split_b).fillna("")) \
@@ -184,8 +189,8 @@ def _image_ids(merged: Dataset, ds: Dataset, source: str,
     new_files = dict(zip(new_ids.tolist(), files[new["id"]].tolist()))
     new["id"] = new_ids
     if int(same.sum()):
-        notes.append(f"{source}: {int(same.sum())} images were already there (same name and "
-                     "bytes); their annotations were joined")
+        notes.append(f"{source}: {int(same.sum())} images were already there (same name, "
+                     "same bytes or size); their annotations were joined")
     return mapping, new, {k: v for k, v in new_files.items() if v is not None}
 
 

@@ -68,7 +68,7 @@ def parse(expr: str) -> ast.Expression:
         place = f" at column {e.offset}" if e.offset else ""
         raise WhereError(f"--where {expr!r}{place}: bad syntax ({e.msg})") from None
     except (RecursionError, MemoryError, ValueError):
-        raise WhereError(f"--where: the expression is nested too deeply or is not text")\
+        raise WhereError("--where: the expression is nested too deeply or is not text")\
             from None
     for parent in ast.walk(tree):
         for node in (parent, *ast.iter_child_nodes(parent)):
