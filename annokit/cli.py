@@ -956,10 +956,8 @@ def merge_command(paths: tuple, fold_names: bool, strict: bool, to, images, over
     merged, notes = edit.merge(read, _source_labels(inputs), fold_names=fold_names)
     _list_notes(notes, quiet, label="note")
     merged = _edit_classes(merged, classes)
-    roots = tuple(r for ds in read for r in (ds.meta.get("image_root"),
-                                             *(ds.meta.get("split_roots") or {}).values()) if r)
     fmt, written = _write(merged, output, to=to or read[0].meta["source_format"],
-                          dataset=(*inputs, *roots), quiet=quiet, images=images,
+                          dataset=tuple(inputs), quiet=quiet, images=images,
                           overwrite=overwrite)
     click.echo(f"{len(inputs)} datasets merged: {written}; written as {fmt} to {output}")
 

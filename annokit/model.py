@@ -10,8 +10,9 @@
                 ``meta['voc']``, ``meta['yolo']``...), where the images are
                 (``image_root``, ``split_roots``), what the reader skipped (``skipped``),
                 ``source_format``, and images the source listed in two splits
-                (``split_overlaps``); ``image_files`` (image id -> absolute path) for
-                images gathered from several roots (a merge).
+                (``split_overlaps``); ``image_files`` (image id -> absolute path) and
+                ``image_folders`` (never replaced by a writer) for images gathered from
+                several roots (a merge).
 
 Ids are kept as the source wrote them (formats without ids number from 1); writers
 renumber annotation ids only where the target forbids them (0 or repeated in COCO).

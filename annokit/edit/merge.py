@@ -74,11 +74,17 @@ def _files(ds: Dataset) -> pd.Series:
     return pd.Series(ds.image_paths().to_numpy(), index=ds.images["id"].to_numpy())
 
 
+def _roots(ds: Dataset) -> list[str]:
+    return [r for r in (ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values())
+            if r]
+
+
 def _first(ds: Dataset, source: str) -> Dataset:
     meta = {k: v for k, v in ds.meta.items()
             if k not in ("image_root", "split_roots", "skipped", "read_notes")}
     files = _files(ds)
     meta["image_files"] = files[files.notna()].to_dict()
+    meta["image_folders"] = _roots(ds)
     return Dataset(ds.categories.copy(), ds.images.copy(), _labelled(ds, source), meta)
 
 
@@ -226,6 +232,7 @@ def _add(merged: Dataset, ds: Dataset, source: str, fold_names: bool,
                      "same image (same class, kind and box); dropped")
     meta = dict(merged.meta)
     meta["image_files"] = {**merged.meta["image_files"], **new_files}
+    meta["image_folders"] = [*merged.meta["image_folders"], *_roots(ds)]
     images = pd.concat([merged.images, new_images], ignore_index=True)
     return Dataset(merged.categories, images, both, meta)
 

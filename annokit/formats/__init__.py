@@ -190,7 +190,8 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
                            "name a folder")
     refuse_unholdable(ds, format)  # before anything is written
     problems = Problems(strict)
-    roots = (ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values())
+    roots = (ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values(),
+             *ds.meta.get("image_folders", ()))  # a merge's inputs' image folders
     with atomic_output(path, overwrite=overwrite, protect=protect, keep=roots) as tmp:
         notes = module.write(ds, tmp, images=images or DEFAULT_IMAGES[format],
                              problems=problems, single_file=single_file,
