@@ -40,10 +40,15 @@ class WhereError(AnnokitError):
     """A bad ``--where`` expression: where it is wrong and what is allowed."""
 
 
+def _shown(expr: str) -> str:
+    """The expression as an error line quotes it: at most 80 characters."""
+    return repr(expr if len(expr) <= 80 else expr[:77] + "...")
+
+
 def _fail(expr: str, node: ast.AST | None, reason: str) -> WhereError:
     col = getattr(node, "col_offset", None)
     place = f" at column {col + 1}" if col is not None else ""
-    return WhereError(f"--where {expr!r}{place}: {reason}")
+    return WhereError(f"--where {_shown(expr)}{place}: {reason}")
 
 
 def parse(expr: str) -> ast.Expression:
@@ -66,7 +71,7 @@ def parse(expr: str) -> ast.Expression:
         tree = ast.parse(expr.strip(), mode="eval")
     except SyntaxError as e:
         place = f" at column {e.offset}" if e.offset else ""
-        raise WhereError(f"--where {expr!r}{place}: bad syntax ({e.msg})") from None
+        raise WhereError(f"--where {_shown(expr)}{place}: bad syntax ({e.msg})") from None
     except (RecursionError, MemoryError, ValueError):
         raise WhereError("--where: the expression is nested too deeply or is not text")\
             from None
@@ -140,13 +145,13 @@ def mask(ds: Dataset, expr: str) -> tuple[str, np.ndarray]:
         with np.errstate(all="ignore"):
             result = _eval(tree.body, table, expr)
     except (TypeError, ValueError) as e:
-        raise WhereError(f"--where {expr!r}: cannot be evaluated on these columns "
+        raise WhereError(f"--where {_shown(expr)}: cannot be evaluated on these columns "
                          f"({str(e).splitlines()[0][:200]})") from None
     if not isinstance(result, pd.Series) or result.dtype != bool:
         if isinstance(result, pd.Series) and result.dtype == "boolean":
             result = result.fillna(False).astype(bool)
         else:
-            raise WhereError(f"--where {expr!r}: is not a condition (it gives "
+            raise WhereError(f"--where {_shown(expr)}: is not a condition (it gives "
                              f"{'values' if isinstance(result, pd.Series) else 'a constant'}, "
                              "not true/false per row); compare something, e.g. 'w >= 6'")
     return level, result.to_numpy(bool)
