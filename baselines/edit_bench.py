@@ -53,6 +53,7 @@ with open(sys.argv[1], "w") as f:
 def timed_cli(args: list[str], log: Path) -> dict:
     """``annokit ARGS`` in a fresh process: wall s, CPU s, peak RSS MiB, exit code."""
     stats = log.with_suffix(".rusage.json")
+    stats.unlink(missing_ok=True)  # never read a previous run's figures
     load = os.getloadavg()[0]
     with open(log, "wb") as out:
         subprocess.run([PYTHON, "-S", "-c", LAUNCHER, str(stats), PYTHON, "-m", "annokit",
