@@ -157,11 +157,12 @@ class Dataset:
             folder = split_roots.get(split, root) if isinstance(split, str) else root
             paths.append(confined(folder, name))
         paths = pd.Series(paths, index=self.images.index, dtype=object)
-        files = self.meta.get("image_files")  # image id -> path, where images came from
-        if files:                             # several roots (annokit.edit.merge)
-            known = self.images["id"].map(files)
-            given = known.notna().to_numpy()
-            paths[given] = known[given].to_numpy(object)
+        files = self.meta.get("image_files")  # image id -> path (or None): images that
+        if files:                             # came from other roots (annokit.edit.merge)
+            ids = self.images["id"]
+            given = ids.isin(list(files)).to_numpy()
+            found = ids[given].map(files)
+            paths[given] = found.astype(object).where(found.notna(), None).to_numpy(object)
         return paths
 
     def copy(self) -> "Dataset":

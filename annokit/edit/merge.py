@@ -69,9 +69,10 @@ def _labelled(ds: Dataset, source: str) -> pd.DataFrame:
     return anns
 
 
-def _files(ds: Dataset) -> pd.Series:
-    """Image id -> absolute path (None where unknown)."""
-    return pd.Series(ds.image_paths().to_numpy(), index=ds.images["id"].to_numpy())
+def _paths(ds: Dataset, images: pd.DataFrame) -> list:
+    """The image file of each row of ``images`` (rows of ``ds``'s images), None where
+    unknown: only the rows asked for are resolved."""
+    return Dataset(images=images.reset_index(drop=True), meta=ds.meta).image_paths().tolist()
 
 
 def _roots(ds: Dataset) -> list[str]:
@@ -80,11 +81,11 @@ def _roots(ds: Dataset) -> list[str]:
 
 
 def _first(ds: Dataset, source: str) -> Dataset:
-    meta = {k: v for k, v in ds.meta.items()
-            if k not in ("image_root", "split_roots", "skipped", "read_notes")}
-    files = _files(ds)
-    meta["image_files"] = files[files.notna()].to_dict()
-    meta["image_folders"] = _roots(ds)
+    """The first input as the start of the merge: its images keep their folders (meta
+    image_root, split_roots); later inputs' images name their files in image_files."""
+    meta = {k: v for k, v in ds.meta.items() if k not in ("skipped", "read_notes")}
+    meta["image_files"] = dict(ds.meta.get("image_files") or {})
+    meta["image_folders"] = [*ds.meta.get("image_folders", ()), *_roots(ds)]
     return Dataset(ds.categories.copy(), ds.images.copy(), _labelled(ds, source), meta)
 
 
@@ -151,15 +152,15 @@ def _same_size(mine: pd.DataFrame, theirs: pd.DataFrame) -> np.ndarray:
 def _image_ids(merged: Dataset, ds: Dataset, source: str,
                notes: list[str]) -> tuple[pd.Series, pd.DataFrame, dict]:
     """``ds``'s image id -> merged image id, the images to append, and their files."""
-    files = _files(ds)
     by_name = merged.images.drop_duplicates("file_name").set_index("file_name")
     clash = ds.images["file_name"].isin(by_name.index).to_numpy()
     same = np.zeros(len(ds.images), bool)
     if clash.any():
         theirs = ds.images[clash]
         mine = by_name.loc[theirs["file_name"]]
-        mine_files = [merged.meta["image_files"].get(i) for i in mine["id"].tolist()]
-        verdicts = [_same_bytes(a, b) for a, b in zip(mine_files, files[theirs["id"]].tolist())]
+        mine_files = _paths(merged, mine.reset_index())
+        theirs_files = _paths(ds, theirs)
+        verdicts = [_same_bytes(a, b) for a, b in zip(mine_files, theirs_files)]
         sizes = _same_size(mine.reset_index(), theirs.reset_index(drop=True))
         known = np.array([v is not None for v in verdicts], bool)
         equal = np.where(known, [bool(v) for v in verdicts], sizes)
@@ -168,7 +169,7 @@ def _image_ids(merged: Dataset, ds: Dataset, source: str,
             notes.append(f"{source}: {int((~known).sum())} images with a name already merged "
                          "were compared by size only (image files not found)")
         found_late = {mine_id: theirs_file for mine_id, mine_file, theirs_file, e in
-                      zip(mine["id"].tolist(), mine_files, files[theirs["id"]].tolist(), equal)
+                      zip(mine["id"].tolist(), mine_files, theirs_files, equal)
                       if e and not isinstance(mine_file, str) and isinstance(theirs_file, str)}
         merged.meta["image_files"].update(found_late)  # a file only this input has
         split_a = mine["split"].astype(object).to_numpy()
@@ -182,6 +183,7 @@ def _image_ids(merged: Dataset, ds: Dataset, source: str,
     if same.any():
         mapping[same] = by_name.loc[ds.images.loc[same, "file_name"], "id"].to_numpy()
     new = ds.images[~same].copy()
+    new_paths = _paths(ds, new)  # before any renaming: the files keep their names
     start = int(merged.images["id"].max()) + 1 if len(merged.images) else 1
     new_ids = np.arange(start, start + len(new), dtype=np.int64)
     mapping[~same] = new_ids
@@ -192,12 +194,12 @@ def _image_ids(merged: Dataset, ds: Dataset, source: str,
         notes.append(f"{source}: {int(renamed.sum())} images share a name with another "
                      f"input's but not its bytes; renamed (e.g. "
                      f"{new.loc[renamed[~same], 'file_name'].iloc[0]})")
-    new_files = dict(zip(new_ids.tolist(), files[new["id"]].tolist()))
+    new_files = dict(zip(new_ids.tolist(), new_paths))  # None too: no file known
     new["id"] = new_ids
     if int(same.sum()):
         notes.append(f"{source}: {int(same.sum())} images were already there (same name, "
                      "same bytes or size); their annotations were joined")
-    return mapping, new, {k: v for k, v in new_files.items() if v is not None}
+    return mapping, new, new_files
 
 
 def _renamed(names: pd.Series, source: str, taken: pd.Series) -> list[str]:
