@@ -953,10 +953,12 @@ def merge_command(paths: tuple, fold_names: bool, strict: bool, to, images, over
     _refuse_repeated(inputs)
     check_output(output, tuple(inputs), overwrite=overwrite)  # before the reading
     read = [_read(p, quiet, strict=strict) for p in inputs]
+    to = to or read[0].meta["source_format"]
     merged, notes = edit.merge(read, _source_labels(inputs), fold_names=fold_names)
+    del read  # the inputs' tables go before the writer builds its output
     _list_notes(notes, quiet, label="note")
     merged = _edit_classes(merged, classes)
-    fmt, written = _write(merged, output, to=to or read[0].meta["source_format"],
+    fmt, written = _write(merged, output, to=to,
                           dataset=tuple(inputs), quiet=quiet, images=images,
                           overwrite=overwrite)
     click.echo(f"{len(inputs)} datasets merged: {written}; written as {fmt} to {output}")

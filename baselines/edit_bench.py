@@ -160,7 +160,11 @@ def diff_inputs(n_boxes: int, work: Path, seed: int = 1) -> tuple[Path, Path, di
     new_box[move, :2] += np.maximum(1.0, 0.05 * new_box[move, 2:])  # IoU stays above 0.5
     keep = np.ones(len(box), bool)
     keep[remove] = False
-    add_img = rng.integers(1, n_images + 1, k)
+    # added boxes go to images where nothing was removed or moved: a new box that happened
+    # to overlap a removed one at IoU >= 0.5 would rightly count as that box, moved
+    touched = np.zeros(n_images + 1, bool)
+    touched[img[np.concatenate([move, remove])]] = True
+    add_img = rng.choice(np.flatnonzero(~touched[1:]) + 1, k)
     add_box = boxes(rng, np.ones(k, int), sizes[add_img - 1])
     new_box = np.vstack([new_box[keep], add_box])
     new_cls = np.concatenate([new_cls[keep], rng.integers(1, 81, k)])

@@ -53,20 +53,25 @@ class DatasetDiff:
         return totals
 
 
-def _names(ds: Dataset) -> pd.Series:
-    return ds.categories.drop_duplicates("id").set_index("id")["name"].astype(str)
+def _codes(ds: Dataset, names: pd.Index) -> pd.Series:
+    """Category id -> position of its name in ``names`` (shared by both versions)."""
+    cats = ds.categories.drop_duplicates("id")
+    return pd.Series(names.get_indexer(cats["name"].astype(str)), index=cats["id"].to_numpy())
 
 
-def _table(ds: Dataset, image_keys: pd.Series) -> pd.DataFrame:
-    """Annotations with the image's key (its position in the shared image list) and class
-    name, boxes with NaN filled so that equal rows compare equal."""
+def _table(ds: Dataset, image_keys: np.ndarray, class_codes: pd.Series) -> pd.DataFrame:
+    """Annotations as integer codes: the image's position in the shared image list, the
+    class name's in the shared name list, the kind; boxes with NaN filled so that equal
+    rows compare equal."""
     anns = ds.annotations
-    files = ds.images.drop_duplicates("id").set_index("id")["file_name"]
-    key = anns["image_id"].map(files).map(image_keys)
+    image_pos = pd.Series(image_keys, index=ds.images["id"].to_numpy())
+    image_pos = image_pos[~image_pos.index.duplicated()]
+    kinds = pd.Index(["box", "point", "label"])
     return pd.DataFrame({
-        "id": anns["id"].to_numpy(), "image": key.fillna(-1).astype("int64").to_numpy(),
-        "cls": anns["category_id"].map(_names(ds)).fillna("?").to_numpy(object),
-        "kind": anns["kind"].astype(str).to_numpy(object),
+        "id": anns["id"].to_numpy(),
+        "image": anns["image_id"].map(image_pos).fillna(-1).astype("int64").to_numpy(),
+        "cls": anns["category_id"].map(class_codes).fillna(-1).astype("int64").to_numpy(),
+        "kind": kinds.get_indexer(anns["kind"].astype(str)),
         **{c: anns[c].fillna(-1.0).to_numpy("float64") for c in BOX}})
 
 
@@ -104,8 +109,8 @@ def _exact(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 def _iou_pairs(a: pd.DataFrame, b: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Class-agnostic best-overlap pairs per image: mutual best matches at IoU >=
     ``threshold``, repeated until none is left (the greedy result, vectorised)."""
-    a = a[a["kind"] == "box"]
-    b = b[b["kind"] == "box"]
+    a = a[a["kind"] == 0]  # boxes only
+    b = b[b["kind"] == 0]
     found = []
     while len(a) and len(b):
         cand = a[["image", "row_a", *BOX]].merge(b[["image", "row_b", *BOX]], on="image",
@@ -157,12 +162,17 @@ def diff(old: Dataset, new: Dataset, *, match: str = "auto", iou: float = 0.5
         raise AnnokitError(f"unknown match {match!r}: choose auto, id or iou")
     if not 0 < iou <= 1:
         raise AnnokitError(f"--iou must lie in (0, 1], not {iou!r}")
-    files_a = old.images["file_name"].astype(str)
-    files_b = new.images["file_name"].astype(str)
-    all_files = pd.Index(pd.unique(pd.concat([files_a, files_b], ignore_index=True)))
-    keys = pd.Series(np.arange(len(all_files)), index=all_files)
-    a = _table(old, keys).assign(row_a=np.arange(len(old.annotations)))
-    b = _table(new, keys).assign(row_b=np.arange(len(new.annotations)))
+    files_a = old.images["file_name"].astype(str).to_numpy(object)
+    files_b = new.images["file_name"].astype(str).to_numpy(object)
+    all_files = pd.Index(pd.unique(np.concatenate([files_a, files_b])))
+    keys_a, keys_b = all_files.get_indexer(files_a), all_files.get_indexer(files_b)
+    names = pd.Index(pd.unique(np.concatenate([
+        old.categories["name"].astype(str).to_numpy(object),
+        new.categories["name"].astype(str).to_numpy(object), np.array(["?"], object)])))
+    a = _table(old, keys_a, _codes(old, names)).assign(row_a=np.arange(len(old.annotations)))
+    b = _table(new, keys_b, _codes(new, names)).assign(row_b=np.arange(len(new.annotations)))
+    a.loc[a["cls"] < 0, "cls"] = names.get_loc("?")  # a class id with no category
+    b.loc[b["cls"] < 0, "cls"] = names.get_loc("?")
     by_id = match == "id" or (match == "auto" and _by_id_usable(old, new, a, b))
     if match == "id" and (a["id"].duplicated().any() or b["id"].duplicated().any()):
         raise AnnokitError("--match id needs unique annotation ids on both sides")
@@ -176,8 +186,10 @@ def diff(old: Dataset, new: Dataset, *, match: str = "auto", iou: float = 0.5
                            "relabelled": relabelled, "moved": moved})
     removed = a[~a["row_a"].isin(pairs["row_a"])]
     added = b[~b["row_b"].isin(pairs["row_b"])]
-    images = _image_table(all_files, files_a, files_b, added, removed, paired)
-    classes = _class_table(added, removed, paired)
+    images = _image_table(all_files, keys_a, keys_b, added, removed, paired)
+    classes = _class_table(added, removed, paired, names)
+    paired["old_class"] = names[paired["old_class"].to_numpy()]
+    paired["new_class"] = names[paired["new_class"].to_numpy()]
     paired["file_name"] = all_files[paired["image"].to_numpy()]
     return DatasetDiff(images, classes, paired.drop(columns="image"), "id" if by_id else "iou")
 
@@ -187,30 +199,32 @@ def _count(keys: pd.Series, size: int) -> np.ndarray:
     return np.bincount(keys, minlength=size)[:size]
 
 
-def _image_table(all_files, files_a, files_b, added, removed, paired) -> pd.DataFrame:
+def _image_table(all_files, keys_a, keys_b, added, removed, paired) -> pd.DataFrame:
     n = len(all_files)
     table = pd.DataFrame({
         "file_name": all_files.to_numpy(object),
         "added": _count(added["image"], n), "removed": _count(removed["image"], n),
         "relabelled": _count(paired.loc[paired["relabelled"], "image"], n),
         "moved": _count(paired.loc[paired["moved"], "image"], n)})
-    in_a = table["file_name"].isin(files_a).to_numpy()
-    in_b = table["file_name"].isin(files_b).to_numpy()
+    in_a, in_b = np.zeros(n, bool), np.zeros(n, bool)
+    in_a[keys_a] = True
+    in_b[keys_b] = True
     changed = table[COUNTS].to_numpy().sum(axis=1) > 0
     table["status"] = np.select([~in_a, ~in_b, changed], ["added", "removed", "changed"],
                                 "same")
     return table[["file_name", "status", *COUNTS]]
 
 
-def _class_table(added, removed, paired) -> pd.DataFrame:
+def _class_table(added, removed, paired, names: pd.Index) -> pd.DataFrame:
     parts = {"added": added["cls"], "removed": removed["cls"],
              "relabelled": paired.loc[paired["relabelled"], "old_class"],
              "relabelled_to": paired.loc[paired["relabelled"], "new_class"],
              "moved": paired.loc[paired["moved"], "new_class"]}
-    counts = pd.DataFrame({k: v.value_counts() for k, v in parts.items()}).fillna(0)
-    counts = counts.reindex(columns=list(parts), fill_value=0).astype("int64")
-    counts.index.name = "class"
-    return counts.sort_index().reset_index()
+    counts = pd.DataFrame({k: np.bincount(v.to_numpy(np.int64), minlength=len(names))
+                           for k, v in parts.items()})
+    counts.insert(0, "class", names.to_numpy(object))
+    counts = counts[counts[list(parts)].to_numpy().sum(axis=1) > 0]
+    return counts.sort_values("class", kind="stable").reset_index(drop=True)
 
 
 def format_diff(result: DatasetDiff, top: int = 20) -> str:
