@@ -195,6 +195,24 @@ def test_merge_joins_shared_images_and_renames_clashes(tmp_path):
                      str(tmp_path / "b" / "im2.jpg")]
 
 
+def test_merge_three_and_a_merge_again_keeps_sources():
+    a, b = make(BOXES), make(BOXES[:2])
+    c = make([(1, "van", 0, 0, 5, 5), (2, "car", 3, 3, 4, 4)], names=("car", "bus", "van"))
+    for ds, prefix in ((b, "b"), (c, "c")):
+        ds.images["file_name"] = [f"{prefix}{i}.jpg" for i in range(1, 4)]
+    ab, _ = merge([a, b], ["a", "b"])
+    abc, _ = merge([ab, c], ["ab", "c"])  # ab's annotations keep 'a' and 'b'
+    assert abc.annotations["source"].tolist() == ["a"] * 4 + ["b"] * 2 + ["c"] * 2
+    assert len(abc.images) == 9 and abc.images["id"].is_unique
+    assert abc.annotations["id"].is_unique
+    assert abc.categories["name"].tolist() == ["car", "bus", "bike", "van"]
+    # c's 'van' had id 5, taken by 'bike': it gets the next free id
+    assert abc.categories.set_index("name")["id"].to_dict() == {"car": 1, "bus": 2, "bike": 5,
+                                                                "van": 6}
+    same, _ = merge([a, b, c], ["a", "b", "c"])
+    assert_same_content(same, abc, columns=("source",), keep_ids=True)
+
+
 def test_merge_of_a_copy_changes_nothing():
     ds = make(BOXES)
     merged, notes = merge([ds, ds.copy()], ["a", "b"])
@@ -388,6 +406,16 @@ def test_cli_class_options_on_convert_split_rebalance(bccd, tmp_path):
                        "rbc")
     assert code == 2 and "no class named 'rbc'; the classes are WBC, RBC, Platelets" in err
     assert not (tmp_path / "d.json").exists()
+
+
+def test_cli_class_options_on_merge_and_yolo(bccd, tmp_path):
+    raccoon = shared_dataset("raccoon")
+    code, _, err = run("merge", bccd, raccoon, tmp_path / "y", "--to", "yolo",
+                       "--map-classes", "RBC=cell,WBC=cell", "--drop-classes", "Platelets")
+    assert code == 0, err  # YOLO links each image from its own input's folder
+    ds = annokit.read(tmp_path / "y", "yolo")
+    assert sorted(ds.categories["name"]) == ["cell", "raccoon"]
+    assert len(ds.images) == 564 and len(ds.annotations) == 4888 - 361 + 217
 
 
 def test_cli_class_map_file_on_sign_language_digits(tmp_path):
