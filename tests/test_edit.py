@@ -288,6 +288,20 @@ def test_apply_reads_the_contract_layout_with_a_separate_overlooked_list(tmp_pat
     assert [added["image_id"], added["category_id"], added["w"]] == [3, 5, 6]
 
 
+def test_apply_checks_the_names_a_scores_table_carries(tmp_path):
+    """The contract's CSV names each row's image and class: a renamed class is refused."""
+    ds = make(BOXES)
+    path = tmp_path / "scores.csv"
+    write_scores(ds, scores_for(ds, FIXES), path)
+    table = pd.read_csv(path)
+    table["file_name"] = table["image_id"].map({1: "im1.jpg", 2: "im2.jpg", 3: "im3.jpg"})
+    table["category_name"] = table["category_id"].map({1: "car", 2: "bus", 5: "bike"})
+    table.to_csv(path, index=False)
+    assert len(apply_fixes(ds, read_scores_file(path))[1]) == 4
+    with pytest.raises(AnnokitError, match="class 2 is 'bus' there but 'coach'"):
+        apply_fixes(map_classes(ds, {"bus": "coach"}), read_scores_file(path))
+
+
 def test_apply_only_reviewer_marked_rows(tmp_path):
     ds = make(BOXES)
     path = tmp_path / "scores.csv"

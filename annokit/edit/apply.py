@@ -79,7 +79,19 @@ def read_scores_file(path: str | os.PathLike) -> ScoresFile:
     if missing:
         raise FormatError(path, f"no {', '.join(missing)} column; is this the output of "
                           "annokit score --out?")
-    return ScoresFile(path, _typed(table, path))
+    typed = _typed(table, path)
+    # the contract's tables also name each image and class: checked like the JSON's
+    return ScoresFile(path, typed, _named(typed["image_id"], table.get("file_name")),
+                      _named(typed["category_id"], table.get("category_name")))
+
+
+def _named(ids: pd.Series, names: pd.Series | None) -> pd.Series:
+    """id -> name from a table's id and name columns (empty when it has no names)."""
+    if names is None:
+        return pd.Series(dtype=object)
+    pairs = pd.DataFrame({"id": ids, "name": names.to_numpy(object)}).dropna()
+    pairs = pairs.drop_duplicates("id")
+    return pd.Series(pairs["name"].to_numpy(object), index=pairs["id"].astype("int64").to_numpy())
 
 
 def _typed(table: pd.DataFrame, path: str) -> pd.DataFrame:
