@@ -159,10 +159,20 @@ def _names(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _boxes(values: pd.Series) -> np.ndarray:
+    """[x, y, w, h] lists as an (n, 4) array, NaN where a row has none (or a bad one)."""
     out = np.full((len(values), 4), np.nan)
-    for i, box in enumerate(values.tolist()):  # only the rows that carry one
+    given = values.notna().to_numpy()
+    try:  # the usual case: every given box is 4 numbers
+        boxes = np.array(values[given].tolist(), dtype=np.float64)
+        if boxes.shape == (int(given.sum()), 4):
+            out[given] = boxes
+            return out
+    except (TypeError, ValueError):
+        pass
+    for i in np.flatnonzero(given):  # ragged or odd entries: one by one
+        box = values.iat[i]
         if isinstance(box, list) and len(box) == 4 and \
-                all(isinstance(v, (int, float)) for v in box):
+                all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
             out[i] = box
     return out
 
