@@ -25,7 +25,7 @@ from ..model import Dataset
 
 BOX = ["x", "y", "w", "h"]
 COUNTS = ["added", "removed", "relabelled", "moved"]
-ID_FORMATS = ("coco", "csv", "parquet")  # formats whose files carry annotation ids
+ID_FORMATS = ("coco",)  # formats whose files carry annotation ids (the others number rows)
 TOLERANCE = 1e-3  # px: a box that moved less is the same box (formats round decimals)
 
 
