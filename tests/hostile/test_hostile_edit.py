@@ -120,6 +120,11 @@ CASES = [
          says="refusing to write over or into the input"),
     Case("merge_output_is_an_input", "16.3", two_coco,
          ("merge", "a/c.json", "b/c.json", "b/c.json", "--overwrite"), names="b/c.json"),
+    Case("merge_over_an_input_image_folder", "16.3",
+         lambda root: write(root, {"a/annotations.json": coco_doc(), "a/images/a.png": png(),
+                                   "b/c.json": coco_doc(), "b/a.png": png(9, 6)}),
+         ("merge", "a/annotations.json", "b/c.json", "a/images", "--overwrite", "-q"),
+         names="a/images", says="refusing to replace the image folder"),
     # apply
     Case("apply_scores_of_another_dataset", "16.4",
          with_files({"scores.json": other_scores_json()}),
