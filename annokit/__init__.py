@@ -25,11 +25,14 @@ from .model import Dataset
 from .checks import check
 from .report import report
 from .score import Scores, score
+from .edit import apply_fixes, diff, drop_classes, keep_classes, map_classes, merge, where
 from .version import __version__
 
 __all__ = ["AnnokitError", "Dataset", "FormatError", "Problems", "Scores", "check", "convert",
            "detect", "from_fiftyone", "read", "report", "score", "to_fiftyone", "write",
            "__version__"]
+__all__ += ["apply_fixes", "diff", "drop_classes", "keep_classes", "map_classes", "merge",
+            "where"]  # annokit.edit
 
 _LAZY = {"to_fiftyone": "integrations.fiftyone", "from_fiftyone": "integrations.fiftyone"}
 

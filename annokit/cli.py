@@ -197,6 +197,39 @@ def _write_options(func):
     return func
 
 
+CLASS_OPTION_NAMES = ("map_classes", "keep_classes", "drop_classes")
+
+
+def _class_options(func):
+    """--map-classes, --keep-classes, --drop-classes on every command that writes; the
+    command gets them as one dict, ``classes``, for :func:`_edit_classes`."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        classes = {k: kwargs.pop(k) for k in CLASS_OPTION_NAMES}
+        return func(*args, classes=classes, **kwargs)
+
+    for decorator in reversed([
+        click.option("--map-classes", default=None, metavar="FILE|OLD=NEW,...",
+                     help="Rename classes (several into one too): 'old=new,old2=new' or a "
+                          ".yaml/.json/.csv map file."),
+        click.option("--keep-classes", default=None, metavar="NAME,...",
+                     help="Keep only these classes (after --map-classes)."),
+        click.option("--drop-classes", default=None, metavar="NAME,...",
+                     help="Drop these classes and their annotations (after --map-classes)."),
+    ]):
+        wrapper = decorator(wrapper)
+    return wrapper
+
+
+def _edit_classes(ds, classes: dict):
+    """``ds`` with the class options applied (nothing when none was given)."""
+    if not any(classes.values()):
+        return ds
+    from .edit import apply_class_options
+
+    return apply_class_options(ds, **classes)
+
+
 def _write(ds, output, to: str | None, dataset, quiet: bool,
            voc_one_based: bool = False, **options) -> tuple[str, str]:
     """Write ``ds`` at ``output``, never over ``dataset`` (one input path or several);
@@ -248,9 +281,10 @@ def _floats(text: str, name: str) -> list[float]:
               help="Crops: padding on each side, as a fraction of the box size.")
 @click.option("--crop-min-size", type=Number(float, 0, 1e6), default=1.0, show_default=True,
               help="Crops: boxes with a side below this many pixels are skipped.")
+@_class_options
 @_common
 def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bool,
-            **options) -> None:
+            classes: dict, **options) -> None:
     """Convert INPUT from SRC_FORMAT to DST_FORMAT, written at OUTPUT.
 
     \b
@@ -263,7 +297,8 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
         raise AnnokitError("--crops writes a folder per class: use it with the imagefolder "
                            "target")
     src = None if src_format == "auto" else src_format
-    ds, notes = formats.convert(input, output, src, dst_format, **options)
+    ds, notes = formats.convert(input, output, src, dst_format, **options,
+                                transform=lambda ds: _edit_classes(ds, classes))
     _list_notes(ds.meta.get("read_notes", []), quiet, label="note")
     _list_notes(ds.meta.get("skipped", []), quiet)
     _list_notes(notes, quiet, label="note")
@@ -398,10 +433,12 @@ def _score(ds, model: str, quiet: bool):
               help="K-fold: write OUTPUT/fold_<i>, each with train and val.")
 @_read_options
 @_write_options
+@_class_options
 @_common
 def split_command(dataset: str, output: str, ratios: str, names: str, method: str, seed: int,
                   group_by, near_duplicates: bool, phash_distance: int, keep_existing: bool,
-                  folds, read: dict, to, images, overwrite: bool, quiet: bool) -> None:
+                  folds, read: dict, to, images, overwrite: bool, quiet: bool,
+                  classes: dict) -> None:
     """Split DATASET into train/val/test (or K folds), written at OUTPUT.
 
     \b
@@ -414,7 +451,7 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
     from . import split as splitting
     from .fileio import atomic_output
 
-    ds = _read(dataset, quiet, **read)
+    ds = _edit_classes(_read(dataset, quiet, **read), classes)
     write = dict(to=to, dataset=dataset, quiet=quiet, images=images, overwrite=overwrite,
                  voc_one_based=read["voc_one_based"])
     grouping = dict(seed=seed, group_by=group_by, near_duplicates=near_duplicates,
@@ -455,11 +492,12 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
 @click.option("--seed", type=Number(int, 0, 2**32 - 1), default=0, show_default=True)
 @_read_options
 @_write_options
+@_class_options
 @_common
 def rebalance_command(dataset: str, output: str, method: str, threshold: float, target, cap,
                       protect_rare: bool, only_split, seed: int, read: dict, to, images,
                       overwrite: bool,
-                      quiet: bool) -> None:
+                      quiet: bool, classes: dict) -> None:
     """Resample DATASET so rare classes weigh more; write it (or an image list) at OUTPUT.
 
     OUTPUT ending in .txt gets the image list with repeats (one path per line, as
@@ -473,7 +511,7 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
     """
     from . import rebalance as rebalancing
 
-    ds = _read(dataset, quiet, **read)
+    ds = _edit_classes(_read(dataset, quiet, **read), classes)
     out, table = rebalancing.rebalance(ds, method, seed=seed, threshold=threshold,
                                        target=target, cap=cap, protect_rare=protect_rare,
                                        only_split=only_split)
@@ -816,3 +854,222 @@ def score_command(dataset: str, read: dict, quiet: bool, task, model: str, predi
         write_scores(ds, result, out, overwrite=True, protect=inputs)
         if not quiet:
             click.echo(f"scores written to {out}", err=True)
+
+
+# -- edit, merge, apply, diff: change a dataset in a pipeline ------------------------------
+
+class SampleSize(click.ParamType):
+    """--sample N (images) or FRACTION (0 < f < 1)."""
+
+    name = "N|FRACTION"
+
+    def convert(self, value, param, ctx):
+        number = Number(float, 0, 1e12).convert(value, param, ctx)
+        if number <= 0 or (number >= 1 and number != int(number)):
+            self.fail(f"{value!r} is neither a count of images (1, 2, ...) nor a fraction "
+                      "in (0, 1)", param, ctx)
+        return number
+
+
+@main.command(name="edit")
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.argument("output", type=click.Path(path_type=str))
+@click.option("--where", "where", multiple=True, metavar="EXPR",
+              help="Keep what EXPR holds for (repeatable, all must hold): annotation "
+                   "columns ('w * h >= 36', 'category == \"car\"') filter annotations, image "
+                   "columns ('split == \"train\"', 'width >= 640') whole images.")
+@click.option("--drop-empty-images", is_flag=True,
+              help="Leave out images without annotations (after the other edits).")
+@click.option("--sample", type=SampleSize(), default=None,
+              help="Keep a random sample of N images, or of that FRACTION of them.")
+@click.option("--seed", type=Number(int, 0, 2**32 - 1), default=0, show_default=True,
+              help="--sample: the random seed.")
+@_read_options
+@_write_options
+@_class_options
+@_common
+def edit_command(dataset: str, output: str, where, drop_empty_images: bool, sample, seed: int,
+                 read: dict, to, images, overwrite: bool, quiet: bool, classes: dict) -> None:
+    """Edit DATASET (classes, filters, a sample) and write it at OUTPUT.
+
+    Class options run first, then every --where, then --drop-empty-images, then --sample.
+
+    \b
+    Examples:
+      annokit edit data/voc out/voc --map-classes RBC=red_blood_cell --drop-classes Platelets
+      annokit edit data/coco out/coco --where 'w * h >= 36' --where 'split == "train"'
+      annokit edit data/yolo out/small --sample 0.1 --seed 1 --drop-empty-images
+    """
+    from . import edit
+
+    for expr in where:  # a bad expression is refused before the reading
+        edit.where_parse(expr)
+    ds = _read(dataset, quiet, **read)
+    out = _edit_classes(ds, classes)
+    for expr in where:
+        out = edit.where(out, expr)
+    if drop_empty_images:
+        out = edit.drop_empty_images(out)
+    if sample is not None:
+        out = edit.sample_images(out, sample, seed=seed)
+    fmt, written = _write(out, output, to=to, dataset=(dataset, read["image_root"]),
+                          quiet=quiet, images=images, overwrite=overwrite,
+                          voc_one_based=read["voc_one_based"])
+    click.echo(f"{len(ds)} -> {len(out)} images, {len(ds.annotations)} -> "
+               f"{len(out.annotations)} annotations, {len(ds.categories)} -> "
+               f"{len(out.categories)} classes; {written} written as {fmt} to {output}")
+
+
+@main.command(name="merge")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str),
+                metavar="A B [C...] OUTPUT")
+@click.option("--fold-names", is_flag=True,
+              help="Join class names that differ only in case, spaces, '_' or '-' "
+                   "(each join is reported).")
+@click.option("--strict", is_flag=True, help="Stop at the first broken record.")
+@_write_options
+@_class_options
+@_common
+def merge_command(paths: tuple, fold_names: bool, strict: bool, to, images, overwrite: bool,
+                  quiet: bool, classes: dict) -> None:
+    """Merge datasets A B [C...] into one, written at OUTPUT.
+
+    Classes are joined by name, ids renumbered without collisions, splits kept; an image
+    in two inputs (same name and bytes) gets both sets of annotations, exact duplicates
+    dropped; a name clash with other bytes is renamed. A 'source' column on the
+    annotations names the input each came from. Class options apply to the merged dataset.
+
+    \b
+    Examples:
+      annokit merge data/bccd-a data/bccd-b out/bccd --fold-names
+      annokit merge a.json b.json c.json out/all.json --to coco
+    """
+    from . import edit
+
+    if len(paths) < 3:
+        raise AnnokitError(f"merge needs at least two datasets and an OUTPUT, got "
+                           f"{len(paths)} path{'s' * (len(paths) != 1)}")
+    *inputs, output = paths
+    _refuse_repeated(inputs)
+    check_output(output, tuple(inputs), overwrite=overwrite)  # before the reading
+    read = [_read(p, quiet, strict=strict) for p in inputs]
+    to = to or read[0].meta["source_format"]
+    merged, notes = edit.merge(read, _source_labels(inputs), fold_names=fold_names)
+    del read  # the inputs' tables go before the writer builds its output
+    _list_notes(notes, quiet, label="note")
+    merged = _edit_classes(merged, classes)
+    fmt, written = _write(merged, output, to=to,
+                          dataset=tuple(inputs), quiet=quiet, images=images,
+                          overwrite=overwrite)
+    click.echo(f"{len(inputs)} datasets merged: {written}; written as {fmt} to {output}")
+
+
+def _refuse_repeated(inputs: list[str]) -> None:
+    """The same dataset twice (by resolved path) is a mistake, not a merge."""
+    seen = {}
+    for path in inputs:
+        real = os.path.realpath(path)
+        if real in seen:
+            raise AnnokitError(f"{path}: given twice (also as {seen[real]}); merging a "
+                               "dataset with itself changes nothing")
+        seen[real] = path
+
+
+def _source_labels(inputs: list[str]) -> list[str]:
+    """Each input's label in the 'source' column: its path as given (unique by design)."""
+    return [os.path.normpath(p) for p in inputs]
+
+
+ACCEPT_CHOICES = ("swap", "badloc", "spurious", "overlooked", "flip")
+
+
+@main.command(name="apply")
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.argument("scores", type=click.Path(path_type=str))
+@click.argument("output", type=click.Path(path_type=str))
+@click.option("--accept", default=",".join(ACCEPT_CHOICES), show_default=True,
+              help="The issues whose suggested fixes are applied, comma-separated.")
+@click.option("--max-quality", type=Number(float, 0, 1), default=None,
+              help="Apply only rows of at most this quality (default: every flagged row; "
+                   "overlooked candidates below 0.5).")
+@click.option("--log", "log_path", type=click.Path(path_type=str), default=None,
+              help="The change log CSV (default: OUTPUT.changes.csv beside OUTPUT).")
+@_read_options
+@_write_options
+@_common
+def apply_command(dataset: str, scores: str, output: str, accept: str, max_quality,
+                  log_path, read: dict, to, images, overwrite: bool, quiet: bool) -> None:
+    """Apply the fixes SCORES (annokit score --out) suggests to DATASET; write OUTPUT.
+
+    swap/flip relabel, badloc moves, spurious removes, overlooked adds. A scores CSV with
+    an 'accept' column applies only the rows a reviewer marked (1, yes, true, x).
+
+    \b
+    Examples:
+      annokit apply data/voc scores.json out/voc-fixed --accept swap,spurious
+      annokit apply data/coco reviewed.csv out/coco-fixed --log changes.csv
+    """
+    from . import edit
+    from .edit.apply import LOG_COLUMNS
+
+    chosen = tuple(a.strip() for a in accept.split(",") if a.strip())
+    unknown = [a for a in chosen if a not in ACCEPT_CHOICES]
+    if unknown or not chosen:
+        raise AnnokitError(f"--accept: {unknown[0] if unknown else accept!r} is not an issue; "
+                           f"choose from {', '.join(ACCEPT_CHOICES)}")
+    inputs = tuple(p for p in (dataset, scores, read["image_root"]) if p)
+    log_path = log_path or os.path.normpath(output) + ".changes.csv"
+    check_output(output, inputs, overwrite=overwrite)  # both refused before the work
+    check_output(log_path, (*inputs, output), overwrite=True, report=True)
+    ds = _read(dataset, quiet, **read)
+    fixed, log = edit.apply_fixes(ds, edit.read_scores_file(scores), accept=chosen,
+                                  max_quality=max_quality)
+    fmt, written = _write(fixed, output, to=to, dataset=inputs, quiet=quiet, images=images,
+                          overwrite=overwrite, voc_one_based=read["voc_one_based"])
+    write_file_atomic(log_path, log[LOG_COLUMNS].to_csv(index=False),
+                      protect=(*inputs, output))
+    counts = log["change"].value_counts()
+    done = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("relabel", "move", "remove", "add"))
+    click.echo(f"{len(log)} fixes applied ({done}); {written} written as {fmt} to {output}; "
+               f"change log {log_path}")
+
+
+@main.command(name="diff")
+@click.argument("old", type=click.Path(path_type=str))
+@click.argument("new", type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@click.option("--match", type=click.Choice(["auto", "id", "iou"]), default="auto",
+              show_default=True, help="Pair annotations by id or by box overlap "
+                                      "(auto: by id when both carry the same ids).")
+@click.option("--iou", type=Number(float, 0.01, 1), default=0.5, show_default=True,
+              help="Box overlap at which two boxes are the same object.")
+@click.option("--top", type=Number(int, 0, 10**6), default=20, show_default=True,
+              help="Changed images listed.")
+@click.option("--strict", is_flag=True, help="Stop at the first broken record.")
+@_common
+def diff_command(old: str, new: str, as_json: bool, match: str, iou: float, top: int,
+                 strict: bool, quiet: bool) -> None:
+    """Compare two versions of a dataset; exit 1 when they differ, 0 when equal.
+
+    Per image: annotations added, removed, relabelled and moved, with totals per class.
+
+    \b
+    Examples:
+      annokit diff data/voc out/voc-fixed
+      annokit diff v1/annotations.json v2/annotations.json --json > changes.json
+    """
+    from . import edit
+
+    result = edit.diff(_read(old, quiet, strict=strict), _read(new, quiet, strict=strict),
+                       match=match, iou=iou)
+    if as_json:
+        import orjson
+
+        from .edit.diff import to_json
+
+        click.echo(orjson.dumps(to_json(result), option=orjson.OPT_INDENT_2
+                                | orjson.OPT_SERIALIZE_NUMPY).decode())
+    else:
+        click.echo(edit.format_diff(result, top=top))
+    if result.changed:
+        sys.exit(1)

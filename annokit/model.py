@@ -10,7 +10,9 @@
                 ``meta['voc']``, ``meta['yolo']``...), where the images are
                 (``image_root``, ``split_roots``), what the reader skipped (``skipped``),
                 ``source_format``, and images the source listed in two splits
-                (``split_overlaps``).
+                (``split_overlaps``); ``image_files`` (image id -> absolute path) and
+                ``image_folders`` (never replaced by a writer) for images gathered from
+                several roots (a merge).
 
 Ids are kept as the source wrote them (formats without ids number from 1); writers
 renumber annotation ids only where the target forbids them (0 or repeated in COCO).
@@ -154,7 +156,14 @@ class Dataset:
         for split, name in zip(splits, self.images["file_name"].tolist()):
             folder = split_roots.get(split, root) if isinstance(split, str) else root
             paths.append(confined(folder, name))
-        return pd.Series(paths, index=self.images.index, dtype=object)
+        paths = pd.Series(paths, index=self.images.index, dtype=object)
+        files = self.meta.get("image_files")  # image id -> path (or None): images that
+        if files:                             # came from other roots (annokit.edit.merge)
+            ids = self.images["id"]
+            given = ids.isin(list(files)).to_numpy()
+            found = ids[given].map(files)
+            paths[given] = found.astype(object).where(found.notna(), None).to_numpy(object)
+        return paths
 
     def copy(self) -> "Dataset":
         import copy

@@ -190,7 +190,8 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
                            "name a folder")
     refuse_unholdable(ds, format)  # before anything is written
     problems = Problems(strict)
-    roots = (ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values())
+    roots = (ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values(),
+             *ds.meta.get("image_folders", ()))  # a merge's inputs' image folders
     with atomic_output(path, overwrite=overwrite, protect=protect, keep=roots) as tmp:
         notes = module.write(ds, tmp, images=images or DEFAULT_IMAGES[format],
                              problems=problems, single_file=single_file,
@@ -199,11 +200,12 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, src_format: str | None,
-            dst_format: str, **options) -> tuple[Dataset, list[str]]:
+            dst_format: str, *, transform=None, **options) -> tuple[Dataset, list[str]]:
     """Read ``src`` and write it as ``dst_format`` at ``dst``; return the dataset and notes.
 
     Each format option goes to the side whose format takes it (``voc_one_based`` to both
-    for VOC to VOC); one that neither takes is an error.
+    for VOC to VOC); one that neither takes is an error. ``transform`` (a function of a
+    Dataset, e.g. a class map) changes the dataset between reading and writing.
 
     Example:
         >>> ds, notes = convert("data/voc", "data/coco", "voc", "coco")  # doctest: +SKIP
@@ -213,6 +215,8 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, src_format: str | No
     check_options(given, reader=src_format, writer=dst_format)
     ds = read(src, src_format, strict=options.get("strict", False),
               **_pick(given, READ_OPTIONS, src_format))
+    if transform is not None:
+        ds = transform(ds)
     notes = write(ds, dst, dst_format, protect=(src,), **options,
                   **_pick(given, WRITE_OPTIONS, dst_format))
     return ds, notes
