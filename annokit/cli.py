@@ -290,11 +290,12 @@ def _threshold_options(func):
     from dataclasses import fields
 
     from .checks import Thresholds, threshold_range
+    from .checks.registry import THRESHOLD_HELP
 
     for f in reversed(fields(Thresholds)):
         kind = Number(int if f.type == "int" else float, *threshold_range(f.name))
         func = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind, default=None,
-                            help=f"Threshold (default {f.default}).")(func)
+                            help=f"{THRESHOLD_HELP[f.name].rstrip('.')} (default {f.default}).")(func)
     return func
 
 
