@@ -242,3 +242,20 @@ def test_bccd_zero_size_boxes_named(tmp_path):
     assert code == 0, err
     assert ("2 boxes of zero width or height written to YOLO as they are "
             "(BloodImage_00338.jpg, BloodImage_00343.jpg)") in err
+
+
+# -- 15. check --score prints no scikit-learn warnings ----------------------------------
+
+@pytest.mark.slow  # scores all 4,888 BCCD boxes: about 3 minutes of CPU
+def test_check_score_prints_no_scikit_learn_warnings():
+    """On BCCD the box classifier's lbfgs stopped at its iteration budget and printed
+    'lbfgs failed to converge'; a subprocess, since pytest itself records warnings."""
+    import subprocess
+    import sys
+
+    bccd = shared_dataset("bccd", "BCCD")
+    done = subprocess.run([sys.executable, "-m", "annokit", "check", str(bccd), "--score",
+                           "--no-images"], capture_output=True, text=True, timeout=3600)
+    assert done.returncode == 1, done.stderr  # BCCD's two zero-size boxes are errors
+    assert "likely annotation errors" in done.stdout
+    assert "warning:" not in done.stderr and "converge" not in done.stderr, done.stderr
