@@ -95,6 +95,10 @@ def _repeat_note(ds: Dataset, threshold: float, copies: np.ndarray) -> list[str]
     names = ds.categories.drop_duplicates("id").set_index("id")["name"]
     name = names.get(category_ids[rarest], category_ids[rarest])
     share = float(freq[rarest])
+    if share < threshold:  # factors above 1, all rounded down by chance
+        return [f"nothing repeated: the largest repeat factor ({name}: "
+                f"{np.sqrt(threshold / share):.2f}) was rounded down to one copy for every "
+                "image (seeded); raise --threshold or try another --seed"]
     return [f"nothing repeated: the rarest class, {name}, is in {share:.1%} of the images, "
             f"and repeat-factor sampling repeats only classes in fewer than the threshold "
             f"({threshold:g}) of them; raise --threshold above {share:.2f} (e.g. "

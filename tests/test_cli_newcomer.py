@@ -49,6 +49,18 @@ def test_rebalance_says_why_nothing_was_repeated_and_what_to_try(tmp_path):
     assert code == 0 and len((tmp_path / "u.txt").read_text().splitlines()) > written
 
 
+def test_rebalance_factors_rounded_down_by_chance_say_so():
+    from annokit.rebalance import rebalance
+
+    # square is in 5 of 12 images: t = 0.45 gives it a factor of 1.04, which seed 1 rounds
+    # down on every image
+    out, _ = rebalance(annokit.read(SHAPES), "repeat", threshold=0.45, seed=1)
+    assert len(out.images) == 12
+    assert out.meta["rebalance_info"]["notes"] == [
+        "nothing repeated: the largest repeat factor (square: 1.04) was rounded down to one "
+        "copy for every image (seeded); raise --threshold or try another --seed"]
+
+
 def test_rebalance_dataset_output_counts_every_split(tmp_path):
     code, out, err = run("rebalance", SHAPES, tmp_path / "c", "--only-split", "train",
                          "--threshold", "0.9", "--to", "coco")
