@@ -43,9 +43,10 @@ def test_rebalance_says_why_nothing_was_repeated_and_what_to_try(tmp_path):
     share = float(re.search(r"is in ([\d.]+)% of the images", note)[1]) / 100
     hint = float(re.search(r"raise --threshold above ([\d.]+)", note)[1])
     assert hint == pytest.approx(share, abs=0.006) and "--method oversample" in note
-    # the hint works: a threshold above that share repeats images
+    # the example it gives works: that threshold repeats images
+    example = re.search(r"\(e\.g\. ([\d.]+)\)", note)[1]
     code, out, err = run("rebalance", SHAPES, tmp_path / "u.txt", "--only-split", "train",
-                         "--threshold", str(min(1.0, hint + 0.05)))
+                         "--threshold", example)
     assert code == 0 and len((tmp_path / "u.txt").read_text().splitlines()) > written
 
 
