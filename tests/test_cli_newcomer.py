@@ -259,7 +259,7 @@ def test_bccd_zero_size_boxes_named(tmp_path):
 
 # -- 15. check --score prints no scikit-learn warnings ----------------------------------
 
-@pytest.mark.slow  # scores all 4,888 BCCD boxes: about 3 minutes of CPU
+@pytest.mark.slow  # scores all 4,888 BCCD boxes: about 70 s of CPU
 def test_check_score_prints_no_scikit_learn_warnings():
     """On BCCD the box classifier's lbfgs stopped at its iteration budget and printed
     'lbfgs failed to converge'; a subprocess, since pytest itself records warnings."""
