@@ -489,7 +489,6 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
     out, table = rebalancing.rebalance(ds, method, seed=seed, threshold=threshold,
                                        target=target, cap=cap, protect_rare=protect_rare,
                                        only_split=only_split)
-    _list_notes(out.meta.get("rebalance_info", {}).get("notes", []), quiet, label="note")
     if output.lower().endswith(".txt"):
         listed = rebalancing.image_list(out, split=only_split)
         write_file_atomic(output, "".join(p + "\n" for p in listed),
@@ -502,12 +501,15 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
                                "(--to coco) or an image list (OUTPUT ending in .txt)")
         _write(out, output, to=fmt, dataset=dataset, quiet=quiet, images=images,
                overwrite=overwrite, voc_one_based=read["voc_one_based"])
+    # after the write: a refused output is one line, nothing else
+    _list_notes(out.meta.get("rebalance_info", {}).get("notes", []), quiet, label="note")
     click.echo(rebalancing.format_rebalance_table(table))
     # count what was written: an image list of --only-split holds that split alone
-    listed = only_split if fmt == "image list" else None
-    (images, anns), (images_out, anns_out) = (rebalancing.counted(d, listed) for d in (ds, out))
-    where = f"{only_split}: " if listed else ""
-    kept = "; other splits kept as they were" if only_split and not listed else ""
+    one_split = only_split if fmt == "image list" else None
+    (images, anns), (images_out, anns_out) = (rebalancing.counted(d, one_split)
+                                              for d in (ds, out))
+    where = f"{only_split}: " if one_split else ""
+    kept = "; other splits kept as they were" if only_split and not one_split else ""
     click.echo(f"{where}{images} -> {images_out} images, {anns} -> {anns_out} annotations, "
                f"written as {fmt} to {output}{kept}")
 
