@@ -231,15 +231,20 @@ def _edit_classes(ds, classes: dict):
 
 
 def _write(ds, output, to: str | None, dataset, quiet: bool,
-           voc_one_based: bool = False, **options) -> tuple[str, str]:
+           voc_one_based: bool = False, notes_out: list | None = None,
+           **options) -> tuple[str, str]:
     """Write ``ds`` at ``output``, never over ``dataset`` (one input path or several);
-    return the format and a summary of what was written."""
+    return the format and a summary of what was written. With ``notes_out``, the writer's
+    notes are added to it instead of printed (several writes, each note once)."""
     fmt = to or ds.meta["source_format"]
     if voc_one_based and fmt == "voc":  # VOC read 1-based is written back 1-based
         options["voc_one_based"] = True
     inputs = dataset if isinstance(dataset, tuple) else (dataset,)
     notes = formats.write(ds, output, fmt, protect=inputs, **options)
-    _list_notes(notes, quiet, label="note")
+    if notes_out is None:
+        _list_notes(notes, quiet, label="note")
+    else:
+        notes_out.extend(n for n in notes if n not in notes_out)
     return fmt, written_summary(ds, notes)
 
 
@@ -325,11 +330,13 @@ def _threshold_options(func):
     from dataclasses import fields
 
     from .checks import Thresholds, threshold_range
+    from .checks.registry import THRESHOLD_HELP
 
     for f in reversed(fields(Thresholds)):
         kind = Number(int if f.type == "int" else float, *threshold_range(f.name))
+        words = THRESHOLD_HELP[f.name].rstrip(".")
         func = click.option(f"--{f.name.replace('_', '-')}", f.name, type=kind, default=None,
-                            help=f"Threshold (default {f.default}).")(func)
+                            help=f"{words} (default {f.default}).")(func)
     return func
 
 
@@ -461,10 +468,15 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
         if folds is not None:
             result = splitting.kfold(ds, folds, **grouping)
             _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet, label="note")
+            notes: list[str] = []  # every fold writes the same kind of notes: each once
             with atomic_output(output, overwrite=overwrite, protect=(dataset,)) as tmp:
                 for i, part in enumerate(splitting.fold_splits(result)):
-                    _write(part, tmp / f"fold_{i}", **{**write, "overwrite": False})
-            click.echo(f"{folds} folds written to {output}/fold_0..{folds - 1}")
+                    _write(part, tmp / f"fold_{i}", notes_out=notes,
+                           **{**write, "overwrite": False})
+            _list_notes(notes, quiet, label="note")
+            click.echo(splitting.format_split_table(splitting.fold_table(result)))
+            click.echo(f"{folds} folds written to {output}/fold_0..{folds - 1} (fold <i> "
+                       "is fold_<i>'s val split, the other folds its train split)")
             return
         result = splitting.split(ds, _floats(ratios, "ratios"), names=names.split(","),
                                  keep_existing=keep_existing, **grouping)
@@ -515,7 +527,6 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
     out, table = rebalancing.rebalance(ds, method, seed=seed, threshold=threshold,
                                        target=target, cap=cap, protect_rare=protect_rare,
                                        only_split=only_split)
-    _list_notes(out.meta.get("rebalance_info", {}).get("notes", []), quiet, label="note")
     if output.lower().endswith(".txt"):
         listed = rebalancing.image_list(out, split=only_split)
         write_file_atomic(output, "".join(p + "\n" for p in listed),
@@ -528,9 +539,17 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
                                "(--to coco) or an image list (OUTPUT ending in .txt)")
         _write(out, output, to=fmt, dataset=dataset, quiet=quiet, images=images,
                overwrite=overwrite, voc_one_based=read["voc_one_based"])
+    # after the write: a refused output is one line, nothing else
+    _list_notes(out.meta.get("rebalance_info", {}).get("notes", []), quiet, label="note")
     click.echo(rebalancing.format_rebalance_table(table))
-    click.echo(f"{len(ds)} -> {len(out)} images, {len(ds.annotations)} -> "
-               f"{len(out.annotations)} annotations, written as {fmt} to {output}")
+    # count what was written: an image list of --only-split holds that split alone
+    one_split = only_split if fmt == "image list" else None
+    (images, anns), (images_out, anns_out) = (rebalancing.counted(d, one_split)
+                                              for d in (ds, out))
+    where = f"{only_split}: " if one_split else ""
+    kept = "; other splits kept as they were" if only_split and not one_split else ""
+    click.echo(f"{where}{images} -> {images_out} images, {anns} -> {anns_out} annotations, "
+               f"written as {fmt} to {output}{kept}")
 
 
 def _sizes(values: tuple[str, ...]):
@@ -697,22 +716,23 @@ def evaluate() -> None:
 
 
 @evaluate.command(name="points")
-@click.argument("predictions", type=click.Path(path_type=str))
 @click.argument("ground_truth", type=click.Path(path_type=str))
+@click.argument("predictions", type=click.Path(path_type=str))
 @_point_options
 @click.option("--json", "json_out", type=click.Path(path_type=str),
               help="Write the metrics (and per-class figures) as JSON.")
 @click.option("--format", "format", type=SOURCE_FORMATS, default="auto",
               help="Format of PREDICTIONS (default: detected).")
 @_common
-def evaluate_points(predictions: str, ground_truth: str, json_out, format: str, quiet: bool,
+def evaluate_points(ground_truth: str, predictions: str, json_out, format: str, quiet: bool,
                     **point_options) -> None:
     """Precision, recall, F1 and counting error of predicted points against GROUND_TRUTH
-    (the same as: annokit eval GROUND_TRUTH PREDICTIONS --task points).
+    (the same as: annokit eval GROUND_TRUTH PREDICTIONS --task points; ground truth first,
+    as everywhere).
 
     \b
     Example:
-      annokit evaluate points predictions.csv data/voc --mode box
+      annokit evaluate points data/voc predictions.csv --mode box
     """
     inputs = (predictions, ground_truth)
     if json_out:  # a bad --json path is refused before the work

@@ -83,6 +83,28 @@ def _repeat_copies(ds: Dataset, threshold: float, rng) -> np.ndarray:
     return (whole + (rng.random(len(factors)) < factors - whole)).astype(np.int64)
 
 
+def _repeat_note(ds: Dataset, threshold: float, copies: np.ndarray) -> list[str]:
+    """Why repeat-factor sampling repeated nothing, and what to try, when it did not."""
+    if (copies > 1).any():
+        return []
+    _, cls, _, category_ids = _entries(ds)
+    if not len(cls):
+        return ["nothing repeated: no image holds an annotation"]
+    freq = np.bincount(cls, minlength=len(category_ids)) / max(len(ds.images), 1)
+    rarest = int(np.argmin(freq))
+    names = ds.categories.drop_duplicates("id").set_index("id")["name"]
+    name = names.get(category_ids[rarest], category_ids[rarest])
+    share = float(freq[rarest])
+    if share < threshold:  # factors above 1, all rounded down by chance
+        return [f"nothing repeated: the largest repeat factor ({name}: "
+                f"{np.sqrt(threshold / share):.2f}) was rounded down to one copy for every "
+                "image (seeded); raise --threshold or try another --seed"]
+    return [f"nothing repeated: the rarest class, {name}, is in {share:.1%} of the images, "
+            f"and repeat-factor sampling repeats only classes in fewer than the threshold "
+            f"({threshold:g}) of them; raise --threshold above {share:.2f} (e.g. "
+            f"{(share + 1) / 2:.2f}) or use --method oversample"]
+
+
 def _order(rng, purity: np.ndarray) -> np.ndarray:
     """Candidate images, the most dominated by the class first, ties in random order."""
     shuffle = rng.permutation(len(purity))
@@ -271,7 +293,9 @@ def rebalance(ds: Dataset, method: str = "repeat", *, seed: int = 0,
     """
     rng = np.random.default_rng(seed)
     if method == "repeat":
-        make = lambda part: (_repeat_copies(part, threshold, rng), [])  # noqa: E731
+        def make(part):
+            copies = _repeat_copies(part, threshold, rng)
+            return copies, _repeat_note(part, threshold, copies)
     elif method == "oversample":
         if target is not None and target < 1:
             raise AnnokitError(f"oversample target must be >= 1 instance, not {target}")
@@ -296,6 +320,20 @@ def rebalance(ds: Dataset, method: str = "repeat", *, seed: int = 0,
 
 
 # -- reporting ----------------------------------------------------------------------------
+
+def counted(ds: Dataset, split: str | None = None) -> tuple[int, int]:
+    """Images and annotations of ``ds``, or of its ``split`` alone: what a rebalanced image
+    list of that split holds.
+
+    Example:
+        >>> counted(ds, "train")  # doctest: +SKIP
+        (205, 2805)
+    """
+    if split is None:
+        return len(ds.images), len(ds.annotations)
+    inside = ds.images["id"][(ds.images["split"] == split).to_numpy(dtype=bool)]
+    return len(inside), int(ds.annotations["image_id"].isin(inside).sum())
+
 
 def class_counts(ds: Dataset) -> pd.DataFrame:
     """Per class (by name): ``instances``, ``images`` holding it and instance ``share``.

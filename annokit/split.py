@@ -132,6 +132,20 @@ def fold_splits(ds: Dataset, k: int | None = None, *, names: tuple[str, str] = (
         yield part
 
 
+def fold_table(ds: Dataset) -> pd.DataFrame:
+    """The :func:`split_table` of a :func:`kfold` result with one column per fold (``fold
+    <i>``, the images each fold holds out as ``val``), each against a target of ``1/k``.
+
+    Example:
+        >>> print(format_split_table(fold_table(kfold(ds, 5))))  # doctest: +SKIP
+        class     total       fold 0 (20%)   fold 1 (20%) ...   max gap
+    """
+    folds = ds.images["fold"].to_numpy()
+    names = np.array([f"fold {f}" for f in range(int(folds.max()) + 1)], dtype=object)
+    view = Dataset(ds.categories, ds.images.assign(split=names[folds]), ds.annotations, {})
+    return split_table(view, {name: 1 / len(names) for name in names})
+
+
 def split_table(ds: Dataset, targets: dict[str, float] | None = None) -> pd.DataFrame:
     """Per class: instances in each split and each split's share of them, against targets.
 

@@ -248,7 +248,7 @@ def test_points_round_trip_and_evaluation(tmp_path):
     assert code == 0, err
     boxes = json.loads((tmp_path / "b.json").read_text())["annotations"]
     assert boxes[0]["bbox"] == [118.5, 60.5, 20, 10]
-    code, out, _ = run("evaluate", "points", tmp_path / "pts.csv", SHAPES, "--json",
+    code, out, _ = run("evaluate", "points", SHAPES, tmp_path / "pts.csv", "--json",
                        tmp_path / "m.json")
     assert code == 0 and "precision 1.000  recall 1.000  F1 1.000  (TP 35, FP 0, FN 0)" in out
     assert json.loads((tmp_path / "m.json").read_text())["tp"] == 35

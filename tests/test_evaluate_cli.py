@@ -103,7 +103,7 @@ def test_bad_predictions_are_one_line_errors_or_notes(files, tmp_path):
 def test_evaluate_points_is_eval_task_points(tmp_path):
     code, _, err = run("points", "to-points", SHAPES, tmp_path / "pts.csv", "--to", "csv")
     assert code == 0, err
-    code, old, _ = run("evaluate", "points", tmp_path / "pts.csv", SHAPES)
+    code, old, _ = run("evaluate", "points", SHAPES, tmp_path / "pts.csv")
     code2, new, _ = run("eval", SHAPES, tmp_path / "pts.csv", "--task", "points",
                         "--json", tmp_path / "m.json")
     assert code == code2 == 0 and old == new

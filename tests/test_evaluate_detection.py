@@ -70,7 +70,12 @@ def test_equals_pycocotools_on_the_same_files(tmp_path, synthetic, iou_type, eng
     assert not np.isnan(stats).any() and 0.05 < stats[0] < 0.95  # a set that measures something
     np.testing.assert_allclose(m["per_class"]["AP"].to_numpy(), per_class, rtol=0, atol=1e-9)
     assert m["per_class"].index.tolist() == ["cell", "platelet", "virus", "debris"]
-    assert m["images"] == 60 and m["notes"] == []
+    held = {a["image_id"] for a in gt["annotations"] if not a["iscrowd"]}
+    missed = held - with_pred
+    objects = sum(a["image_id"] in missed and not a["iscrowd"] for a in gt["annotations"])
+    assert m["images"] == 60 and m["notes"] == [
+        f"{len(missed)} of {len(held)} images with ground-truth boxes have no predictions; "
+        f"their {objects} boxes count as misses"]
 
 
 def test_ground_truth_annotation_id_zero_is_renumbered(tmp_path, synthetic):
@@ -166,7 +171,8 @@ def test_unknown_images_and_classes_are_notes_and_empty_predictions_score_zero()
     m = detection_metrics(gt, pred)
     assert m["notes"] == [
         "1 predictions on 1 images not in the ground truth left out (e.g. zzz.jpg)",
-        "1 predictions of 1 classes the ground truth lacks left out (horse)"]
+        "1 predictions of 1 classes the ground truth lacks left out (horse)",
+        "1 of 2 images with ground-truth boxes has no predictions; its 1 box counts as a miss"]
     assert m["per_class"].loc["cat", "AP"] == pytest.approx(1.0)
     elsewhere = _boxes([(1, 1, 10, 10, 50, 50, 0.9)], True,
                        pd.DataFrame({"id": [1], "file_name": ["zzz.jpg"]}))

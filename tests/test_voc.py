@@ -503,7 +503,9 @@ def test_bccd_counts():
 
 def test_bccd_roundtrip(tmp_path):
     ds, back, notes = roundtrip(shared_dataset("bccd", "BCCD"), tmp_path)
-    assert notes == []
+    assert notes == ["2 boxes of zero width or height written to VOC as they are "
+                     "(BloodImage_00338.jpg, BloodImage_00343.jpg): most trainers drop or "
+                     "reject them; annokit check lists them (geometry.zero_size)"]
     same_frames(ds, back)
 
 

@@ -43,6 +43,40 @@ class Thresholds:
     phash_distance: int = 4              # perceptual-hash Hamming distance for near-duplicates
 
 
+# What each threshold flags and in what unit: `annokit check --help` prints these, so a
+# user choosing a number need not read the source (docs/checks.md has the same table).
+THRESHOLD_HELP = {
+    "edge_tolerance": "Pixels a box, point or polygon may spill over the image border "
+                      "(or a polygon over its box) before it is flagged as out of bounds.",
+    "min_box_area": "Boxes with an area below this many square pixels are flagged tiny.",
+    "min_box_side": "Boxes with a width or height below this many pixels are flagged tiny.",
+    "max_aspect_ratio": "Boxes whose max(w/h, h/w) exceeds this ratio are flagged extreme.",
+    "whole_image_fraction": "Boxes covering at least this fraction (0-1) of the image area "
+                            "are flagged as covering the whole image.",
+    "duplicate_iou": "Two boxes of the same class in one image overlapping at or above "
+                     "this IoU (0-1) are flagged near-duplicates.",
+    "conflict_iou": "Two boxes of different classes in one image overlapping at or above "
+                    "this IoU (0-1) are flagged as a label conflict.",
+    "outlier_z": "Boxes (and images) whose log size or aspect is more than this robust "
+                 "z-score (median/MAD) from their class's are flagged outliers.",
+    "outlier_min_count": "Classes with fewer boxes than this (and datasets with fewer sized "
+                         "images) are not tested for outliers.",
+    "polygon_area_tolerance": "Polygons whose area differs from the stated 'area' by more "
+                              "than this relative gap (0-1) are flagged.",
+    "name_edit_distance": "Category names at most this many character edits apart are "
+                          "flagged as near-duplicate names.",
+    "attribute_majority": "An attribute present on at least this share (0-1) of a class's "
+                          "objects is flagged where one of them lacks it.",
+    "min_class_count": "Classes with fewer instances than this are flagged rare.",
+    "imbalance_ratio": "The dataset is flagged imbalanced when its largest class has more "
+                       "than this many times the instances of its smallest.",
+    "split_share_tolerance": "A class whose share of the instances differs by more than "
+                             "this (0-1) between splits is flagged.",
+    "phash_distance": "Images whose perceptual hashes differ in at most this many of 64 "
+                      "bits are flagged near-duplicates.",
+}
+
+
 @dataclass(frozen=True)
 class Check:
     id: str

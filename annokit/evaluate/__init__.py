@@ -29,10 +29,10 @@ from ..errors import AnnokitError
 from ..model import Dataset
 from .classification import classification_metrics
 from .detection import IOU_TYPES, STATS, detection_metrics
-from .points import MODES, match_points, point_metrics
+from .points import MODES, match_points, point_metrics, unpredicted_notes
 
 TASKS = ("detection", "classification", "points")
-__all__ = ["IOU_TYPES", "MODES", "STATS", "TASKS", "classification_metrics",
+__all__ = ["IOU_TYPES", "MODES", "STATS", "TASKS", "check_order", "classification_metrics",
            "detection_metrics", "evaluate", "format_metrics", "infer_task", "match_points",
            "point_metrics", "read_pair", "to_plain"]
 
@@ -60,7 +60,29 @@ def read_pair(gt: str | os.PathLike, pred: str | os.PathLike, *, format: str | N
             raise AnnokitError(f"{pred}: none of its {len(skipped)} detections is on an image "
                                f"and of a category of {gt} (first: {skipped[0]})")
         return truth, results
-    return truth, read(pred, pred_format, **options)
+    predicted = read(pred, pred_format, **options)
+    check_order(truth, predicted, gt, pred)
+    return truth, predicted
+
+
+def check_order(gt: Dataset, pred: Dataset, gt_name="GT", pred_name="PRED") -> None:
+    """Refuse the two sides given the wrong way round: ground truth with scores against
+    predictions with none (``annokit evaluate points`` once took PRED first).
+
+    Example:
+        >>> check_order(predictions, ground_truth, "pred.json", "data/voc")  # doctest: +SKIP
+        AnnokitError: pred.json has scores and data/voc has none: ...
+    """
+    if _scored(gt) and len(pred.annotations) and not _scored(pred):
+        raise AnnokitError(
+            f"{gt_name} has scores and {pred_name} has none: the arguments look swapped; "
+            f"give the ground truth first, then the predictions: annokit eval GT PRED "
+            f"(also annokit evaluate points GT PRED)")
+
+
+def _scored(ds: Dataset) -> bool:
+    anns = ds.annotations
+    return "score" in anns and bool(pd.to_numeric(anns["score"], errors="coerce").notna().any())
 
 
 def _is_results_list(path: Path) -> bool:
@@ -107,7 +129,7 @@ def evaluate(gt: Dataset, pred: Dataset, task: str | None = None, *,
         out = classification_metrics(gt, pred, threshold=threshold)
     elif task == "points":
         out = point_metrics(pred, gt, **point_options)
-        out.setdefault("notes", [])
+        out.setdefault("notes", []).extend(unpredicted_notes(out["per_image"]))
     else:
         raise AnnokitError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     return {"task": task, **out}

@@ -132,6 +132,43 @@ def on_ground_truth(pred: Dataset, gt: Dataset, kinds: tuple[str, ...] = ("box",
     return out, notes
 
 
+def unpredicted_note(gt: Dataset, predicted_image_ids, kind: str) -> list[str]:
+    """A note on the ground-truth images holding objects of ``kind`` (crowds aside: they are
+    ignored) that no prediction (given by ground-truth image id) is on: every object there
+    counts as a miss.
+
+    Example:
+        >>> unpredicted_note(gt, preds["image_id"], "box")  # doctest: +SKIP
+        ['314 of 364 images with ground-truth boxes have no predictions; their 4,210 boxes
+        count as misses']
+    """
+    anns = gt.annotations
+    crowd = anns["iscrowd"].fillna(0).astype(bool) if "iscrowd" in anns else False
+    truth = anns[(anns["kind"] == kind) & ~crowd & anns["image_id"].isin(gt.images["id"])]
+    held = truth["image_id"].unique()
+    missed = ~pd.Series(held).isin(pd.unique(np.asarray(predicted_image_ids))).to_numpy()
+    if not missed.any():
+        return []
+    objects = int(truth["image_id"].isin(held[missed]).sum())
+    return [misses_note(int(missed.sum()), len(held), objects, "box" if kind == "box" else kind)]
+
+
+def misses_note(missed: int, held: int, objects: int, noun: str = "object") -> str:
+    """'3 of 12 images with ground-truth boxes have no predictions; their 7 boxes count as
+    misses', in the singular where it is one.
+
+    Example:
+        >>> misses_note(1, 2, 1, "box")
+        '1 of 2 images with ground-truth boxes has no predictions; its 1 box counts as a miss'
+    """
+    plural = "boxes" if noun == "box" else f"{noun}s"
+    one = missed == 1
+    return (f"{missed:,} of {held:,} images with ground-truth {plural} "
+            f"{'has' if one else 'have'} no predictions; {'its' if one else 'their'} "
+            f"{objects:,} {noun if objects == 1 else plural} "
+            f"{'counts as a miss' if objects == 1 else 'count as misses'}")
+
+
 def _inverse(codes: pd.Series) -> pd.Series:
     """Code -> the first id with that code, as float (NaN: no such id)."""
     first = ~pd.Index(codes.to_numpy()).duplicated()

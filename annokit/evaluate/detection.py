@@ -28,7 +28,7 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..formats.coco import _areas as coco_areas
 from ..model import Dataset
-from .align import on_ground_truth
+from .align import on_ground_truth, unpredicted_note
 
 IOU_TYPES = ("bbox", "segm")
 ENGINES = ("faster-coco-eval", "pycocotools")
@@ -146,6 +146,8 @@ def _pred_boxes(pred: Dataset, gt: Dataset) -> tuple[pd.DataFrame, list[str]]:
     anns, notes = on_ground_truth(pred, gt)
     if not len(anns):
         notes.append("no predictions to evaluate: every AP and AR is 0")
+    else:
+        notes.extend(unpredicted_note(gt, anns["image_id"], "box"))
     score = anns["score"].to_numpy(np.float64)
     if np.isnan(score).any():
         raise AnnokitError(f"predictions: {int(np.isnan(score).sum())} boxes have no score; "

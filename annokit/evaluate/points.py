@@ -17,7 +17,7 @@ from ..errors import AnnokitError
 from ..geometry import box_centers
 from ..model import Dataset
 from ..points import Size, point_sizes, points_to_boxes
-from .align import decode as _decode, objects as _objects, pairing as _pairing
+from .align import decode as _decode, misses_note, objects as _objects, pairing as _pairing
 
 MODES = ("box", "distance")
 _PAIRS_PER_BATCH = 4_000_000  # candidate (prediction, ground truth) pairs held at once
@@ -109,6 +109,22 @@ def point_metrics(pred: Dataset, gt: Dataset, **options) -> dict:
             "per_image": per_image, "matches": matches}
 
 
+def unpredicted_notes(per_image: pd.DataFrame) -> list[str]:
+    """A note on the images with ground truth and no prediction: all their objects missed.
+
+    Example:
+        >>> unpredicted_notes(point_metrics(pred, gt)["per_image"])  # doctest: +SKIP
+        ['1 of 11 images with ground-truth objects has no predictions; its 4 objects count as
+        misses']
+    """
+    held = per_image["gt"] > 0
+    missed = held & (per_image["pred"] == 0)
+    if not missed.any() or not (per_image["pred"] > 0).any():
+        return []
+    objects = int(per_image["gt"][missed].sum())
+    return [misses_note(int(missed.sum()), int(held.sum()), objects)]
+
+
 def _predictions(pred: Dataset, codes: tuple, threshold: float | None) -> pd.DataFrame:
     """Predicted points (boxes by their centre), ranked by descending score."""
     preds = _objects(pred, codes, ("point", "box"))
@@ -132,7 +148,7 @@ def _ground_truth(gt: Dataset, codes: tuple, mode: str, distance: float,
         if (truth["kind"] == "point").any():
             raise AnnokitError("mode='box' needs ground-truth boxes: the ground truth has "
                                "points; give size= or reference= to make them boxes, or use "
-                               "mode='distance'")
+                               "mode='distance' (and the ground truth comes first: GT PRED)")
     else:
         point = (truth["kind"] == "point").to_numpy()
         if point.any() and learned:

@@ -94,6 +94,26 @@ def dropped_note(kinds: pd.Series, format: str) -> str | None:
     return f"{NAMES[format]} holds {held} only: {what} dropped"
 
 
+def zero_size_note(boxes: pd.DataFrame, images: pd.DataFrame, format: str) -> str | None:
+    """The note for boxes written with zero (or negative) width or height, naming a few of
+    their images, or None: trainers drop them or fail on them, so the user should know.
+
+    Example:
+        >>> zero_size_note(bccd.annotations, bccd.images, "yolo")  # doctest: +SKIP
+        '2 boxes of zero width or height written to YOLO as they are (BloodImage_00338.jpg, ...'
+    """
+    w, h = boxes["w"].to_numpy(float), boxes["h"].to_numpy(float)
+    empty = (w <= 0) | (h <= 0)  # NaN compares False: boxes without coordinates are apart
+    if not empty.any():
+        return None
+    names = images.set_index("id")["file_name"]
+    names = names[~names.index.duplicated()]
+    files = sorted(set(names.reindex(boxes["image_id"][empty].unique()).dropna().astype(str)))
+    return (f"{int(empty.sum())} {_plural('box', int(empty.sum()))} of zero width or height "
+            f"written to {NAMES[format]} as they are ({_some(files)}): most trainers drop or "
+            "reject them; annokit check lists them (geometry.zero_size)")
+
+
 def stale_locations(ds: Dataset, format: str) -> tuple[list[str], str | None]:
     """Image columns that say where an image once was, not where it is, and their note.
 

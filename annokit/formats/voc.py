@@ -31,7 +31,7 @@ from ..fileio import confined, place_images, safe_relative
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from .layout import (SPLIT_NAMES, header_sizes, image_dirs, image_index, is_image, pick_root,
                      safe_split_names, sibling_image_dirs, subdirs, unknown_sizes)
-from .target import Notes, coordinate_text, dropped_note
+from .target import Notes, coordinate_text, dropped_note, zero_size_note
 
 # what XML 1.0 can hold: the reader refuses the rest, so the writer never writes it
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -1003,6 +1003,9 @@ def _writable_boxes(ds: Dataset, imgs: pd.DataFrame, notes: list[str]):
     if lost:
         notes.append(f"{lost} boxes of images not written (or unknown) dropped")
     boxes = anns[ok]
+    note = zero_size_note(boxes, imgs, "voc")
+    if note:
+        notes.append(note)
     seg = boxes["segmentation"].to_numpy(object)
     seg = seg[~pd.isna(seg)]  # mostly None: look only at the rest
     polygons = sum(1 for s in seg if isinstance(s, list) and s)

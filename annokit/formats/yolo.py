@@ -37,7 +37,7 @@ from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..progress import track
 from .layout import SPLIT_NAMES, safe_split_names, scan_images, subdirs
-from .target import NORMALISED, Notes, dropped_note
+from .target import NORMALISED, Notes, dropped_note, zero_size_note
 SPLIT_KEYS = ("train", "val", "test", "minival")  # the data.yaml keys Ultralytics reads
 NAMES_FILES = ("obj.names", "classes.txt")
 RANGE_TOLERANCE = 1e-3  # normalised values this far past 0 or 1 are rounding noise
@@ -1063,6 +1063,9 @@ def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, t
         if polygons.any():
             notes.append(f"{int(polygons.sum())} polygons not written: detect writes boxes "
                          "(use yolo_task='segment' / --yolo-task segment to keep them)")
+    note = zero_size_note(anns, imgs, "yolo")
+    if note:
+        notes.append(note)
     return anns.sort_values("position", kind="stable")
 
 

@@ -97,7 +97,8 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
                            "trains its own models (or takes --predictions)")
     skipped: list[str] = []
     used: list[Dataset] = []
-    with _one_thread():
+    with _one_thread(), warnings.catch_warnings():
+        _quiet_fits()
         if task == "detection":
             table = _detection(ds, model, predictions, folds, seed, skipped, iterations, used)
         else:
@@ -132,6 +133,16 @@ def _task(ds: Dataset, task: str | None) -> str:
     if task not in TASKS:
         raise AnnokitError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     return task
+
+
+def _quiet_fits() -> None:
+    """Silence scikit-learn while the models are fitted: a logistic regression stopping at
+    its iteration budget (lbfgs' ConvergenceWarning) is a close enough fit for probabilities
+    that are calibrated afterwards, and no warning of a fit is the user's to act on."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    warnings.filterwarnings("ignore", module=r"sklearn(\.|$)")
 
 
 def _one_thread():

@@ -1,0 +1,63 @@
+"""Hostile cases of issue 13's newcomer items (11-15): arguments in the old order, resampling
+that repeats nothing. Each runs the real command in its own folder, as the corpus does:
+exit code, one line naming the file, nothing touched but the declared output."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corpus import Case, both, predictions, voc_in, write_case
+from harness import annokit, changed_outside, one_line_error, snapshot, temporaries
+
+
+def scored_predictions(root: Path) -> None:
+    """pred.csv: the shapes boxes as centre points with a score, through the library."""
+    import annokit as lib
+    from annokit.points import boxes_to_points
+
+    points = boxes_to_points(lib.read(root / "in"))
+    points.annotations["score"] = 0.9
+    lib.write(points, root / "pred.csv", "csv")
+
+
+def says_nothing_repeated(root: Path, out: str, err: str) -> None:
+    written = len((root / "t.txt").read_text().splitlines())
+    assert f"train: {written} -> {written} images" in out
+    assert "raise --threshold above" in err
+
+
+SWAPPED = "the arguments look swapped"
+CASES = [
+    Case("eval-scored-ground-truth-swapped", "13.13", both(voc_in(), scored_predictions),
+         ("eval", "pred.csv", "in", "--json", "m.json"), names="pred.csv", says=SWAPPED),
+    Case("evaluate-points-old-order-scored", "13.13", both(voc_in(), scored_predictions),
+         ("evaluate", "points", "pred.csv", "in", "--json", "m.json"), names="pred.csv",
+         says=SWAPPED),
+    Case("evaluate-points-old-order-unscored", "13.13", both(voc_in(), predictions),
+         ("evaluate", "points", "pred.csv", "in"),
+         says="the ground truth comes first: GT PRED"),
+    Case("evaluate-points-new-order", "13.13", both(voc_in(), scored_predictions),
+         ("evaluate", "points", "in", "pred.csv", "--json", "m.json"), code=0,
+         outputs=("m.json",)),
+    Case("rebalance-repeats-nothing", "13.11", voc_in(),
+         ("rebalance", "in", "t.txt", "--only-split", "train", "--threshold", "0.001"),
+         code=0, outputs=("t.txt",), check=says_nothing_repeated),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_newcomer_case(case, tmp_path):
+    root = write_case(case, tmp_path / "case")
+    before = snapshot(tmp_path)
+    code, out, err = annokit(*case.args, cwd=root)
+    assert code == case.code, f"exit {code}, expected {case.code}:\n{err}"
+    assert "Traceback" not in err and "internal error" not in err, err
+    if case.code == 2:
+        line = one_line_error(err, case.names)
+        assert case.says in line, line
+    outputs = tuple(f"case/{o}" for o in case.outputs)
+    assert changed_outside(before, snapshot(tmp_path), outputs) == []
+    assert temporaries(tmp_path) == []
+    if case.check:
+        case.check(root, out, err)
