@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,42 +28,10 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..model import Dataset
 from . import classification, detection
+from .contract import ISSUES, OUT_SUFFIXES, Scores, clip_qualities, read_scores, write_scores
 
 MODELS = ("classic", "cnn")
 TASKS = ("classification", "detection")
-ISSUES = ("swap", "badloc", "spurious", "overlooked", "flip")
-OUT_SUFFIXES = (".json", ".csv", ".parquet")
-
-
-@dataclass
-class Scores:
-    """What :func:`score` found: one row per annotation (then overlooked candidates), one
-    row per image, the images it could not read, and the task.
-
-    ``annotations``: annotation_id (Int64, NA for overlooked rows), image_id, category_id
-    (Int64), quality (float64, 0 = surely wrong), issue ('swap', 'badloc', 'spurious',
-    'overlooked', 'flip' or None), suggested_category_id (Int64), suggested_x/y/w/h
-    (float64, COCO xywh pixels), plus per-type qualities for detection.
-    ``images``: image_id, quality (0 = surely holds an error), n_issues.
-
-    Example:
-        >>> result.worst(5)  # doctest: +SKIP
-    """
-
-    annotations: pd.DataFrame
-    images: pd.DataFrame
-    skipped: list[str] = field(default_factory=list)
-    task: str = "detection"
-    predictions: Dataset | None = None  # the out-of-fold detector boxes (cnn, --predictions)
-
-    def worst(self, n: int = 10) -> pd.DataFrame:
-        """The ``n`` rows with an issue and the lowest quality, worst first.
-
-        Example:
-            >>> result.worst(3)[["annotation_id", "issue", "quality"]]  # doctest: +SKIP
-        """
-        flagged = self.annotations[self.annotations["issue"].notna()]
-        return flagged.sort_values("quality", kind="stable").head(n)
 
 
 def score(ds: Dataset, task: str | None = None, model: str = "classic",
@@ -107,6 +74,7 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
             table = _classification(ds, model, folds, seed, skipped, weights, iterations)
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
     _clip_suggestions(ds, table)
+    clip_qualities(table)
     return Scores(table, _image_table(ds, table, task), skipped, task,
                   used[0] if used else None)
 
@@ -141,6 +109,11 @@ def _one_thread():
         from threadpoolctl import threadpool_limits
     except ImportError:
         return nullcontext()
+    try:  # the limit holds for the libraries loaded when it is set: load them first, or
+        import scipy.linalg  # noqa: F401  (the first run in a process differs from the next)
+        import sklearn.linear_model  # noqa: F401
+    except ImportError:
+        pass
     return threadpool_limits(1)
 
 
@@ -155,7 +128,16 @@ def _folds(ds: Dataset, k: int, seed: int) -> np.ndarray:
         return kfold(ds, k, seed=seed).images["fold"].to_numpy()
 
 
+def _require_boxes(ds: Dataset) -> None:
+    """One line when no box can be judged (all of zero size, say), before any work."""
+    if not len(detection.box_table(ds)[0]):
+        n = int((ds.annotations["kind"] == "box").sum())
+        raise AnnokitError(f"nothing to score: none of the {n} boxes has a finite, positive "
+                           "width and height on a known image and class (see annokit check)")
+
+
 def _detection(ds, model, predictions, folds, seed, skipped, iterations, used) -> pd.DataFrame:
+    _require_boxes(ds)
     if predictions is not None:
         pred = load_predictions(predictions, ds)
         used.append(pred)
@@ -376,39 +358,5 @@ def _worst_table(ds: Dataset, worst: pd.DataFrame) -> str:
     return table.to_string(index=False)
 
 
-def write_scores(ds: Dataset, result: Scores, path: str | os.PathLike, *,
-                 overwrite: bool = True, protect: tuple = ()) -> Path:
-    """Write ``result`` at ``path``: ``.json`` (COCO with the scores on every annotation
-    and image), ``.csv`` or ``.parquet`` (the annotations table plus ``image_quality``).
-
-    Example:
-        >>> write_scores(ds, result, "scores.json", protect=("data/voc",))  # doctest: +SKIP
-    """
-    from ..fileio import atomic_output
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in OUT_SUFFIXES:
-        raise AnnokitError(f"{path}: --out must end in {', '.join(OUT_SUFFIXES)}")
-    # a scores file is a report: replaced on a re-run, never a folder or an input
-    with atomic_output(path, overwrite=overwrite, protect=protect, report=True) as tmp:
-        if suffix == ".json":
-            from .output import coco_json
-
-            tmp.write_bytes(coco_json(ds, result))
-        else:
-            table = result.annotations.copy()
-            table["image_quality"] = table["image_id"].map(
-                result.images.set_index("image_id")["quality"]).astype("float64")
-            if suffix == ".csv":
-                table.to_csv(tmp, index=False)
-            else:
-                try:
-                    table.to_parquet(tmp, index=False)
-                except ImportError:
-                    raise AnnokitError("writing .parquet needs pyarrow: pip install pyarrow") \
-                        from None
-    return path
-
-
-__all__ = ["Scores", "format_worst", "load_predictions", "score", "write_scores"]
+__all__ = ["ISSUES", "OUT_SUFFIXES", "Scores", "format_worst", "load_predictions", "read_scores",
+           "score", "write_scores"]
