@@ -636,24 +636,12 @@ def _prepare_scores(scores):
     """The scores' two tables with the contract's columns (``annokit.score.Scores``), or None."""
     if scores is None:
         return None
-    anns, images = getattr(scores, "annotations", None), getattr(scores, "images", None)
-    if not isinstance(anns, pd.DataFrame) or not isinstance(images, pd.DataFrame):
-        raise AnnokitError("scores need 'annotations' and 'images' DataFrames; build them "
-                           "with annokit.score()")
-    for table, columns, name in ((anns, SCORE_ANNOTATION_COLUMNS, "annotations"),
-                                 (images, SCORE_IMAGE_COLUMNS, "images")):
-        missing = [c for c in columns if c not in table.columns]
-        if missing:
-            raise AnnokitError(f"scores.{name} lack columns {missing}; build them with "
-                               "annokit.score()")
-    issue = anns["issue"]
-    unknown = sorted(map(str, set(issue[issue.notna() & ~issue.isin(ISSUES)])))
-    if unknown:
-        raise AnnokitError(f"scores have unknown issues {unknown}; use {', '.join(ISSUES)}")
-    return _ScoreTables(anns[SCORE_ANNOTATION_COLUMNS].reset_index(drop=True),
-                        images[SCORE_IMAGE_COLUMNS].reset_index(drop=True),
-                        getattr(scores, "task", None),
-                        [str(s) for s in (getattr(scores, "skipped", None) or [])])
+    from .score.contract import validate  # the contract's one check
+
+    scores = validate(scores)
+    return _ScoreTables(scores.annotations[SCORE_ANNOTATION_COLUMNS].reset_index(drop=True),
+                        scores.images[SCORE_IMAGE_COLUMNS].reset_index(drop=True),
+                        scores.task, [str(s) for s in scores.skipped])
 
 
 class _ScoreTables:

@@ -56,9 +56,10 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
         raise AnnokitError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
     if not isinstance(folds, (int, np.integer)) or folds < 2:
         raise AnnokitError(f"scoring needs at least 2 folds, not {folds!r}")
-    if weights is not None and not Path(weights).is_file():
-        raise AnnokitError(f"{weights}: weights file not found (pass a torchvision/timm "
-                           "state dict .pt/.pth or an .onnx file)")
+    if weights is not None:  # a FIFO, folder or device: one line saying what it is
+        from ..fileio import open_regular
+
+        open_regular(weights, what="weights file").close()
     if weights is not None and task == "detection":
         raise AnnokitError("--weights gives the classification scorer embeddings; detection "
                            "trains its own models (or takes --predictions)")
@@ -73,25 +74,37 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
                                    "scoring trains its own models")
             table = _classification(ds, model, folds, seed, skipped, weights, iterations)
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
-    _clip_suggestions(ds, table)
+    table = _clip_suggestions(ds, table)
     clip_qualities(table)
     return Scores(table, _image_table(ds, table, task), skipped, task,
                   used[0] if used else None)
 
 
-def _clip_suggestions(ds: Dataset, table: pd.DataFrame) -> None:
-    """Suggested boxes stay inside their image (where its size is known): a fix that
-    points off the picture is no fix."""
+def _clip_suggestions(ds: Dataset, table: pd.DataFrame) -> pd.DataFrame:
+    """Suggested boxes stay inside their image (at x, y >= 0 where its size is unknown): a
+    fix that points off the picture is no fix. A suggestion left with no area is dropped
+    (a candidate row goes, an annotation's suggestion becomes NaN): no output holds a
+    negative or empty suggested box."""
+    from ..geometry import clip_boxes
+
     cols = ["suggested_x", "suggested_y", "suggested_w", "suggested_h"]
-    sizes = ds.images.set_index("id")[["width", "height"]].astype("float64")
+    sizes = ds.images.drop_duplicates("id").set_index("id")[["width", "height"]] \
+        .astype("float64")
     width = table["image_id"].map(sizes["width"]).to_numpy(np.float64)
     height = table["image_id"].map(sizes["height"]).to_numpy(np.float64)
     boxes = table[cols].to_numpy(np.float64)
-    rows = np.isfinite(boxes).all(axis=1) & np.isfinite(width) & np.isfinite(height)
+    rows = np.isfinite(boxes).all(axis=1)
     if rows.any():
-        from ..geometry import clip_boxes
-
-        table.loc[rows, cols] = clip_boxes(boxes[rows], width[rows], height[rows])
+        w = np.where(np.isfinite(width), width, np.inf)[rows]
+        h = np.where(np.isfinite(height), height, np.inf)[rows]
+        table.loc[rows, cols] = clip_boxes(boxes[rows], w, h)
+    boxes = table[cols].to_numpy(np.float64)
+    empty = np.isfinite(boxes).all(axis=1) & ~(boxes[:, 2:] > 0).all(axis=1)
+    empty |= ~np.isfinite(boxes).all(axis=1) & np.isfinite(boxes).any(axis=1)
+    table.loc[empty, cols] = np.nan
+    candidate = table["annotation_id"].isna() & table["issue"].eq("overlooked")
+    return table[~(candidate & ~np.isfinite(table[cols].to_numpy(np.float64)).all(axis=1))] \
+        .reset_index(drop=True)
 
 
 def _task(ds: Dataset, task: str | None) -> str:
@@ -139,7 +152,7 @@ def _require_boxes(ds: Dataset) -> None:
 def _detection(ds, model, predictions, folds, seed, skipped, iterations, used) -> pd.DataFrame:
     _require_boxes(ds)
     if predictions is not None:
-        pred = load_predictions(predictions, ds)
+        pred = load_predictions(predictions, ds, skipped)
         used.append(pred)
         boxes, cand = detection.from_predictions(ds, pred)
     elif model == "classic":
@@ -218,39 +231,85 @@ def _image_table(ds: Dataset, table: pd.DataFrame, task: str) -> pd.DataFrame:
                          "n_issues": n_issues.to_numpy(np.int64)})
 
 
-def load_predictions(predictions, ds: Dataset) -> Dataset:
-    """A detector's output as a Dataset aligned with ``ds``'s image ids.
+def load_predictions(predictions, ds: Dataset, skipped: list[str] | None = None) -> Dataset:
+    """A detector's output as a Dataset on ``ds``'s image and class ids.
 
-    A Dataset is used as it is; a ``.json`` is read as a COCO results list against ``ds``;
-    a folder of YOLO label files whose lines end with a confidence (Ultralytics
-    ``--save-txt --save-conf``) is placed on ``ds``'s images by file stem; any other
-    dataset is read with :func:`annokit.read` and matched by file stem and class name.
+    Paired as ``annokit eval`` pairs them (:mod:`annokit.evaluate.align`): a COCO results
+    list (``.json``) takes ``ds``'s ids; any other dataset (a Dataset, or a path read with
+    :func:`annokit.read`) is paired by file name (by id when names repeat) and class name.
+    A bare folder of YOLO label files whose lines end with a confidence (Ultralytics
+    ``--save-txt --save-conf``, no ``data.yaml``) is placed on ``ds``'s images by file stem.
+    Boxes with NaN, infinite or negative size and scores that are not finite or are
+    negative are skipped, each group counted in ``skipped``.
 
     Example:
         >>> pred = load_predictions("results.json", ds)  # doctest: +SKIP
     """
+    from ..evaluate.align import on_ground_truth
+    from ..fileio import open_regular
     from ..formats import read
     from ..formats.coco import read_results
 
+    notes = skipped if skipped is not None else []
     if isinstance(predictions, Dataset):
-        pred = predictions
-    elif str(predictions).lower().endswith(".json"):
-        pred = read_results(predictions, ds)
-        return _require_scores(pred, predictions)
-    elif Path(predictions).is_dir() and not (Path(predictions) / "data.yaml").is_file():
-        pred = _yolo_lines(Path(predictions), ds)
+        source, pred = "predictions", predictions
     else:
-        pred = read(predictions)
-        pred = _align(pred, ds, predictions)
-    return _require_scores(pred, predictions if not isinstance(predictions, Dataset)
-                           else "predictions")
+        path, source = Path(predictions), str(predictions)
+        if not path.is_dir():  # a FIFO, device or missing file: one line saying what it is
+            open_regular(path, what="predictions file").close()
+        if path.is_dir() and not (path / "data.yaml").is_file() and _yolo_folder(path):
+            pred = _yolo_lines(path, ds)
+        elif path.suffix.lower() == ".json" and _results_list(path):
+            pred = read_results(path, ds)
+            notes += [f"predictions: {m}" for m in pred.meta.get("skipped", [])]
+        else:
+            pred = read(path)
+    if not (pred.images.equals(ds.images) and pred.categories.equals(ds.categories)):
+        anns, paired = on_ground_truth(pred, ds)
+        notes += [f"predictions: {m}" for m in paired]
+        pred = Dataset(ds.categories.copy(), ds.images.copy(), anns, {})
+    return _valid_predictions(pred, source, notes)
 
 
-def _require_scores(pred: Dataset, source) -> Dataset:
-    if not len(pred.annotations) or pred.annotations["score"].isna().all():
-        raise AnnokitError(f"{source}: predictions need a confidence per box (COCO results "
-                           "'score', or a sixth column in YOLO label lines)")
-    return pred
+def _yolo_folder(path: Path) -> bool:
+    return any(path.rglob("*.txt"))
+
+
+def _results_list(path: Path) -> bool:
+    """A COCO results file is a JSON list (a dataset is an object)."""
+    from ..fileio import open_regular
+
+    with open_regular(path, what="predictions file") as f:
+        return f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+
+
+def _valid_predictions(pred: Dataset, source: str, notes: list[str]) -> Dataset:
+    """``pred`` without the boxes a score cannot rest on, each reason counted in ``notes``;
+    one line when no usable prediction is left, saying why."""
+    anns = pred.annotations
+    anns = anns[anns["kind"] == "box"] if len(anns) else anns
+    xywh = anns[["x", "y", "w", "h"]].to_numpy(np.float64)
+    score = pd.to_numeric(anns["score"], errors="coerce").to_numpy(np.float64)
+    reasons = {
+        "a NaN or infinite coordinate": ~np.isfinite(xywh).all(axis=1),
+        "a zero or negative width or height": np.isfinite(xywh).all(axis=1)
+        & ~(xywh[:, 2:] > 0).all(axis=1),
+        "no score, or a NaN, infinite or negative one": ~(np.isfinite(score) & (score >= 0))}
+    bad = np.zeros(len(anns), bool)
+    found = []
+    for why, mask in reasons.items():
+        mask = mask & ~bad
+        if mask.any():
+            found.append(f"{int(mask.sum())} with {why}")
+            bad |= mask
+    if found:
+        notes.append(f"predictions: {', '.join(found)}: skipped")
+    if not len(anns) or bad.all():
+        why = "; ".join([n.removeprefix("predictions: ") for n in notes]) or "the file holds none"
+        raise AnnokitError(f"{source}: no usable prediction ({why}); predictions need a box "
+                           "and a confidence each (COCO results 'score', or a sixth column in "
+                           "YOLO label lines)")
+    return Dataset(pred.categories, pred.images, anns[~bad].reset_index(drop=True), pred.meta)
 
 
 def _stems(files: pd.Series) -> pd.Series:
@@ -258,11 +317,15 @@ def _stems(files: pd.Series) -> pd.Series:
         .str.rsplit(".", n=1).str[0]
 
 
+MAX_LABEL_BYTES = 64 << 20  # one YOLO label file: a few KB; far larger is not one
+
+
 def _yolo_lines(folder: Path, ds: Dataset) -> Dataset:
     """A folder of YOLO ``class cx cy w h confidence`` files (Ultralytics ``predict
     --save-txt --save-conf``), placed on ``ds``'s images by file stem and sizes; class
-    index i is ``ds``'s i-th category (by id)."""
+    index i is ``ds``'s i-th category (by id). Errors never quote a file's content."""
     from ..errors import FormatError
+    from ..fileio import read_regular
 
     sizes = ds.images.assign(stem=_stems(ds.images["file_name"])).drop_duplicates("stem") \
         .set_index("stem")
@@ -271,10 +334,14 @@ def _yolo_lines(folder: Path, ds: Dataset) -> Dataset:
     for file in sorted(folder.rglob("*.txt")):
         if file.stem not in sizes.index:
             continue
+        text = read_regular(file, limit=MAX_LABEL_BYTES, what="label file")
         try:
-            values = np.loadtxt(file, ndmin=2)
-        except ValueError as e:
-            raise FormatError(file, f"not YOLO label lines ({e})") from None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an empty file: no rows, said below
+                values = np.loadtxt(text.decode("utf-8").splitlines(), ndmin=2)
+        except (ValueError, UnicodeDecodeError):
+            raise FormatError(file, "not YOLO label lines (class cx cy w h confidence, "
+                              "numbers only)") from None
         if not values.size:
             continue
         if values.shape[1] != 6:
@@ -282,32 +349,14 @@ def _yolo_lines(folder: Path, ds: Dataset) -> Dataset:
                               "(class cx cy w h confidence)")
         image = sizes.loc[file.stem]
         wh = np.array([image["width"], image["height"]], np.float64)
-        cls = values[:, 0].astype(np.int64)
-        ok = (cls >= 0) & (cls < len(classes))
+        cls = values[:, 0]
+        ok = np.isfinite(cls) & (cls >= 0) & (cls < len(classes)) & (cls % 1 == 0)
         box = values[ok, 1:5] * np.r_[wh, wh]
-        parts.append(pd.DataFrame({"image_id": image["id"], "category_id": classes[cls[ok]],
+        parts.append(pd.DataFrame({"image_id": image["id"],
+                                   "category_id": classes[cls[ok].astype(np.int64)],
                                    "x": box[:, 0] - box[:, 2] / 2, "y": box[:, 1] - box[:, 3] / 2,
                                    "w": box[:, 2], "h": box[:, 3], "score": values[ok, 5]}))
     anns = pd.concat(parts, ignore_index=True) if parts else None
-    return Dataset(ds.categories.copy(), ds.images.copy(), anns, {})
-
-
-def _align(pred: Dataset, ds: Dataset, source) -> Dataset:
-    """Re-key ``pred``'s images and categories onto ``ds``'s (by file stem, by name)."""
-    image_map = pd.Series(ds.images["id"].to_numpy(), index=_stems(ds.images["file_name"]))
-    image_map = image_map[~image_map.index.duplicated()]
-    pred_ids = pd.Series(_stems(pred.images["file_name"]).map(image_map).to_numpy(),
-                         index=pred.images["id"].to_numpy())
-    cat_map = pd.Series(ds.categories["id"].to_numpy(), index=ds.categories["name"].astype(str))
-    pred_cats = pd.Series(pred.categories["name"].astype(str).map(cat_map).to_numpy(),
-                          index=pred.categories["id"].to_numpy())
-    anns = pred.annotations.copy()
-    anns["image_id"] = anns["image_id"].map(pred_ids)
-    anns["category_id"] = anns["category_id"].map(pred_cats)
-    anns = anns.dropna(subset=["image_id", "category_id"])
-    if not len(anns) and len(pred.annotations):
-        raise AnnokitError(f"{source}: no prediction matches an image and class of the dataset "
-                           "(images are matched by file name stem, classes by name)")
     return Dataset(ds.categories.copy(), ds.images.copy(), anns, {})
 
 

@@ -97,8 +97,11 @@ def _onnx(path: Path):
         raise AnnokitError(f"{path}: ONNX weights need onnxruntime: pip install onnxruntime") \
             from None
     data = read_regular(path, limit=MAX_WEIGHTS, what="weights file")
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: its warnings are not the user's to read
     try:
-        session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(data, options,
+                                               providers=["CPUExecutionProvider"])
     except Exception as e:
         raise AnnokitError(f"{path}: not a readable ONNX model ({type(e).__name__}); {WHAT}") \
             from None

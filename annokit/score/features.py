@@ -54,7 +54,6 @@ def open_rgb(path: str, max_side: int | None = None) -> Image.Image:
             im.draft("RGB", (max_side, max_side))
         im.load()
         # no copy when it is RGB already: a 9000 px image is 243 MB a copy
-        # no copy when it is RGB already: a 9000 px image is 243 MB a copy
         return im if im.mode == "RGB" else im.convert("RGB")
 
 
