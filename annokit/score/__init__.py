@@ -37,12 +37,16 @@ TASKS = ("classification", "detection")
 def score(ds: Dataset, task: str | None = None, model: str = "classic",
           predictions: Dataset | str | os.PathLike | None = None, folds: int = 5,
           seed: int = 0, weights: str | os.PathLike | None = None,
-          iterations: int | None = None) -> Scores:
+          iterations: int | None = None, pred_probs: np.ndarray | None = None) -> Scores:
     """Score every annotation of ``ds``; likely label errors get the lowest quality.
 
     ``task`` is 'detection' or 'classification' (default: detection when there are
-    boxes). ``model`` is 'classic' or 'cnn'. ``predictions`` (a Dataset with scores, a
-    COCO results JSON or a YOLO folder with a confidence column) replaces the training.
+    boxes). ``model`` is 'classic', 'cnn' or a family you registered
+    (:func:`annokit.score.registry.register`). ``predictions`` (a Dataset with scores, a
+    COCO results JSON or a YOLO folder with a confidence column) replaces the training
+    for detection; ``pred_probs`` (n_images, n_classes), your own classifier's
+    out-of-fold probabilities with columns in ``ds.categories`` order, does so for
+    classification.
     ``weights`` (a torchvision/timm state dict or an ONNX file) gives the CNN classifier
     pretrained embeddings; ``iterations`` overrides the CNN's training budget per fold.
     Deterministic for a ``seed`` on CPU.
@@ -51,9 +55,15 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
         >>> result = score(ds, model="classic", folds=5, seed=0)  # doctest: +SKIP
         >>> result.images.sort_values("quality").head(3)         # doctest: +SKIP
     """
+    from .registry import FAMILIES, families
+
     task = _task(ds, task)
-    if model not in MODELS:
-        raise AnnokitError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    if model not in families():
+        raise AnnokitError(f"unknown model {model!r}: choose one of {', '.join(families())}")
+    if model in FAMILIES and FAMILIES[model].task != task:
+        raise AnnokitError(f"scorer {model!r} judges {FAMILIES[model].task}, not {task}")
+    if pred_probs is not None and (task != "classification" or predictions is not None):
+        raise AnnokitError("pred_probs are a classifier's probabilities: classification only")
     if not isinstance(folds, (int, np.integer)) or folds < 2:
         raise AnnokitError(f"scoring needs at least 2 folds, not {folds!r}")
     if weights is not None:  # a FIFO, folder or device: one line saying what it is
@@ -72,7 +82,8 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
             if predictions is not None:
                 raise AnnokitError("--predictions takes a detector's boxes; classification "
                                    "scoring trains its own models")
-            table = _classification(ds, model, folds, seed, skipped, weights, iterations)
+            table = _classification(ds, model, folds, seed, skipped, weights, iterations,
+                                    pred_probs)
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
     table = _clip_suggestions(ds, table)
     clip_qualities(table)
@@ -157,6 +168,15 @@ def _detection(ds, model, predictions, folds, seed, skipped, iterations, used) -
         boxes, cand = detection.from_predictions(ds, pred)
     elif model == "classic":
         boxes, cand = detection.classic(ds, _folds(ds, folds, seed), seed, skipped)
+    elif model not in MODELS:  # a registered detector, through the one out-of-fold loop
+        from .registry import FAMILIES, run_family
+
+        found = run_family(FAMILIES[model], ds, _folds(ds, folds, seed), seed,
+                           np.ones(len(ds.images), bool))
+        pred = load_predictions(Dataset(ds.categories.copy(), ds.images.copy(),
+                                        found.assign(kind="box"), {}), ds, skipped)
+        used.append(pred)
+        boxes, cand = detection.from_predictions(ds, pred)
     else:
         from . import cnn
 
@@ -193,17 +213,26 @@ def _overlooked(ds: Dataset, cand: pd.DataFrame) -> pd.DataFrame:
         **{f"suggested_{c}": cand[c].to_numpy(np.float64) for c in "xywh"}})
 
 
-def _classification(ds, model, folds, seed, skipped, weights, iterations) -> pd.DataFrame:
+def _classification(ds, model, folds, seed, skipped, weights, iterations, pred_probs=None
+                    ) -> pd.DataFrame:
     labels, classes, multi = classification.label_table(ds)
-    fold = _folds(ds, folds, seed)
     y = classification.targets(labels, len(ds.images), len(classes))
-    if model == "classic" and weights is None:
+    if pred_probs is not None:
+        probs = _checked_probs(pred_probs, y.shape)
+    elif model not in MODELS:  # a registered classifier, through the one out-of-fold loop
+        from .registry import FAMILIES, run_family
+
+        probs = run_family(FAMILIES[model], ds, _folds(ds, folds, seed), seed,
+                           np.ones(len(ds.images), bool))
+    elif model == "classic" and weights is None:
+        fold = _folds(ds, folds, seed)
         feats, ok = classification.featurise_images(ds, skipped)
         probs = classification.classic_probabilities(feats, y, ok, fold, multi, seed)
     else:
         from . import cnn
 
-        probs = cnn.classify_out_of_fold(ds, y, fold, multi, seed, skipped, weights, iterations)
+        probs = cnn.classify_out_of_fold(ds, y, _folds(ds, folds, seed), multi, seed, skipped,
+                                         weights, iterations)
     rows, _ = classification.score_labels(labels, y, probs, classes, multi,
                                           len(ds.annotations))
     anns = ds.annotations
@@ -215,6 +244,24 @@ def _classification(ds, model, folds, seed, skipped, weights, iterations) -> pd.
         "quality": rows["quality"].to_numpy(np.float64), "issue": rows["issue"].to_numpy(),
         "suggested_category_id": rows["suggested_category_id"].array,
         "suggested_x": nan, "suggested_y": nan, "suggested_w": nan, "suggested_h": nan})
+
+
+def _checked_probs(pred_probs, shape: tuple[int, int]) -> np.ndarray:
+    """The user's out-of-fold probabilities as float64, one row per image (NaN rows: not
+    judged), one column per class; one line on anything else."""
+    try:
+        probs = np.asarray(pred_probs, np.float64)
+    except (TypeError, ValueError):
+        raise AnnokitError("pred_probs must be a numeric array (n_images, n_classes)") from None
+    if probs.shape != shape:
+        raise AnnokitError(f"pred_probs has shape {probs.shape}; the dataset needs {shape} "
+                           "(one row per image, one column per category, in their order)")
+    judged = ~np.isnan(probs).all(axis=1)
+    rows = probs[judged]
+    if not np.isfinite(rows).all() or (rows < 0).any() or (rows > 1).any():
+        raise AnnokitError("pred_probs must be probabilities in [0, 1] (a row of NaN: an image "
+                           "not judged)")
+    return probs
 
 
 def _image_table(ds: Dataset, table: pd.DataFrame, task: str) -> pd.DataFrame:

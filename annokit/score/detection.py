@@ -27,10 +27,10 @@ import pandas as pd
 
 from ..geometry import iou_matrix
 from ..model import Dataset
-from ..progress import track
 from . import models
 from .features import crop_features, read_images
 from .overlap import greedy_keep, max_iou as max_overlap, row_blocks
+from .registry import out_of_fold
 from .samples import candidates as segment_candidates
 from .samples import jitter, negatives
 
@@ -159,17 +159,14 @@ def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str]
     learn = kind != "candidate"
     probs = np.full((len(table), k + 2), np.nan)
     offsets = np.full((len(table), 4), np.nan)
-    for f in track(np.unique(fold), "training folds", total=len(np.unique(fold)), min_items=1):
-        train, judge = learn & (fold != f), fold == f
-        if not train.any() or not judge.any():
-            continue
+    for _, train, judge in out_of_fold(fold, learn, np.ones(len(fold), bool)):
         clf = models.box_classifier(seed).fit(feats[train], label[train])
         probs[np.ix_(judge, clf.classes_)] = clf.predict_proba(feats[judge])
-        moved = train & (kind == "jitter")
-        if moved.sum() > 10:
-            reg = models.box_regressor(seed).fit(feats[moved], table.loc[moved, ["t0", "t1", "t2",
-                                                                               "t3"]].to_numpy())
-            gt_judge = judge & (kind == "gt")
+        moved = train[kind[train] == "jitter"]
+        if len(moved) > 10:
+            targets = table[["t0", "t1", "t2", "t3"]].to_numpy()[moved]
+            reg = models.box_regressor(seed).fit(feats[moved], targets)
+            gt_judge = judge[kind[judge] == "gt"]
             offsets[gt_judge] = reg.predict(feats[gt_judge])
     probs = np.nan_to_num(probs, nan=0.0)
     gt = kind == "gt"
