@@ -201,7 +201,11 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
               SEG: _polylines(anns),
               POINTS: _keypoints(anns[anns["kind"].eq("point")]),
               LABELS: _classifications(anns[anns["kind"].eq("label")])}
-    if predictions is not None:
+    if predictions is not None:  # paired as eval and score pair them (evaluate.align)
+        from ..evaluate.align import onto
+
+        predictions, paired = onto(predictions, ds, ("box", "label"))
+        notes += paired
         fields[PRED] = _detections(_predictions(predictions, images))
         fields["predicted_labels"] = _classifications(_predictions(predictions, images, "label"))
     if scores is not None:

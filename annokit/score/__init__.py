@@ -292,7 +292,7 @@ def load_predictions(predictions, ds: Dataset, skipped: list[str] | None = None)
     Example:
         >>> pred = load_predictions("results.json", ds)  # doctest: +SKIP
     """
-    from ..evaluate.align import on_ground_truth
+    from ..evaluate.align import onto
     from ..fileio import open_regular
     from ..formats import read
     from ..formats.coco import read_results
@@ -311,10 +311,8 @@ def load_predictions(predictions, ds: Dataset, skipped: list[str] | None = None)
             notes += [f"predictions: {m}" for m in pred.meta.get("skipped", [])]
         else:
             pred = read(path)
-    if not (pred.images.equals(ds.images) and pred.categories.equals(ds.categories)):
-        anns, paired = on_ground_truth(pred, ds)
-        notes += [f"predictions: {m}" for m in paired]
-        pred = Dataset(ds.categories.copy(), ds.images.copy(), anns, {})
+    pred, paired = onto(pred, ds)
+    notes += [f"predictions: {m}" for m in paired]
     return _valid_predictions(pred, source, notes)
 
 
