@@ -129,7 +129,8 @@ def test_predictions_pair_as_eval_pairs_them(tmp_path):
     assert (mine["image_id"].to_numpy() == ds.annotations["image_id"].to_numpy()).all()
 
 
-@given(st.lists(st.floats(-1e-6, 1 + 1e-6, allow_nan=True), min_size=1, max_size=30))
+@given(st.lists(st.one_of(st.floats(-1e-6, 1 + 1e-6), st.just(float("nan"))), min_size=1,
+                max_size=30))
 def test_qualities_stay_in_unit_interval(values):
     table = pd.DataFrame({"quality": values, "swap_quality": values[::-1]})
     clip_qualities(table)
