@@ -30,6 +30,7 @@ from .checks import FINDING_COLUMNS, FINDING_EXTRAS, SEVERITIES, SEVERITY_RANK
 from .errors import AnnokitError
 from .fileio import check_output, safe_relative, write_file_atomic
 from .model import Dataset
+from .score.contract import ANNOTATION_COLUMNS, IMAGE_COLUMNS, ISSUES
 from .stats import class_counts
 
 SCHEMA_VERSION = 1  # raised when a field is renamed, removed or changes meaning
@@ -623,11 +624,9 @@ def _draw_box(draw, x, y, w, h, colour) -> None:
 
 # -- likely annotation errors (scores from annokit.score) ----------------------------
 
-SCORE_ANNOTATION_COLUMNS = ["annotation_id", "image_id", "category_id", "quality", "issue",
-                            "suggested_category_id", "suggested_x", "suggested_y",
-                            "suggested_w", "suggested_h"]
-SCORE_IMAGE_COLUMNS = ["image_id", "quality", "n_issues"]
-ISSUES = ("swap", "badloc", "spurious", "overlooked", "flip")
+# the scores contract's schema and issue names (annokit/score/contract.py owns them)
+SCORE_ANNOTATION_COLUMNS = list(ANNOTATION_COLUMNS)
+SCORE_IMAGE_COLUMNS = list(IMAGE_COLUMNS)
 MAX_SCORE_ROWS = 500  # suspect annotations listed in the HTML table (the JSON has all)
 FIX_COLOUR = (0, 160, 60)  # suggested boxes and classes
 
@@ -636,7 +635,7 @@ def _prepare_scores(scores):
     """The scores' two tables with the contract's columns (``annokit.score.Scores``), or None."""
     if scores is None:
         return None
-    from .score.contract import validate  # the contract's one check
+    from .score.contract import validate  # the contract's one check (lazy: no cycle)
 
     scores = validate(scores)
     return _ScoreTables(scores.annotations[SCORE_ANNOTATION_COLUMNS].reset_index(drop=True),
