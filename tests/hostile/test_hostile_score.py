@@ -167,20 +167,22 @@ def test_bad_state_dicts(tmp_path, kind, says):
             names="model.pt", says=says)
 
 
-@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device", "loop"])
 @pytest.mark.parametrize("option", ["--weights", "--predictions"])
 def test_special_files_as_inputs_say_what_they_are(tmp_path, kind, option):
     case = tmp_path / "case"  # the snapshot's root; the special file lies beside it
     classes_dataset(case / "cls") if option == "--weights" else boxes_dataset(case / "det")
     (tmp_path / "special").mkdir()
-    target = {"fifo": tmp_path / "special" / "thing.onnx",
-              "folder": tmp_path / "special" / "thing.onnx", "device": Path("/dev/zero")}[kind]
+    target = Path("/dev/zero") if kind == "device" else tmp_path / "special" / "thing.onnx"
     if kind == "fifo":
         os.mkfifo(target)
     elif kind == "folder":
         target.mkdir()
+    elif kind == "loop":
+        target.symlink_to(target)
     dataset = "cls" if option == "--weights" else "det/data.json"
-    says = {"fifo": "a FIFO", "folder": "a folder", "device": "a character device"}[kind]
+    says = {"fifo": "a FIFO", "folder": "a folder", "device": "a character device",
+            "loop": "a link loop"}[kind]
     if option == "--predictions" and kind == "folder":
         says = "cannot tell the dataset format"  # a folder is a dataset: an empty one here
     refused(case, "score", dataset, option, str(target), names=str(target), says=says)
