@@ -6,8 +6,12 @@ annotation gets a ``quality`` in [0, 1] (0: surely wrong) and, when it looks wro
 ``issue`` and a suggested fix. Likely errors come first when sorted by quality.
 
 ``model='classic'`` (default) uses HOG and colour-histogram features with scikit-learn;
-``model='cnn'`` (``pip install annokit[torch]``) small CNNs trained from scratch;
-``predictions=`` uses a detector's own output instead of training anything.
+``model='cnn'`` (``pip install annokit[torch]``) small CNNs trained from scratch; any other
+name is a family registered with :func:`annokit.score.registry.register` (one
+``fit_predict`` function), run in the same out-of-fold loop. ``predictions=`` (a
+detector's boxes) and ``pred_probs=`` (a classifier's out-of-fold probabilities) use your
+own model's output instead of training anything. What comes out, and its files, is the
+contract in :mod:`annokit.score.contract`.
 
 Example:
     >>> import annokit
