@@ -30,6 +30,7 @@ from .checks import FINDING_COLUMNS, FINDING_EXTRAS, SEVERITIES, SEVERITY_RANK
 from .errors import AnnokitError
 from .fileio import check_output, safe_relative, write_file_atomic
 from .model import Dataset
+from .score.contract import ANNOTATION_COLUMNS, IMAGE_COLUMNS, ISSUES
 from .stats import class_counts
 
 SCHEMA_VERSION = 1  # raised when a field is renamed, removed or changes meaning
@@ -623,11 +624,9 @@ def _draw_box(draw, x, y, w, h, colour) -> None:
 
 # -- likely annotation errors (scores from annokit.score) ----------------------------
 
-SCORE_ANNOTATION_COLUMNS = ["annotation_id", "image_id", "category_id", "quality", "issue",
-                            "suggested_category_id", "suggested_x", "suggested_y",
-                            "suggested_w", "suggested_h"]
-SCORE_IMAGE_COLUMNS = ["image_id", "quality", "n_issues"]
-ISSUES = ("swap", "badloc", "spurious", "overlooked", "flip")
+# the scores contract's schema and issue names (annokit/score/contract.py owns them)
+SCORE_ANNOTATION_COLUMNS = list(ANNOTATION_COLUMNS)
+SCORE_IMAGE_COLUMNS = list(IMAGE_COLUMNS)
 MAX_SCORE_ROWS = 500  # suspect annotations listed in the HTML table (the JSON has all)
 FIX_COLOUR = (0, 160, 60)  # suggested boxes and classes
 
@@ -636,24 +635,12 @@ def _prepare_scores(scores):
     """The scores' two tables with the contract's columns (``annokit.score.Scores``), or None."""
     if scores is None:
         return None
-    anns, images = getattr(scores, "annotations", None), getattr(scores, "images", None)
-    if not isinstance(anns, pd.DataFrame) or not isinstance(images, pd.DataFrame):
-        raise AnnokitError("scores need 'annotations' and 'images' DataFrames; build them "
-                           "with annokit.score()")
-    for table, columns, name in ((anns, SCORE_ANNOTATION_COLUMNS, "annotations"),
-                                 (images, SCORE_IMAGE_COLUMNS, "images")):
-        missing = [c for c in columns if c not in table.columns]
-        if missing:
-            raise AnnokitError(f"scores.{name} lack columns {missing}; build them with "
-                               "annokit.score()")
-    issue = anns["issue"]
-    unknown = sorted(map(str, set(issue[issue.notna() & ~issue.isin(ISSUES)])))
-    if unknown:
-        raise AnnokitError(f"scores have unknown issues {unknown}; use {', '.join(ISSUES)}")
-    return _ScoreTables(anns[SCORE_ANNOTATION_COLUMNS].reset_index(drop=True),
-                        images[SCORE_IMAGE_COLUMNS].reset_index(drop=True),
-                        getattr(scores, "task", None),
-                        [str(s) for s in (getattr(scores, "skipped", None) or [])])
+    from .score.contract import validate  # the contract's one check (lazy: no cycle)
+
+    scores = validate(scores)
+    return _ScoreTables(scores.annotations[SCORE_ANNOTATION_COLUMNS].reset_index(drop=True),
+                        scores.images[SCORE_IMAGE_COLUMNS].reset_index(drop=True),
+                        scores.task, [str(s) for s in scores.skipped])
 
 
 class _ScoreTables:

@@ -130,25 +130,54 @@ def test_same_seed_same_ranking(planted):
 
 
 def test_out_json_reads_back_with_scores(planted, tmp_path):
+    """scores.json loads as the dataset itself: its own annotations (each with quality and
+    issue, null when not flagged), the candidates apart in 'overlooked' (issue 14.6)."""
+    from pycocotools.coco import COCO
+
     noisy, _, result = planted
     path = write_scores(noisy, result, tmp_path / "scores.json")
     back = annokit.read(path, "coco")
     n = len(noisy.annotations)
     anns = back.annotations
-    assert anns["id"].iloc[:n].tolist() == noisy.annotations["id"].tolist()
-    np.testing.assert_array_equal(anns[["x", "y", "w", "h"]].to_numpy()[:n],
+    assert len(anns) == n  # candidates do not inflate the count
+    assert anns["id"].tolist() == noisy.annotations["id"].tolist()
+    np.testing.assert_array_equal(anns[["x", "y", "w", "h"]].to_numpy(),
                                   noisy.annotations[["x", "y", "w", "h"]].to_numpy())
-    np.testing.assert_allclose(anns["quality"].to_numpy(float)[:n],
+    np.testing.assert_allclose(anns["quality"].to_numpy(float),
                                result.annotations["quality"].to_numpy()[:n])
-    extra = anns.iloc[n:]
-    assert len(extra) == len(result.annotations) - n
-    assert (extra["issue"] == "overlooked").all()
-    assert extra["id"].min() > noisy.annotations["id"].max()
+    data = json.loads(path.read_text())
+    assert all("issue" in a and "quality" in a for a in data["annotations"])
+    assert sum(a["issue"] is None for a in data["annotations"]) == \
+        int(result.annotations["issue"].iloc[:n].isna().sum())
+    extra = data["overlooked"]
+    assert len(extra) == len(result.candidates) > 0
+    assert {"id", "image_id", "category_id", "bbox", "area", "iscrowd", "quality"} <= set(extra[0])
+    assert min(e["id"] for e in extra) > noisy.annotations["id"].max()
+    assert all(b > 0 for e in extra for b in e["bbox"][2:])
+    coco = COCO(str(path))
+    assert len(coco.getAnnIds()) == n and len(coco.getImgIds()) == len(noisy.images)
     swaps = result.annotations.index[result.annotations["issue"] == "swap"]
     assert anns.loc[swaps, "suggested_category_id"].notna().all()
     moved = result.annotations.index[result.annotations["issue"] == "badloc"]
     assert all(len(b) == 4 for b in anns.loc[moved, "suggested_bbox"])
     assert back.images["quality"].notna().all()
+
+
+@pytest.mark.parametrize("suffix", [".json", ".csv", ".parquet"])
+def test_read_scores_gives_back_what_was_written(planted, tmp_path, suffix):
+    from annokit.score import read_scores
+
+    noisy, _, result = planted
+    path = write_scores(noisy, result, tmp_path / f"scores{suffix}")
+    back = read_scores(path, noisy)
+    cols = ["annotation_id", "image_id", "category_id", "issue", "suggested_category_id"]
+    pd.testing.assert_frame_equal(back.annotations[cols], result.annotations[cols],
+                                  check_dtype=False)
+    np.testing.assert_allclose(back.annotations["quality"], result.annotations["quality"])
+    boxes = ["suggested_x", "suggested_y", "suggested_w", "suggested_h"]
+    np.testing.assert_allclose(back.annotations[boxes], result.annotations[boxes])
+    pd.testing.assert_frame_equal(back.images, result.images, check_dtype=False)
+    assert back.task == "detection"
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -157,8 +186,13 @@ def test_out_tables(planted, tmp_path, suffix):
     path = write_scores(noisy, result, tmp_path / f"scores{suffix}")
     table = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     assert len(table) == len(result.annotations)
-    assert {"annotation_id", "quality", "issue", "image_quality"} <= set(table.columns)
+    assert {"annotation_id", "quality", "issue", "image_quality", "file_name", "category_name",
+            "suggested_category_name"} <= set(table.columns)
     np.testing.assert_allclose(table["quality"], result.annotations["quality"])
+    names = noisy.categories.set_index("id")["name"]
+    assert (table["category_name"] == table["category_id"].map(names)).all()
+    files = noisy.images.set_index("id")["file_name"]
+    assert (table["file_name"] == table["image_id"].map(files)).all()
 
 
 def test_out_never_over_the_input(planted, tmp_path):
@@ -278,14 +312,15 @@ def test_bad_arguments(planted):
         score(noisy, model="resnet")
     with pytest.raises(annokit.AnnokitError, match="unknown task"):
         score(noisy, task="segmentation")
-    with pytest.raises(annokit.AnnokitError, match="weights file not found"):
+    with pytest.raises(annokit.AnnokitError, match="no such weights file"):
         score(noisy, model="cnn", weights="/nonexistent/model.onnx")
     with pytest.raises(annokit.AnnokitError, match="detection trains its own models"):
         score(noisy, weights=__file__)
 
 
 @pytest.mark.parametrize("name", ["annokit.score.features", "annokit.score.samples",
-                                  "annokit.score.models", "annokit.score.detection"])
+                                  "annokit.score.models", "annokit.score.detection",
+                                  "annokit.score.overlap", "annokit.score.contract"])
 def test_docstring_examples(name):
     import doctest
     import importlib

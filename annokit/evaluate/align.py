@@ -183,3 +183,20 @@ def _decode_names(codes: dict, image: np.ndarray, ids: np.ndarray) -> list[str]:
 def _names(values: pd.Series) -> str:
     names = sorted(set(map(str, values)))
     return "[" + ", ".join(names[:8]) + (", ..." if len(names) > 8 else "") + "]"
+
+
+def onto(pred: Dataset, gt: Dataset, kinds: tuple[str, ...] = ("box",)
+         ) -> tuple[Dataset, list[str]]:
+    """``pred`` re-keyed onto ``gt``'s images and classes (:func:`on_ground_truth`) as a
+    Dataset sharing ``gt``'s images and categories: the one pairing ``eval``, ``score
+    --predictions`` and ``browse --predictions`` use. Already on ``gt`` (same images and
+    categories): as it is.
+
+    Example:
+        >>> paired, notes = onto(pred, gt)  # doctest: +SKIP
+    """
+    if pred.images.equals(gt.images) and pred.categories.equals(gt.categories):
+        anns = pred.annotations[pred.annotations["kind"].isin(kinds)]
+        return Dataset(gt.categories.copy(), gt.images.copy(), anns, {}), []
+    anns, notes = on_ground_truth(pred, gt, kinds)
+    return Dataset(gt.categories.copy(), gt.images.copy(), anns, {}), notes

@@ -201,7 +201,11 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
               SEG: _polylines(anns),
               POINTS: _keypoints(anns[anns["kind"].eq("point")]),
               LABELS: _classifications(anns[anns["kind"].eq("label")])}
-    if predictions is not None:
+    if predictions is not None:  # paired as eval and score pair them (evaluate.align)
+        from ..evaluate.align import onto
+
+        predictions, paired = onto(predictions, ds, ("box", "label"))
+        notes += paired
         fields[PRED] = _detections(_predictions(predictions, images))
         fields["predicted_labels"] = _classifications(_predictions(predictions, images, "label"))
     if scores is not None:
@@ -389,94 +393,21 @@ def _scores_table(ds: Dataset, scores) -> dict | None:
             "suggested_category_id": aligned["suggested_category_id"].astype("Int64").array}
 
 
-SCORE_COLUMNS = ("annotation_id", "image_id", "category_id", "quality", "issue")
-
-
 def load_scores(ds: Dataset, scores):
-    """``scores`` as an object with the contract's ``annotations`` and ``images`` tables.
-
-    Takes an ``annokit.score`` result as it is, or the path of what ``annokit score
-    --out`` wrote: the COCO JSON (ids matched to ``ds`` by file name and class name) or
-    the .csv/.parquet table with its ``image_quality`` column.
+    """``scores`` as the contract's :class:`annokit.score.Scores`: an ``annokit.score``
+    result as it is, or the path of what ``annokit score --out`` wrote, read (and matched
+    onto ``ds``) by :func:`annokit.score.contract.read_scores`.
 
     Example:
         >>> scores = load_scores(ds, "scores.json")  # doctest: +SKIP
         >>> scores.images.columns.tolist()           # doctest: +SKIP
-        ['image_id', 'quality']
+        ['image_id', 'quality', 'n_issues']
     """
-    from types import SimpleNamespace
-
     if scores is None or not isinstance(scores, (str, os.PathLike)):
         return scores
-    path = Path(scores)
-    if not path.is_file():
-        raise AnnokitError(f"{path}: no such scores file")
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".parquet"):
-        table = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-        missing = [c for c in (*SCORE_COLUMNS, "image_quality") if c not in table]
-        if missing:
-            raise AnnokitError(f"{path}: no {', '.join(missing)} column; is this the output "
-                               "of annokit score?")
-        table = table.assign(annotation_id=table["annotation_id"].astype("Int64"),
-                             issue=table["issue"].astype(object).where(table["issue"].notna(),
-                                                                       None))
-        for col in ("suggested_category_id", "suggested_x", "suggested_y", "suggested_w",
-                    "suggested_h"):
-            if col not in table:
-                table[col] = np.nan
-        images = table.drop_duplicates("image_id")[["image_id", "image_quality"]]
-        return SimpleNamespace(annotations=table,
-                               images=images.rename(columns={"image_quality": "quality"}))
-    return _scores_from_coco(ds, path)
+    from ..score.contract import read_scores
 
-
-def _scores_from_coco(ds: Dataset, path: Path):
-    """The contract's tables rebuilt from the scorer's COCO JSON."""
-    from types import SimpleNamespace
-
-    from ..formats import read
-
-    sd = read(path, "coco")
-    a = sd.annotations
-    for col in ("quality", "issue"):
-        if col not in a:
-            raise AnnokitError(f"{path}: annotations carry no '{col}'; is this the output "
-                               "of annokit score?")
-    overlooked = a["issue"].eq("overlooked").to_numpy()
-    box = a.get("suggested_bbox", pd.Series([None] * len(a)))
-    xywh = np.array([b if isinstance(b, (list, tuple)) and len(b) == 4 else [np.nan] * 4
-                     for b in box.tolist()], dtype=float).reshape(-1, 4)
-    xywh[overlooked] = a.loc[overlooked, ["x", "y", "w", "h"]].to_numpy(float)
-    cats = _category_map(sd, ds)
-    images = _image_map(sd, ds)
-    suggested = pd.to_numeric(a["suggested_category_id"], errors="coerce") \
-        if "suggested_category_id" in a else pd.Series(np.nan, index=a.index)
-    annotations = pd.DataFrame({
-        "annotation_id": a["id"].astype("Int64").mask(overlooked),
-        "image_id": a["image_id"].map(images).astype("Int64"),
-        "category_id": a["category_id"].map(cats).astype("Int64"),
-        "quality": pd.to_numeric(a["quality"], errors="coerce"),
-        "issue": a["issue"].astype(object).where(a["issue"].notna(), None),
-        "suggested_category_id": suggested.map(cats).astype("Int64"),
-        "suggested_x": xywh[:, 0], "suggested_y": xywh[:, 1],
-        "suggested_w": xywh[:, 2], "suggested_h": xywh[:, 3]})
-    quality = pd.to_numeric(sd.images.get("quality", pd.Series(np.nan, index=sd.images.index)),
-                            errors="coerce")
-    return SimpleNamespace(annotations=annotations, images=pd.DataFrame({
-        "image_id": sd.images["id"].map(images).astype("Int64"), "quality": quality}))
-
-
-def _category_map(src: Dataset, dst: Dataset) -> pd.Series:
-    """src category id -> dst category id, by name."""
-    by_name = dst.categories.drop_duplicates("name").set_index("name")["id"]
-    return src.categories.set_index("id")["name"].map(by_name)
-
-
-def _image_map(src: Dataset, dst: Dataset) -> pd.Series:
-    """src image id -> dst image id, by file name."""
-    by_name = dst.images.drop_duplicates("file_name").set_index("file_name")["id"]
-    return src.images.drop_duplicates("id").set_index("id")["file_name"].map(by_name)
+    return read_scores(scores, ds)
 
 
 def _image_scores(scores) -> pd.Series:

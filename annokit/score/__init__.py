@@ -6,8 +6,12 @@ annotation gets a ``quality`` in [0, 1] (0: surely wrong) and, when it looks wro
 ``issue`` and a suggested fix. Likely errors come first when sorted by quality.
 
 ``model='classic'`` (default) uses HOG and colour-histogram features with scikit-learn;
-``model='cnn'`` (``pip install annokit[torch]``) small CNNs trained from scratch;
-``predictions=`` uses a detector's own output instead of training anything.
+``model='cnn'`` (``pip install annokit[torch]``) small CNNs trained from scratch; any other
+name is a family registered with :func:`annokit.score.registry.register` (one
+``fit_predict`` function), run in the same out-of-fold loop. ``predictions=`` (a
+detector's boxes) and ``pred_probs=`` (a classifier's out-of-fold probabilities) use your
+own model's output instead of training anything. What comes out, and its files, is the
+contract in :mod:`annokit.score.contract`.
 
 Example:
     >>> import annokit
@@ -20,7 +24,6 @@ from __future__ import annotations
 import os
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,53 +32,25 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..model import Dataset
 from . import classification, detection
+from .contract import ISSUES, OUT_SUFFIXES, Scores, clip_qualities, read_scores, write_scores
 
 MODELS = ("classic", "cnn")
 TASKS = ("classification", "detection")
-ISSUES = ("swap", "badloc", "spurious", "overlooked", "flip")
-OUT_SUFFIXES = (".json", ".csv", ".parquet")
-
-
-@dataclass
-class Scores:
-    """What :func:`score` found: one row per annotation (then overlooked candidates), one
-    row per image, the images it could not read, and the task.
-
-    ``annotations``: annotation_id (Int64, NA for overlooked rows), image_id, category_id
-    (Int64), quality (float64, 0 = surely wrong), issue ('swap', 'badloc', 'spurious',
-    'overlooked', 'flip' or None), suggested_category_id (Int64), suggested_x/y/w/h
-    (float64, COCO xywh pixels), plus per-type qualities for detection.
-    ``images``: image_id, quality (0 = surely holds an error), n_issues.
-
-    Example:
-        >>> result.worst(5)  # doctest: +SKIP
-    """
-
-    annotations: pd.DataFrame
-    images: pd.DataFrame
-    skipped: list[str] = field(default_factory=list)
-    task: str = "detection"
-    predictions: Dataset | None = None  # the out-of-fold detector boxes (cnn, --predictions)
-
-    def worst(self, n: int = 10) -> pd.DataFrame:
-        """The ``n`` rows with an issue and the lowest quality, worst first.
-
-        Example:
-            >>> result.worst(3)[["annotation_id", "issue", "quality"]]  # doctest: +SKIP
-        """
-        flagged = self.annotations[self.annotations["issue"].notna()]
-        return flagged.sort_values("quality", kind="stable").head(n)
 
 
 def score(ds: Dataset, task: str | None = None, model: str = "classic",
           predictions: Dataset | str | os.PathLike | None = None, folds: int = 5,
           seed: int = 0, weights: str | os.PathLike | None = None,
-          iterations: int | None = None) -> Scores:
+          iterations: int | None = None, pred_probs: np.ndarray | None = None) -> Scores:
     """Score every annotation of ``ds``; likely label errors get the lowest quality.
 
     ``task`` is 'detection' or 'classification' (default: detection when there are
-    boxes). ``model`` is 'classic' or 'cnn'. ``predictions`` (a Dataset with scores, a
-    COCO results JSON or a YOLO folder with a confidence column) replaces the training.
+    boxes). ``model`` is 'classic', 'cnn' or a family you registered
+    (:func:`annokit.score.registry.register`). ``predictions`` (a Dataset with scores, a
+    COCO results JSON or a YOLO folder with a confidence column) replaces the training
+    for detection; ``pred_probs`` (n_images, n_classes), your own classifier's
+    out-of-fold probabilities with columns in ``ds.categories`` order, does so for
+    classification.
     ``weights`` (a torchvision/timm state dict or an ONNX file) gives the CNN classifier
     pretrained embeddings; ``iterations`` overrides the CNN's training budget per fold.
     Deterministic for a ``seed`` on CPU.
@@ -84,14 +59,21 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
         >>> result = score(ds, model="classic", folds=5, seed=0)  # doctest: +SKIP
         >>> result.images.sort_values("quality").head(3)         # doctest: +SKIP
     """
+    from .registry import FAMILIES, families
+
     task = _task(ds, task)
-    if model not in MODELS:
-        raise AnnokitError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    if model not in families():
+        raise AnnokitError(f"unknown model {model!r}: choose one of {', '.join(families())}")
+    if model in FAMILIES and FAMILIES[model].task != task:
+        raise AnnokitError(f"scorer {model!r} judges {FAMILIES[model].task}, not {task}")
+    if pred_probs is not None and (task != "classification" or predictions is not None):
+        raise AnnokitError("pred_probs are a classifier's probabilities: classification only")
     if not isinstance(folds, (int, np.integer)) or folds < 2:
         raise AnnokitError(f"scoring needs at least 2 folds, not {folds!r}")
-    if weights is not None and not Path(weights).is_file():
-        raise AnnokitError(f"{weights}: weights file not found (pass a torchvision/timm "
-                           "state dict .pt/.pth or an .onnx file)")
+    if weights is not None:  # a FIFO, folder or device: one line saying what it is
+        from ..fileio import open_regular
+
+        open_regular(weights, what="weights file").close()
     if weights is not None and task == "detection":
         raise AnnokitError("--weights gives the classification scorer embeddings; detection "
                            "trains its own models (or takes --predictions)")
@@ -105,26 +87,40 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
             if predictions is not None:
                 raise AnnokitError("--predictions takes a detector's boxes; classification "
                                    "scoring trains its own models")
-            table = _classification(ds, model, folds, seed, skipped, weights, iterations)
+            table = _classification(ds, model, folds, seed, skipped, weights, iterations,
+                                    pred_probs)
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
-    _clip_suggestions(ds, table)
+    table = _clip_suggestions(ds, table)
+    clip_qualities(table)
     return Scores(table, _image_table(ds, table, task), skipped, task,
                   used[0] if used else None)
 
 
-def _clip_suggestions(ds: Dataset, table: pd.DataFrame) -> None:
-    """Suggested boxes stay inside their image (where its size is known): a fix that
-    points off the picture is no fix."""
+def _clip_suggestions(ds: Dataset, table: pd.DataFrame) -> pd.DataFrame:
+    """Suggested boxes stay inside their image (at x, y >= 0 where its size is unknown): a
+    fix that points off the picture is no fix. A suggestion left with no area is dropped
+    (a candidate row goes, an annotation's suggestion becomes NaN): no output holds a
+    negative or empty suggested box."""
+    from ..geometry import clip_boxes
+
     cols = ["suggested_x", "suggested_y", "suggested_w", "suggested_h"]
-    sizes = ds.images.set_index("id")[["width", "height"]].astype("float64")
+    sizes = ds.images.drop_duplicates("id").set_index("id")[["width", "height"]] \
+        .astype("float64")
     width = table["image_id"].map(sizes["width"]).to_numpy(np.float64)
     height = table["image_id"].map(sizes["height"]).to_numpy(np.float64)
     boxes = table[cols].to_numpy(np.float64)
-    rows = np.isfinite(boxes).all(axis=1) & np.isfinite(width) & np.isfinite(height)
+    rows = np.isfinite(boxes).all(axis=1)
     if rows.any():
-        from ..geometry import clip_boxes
-
-        table.loc[rows, cols] = clip_boxes(boxes[rows], width[rows], height[rows])
+        w = np.where(np.isfinite(width), width, np.inf)[rows]
+        h = np.where(np.isfinite(height), height, np.inf)[rows]
+        table.loc[rows, cols] = clip_boxes(boxes[rows], w, h)
+    boxes = table[cols].to_numpy(np.float64)
+    empty = np.isfinite(boxes).all(axis=1) & ~(boxes[:, 2:] > 0).all(axis=1)
+    empty |= ~np.isfinite(boxes).all(axis=1) & np.isfinite(boxes).any(axis=1)
+    table.loc[empty, cols] = np.nan
+    candidate = table["annotation_id"].isna() & table["issue"].eq("overlooked")
+    return table[~(candidate & ~np.isfinite(table[cols].to_numpy(np.float64)).all(axis=1))] \
+        .reset_index(drop=True)
 
 
 def _task(ds: Dataset, task: str | None) -> str:
@@ -152,6 +148,11 @@ def _one_thread():
         from threadpoolctl import threadpool_limits
     except ImportError:
         return nullcontext()
+    try:  # the limit holds for the libraries loaded when it is set: load them first, or
+        import scipy.linalg  # noqa: F401  (the first run in a process differs from the next)
+        import sklearn.linear_model  # noqa: F401
+    except ImportError:
+        pass
     return threadpool_limits(1)
 
 
@@ -166,13 +167,31 @@ def _folds(ds: Dataset, k: int, seed: int) -> np.ndarray:
         return kfold(ds, k, seed=seed).images["fold"].to_numpy()
 
 
+def _require_boxes(ds: Dataset) -> None:
+    """One line when no box can be judged (all of zero size, say), before any work."""
+    if not len(detection.box_table(ds)[0]):
+        n = int((ds.annotations["kind"] == "box").sum())
+        raise AnnokitError(f"nothing to score: none of the {n} boxes has a finite, positive "
+                           "width and height on a known image and class (see annokit check)")
+
+
 def _detection(ds, model, predictions, folds, seed, skipped, iterations, used) -> pd.DataFrame:
+    _require_boxes(ds)
     if predictions is not None:
-        pred = load_predictions(predictions, ds)
+        pred = load_predictions(predictions, ds, skipped)
         used.append(pred)
         boxes, cand = detection.from_predictions(ds, pred)
     elif model == "classic":
         boxes, cand = detection.classic(ds, _folds(ds, folds, seed), seed, skipped)
+    elif model not in MODELS:  # a registered detector, through the one out-of-fold loop
+        from .registry import FAMILIES, run_family
+
+        found = run_family(FAMILIES[model], ds, _folds(ds, folds, seed), seed,
+                           np.ones(len(ds.images), bool))
+        pred = load_predictions(Dataset(ds.categories.copy(), ds.images.copy(),
+                                        found.assign(kind="box"), {}), ds, skipped)
+        used.append(pred)
+        boxes, cand = detection.from_predictions(ds, pred)
     else:
         from . import cnn
 
@@ -209,17 +228,26 @@ def _overlooked(ds: Dataset, cand: pd.DataFrame) -> pd.DataFrame:
         **{f"suggested_{c}": cand[c].to_numpy(np.float64) for c in "xywh"}})
 
 
-def _classification(ds, model, folds, seed, skipped, weights, iterations) -> pd.DataFrame:
+def _classification(ds, model, folds, seed, skipped, weights, iterations, pred_probs=None
+                    ) -> pd.DataFrame:
     labels, classes, multi = classification.label_table(ds)
-    fold = _folds(ds, folds, seed)
     y = classification.targets(labels, len(ds.images), len(classes))
-    if model == "classic" and weights is None:
+    if pred_probs is not None:
+        probs = _checked_probs(pred_probs, y.shape)
+    elif model not in MODELS:  # a registered classifier, through the one out-of-fold loop
+        from .registry import FAMILIES, run_family
+
+        probs = run_family(FAMILIES[model], ds, _folds(ds, folds, seed), seed,
+                           np.ones(len(ds.images), bool))
+    elif model == "classic" and weights is None:
+        fold = _folds(ds, folds, seed)
         feats, ok = classification.featurise_images(ds, skipped)
         probs = classification.classic_probabilities(feats, y, ok, fold, multi, seed)
     else:
         from . import cnn
 
-        probs = cnn.classify_out_of_fold(ds, y, fold, multi, seed, skipped, weights, iterations)
+        probs = cnn.classify_out_of_fold(ds, y, _folds(ds, folds, seed), multi, seed, skipped,
+                                         weights, iterations)
     rows, _ = classification.score_labels(labels, y, probs, classes, multi,
                                           len(ds.annotations))
     anns = ds.annotations
@@ -231,6 +259,24 @@ def _classification(ds, model, folds, seed, skipped, weights, iterations) -> pd.
         "quality": rows["quality"].to_numpy(np.float64), "issue": rows["issue"].to_numpy(),
         "suggested_category_id": rows["suggested_category_id"].array,
         "suggested_x": nan, "suggested_y": nan, "suggested_w": nan, "suggested_h": nan})
+
+
+def _checked_probs(pred_probs, shape: tuple[int, int]) -> np.ndarray:
+    """The user's out-of-fold probabilities as float64, one row per image (NaN rows: not
+    judged), one column per class; one line on anything else."""
+    try:
+        probs = np.asarray(pred_probs, np.float64)
+    except (TypeError, ValueError):
+        raise AnnokitError("pred_probs must be a numeric array (n_images, n_classes)") from None
+    if probs.shape != shape:
+        raise AnnokitError(f"pred_probs has shape {probs.shape}; the dataset needs {shape} "
+                           "(one row per image, one column per category, in their order)")
+    judged = ~np.isnan(probs).all(axis=1)
+    rows = probs[judged]
+    if not np.isfinite(rows).all() or (rows < 0).any() or (rows > 1).any():
+        raise AnnokitError("pred_probs must be probabilities in [0, 1] (a row of NaN: an image "
+                           "not judged)")
+    return probs
 
 
 def _image_table(ds: Dataset, table: pd.DataFrame, task: str) -> pd.DataFrame:
@@ -247,39 +293,83 @@ def _image_table(ds: Dataset, table: pd.DataFrame, task: str) -> pd.DataFrame:
                          "n_issues": n_issues.to_numpy(np.int64)})
 
 
-def load_predictions(predictions, ds: Dataset) -> Dataset:
-    """A detector's output as a Dataset aligned with ``ds``'s image ids.
+def load_predictions(predictions, ds: Dataset, skipped: list[str] | None = None) -> Dataset:
+    """A detector's output as a Dataset on ``ds``'s image and class ids.
 
-    A Dataset is used as it is; a ``.json`` is read as a COCO results list against ``ds``;
-    a folder of YOLO label files whose lines end with a confidence (Ultralytics
-    ``--save-txt --save-conf``) is placed on ``ds``'s images by file stem; any other
-    dataset is read with :func:`annokit.read` and matched by file stem and class name.
+    Paired as ``annokit eval`` pairs them (:mod:`annokit.evaluate.align`): a COCO results
+    list (``.json``) takes ``ds``'s ids; any other dataset (a Dataset, or a path read with
+    :func:`annokit.read`) is paired by file name (by id when names repeat) and class name.
+    A bare folder of YOLO label files whose lines end with a confidence (Ultralytics
+    ``--save-txt --save-conf``, no ``data.yaml``) is placed on ``ds``'s images by file stem.
+    Boxes with NaN, infinite or negative size and scores that are not finite or are
+    negative are skipped, each group counted in ``skipped``.
 
     Example:
         >>> pred = load_predictions("results.json", ds)  # doctest: +SKIP
     """
+    from ..evaluate.align import onto
+    from ..fileio import open_regular
     from ..formats import read
     from ..formats.coco import read_results
 
+    notes = skipped if skipped is not None else []
     if isinstance(predictions, Dataset):
-        pred = predictions
-    elif str(predictions).lower().endswith(".json"):
-        pred = read_results(predictions, ds)
-        return _require_scores(pred, predictions)
-    elif Path(predictions).is_dir() and not (Path(predictions) / "data.yaml").is_file():
-        pred = _yolo_lines(Path(predictions), ds)
+        source, pred = "predictions", predictions
     else:
-        pred = read(predictions)
-        pred = _align(pred, ds, predictions)
-    return _require_scores(pred, predictions if not isinstance(predictions, Dataset)
-                           else "predictions")
+        path, source = Path(predictions), str(predictions)
+        if not path.is_dir():  # a FIFO, device or missing file: one line saying what it is
+            open_regular(path, what="predictions file").close()
+        if path.is_dir() and not (path / "data.yaml").is_file() and _yolo_folder(path):
+            pred = _yolo_lines(path, ds)
+        elif path.suffix.lower() == ".json" and _results_list(path):
+            pred = read_results(path, ds)
+            notes += [f"predictions: {m}" for m in pred.meta.get("skipped", [])]
+        else:
+            pred = read(path)
+    pred, paired = onto(pred, ds)
+    notes += [f"predictions: {m}" for m in paired]
+    return _valid_predictions(pred, source, notes)
 
 
-def _require_scores(pred: Dataset, source) -> Dataset:
-    if not len(pred.annotations) or pred.annotations["score"].isna().all():
-        raise AnnokitError(f"{source}: predictions need a confidence per box (COCO results "
-                           "'score', or a sixth column in YOLO label lines)")
-    return pred
+def _yolo_folder(path: Path) -> bool:
+    return any(path.rglob("*.txt"))
+
+
+def _results_list(path: Path) -> bool:
+    """A COCO results file is a JSON list (a dataset is an object)."""
+    from ..fileio import open_regular
+
+    with open_regular(path, what="predictions file") as f:
+        return f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+
+
+def _valid_predictions(pred: Dataset, source: str, notes: list[str]) -> Dataset:
+    """``pred`` without the boxes a score cannot rest on, each reason counted in ``notes``;
+    one line when no usable prediction is left, saying why."""
+    anns = pred.annotations
+    anns = anns[anns["kind"] == "box"] if len(anns) else anns
+    xywh = anns[["x", "y", "w", "h"]].to_numpy(np.float64)
+    score = pd.to_numeric(anns["score"], errors="coerce").to_numpy(np.float64)
+    reasons = {
+        "a NaN or infinite coordinate": ~np.isfinite(xywh).all(axis=1),
+        "a zero or negative width or height": np.isfinite(xywh).all(axis=1)
+        & ~(xywh[:, 2:] > 0).all(axis=1),
+        "no score, or a NaN, infinite or negative one": ~(np.isfinite(score) & (score >= 0))}
+    bad = np.zeros(len(anns), bool)
+    found = []
+    for why, mask in reasons.items():
+        mask = mask & ~bad
+        if mask.any():
+            found.append(f"{int(mask.sum())} with {why}")
+            bad |= mask
+    if found:
+        notes.append(f"predictions: {', '.join(found)}: skipped")
+    if not len(anns) or bad.all():
+        why = "; ".join([n.removeprefix("predictions: ") for n in notes]) or "the file holds none"
+        raise AnnokitError(f"{source}: no usable prediction ({why}); predictions need a box "
+                           "and a confidence each (COCO results 'score', or a sixth column in "
+                           "YOLO label lines)")
+    return Dataset(pred.categories, pred.images, anns[~bad].reset_index(drop=True), pred.meta)
 
 
 def _stems(files: pd.Series) -> pd.Series:
@@ -287,11 +377,15 @@ def _stems(files: pd.Series) -> pd.Series:
         .str.rsplit(".", n=1).str[0]
 
 
+MAX_LABEL_BYTES = 64 << 20  # one YOLO label file: a few KB; far larger is not one
+
+
 def _yolo_lines(folder: Path, ds: Dataset) -> Dataset:
     """A folder of YOLO ``class cx cy w h confidence`` files (Ultralytics ``predict
     --save-txt --save-conf``), placed on ``ds``'s images by file stem and sizes; class
-    index i is ``ds``'s i-th category (by id)."""
+    index i is ``ds``'s i-th category (by id). Errors never quote a file's content."""
     from ..errors import FormatError
+    from ..fileio import read_regular
 
     sizes = ds.images.assign(stem=_stems(ds.images["file_name"])).drop_duplicates("stem") \
         .set_index("stem")
@@ -300,10 +394,14 @@ def _yolo_lines(folder: Path, ds: Dataset) -> Dataset:
     for file in sorted(folder.rglob("*.txt")):
         if file.stem not in sizes.index:
             continue
+        text = read_regular(file, limit=MAX_LABEL_BYTES, what="label file")
         try:
-            values = np.loadtxt(file, ndmin=2)
-        except ValueError as e:
-            raise FormatError(file, f"not YOLO label lines ({e})") from None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an empty file: no rows, said below
+                values = np.loadtxt(text.decode("utf-8").splitlines(), ndmin=2)
+        except (ValueError, UnicodeDecodeError):
+            raise FormatError(file, "not YOLO label lines (class cx cy w h confidence, "
+                              "numbers only)") from None
         if not values.size:
             continue
         if values.shape[1] != 6:
@@ -311,32 +409,14 @@ def _yolo_lines(folder: Path, ds: Dataset) -> Dataset:
                               "(class cx cy w h confidence)")
         image = sizes.loc[file.stem]
         wh = np.array([image["width"], image["height"]], np.float64)
-        cls = values[:, 0].astype(np.int64)
-        ok = (cls >= 0) & (cls < len(classes))
+        cls = values[:, 0]
+        ok = np.isfinite(cls) & (cls >= 0) & (cls < len(classes)) & (cls % 1 == 0)
         box = values[ok, 1:5] * np.r_[wh, wh]
-        parts.append(pd.DataFrame({"image_id": image["id"], "category_id": classes[cls[ok]],
+        parts.append(pd.DataFrame({"image_id": image["id"],
+                                   "category_id": classes[cls[ok].astype(np.int64)],
                                    "x": box[:, 0] - box[:, 2] / 2, "y": box[:, 1] - box[:, 3] / 2,
                                    "w": box[:, 2], "h": box[:, 3], "score": values[ok, 5]}))
     anns = pd.concat(parts, ignore_index=True) if parts else None
-    return Dataset(ds.categories.copy(), ds.images.copy(), anns, {})
-
-
-def _align(pred: Dataset, ds: Dataset, source) -> Dataset:
-    """Re-key ``pred``'s images and categories onto ``ds``'s (by file stem, by name)."""
-    image_map = pd.Series(ds.images["id"].to_numpy(), index=_stems(ds.images["file_name"]))
-    image_map = image_map[~image_map.index.duplicated()]
-    pred_ids = pd.Series(_stems(pred.images["file_name"]).map(image_map).to_numpy(),
-                         index=pred.images["id"].to_numpy())
-    cat_map = pd.Series(ds.categories["id"].to_numpy(), index=ds.categories["name"].astype(str))
-    pred_cats = pd.Series(pred.categories["name"].astype(str).map(cat_map).to_numpy(),
-                          index=pred.categories["id"].to_numpy())
-    anns = pred.annotations.copy()
-    anns["image_id"] = anns["image_id"].map(pred_ids)
-    anns["category_id"] = anns["category_id"].map(pred_cats)
-    anns = anns.dropna(subset=["image_id", "category_id"])
-    if not len(anns) and len(pred.annotations):
-        raise AnnokitError(f"{source}: no prediction matches an image and class of the dataset "
-                           "(images are matched by file name stem, classes by name)")
     return Dataset(ds.categories.copy(), ds.images.copy(), anns, {})
 
 
@@ -387,39 +467,5 @@ def _worst_table(ds: Dataset, worst: pd.DataFrame) -> str:
     return table.to_string(index=False)
 
 
-def write_scores(ds: Dataset, result: Scores, path: str | os.PathLike, *,
-                 overwrite: bool = True, protect: tuple = ()) -> Path:
-    """Write ``result`` at ``path``: ``.json`` (COCO with the scores on every annotation
-    and image), ``.csv`` or ``.parquet`` (the annotations table plus ``image_quality``).
-
-    Example:
-        >>> write_scores(ds, result, "scores.json", protect=("data/voc",))  # doctest: +SKIP
-    """
-    from ..fileio import atomic_output
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in OUT_SUFFIXES:
-        raise AnnokitError(f"{path}: --out must end in {', '.join(OUT_SUFFIXES)}")
-    # a scores file is a report: replaced on a re-run, never a folder or an input
-    with atomic_output(path, overwrite=overwrite, protect=protect, report=True) as tmp:
-        if suffix == ".json":
-            from .output import coco_json
-
-            tmp.write_bytes(coco_json(ds, result))
-        else:
-            table = result.annotations.copy()
-            table["image_quality"] = table["image_id"].map(
-                result.images.set_index("image_id")["quality"]).astype("float64")
-            if suffix == ".csv":
-                table.to_csv(tmp, index=False)
-            else:
-                try:
-                    table.to_parquet(tmp, index=False)
-                except ImportError:
-                    raise AnnokitError("writing .parquet needs pyarrow: pip install pyarrow") \
-                        from None
-    return path
-
-
-__all__ = ["Scores", "format_worst", "load_predictions", "score", "write_scores"]
+__all__ = ["ISSUES", "OUT_SUFFIXES", "Scores", "format_worst", "load_predictions", "read_scores",
+           "score", "write_scores"]

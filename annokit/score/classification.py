@@ -17,9 +17,9 @@ import pandas as pd
 
 from ..errors import AnnokitError
 from ..model import Dataset
-from ..progress import track
 from . import models
 from .features import image_features, read_images
+from .registry import out_of_fold
 
 FEATURE_SIDE = 256  # JPEGs are drafted near this size before the features are taken
 
@@ -80,15 +80,12 @@ def classic_probabilities(features: np.ndarray, y: np.ndarray, ok: np.ndarray,
         x[ok] = models.reduce(features[ok], seed, components=None)
     probs = np.full(y.shape, np.nan)
     labelled = ok & (y.sum(axis=1) > 0)
-    for f in track(np.unique(folds), "training folds", total=len(np.unique(folds)), min_items=1):
-        train, judge = labelled & (folds != f), ok & (folds == f)
-        if not judge.any() or not train.any():
-            continue
+    for _, train, judge in out_of_fold(folds, labelled, ok):
         if multi:
             probs[judge] = _per_class(x[train], y[train], x[judge], seed)
         else:
             clf = models.image_classifier(seed).fit(x[train], y[train].argmax(axis=1))
-            part = np.zeros((judge.sum(), y.shape[1]))
+            part = np.zeros((len(judge), y.shape[1]))
             part[:, clf.classes_] = clf.predict_proba(x[judge])
             probs[judge] = part
     return probs

@@ -24,6 +24,7 @@ from ..model import Dataset
 from ..progress import track
 from .backend import require_torch
 from .features import read_images
+from .registry import out_of_fold
 
 DET_SIDE = 192          # detector input: images letterboxed to this square
 STRIDE = 4              # heatmap cell size in input pixels
@@ -245,11 +246,7 @@ def detect_out_of_fold(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[
     iterations = iterations or DET_ITERATIONS
     parts = []
     fold_ids = np.unique(folds[ok])
-    for i, f in enumerate(fold_ids):
-        train = np.flatnonzero(ok & (folds != f))
-        judge = np.flatnonzero(ok & (folds == f))
-        if not len(train) or not len(judge):
-            continue
+    for i, train, judge in out_of_fold(folds, ok, ok, "folds"):
         net = _train_detector(torch, images, targets, train, len(classes), seed * 1000 + i,
                               iterations, device, f"fold {i + 1}/{len(fold_ids)}: training")
         parts.append(_decode(torch, net, images, judge, scale, device, classes))
@@ -336,11 +333,7 @@ def classify_out_of_fold(ds: Dataset, y: np.ndarray, folds: np.ndarray, multi: b
     probs = np.full(y.shape, np.nan)
     labelled = ok & (y.sum(axis=1) > 0)
     fold_ids = np.unique(folds[ok])
-    for i, f in enumerate(fold_ids):
-        train = np.flatnonzero(labelled & (folds != f))
-        judge = np.flatnonzero(ok & (folds == f))
-        if not len(train) or not len(judge):
-            continue
+    for i, train, judge in out_of_fold(folds, labelled, ok, "folds"):
         net = _train_classifier(torch, images, y, train, multi, seed * 1000 + i,
                                 iterations or CLS_ITERATIONS, device,
                                 f"fold {i + 1}/{len(fold_ids)}: training")

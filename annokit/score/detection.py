@@ -27,9 +27,10 @@ import pandas as pd
 
 from ..geometry import iou_matrix
 from ..model import Dataset
-from ..progress import track
 from . import models
 from .features import crop_features, read_images
+from .overlap import greedy_keep, max_iou as max_overlap, row_blocks
+from .registry import out_of_fold
 from .samples import candidates as segment_candidates
 from .samples import jitter, negatives
 
@@ -37,6 +38,7 @@ FLAG = 0.5          # a type quality below this names the box's issue
 SEGMENT_SIDE = 160  # candidates are segmented on images downscaled to this side
 MAX_CANDIDATES = 10  # overlooked candidates kept per image, best first
 MIN_OBJECT = 0.1    # candidates whose object probability is lower are dropped
+MAX_NEGATIVES = 64  # background samples per image: enough to learn from, bounded work
 ISSUES = ("spurious", "swap", "badloc")  # ties name the first: nothing there at all is spurious
 
 
@@ -69,7 +71,8 @@ def _image_samples(im, boxes: np.ndarray, sizes_rel: np.ndarray, rng, with_candi
     """Boxes to featurise in one image: annotated, jittered, background, candidates."""
     width, height = im.size
     out = {"gt": boxes, "jitter": jitter(boxes, rng, width, height),
-           "negative": negatives(boxes, sizes_rel, max(2, len(boxes)), rng, width, height)}
+           "negative": negatives(boxes, sizes_rel, min(max(2, len(boxes)), MAX_NEGATIVES),
+                                 rng, width, height)}
     if with_candidates:
         scale = min(1.0, SEGMENT_SIDE / max(width, height))
         small = im.resize((max(1, round(width * scale)), max(1, round(height * scale))))
@@ -156,17 +159,14 @@ def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str]
     learn = kind != "candidate"
     probs = np.full((len(table), k + 2), np.nan)
     offsets = np.full((len(table), 4), np.nan)
-    for f in track(np.unique(fold), "training folds", total=len(np.unique(fold)), min_items=1):
-        train, judge = learn & (fold != f), fold == f
-        if not train.any() or not judge.any():
-            continue
+    for _, train, judge in out_of_fold(fold, learn, np.ones(len(fold), bool)):
         clf = models.box_classifier(seed).fit(feats[train], label[train])
         probs[np.ix_(judge, clf.classes_)] = clf.predict_proba(feats[judge])
-        moved = train & (kind == "jitter")
-        if moved.sum() > 10:
-            reg = models.box_regressor(seed).fit(feats[moved], table.loc[moved, ["t0", "t1", "t2",
-                                                                               "t3"]].to_numpy())
-            gt_judge = judge & (kind == "gt")
+        moved = train[kind[train] == "jitter"]
+        if len(moved) > 10:
+            targets = table[["t0", "t1", "t2", "t3"]].to_numpy()[moved]
+            reg = models.box_regressor(seed).fit(feats[moved], targets)
+            gt_judge = judge[kind[judge] == "gt"]
             offsets[gt_judge] = reg.predict(feats[gt_judge])
     probs = np.nan_to_num(probs, nan=0.0)
     gt = kind == "gt"
@@ -240,13 +240,8 @@ def suppress(cand: pd.DataFrame, max_iou: float = 0.5) -> pd.DataFrame:
     starts = np.flatnonzero(np.r_[True, np.diff(cand["pos"].to_numpy()) != 0]) \
         if len(cand) else np.zeros(0, int)
     ends = np.r_[starts[1:], len(cand)]
-    for a, b in zip(starts.tolist(), ends.tolist()):  # per image: a few dozen boxes each
-        overlap = iou_matrix(xywh[a:b], xywh[a:b]) > max_iou
-        alive = np.ones(b - a, bool)
-        for i in range(b - a):
-            if alive[i]:
-                alive[i + 1:] &= ~overlap[i, i + 1:]
-        keep[a:b] = alive & (np.cumsum(alive) <= MAX_CANDIDATES)
+    for a, b in zip(starts.tolist(), ends.tolist()):  # per image, in bounded blocks
+        keep[a:b] = greedy_keep(xywh[a:b], MAX_CANDIDATES, max_iou)
     return cand[keep].reset_index(drop=True)
 
 
@@ -294,11 +289,14 @@ def from_predictions(ds: Dataset, pred: Dataset, *, min_score: float = 0.05
     cands, parts = [], []
     for pos, group in boxes.groupby("pos", sort=False):  # per image: matrices, not loops
         mine = p_by.get(pos)
-        parts.append(_image_prediction_scores(group, mine, classes))
+        m = 0 if mine is None else len(mine)
+        parts += [_image_prediction_scores(group.iloc[rows], mine, classes)
+                  for rows in row_blocks(len(group), m)]
+    have_by = {k: g[["x", "y", "w", "h"]].to_numpy() for k, g in boxes.groupby("pos", sort=False)}
     for pos, mine in p_by.items():
-        have = boxes.loc[boxes["pos"] == pos, ["x", "y", "w", "h"]].to_numpy()
+        have = have_by.get(pos, np.zeros((0, 4)))
         pb = mine[["x", "y", "w", "h"]].to_numpy()
-        free = iou_matrix(pb, have).max(axis=1) < 0.3 if len(have) else np.ones(len(pb), bool)
+        free = max_overlap(pb, have) < 0.3
         if free.any():
             cands.append(pd.DataFrame({"pos": pos, "x": pb[free, 0], "y": pb[free, 1],
                                        "w": pb[free, 2], "h": pb[free, 3],

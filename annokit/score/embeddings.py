@@ -48,6 +48,9 @@ def embed(ds: Dataset, weights: str | os.PathLike, skipped: list[str]
           ) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings (n_images, d) and a mask of the images that could be read.
 
+    A model that cannot run on a batch of images, or gives NaN, an empty embedding or a
+    number of rows other than the batch's, is refused with one line naming the file.
+
     Example:
         >>> embed(ds, "model.onnx", [])[0].shape  # doctest: +SKIP
         (2062, 512)
@@ -57,8 +60,7 @@ def embed(ds: Dataset, weights: str | os.PathLike, skipped: list[str]
     ok = np.zeros(len(ds.images), bool)
     rows: dict[int, np.ndarray] = {}
     for pos, batch in _batches(ds, skipped):
-        out = run(batch).reshape(len(pos), -1)
-        rows.update(zip(pos, out))
+        rows.update(zip(pos, _checked(run(batch), len(pos), weights)))
         ok[pos] = True
     dims = len(next(iter(rows.values()))) if rows else 0
     feats = np.zeros((len(ds.images), dims), np.float32)
@@ -67,31 +69,95 @@ def embed(ds: Dataset, weights: str | os.PathLike, skipped: list[str]
     return feats, ok
 
 
+def _checked(out, n: int, path: Path) -> np.ndarray:
+    """The model's output for a batch of ``n`` as (n, d) float32, or one line on why not."""
+    out = np.asarray(out)
+    if out.ndim == 0 or out.shape[0] != n:
+        raise AnnokitError(f"{path}: the model gave output of shape {tuple(out.shape)} for a "
+                           f"batch of {n} images; its first axis must be the batch")
+    if out.dtype.kind not in "fiu":
+        raise AnnokitError(f"{path}: the model's output is {out.dtype}, not numbers")
+    out = out.reshape(n, -1).astype(np.float32)
+    if out.shape[1] == 0:
+        raise AnnokitError(f"{path}: the model gave an empty (0-wide) embedding")
+    if not np.isfinite(out).all():
+        raise AnnokitError(f"{path}: the model gave NaN or infinite embeddings")
+    return out
+
+
+MAX_WEIGHTS = 4 << 30  # bytes: a backbone's weights; larger is not what we can run here
+
+
 def _onnx(path: Path):
+    from ..fileio import read_regular
+
     try:
         import onnxruntime
     except ImportError:
         raise AnnokitError(f"{path}: ONNX weights need onnxruntime: pip install onnxruntime") \
             from None
+    data = read_regular(path, limit=MAX_WEIGHTS, what="weights file")
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: its warnings are not the user's to read
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(data, options,
+                                               providers=["CPUExecutionProvider"])
     except Exception as e:
-        raise AnnokitError(f"{path}: not a readable ONNX model ({e}); {WHAT}") from None
-    name = session.get_inputs()[0].name
-    return lambda batch: np.asarray(session.run(None, {name: batch})[0], np.float32)
+        raise AnnokitError(f"{path}: not a readable ONNX model ({type(e).__name__}); {WHAT}") \
+            from None
+    inputs = session.get_inputs()
+    if len(inputs) != 1 or inputs[0].type != "tensor(float)":
+        kinds = ", ".join(i.type for i in inputs) or "none"
+        raise AnnokitError(f"{path}: the model takes {kinds}; it must take one float32 "
+                           f"image batch (n, 3, {SIDE}, {SIDE})")
+    shape = inputs[0].shape
+    if len(shape) != 4 or any(isinstance(d, int) and d != want
+                              for d, want in zip(shape[1:], (3, SIDE, SIDE))):
+        raise AnnokitError(f"{path}: the model's input has shape {shape}; it must take "
+                           f"(n, 3, {SIDE}, {SIDE}) images")
+    name = inputs[0].name
+
+    def run(batch):
+        try:
+            return session.run(None, {name: batch})[0]
+        except Exception as e:  # onnxruntime's own errors: shapes, types, ops
+            raise AnnokitError(f"{path}: the model failed on a batch of {len(batch)} images "
+                               f"({type(e).__name__}); {WHAT}") from None
+    return run
+
+
+def _tensors(torch, state: dict, path: Path) -> None:
+    """Dense floating-point tensors only (BatchNorm's step counters may be integers)."""
+    for key, value in state.items():
+        if not torch.is_tensor(value):
+            raise AnnokitError(f"{path}: {str(key)[:60]} is a {type(value).__name__}, not a "
+                               f"tensor; {WHAT}")
+        if value.layout != torch.strided:
+            raise AnnokitError(f"{path}: {str(key)[:60]} is a sparse tensor; save dense "
+                               "weights (tensor.to_dense())")
+        if not value.is_floating_point() and not str(key).endswith("num_batches_tracked"):
+            raise AnnokitError(f"{path}: {str(key)[:60]} holds {value.dtype} values, not "
+                               f"floating-point weights; {WHAT}")
+    stem = state["conv1.weight"]
+    if stem.ndim != 4 or stem.shape[1] != 3:
+        raise AnnokitError(f"{path}: conv1.weight has shape {tuple(stem.shape)}, not a ResNet's "
+                           "(64, 3, 7, 7)")
 
 
 def _resnet(path: Path):
+    from ..fileio import open_regular
     from .backend import require_torch
 
     torch = require_torch()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        raise AnnokitError(f"{path}: not a PyTorch state dict; {WHAT}") from None
+    with open_regular(path, limit=MAX_WEIGHTS, what="weights file") as f:
+        try:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception:
+            raise AnnokitError(f"{path}: not a PyTorch state dict; {WHAT}") from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     if not isinstance(state, dict) or "conv1.weight" not in state:
         raise AnnokitError(f"{path}: not a ResNet state dict (no conv1.weight); {WHAT}")
+    _tensors(torch, state, path)
     blocks = tuple(len({k.split(".")[1] for k in state if k.startswith(f"layer{i}.")})
                    for i in range(1, 5))
     bottleneck = any(".conv3." in k for k in state)
@@ -105,7 +171,16 @@ def _resnet(path: Path):
         raise AnnokitError(f"{path}: state dict weights need torchvision to build {name}: "
                            "pip install torchvision (or export the model to ONNX)") from None
     net = getattr(torchvision.models, name)(weights=None)
-    net.load_state_dict(state, strict=False)
+    try:  # strict: a wrong shape or a missing layer is the user's to know, not a guess
+        net.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")},
+                            strict=False)
+        missing = [k for k in net.state_dict() if k not in state and not k.startswith("fc.")]
+    except RuntimeError as e:
+        raise AnnokitError(f"{path}: does not fit {name} "
+                           f"({str(e).splitlines()[-1].strip()[:120]})") from None
+    if missing:
+        raise AnnokitError(f"{path}: lacks {len(missing)} of {name}'s weights (e.g. "
+                           f"{missing[0]})")
     net.fc = torch.nn.Identity()
     net.eval()
 

@@ -27,6 +27,7 @@ BINS = 8           # colour histogram bins per HSV channel
 IMAGE_SIDE = 64    # classification: images are squashed to this side for colour
 HOG_SIDE = 128     # ... and to this one for HOG (16 and 32 px cells: 7x7 and 3x3 blocks)
 GRID = 4           # classification: coarse colour layout, GRID x GRID cells
+BLOCK = 512        # boxes featurised at once (their float temporaries: ~50 MB)
 
 
 def _skimage():
@@ -52,7 +53,8 @@ def open_rgb(path: str, max_side: int | None = None) -> Image.Image:
         if max_side and im.format == "JPEG":
             im.draft("RGB", (max_side, max_side))
         im.load()
-        return im.convert("RGB")
+        # no copy when it is RGB already: a 9000 px image is 243 MB a copy
+        return im if im.mode == "RGB" else im.convert("RGB")
 
 
 def read_images(ds, label: str, skipped: list[str], max_side: int | None = None):
@@ -78,37 +80,44 @@ def read_images(ds, label: str, skipped: list[str], max_side: int | None = None)
         yield pos, im
 
 
-def _padded(im: Image.Image, margin: int) -> Image.Image:
-    """The image on a grey canvas ``margin`` px wider on every side: crops may overhang."""
-    canvas = Image.new("RGB", (im.width + 2 * margin, im.height + 2 * margin), (128, 128, 128))
-    canvas.paste(im, (margin, margin))
-    return canvas
-
-
 def crops(im: Image.Image, boxes_xyxy: np.ndarray, side: int = CROP, pad: float = PAD
           ) -> np.ndarray:
     """(n, side, side, 3) uint8: each box widened by ``pad`` and resized to ``side``.
 
+    Only the part of a widened box inside the image is read; what lies outside is grey.
+    No padded copy of the image is made, so a box reaching far outside a large image
+    costs no more memory than one inside it (issue 13.3: one box to x = 50,000 on a
+    3000 px image once made a 3 GB canvas).
+
     Example:
         >>> crops(Image.new("RGB", (32, 32)), np.array([[0.0, 0, 10, 10]])).shape
         (1, 48, 48, 3)
+        >>> int(crops(Image.new("RGB", (32, 32)), np.array([[-1e6, 0, -9e5, 10]]))[0, 0, 0, 0])
+        128
     """
     boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
-    out = np.empty((len(boxes), side, side, 3), np.uint8)
+    out = np.full((len(boxes), side, side, 3), 128, np.uint8)
     if not len(boxes):
         return out
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     wide = np.stack([boxes[:, 0] - pad * w, boxes[:, 1] - pad * h,
                      boxes[:, 2] + pad * w, boxes[:, 3] + pad * h], axis=1)
-    margin = int(np.ceil(max(0.0, -wide[:, :2].min(), (wide[:, 2] - im.width).max(),
-                             (wide[:, 3] - im.height).max()))) + 1
-    margin = min(margin, 4 * max(im.width, im.height))  # absurd boxes: crop what is there
-    canvas = _padded(im, margin) if margin > 1 else im
-    shift = margin if margin > 1 else 0
-    wide = np.clip(wide + shift, 0, [canvas.width, canvas.height] * 2)
-    wide[:, 2:] = np.maximum(wide[:, 2:], wide[:, :2] + 1)
-    for i, box in enumerate(wide.tolist()):  # one C call per box (Pillow's resize box)
-        out[i] = np.asarray(canvas.resize((side, side), Image.Resampling.BILINEAR, box=box))
+    wide[:, 2:] = np.maximum(wide[:, 2:], wide[:, :2] + 1)  # at least a pixel wide
+    inside = np.clip(wide, 0, [im.width, im.height] * 2)
+    # where the inside part lands in the side x side crop
+    scale = side / (wide[:, 2:] - wide[:, :2])
+    dest = np.round((inside - np.tile(wide[:, :2], 2)) * np.tile(scale, 2)).astype(np.int64)
+    dest = np.clip(dest, 0, side)
+    whole = (inside == wide).all(axis=1)
+    for i, box in enumerate(inside.tolist()):  # one C call per box (Pillow's resize box)
+        if whole[i]:
+            out[i] = np.asarray(im.resize((side, side), Image.Resampling.BILINEAR, box=box))
+            continue
+        x0, y0, x1, y1 = dest[i].tolist()
+        if x1 <= x0 or y1 <= y0 or box[2] <= box[0] or box[3] <= box[1]:
+            continue  # nothing of the image in it: all grey
+        part = im.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box)
+        out[i, y0:y1, x0:x1] = np.asarray(part)
     return out
 
 
@@ -147,6 +156,9 @@ def crop_features(im: Image.Image, boxes_xyxy: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
     if not len(boxes):
         return np.zeros((0, crop_dims()), np.float32)
+    if len(boxes) > BLOCK:  # thousands of boxes on one image: a block at a time
+        return np.vstack([crop_features(im, boxes[i:i + BLOCK])
+                          for i in range(0, len(boxes), BLOCK)])
     patch = crops(im, boxes)
     inner = patch[:, INNER, INNER]
     ring = patch.astype(np.float32).sum(axis=(1, 2)) - inner.astype(np.float32).sum(axis=(1, 2))

@@ -83,7 +83,7 @@ def _spurious(ds: Dataset, anns: pd.DataFrame, count: int, rng) -> pd.DataFrame:
         image = images.iloc[pos]
         boxes = every.loc[every["image_id"] == image["id"], ["x", "y", "w", "h"]].to_numpy()
         found = negatives(boxes, rel, 1, rng, float(image["width"]), float(image["height"]),
-                          max_iou=1e-9)
+                          max_overlap=1e-9)
         if len(found) and (not len(boxes) or iou_matrix(found, boxes).max() == 0):
             cat = ds.categories["id"].to_numpy()[rng.integers(0, len(ds.categories))]
             rows.append({"id": next_id, "image_id": image["id"], "category_id": cat,

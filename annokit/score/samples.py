@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import iou_matrix, pairwise_iou
+from ..geometry import iou_matrix, pairwise_iou  # noqa: F401 (iou_matrix: the examples)
+from .overlap import max_iou
 
 TRIES = 12  # random draws per wanted box; the first that fits is kept
 
@@ -54,7 +55,7 @@ def jitter(boxes_xywh: np.ndarray, rng: np.random.Generator, width: float, heigh
 
 def negatives(boxes_xywh: np.ndarray, sizes_rel: np.ndarray, count: int,
               rng: np.random.Generator, width: float, height: float,
-              max_iou: float = 0.05) -> np.ndarray:
+              max_overlap: float = 0.05) -> np.ndarray:
     """Up to ``count`` boxes, sizes drawn from ``sizes_rel`` (w/W, h/H), on background.
 
     Example:
@@ -72,7 +73,7 @@ def negatives(boxes_xywh: np.ndarray, sizes_rel: np.ndarray, count: int,
     cand = np.hstack([xy, size])
     boxes = np.asarray(boxes_xywh, np.float64).reshape(-1, 4)
     if len(boxes):
-        cand = cand[iou_matrix(cand, boxes).max(axis=1) < max_iou]
+        cand = cand[max_iou(cand, boxes) < max_overlap]
     return cand[:count]
 
 
@@ -100,7 +101,7 @@ def candidates(image: np.ndarray, boxes_xywh: np.ndarray, sizes_rel: np.ndarray,
     found = found[((rel >= lo) & (rel <= hi)).all(axis=1)]
     boxes = np.asarray(boxes_xywh, np.float64).reshape(-1, 4)
     if len(boxes) and len(found):
-        found = found[iou_matrix(found, boxes).max(axis=1) < 0.3]
+        found = found[max_iou(found, boxes) < 0.3]
     return found[:limit]
 
 
