@@ -34,6 +34,8 @@ import json
 import os
 import random
 import re
+import stat
+import uuid
 from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
@@ -41,9 +43,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import AnnokitError
+from ..errors import AnnokitError, Terminated
+from ..fileio import _kind as file_kind  # the words fileio.open_regular uses
 from ..fileio import safe_relative
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
+from ..score.match import check_scores_match
 
 EXTRA = "pip install 'annokit[fiftyone]'"
 GT, PRED, SEG, POINTS, LABELS, OVERLOOKED = ("ground_truth", "predictions", "segmentations",
@@ -52,6 +56,7 @@ TAG = "annokit:"                # prefix of the tags annokit writes (checks, iss
 REVIEWED = "reviewed"           # the tag a reviewer sets; it comes back as a column
 INFO = "annokit"                # key in dataset.info
 WORST_VIEW = "annokit worst first"
+BUILDING = "annokit-building-"  # name prefix of a dataset while to_fiftyone builds it
 BATCH = 2000                    # samples per insert
 DECIMALS = 9                    # relative -> pixel coordinates are rounded to 1e-9 px
 # names a FiftyOne label or sample keeps for itself; attributes by these names get a prefix
@@ -98,9 +103,24 @@ def default_name(path: str | os.PathLike) -> str:
 
 
 def check_name(name: str, overwrite: bool = False) -> None:
-    """Refuse ``name`` when a FiftyOne dataset has it, unless ``overwrite``."""
-    if _fo().dataset_exists(name) and not overwrite:
-        raise AnnokitError(f"FiftyOne dataset {name!r} exists (use --overwrite to rebuild it)")
+    """Refuse ``name`` when a FiftyOne dataset has it, unless ``overwrite``; refuse a name
+    FiftyOne cannot use or whose URL slug another dataset holds."""
+    fo = _fo()
+    from fiftyone.core.utils import to_slug
+
+    try:
+        slug = to_slug(name)
+    except ValueError as e:
+        raise AnnokitError(f"{name!r} cannot name a FiftyOne dataset ({e})") from None
+    if fo.dataset_exists(name):
+        if not overwrite:
+            raise AnnokitError(f"FiftyOne dataset {name!r} exists (use --overwrite to rebuild "
+                               "it)")
+        return
+    clash = next((n for n in fo.list_datasets() if to_slug(n) == slug), None)
+    if clash is not None:
+        raise AnnokitError(f"FiftyOne dataset name {name!r} clashes with the dataset {clash!r} "
+                           f"(both have the URL name {slug!r}); choose another name")
 
 
 def load(name: str):
@@ -133,7 +153,9 @@ def serve(fo_dataset, *, port: int = 5151, address: str = "localhost",
           ready=print) -> None:
     """Serve the App on ``address:port`` until Ctrl-C or SIGTERM, then stop it.
 
-    ``ready(url)`` is called once the server runs (the URL opens ``fo_dataset``).
+    ``ready(url)`` is called once the server runs (the URL opens ``fo_dataset``). The App
+    server is stopped before the interruption goes on: Ctrl-C raises ``KeyboardInterrupt``
+    and SIGTERM raises :class:`annokit.errors.Terminated` (the CLI exits 130 and 143).
 
     Example:
         >>> serve(to_fiftyone(ds, "bccd"), port=5151)  # doctest: +SKIP
@@ -143,18 +165,62 @@ def serve(fo_dataset, *, port: int = 5151, address: str = "localhost",
     from urllib.parse import quote
 
     def stop(signum, frame):  # `kill` stops the App as Ctrl-C does, leaving no orphan
-        raise KeyboardInterrupt
+        raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         session = launch(fo_dataset, port=port, address=address)
         ready(f"http://{address}:{port}/datasets/{quote(fo_dataset.name)}")
         session.wait(-1)
-    except KeyboardInterrupt:
-        pass
     finally:
         close_app()
         signal.signal(signal.SIGTERM, previous)
+
+
+def exposure_warning(address: str) -> str | None:
+    """One line warning that the App would serve files to other machines, or None for a
+    loopback ``address``. FiftyOne's ``/media`` endpoint serves any file the user running
+    the App can read, not only the dataset's images.
+
+    Example:
+        >>> exposure_warning("localhost") is None, exposure_warning("127.0.0.2") is None
+        (True, True)
+        >>> exposure_warning("0.0.0.0")[:46]
+        'the App listens on 0.0.0.0, beyond this machin'
+    """
+    import ipaddress
+
+    host = address.strip().strip("[]")
+    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: it may resolve to anything
+    return (f"the App listens on {address}, beyond this machine: FiftyOne's /media endpoint "
+            "serves any file this user can read to whoever reaches the port (see "
+            "docs/fiftyone.md); use the default localhost and an SSH tunnel instead")
+
+
+_COUNTED = ((GT, "detections", "boxes"), (SEG, "polylines", "polygons"),
+            (POINTS, "keypoints", "points"), (LABELS, "classifications", "image labels"),
+            (PRED, "detections", "predicted boxes"),
+            (OVERLOOKED, "detections", "overlooked candidates"))
+
+
+def summary_line(fo_dataset) -> str:
+    """Samples and objects per field of a FiftyOne dataset annokit built, in words.
+
+    Example:
+        >>> summary_line(fo.load_dataset("annokit-Dataset"))  # doctest: +SKIP
+        '2062 samples, 2062 image labels'
+    """
+    schema = fo_dataset.get_field_schema()
+    parts = [f"{len(fo_dataset)} samples"]
+    parts += [f"{fo_dataset.count(f'{field}.{items}')} {words}"
+              for field, items, words in _COUNTED if field in schema]
+    return ", ".join(parts)
 
 
 def close_app() -> None:
@@ -189,6 +255,7 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     """
     fo = _fo()
     check_name(name, overwrite)
+    provenance = _provenance(ds, predictions, scores)
     scores = load_scores(ds, scores)
     images, notes = _images(ds)
     anns, unplaced = _annotations(ds, images, findings, _scores_table(ds, scores))
@@ -209,7 +276,10 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     fields = {k: v for k, v in fields.items() if v is not None}
 
     docs = _sample_docs(images.iloc[order], fields, ds.images, _extra_image_fields(ds))
-    fo_ds = fo.Dataset(name, persistent=True, overwrite=overwrite)
+    # built under a temporary name, not persistent: a failure, Ctrl-C or SIGTERM deletes
+    # it, and FiftyOne's own clean-up removes what a `kill -9` left; an existing dataset
+    # of that name is replaced only once the new one is whole
+    fo_ds = fo.Dataset(f"{BUILDING}{os.getpid()}-{uuid.uuid4().hex[:8]}", persistent=False)
     try:
         if bulk:
             _insert(fo, fo_ds, docs, fields, batch_size)
@@ -218,13 +288,65 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
                               progress=False)
         _declare_annokit_fields(fo, fo_ds, fields, docs)
         fo_ds.default_classes = ds.categories["name"].astype(str).tolist()
-        fo_ds.info = {INFO: _info(ds, notes, findings)}
+        fo_ds.info = {INFO: {**_info(ds, notes, findings), "provenance": provenance}}
         fo_ds.save()
         _save_views(fo_ds, findings, anns, scores is not None)
+        _take_name(fo, fo_ds, name, overwrite)
     except BaseException:
         fo_ds.delete()  # never leave half a dataset behind
         raise
     return fo_ds
+
+
+def _take_name(fo, fo_ds, name: str, overwrite: bool) -> None:
+    """Give the finished dataset its name (replacing the old one under ``overwrite``)."""
+    if fo.dataset_exists(name):
+        if not overwrite:  # made by someone else while this one was built
+            raise AnnokitError(f"FiftyOne dataset {name!r} exists (use --overwrite to rebuild "
+                               "it)")
+        fo.delete_dataset(name)
+    try:
+        fo_ds.name = name
+    except ValueError as e:
+        raise AnnokitError(f"{name!r}: {e}") from None
+    fo_ds.persistent = True
+
+
+def _provenance(ds: Dataset, predictions, scores) -> dict:
+    """What the FiftyOne dataset is built from, as resolved paths: the annotation files or
+    folders, the image folders, the predictions and the scores file. fiftyone-export
+    never writes over or into any of them."""
+    def real(path) -> str | None:
+        return None if path is None else os.path.realpath(os.fspath(path))
+
+    roots = [ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values()]
+    sources = ds.meta.get("source_path")
+    sources = sources if isinstance(sources, (list, tuple)) else [sources]
+    return {"annotations": [real(p) for p in sources if p],
+            "image_roots": sorted({real(p) for p in roots if p}),
+            "predictions": real(predictions.meta.get("source_path"))
+            if predictions is not None else None,
+            "scores": real(scores) if isinstance(scores, (str, os.PathLike)) else None}
+
+
+def protected_paths(fo_dataset) -> tuple[str, ...]:
+    """The paths an export of ``fo_dataset`` must never write over or into: what annokit
+    recorded it was built from (``info['annokit']['provenance']``, the image root) and,
+    whatever built it, the folders of its samples' images.
+
+    Example:
+        >>> protected_paths(fo.load_dataset("annokit-BCCD"))  # doctest: +SKIP
+        ('/data/BCCD', '/data/BCCD/JPEGImages')
+    """
+    info = dict((fo_dataset.info or {}).get(INFO) or {})
+    record = info.get("provenance") or {}
+    paths = [*(record.get("annotations") or []), *(record.get("image_roots") or []),
+             record.get("predictions"), record.get("scores"), info.get("source_path"),
+             info.get("image_root"), *(info.get("split_roots") or {}).values()]
+    folders = {os.path.dirname(p) for p in fo_dataset.distinct("filepath")
+               if isinstance(p, str) and p}
+    found = {os.path.realpath(p) for p in paths if isinstance(p, str) and p}
+    return tuple(sorted(found | {os.path.realpath(f) for f in folders if f}))
 
 
 def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
@@ -234,7 +356,14 @@ def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
         raise AnnokitError("the dataset has no image folder; read it with --image-root "
                            "(image_root=...)")
     names = ds.images["file_name"].tolist()
+    paths = ds.image_paths()
     safe = np.array([isinstance(n, str) and safe_relative(n) for n in names], dtype=bool)
+    safe &= paths.notna().to_numpy()
+    notes = [f"{n}: file name escapes the image root; image left out"
+             for n, ok in zip(names, safe) if not ok]
+    special = _special_files(paths.where(safe))  # a FIFO would hang whoever opens it
+    notes += [f"{names[k]}: {why}; image left out" for k, why in special.items()]
+    safe[list(special)] = False
     sized = ds
     needs_size = ds.annotations["kind"].ne("label")
     unknown = ds.images["width"].isna() | ds.images["height"].isna()
@@ -244,10 +373,6 @@ def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
         sized = ds.copy()
         sized.images.loc[~safe, "file_name"] = None  # never open a file outside the root
         fill_unknown_sizes(sized)  # boxes need the image size to become relative
-    paths = ds.image_paths()
-    safe &= paths.notna().to_numpy()
-    notes = [f"{n}: file name escapes the image root; image left out"
-             for n, ok in zip(names, safe) if not ok]
     table = pd.DataFrame({
         "id": ds.images["id"].to_numpy(), "file_name": names,
         "split": ds.images["split"].to_numpy(),
@@ -256,6 +381,23 @@ def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
         "height": sized.images["height"].to_numpy(dtype=float, na_value=np.nan)})
     table = table.reset_index(names="row")  # row in ds.images: the pass-through columns
     return table[safe].reset_index(drop=True), notes
+
+
+def _special_files(paths: pd.Series) -> dict[int, str]:
+    """Row -> what the file is, for paths that exist but are not regular files (a FIFO,
+    a device, a socket, a folder); missing files are not special (they are listed as
+    missing where their size is needed)."""
+    special = {}
+    for k, path in enumerate(paths.tolist()):
+        if not isinstance(path, str):
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except (OSError, ValueError):
+            continue
+        if not stat.S_ISREG(mode):
+            special[k] = f"{file_kind(mode)}, not a regular image file"
+    return special
 
 
 def _annotations(ds: Dataset, images: pd.DataFrame, findings,
@@ -406,7 +548,10 @@ def load_scores(ds: Dataset, scores):
     """
     from types import SimpleNamespace
 
-    if scores is None or not isinstance(scores, (str, os.PathLike)):
+    if scores is None:
+        return None
+    if not isinstance(scores, (str, os.PathLike)):
+        check_scores_match(ds, scores.annotations, scores.images, source="scores")
         return scores
     path = Path(scores)
     if not path.is_file():
@@ -418,6 +563,7 @@ def load_scores(ds: Dataset, scores):
         if missing:
             raise AnnokitError(f"{path}: no {', '.join(missing)} column; is this the output "
                                "of annokit score?")
+        check_scores_match(ds, table, source=path)
         table = table.assign(annotation_id=table["annotation_id"].astype("Int64"),
                              issue=table["issue"].astype(object).where(table["issue"].notna(),
                                                                        None))
@@ -438,11 +584,19 @@ def _scores_from_coco(ds: Dataset, path: Path):
     from ..formats import read
 
     sd = read(path, "coco")
-    a = sd.annotations
-    for col in ("quality", "issue"):
-        if col not in a:
-            raise AnnokitError(f"{path}: annotations carry no '{col}'; is this the output "
-                               "of annokit score?")
+    a = _with_overlooked_list(sd, path)
+    if "quality" not in a:
+        raise AnnokitError(f"{path}: annotations carry no 'quality'; is this the output "
+                           "of annokit score?")
+    if "issue" not in a:  # nothing was flagged: the writer leaves the all-null key out
+        a = a.assign(issue=None)
+    files = sd.images.drop_duplicates("id").set_index("id")["file_name"]
+    classes = sd.categories.drop_duplicates("id").set_index("id")["name"]
+    check_scores_match(ds, pd.DataFrame({
+        "annotation_id": a["id"].astype("Int64").mask(a["issue"].eq("overlooked")),
+        "image_id": a["image_id"], "category_id": a["category_id"],
+        "file_name": a["image_id"].map(files), "category_name": a["category_id"].map(classes)}),
+        sd.images.rename(columns={"id": "image_id"})[["image_id", "file_name"]], source=path)
     overlooked = a["issue"].eq("overlooked").to_numpy()
     box = a.get("suggested_bbox", pd.Series([None] * len(a)))
     xywh = np.array([b if isinstance(b, (list, tuple)) and len(b) == 4 else [np.nan] * 4
@@ -465,6 +619,32 @@ def _scores_from_coco(ds: Dataset, path: Path):
                             errors="coerce")
     return SimpleNamespace(annotations=annotations, images=pd.DataFrame({
         "image_id": sd.images["id"].map(images).astype("Int64"), "quality": quality}))
+
+
+def _with_overlooked_list(sd: Dataset, path: Path) -> pd.DataFrame:
+    """The scores' annotations, plus the candidates of a top-level ``overlooked`` list
+    (the layout that keeps them apart from the dataset's own annotations)."""
+    import orjson
+
+    from ..fileio import read_regular
+
+    a = sd.annotations
+    try:  # the reader above has checked it is JSON; this reads one key of it
+        extra = orjson.loads(read_regular(path)).get("overlooked") or []
+    except (ValueError, AttributeError):
+        extra = []
+    rows = [o for o in extra if isinstance(o, dict) and isinstance(o.get("bbox"), list)
+            and len(o["bbox"]) == 4]
+    if not rows:
+        return a
+    boxes = np.array([r["bbox"] for r in rows], dtype=float)
+    added = pd.DataFrame({"id": pd.array([r.get("id") for r in rows], dtype="Int64"),
+                          "image_id": [r.get("image_id") for r in rows],
+                          "category_id": [r.get("category_id") for r in rows],
+                          "x": boxes[:, 0], "y": boxes[:, 1], "w": boxes[:, 2],
+                          "h": boxes[:, 3], "quality": [r.get("quality") for r in rows],
+                          "issue": "overlooked"})
+    return pd.concat([a, added], ignore_index=True)
 
 
 def _category_map(src: Dataset, dst: Dataset) -> pd.Series:
@@ -868,14 +1048,31 @@ def from_fiftyone(fo_dataset, *, label_field: str = GT) -> Dataset:
     if info.get("source_path"):
         meta["source_path"] = info["source_path"]
     meta["source_format"] = info.get("source_format") or "fiftyone"
+    images, anns, meta["skipped"] = _leave_out_special(images, anns)
     order = np.lexsort((np.arange(len(images)), images["id"].to_numpy()))
-    images = images.iloc[order].drop(columns=["filepath", "_sample"]).reset_index(drop=True)
+    samples = images["_sample"].to_numpy()[order]
+    images = images.iloc[order].drop(columns=["filepath", "_sample", "_special"]
+                                     ).reset_index(drop=True)
     if not len(anns):
         return Dataset(categories, images, None, meta)
-    sample_rank = pd.Series(np.arange(len(order)), index=order)
+    sample_rank = pd.Series(np.arange(len(order)), index=samples)
     anns = anns.assign(_order=anns["_sample"].map(sample_rank)).sort_values(
         ["_order", "_k"], kind="stable").drop(columns=["_order", "_k", "_sample"])
     return Dataset(categories, images, anns, meta)
+
+
+def _leave_out_special(images: pd.DataFrame, anns: pd.DataFrame):
+    """Samples whose image is a FIFO, a device or a folder, and their objects, left out
+    and named: exporting them would hang or fail on the file."""
+    special = images["_special"].notna().to_numpy()
+    notes = [f"{f}: {why}; sample left out" for f, why in
+             zip(images.loc[special, "file_name"], images.loc[special, "_special"])]
+    if not special.any():
+        return images, anns, notes
+    gone = images.loc[special, "_sample"]
+    if len(anns):
+        anns = anns[~anns["_sample"].isin(gone)]
+    return images[~special], anns, notes
 
 
 def _values(fo_dataset, paths: list[str]) -> list[list]:
@@ -902,6 +1099,8 @@ def _read_samples(fo_dataset, schema, info) -> pd.DataFrame:
         "_sample": np.arange(n)})
     for field in extra:
         images[field] = cols.get(field, [None] * n)
+    special = _special_files(images["filepath"])
+    images["_special"] = images.index.map(special).astype(object)
     _fill_sizes(images)
     reviewed = [REVIEWED in (t or []) for t in cols["tags"]]
     if any(reviewed):
@@ -914,7 +1113,8 @@ def _fill_sizes(images: pd.DataFrame) -> None:
     from ..imagesize import image_size
     from ..errors import FormatError
 
-    unknown = np.flatnonzero((images["width"].isna() | images["height"].isna()).to_numpy())
+    unknown = np.flatnonzero(((images["width"].isna() | images["height"].isna())
+                              & images["_special"].isna()).to_numpy())
     for k in unknown:
         try:
             w, h = image_size(images["filepath"].iat[k])
