@@ -1,6 +1,8 @@
 """Shared test helpers: where the real datasets are, and comparing datasets by content."""
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +127,35 @@ def run_cli(*args) -> tuple[int, str, str]:
 
     result = CliRunner().invoke(main, [str(a) for a in args])
     return result.exit_code, result.stdout, result.stderr
+
+
+# -- FiftyOne (tests/test_fiftyone.py, tests/hostile/test_hostile_fiftyone.py) ----------
+
+@pytest.fixture(scope="session")
+def fo(tmp_path_factory):
+    """The real fiftyone module on a private database; dropped at the end of the session."""
+    name = f"annokit-test-{uuid.uuid4().hex[:8]}"
+    env = {"FIFTYONE_DATABASE_DIR": str(tmp_path_factory.mktemp("fiftyone-db")),
+           "FIFTYONE_DATABASE_NAME": name, "FIFTYONE_DO_NOT_TRACK": "true",
+           "FIFTYONE_DATABASE_VALIDATION": "false", "FIFTYONE_SHOW_PROGRESS_BARS": "false"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        import fiftyone
+    except ImportError:
+        pytest.skip("fiftyone is not installed (pip install -e '.[fiftyone]'; CI installs it)")
+    if fiftyone.config.database_name != name:
+        pytest.skip("fiftyone was imported before this session could give it a private "
+                    "database")
+    fiftyone.list_datasets()  # starts MongoDB
+    yield fiftyone
+    fiftyone.close_app()
+    from fiftyone.core.odm import database
+
+    fiftyone.delete_datasets("*")
+    database.get_db_client().drop_database(name)
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,36 +33,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 # FiftyOne and its dependencies warn about their own deprecations
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 ARTEFACTS = ROOT / "out" / "artefacts"
-
-
-@pytest.fixture(scope="session")
-def fo(tmp_path_factory):
-    """The real fiftyone module on a private database; dropped at the end of the session."""
-    name = f"annokit-test-{uuid.uuid4().hex[:8]}"
-    env = {"FIFTYONE_DATABASE_DIR": str(tmp_path_factory.mktemp("fiftyone-db")),
-           "FIFTYONE_DATABASE_NAME": name, "FIFTYONE_DO_NOT_TRACK": "true",
-           "FIFTYONE_DATABASE_VALIDATION": "false", "FIFTYONE_SHOW_PROGRESS_BARS": "false"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        import fiftyone
-    except ImportError:
-        pytest.skip("fiftyone is not installed (pip install -e '.[fiftyone]'; CI installs it)")
-    if fiftyone.config.database_name != name:
-        pytest.skip("fiftyone was imported before this session could give it a private "
-                    "database")
-    fiftyone.list_datasets()  # starts MongoDB
-    yield fiftyone
-    fiftyone.close_app()
-    from fiftyone.core.odm import database
-
-    fiftyone.delete_datasets("*")
-    database.get_db_client().drop_database(name)
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 @pytest.fixture(scope="module")
@@ -528,16 +497,22 @@ def test_cli_errors_are_one_line(fo, bccd):
 # -- the App ------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
-    """`annokit browse` in its own process: builds, serves on localhost, stops on Ctrl-C."""
+@pytest.mark.parametrize("signame, code, word, address", [
+    ("SIGINT", 130, "interrupted", "localhost"),
+    ("SIGTERM", 143, "terminated", "0.0.0.0")])
+def test_browse_serves_the_app_until_interrupted(fo, tmp_path, signame, code, word, address):
+    """`annokit browse` in its own process: builds, serves, stops on Ctrl-C (exit 130) or
+    SIGTERM (exit 143) with the App server gone; an address beyond loopback is warned of."""
     import signal
 
     port = _free_port()
+    name = f"served-{word}"
     data = shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data")
     cli = Path(sys.executable).parent / "annokit"  # the console script beside this Python
-    ready = f"FiftyOne App: http://localhost:{port}/datasets/served (Ctrl-C to stop)"
+    ready = f"FiftyOne App: http://{address}:{port}/datasets/{name} (Ctrl-C to stop)"
     proc = subprocess.Popen(
-        [str(cli), "browse", str(data), "--no-images", "--name", "served", "--port", str(port)],
+        [str(cli), "browse", str(data), "--no-images", "--name", name, "--port", str(port),
+         "--address", address],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},  # the ready line as soon as it is said
         # Ctrl-C reaches it even when this test runs in a background job (SIGINT ignored)
@@ -548,13 +523,13 @@ def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
     try:
         deadline = time.monotonic() + 180
         # wait for the CLI to say the App is up, not only for the server to answer: a
-        # Ctrl-C while the session still connects would stop it before it says so
+        # signal while the session still connects would stop it before it says so
         while not any(ready in line for line in lines) and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read()
             time.sleep(1)
-        assert _get(f"http://localhost:{port}/datasets/served") == 200
+        assert _get(f"http://localhost:{port}/datasets/{name}") == 200
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signame))
         try:
             proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
@@ -562,14 +537,23 @@ def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
             raise
         reader.join(timeout=10)
         err = proc.stderr.read()
-    out = "".join(lines)
-    assert proc.returncode == 0, err[-2000:]
-    assert ready in out
-    assert out.rstrip().endswith("App stopped")
+    assert proc.returncode == code, err[-2000:]
+    assert ready in "".join(lines)
+    warned = [line for line in err.splitlines() if "/media endpoint" in line]
+    if address == "localhost":
+        assert not warned, err
+    else:
+        assert warned == [f"annokit: warning: the App listens on {address}, beyond this "
+                          "machine: FiftyOne's /media endpoint serves any file this user can "
+                          "read to whoever reaches the port (see docs/fiftyone.md); use the "
+                          "default localhost and an SSH tunnel instead"]
+    assert err.rstrip().splitlines()[-1] == (f"annokit: {word}; App stopped, FiftyOne dataset "
+                                             f"{name!r} kept")
     deadline = time.monotonic() + 30
     while _get(f"http://localhost:{port}/") is not None and time.monotonic() < deadline:
         time.sleep(1)
     assert _get(f"http://localhost:{port}/") is None
+    assert fo.dataset_exists(name)
 
 
 def _screenshot(tmp_path: Path, shot: Path, url: str, budget: int) -> None:

@@ -279,8 +279,9 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     # built under a temporary name, not persistent: a failure, Ctrl-C or SIGTERM deletes
     # it, and FiftyOne's own clean-up removes what a `kill -9` left; an existing dataset
     # of that name is replaced only once the new one is whole
-    fo_ds = fo.Dataset(f"{BUILDING}{os.getpid()}-{uuid.uuid4().hex[:8]}", persistent=False)
+    building = f"{BUILDING}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
+        fo_ds = fo.Dataset(building, persistent=False)
         if bulk:
             _insert(fo, fo_ds, docs, fields, batch_size)
         else:
@@ -293,9 +294,29 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
         _save_views(fo_ds, findings, anns, scores is not None)
         _take_name(fo, fo_ds, name, overwrite)
     except BaseException:
-        fo_ds.delete()  # never leave half a dataset behind
+        _discard(fo, building)  # never leave half a dataset behind
         raise
     return fo_ds
+
+
+def _discard(fo, name: str) -> None:
+    """Delete the dataset being built, even one whose creation a signal cut short; a second
+    Ctrl-C or SIGTERM waits until it is gone."""
+    import signal
+
+    from fiftyone.core.odm import database
+
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        if fo.dataset_exists(name):
+            fo.delete_dataset(name)
+    except Exception:  # half-created: remove what exists of it from the database
+        try:
+            database.delete_dataset(name)
+        except Exception:
+            pass  # nothing of it was stored
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _take_name(fo, fo_ds, name: str, overwrite: bool) -> None:
