@@ -246,6 +246,12 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     findings), and saved views hold that order, each check that fired and each issue
     type. An existing dataset of that name is refused unless ``overwrite``.
 
+    The dataset is built under a temporary name and takes ``name`` only when whole (a
+    failure or a signal leaves nothing, and the dataset ``overwrite`` replaces survives
+    until then). ``info['annokit']['provenance']`` records what it was built from, as
+    resolved paths, so that an export never writes over or into them. Images that are
+    FIFOs, devices or folders are left out and named in ``info['annokit']['skipped']``.
+
     Example:
         >>> import annokit
         >>> ds = annokit.read("data/bccd/BCCD")                         # doctest: +SKIP
