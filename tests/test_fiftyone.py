@@ -414,6 +414,11 @@ def test_predictions_become_a_field(fo, bccd):
     pred.annotations["x"] += 2
     fo_ds = annokit.to_fiftyone(ds, "with-predictions", predictions=pred)
     assert fo_ds.count("predictions.detections") == len(ds.annotations)
+    from annokit.integrations.fiftyone import protected_paths
+
+    bccd_root = os.path.realpath(shared_dataset("bccd", "BCCD"))
+    assert fo_ds.info["annokit"]["provenance"]["predictions"] == bccd_root
+    assert protected_paths(fo_ds) == (bccd_root, os.path.join(bccd_root, "JPEGImages"))
     assert set(fo_ds.values("predictions.detections.confidence", unwind=True)) == {0.75}
     back = annokit.from_fiftyone(fo_ds)  # predictions stay in FiftyOne
     assert_same_content(ds, back, keep_ids=True)
