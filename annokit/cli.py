@@ -715,9 +715,6 @@ def browse(dataset: str, predictions, scores, name, port: int, address: str, no_
     from . import checks
     from .integrations import fiftyone as fo_bridge
 
-    exposed = None if no_launch else fo_bridge.exposure_warning(address)
-    if exposed:
-        click.echo(f"annokit: warning: {exposed}", err=True)
     name = name or fo_bridge.default_name(dataset)
     fo_bridge.check_name(name, overwrite)  # before the slow part
     ds = _read(dataset, quiet, **read)
@@ -730,6 +727,9 @@ def browse(dataset: str, predictions, scores, name, port: int, address: str, no_
                f"{len(found)} findings; views: {', '.join(fo_ds.list_saved_views())}")
     if no_launch:
         return
+    exposed = fo_bridge.exposure_warning(address)
+    if exposed:
+        click.echo(f"annokit: warning: {exposed}", err=True)
     try:
         fo_bridge.serve(fo_ds, port=port, address=address,
                         ready=lambda url: click.echo(f"FiftyOne App: {url} (Ctrl-C to stop)"))
