@@ -34,7 +34,7 @@ EXAMPLES = 3  # values quoted per difference
 
 
 def check_scores_match(ds: Dataset, annotations_table: pd.DataFrame,
-                       images_table: pd.DataFrame | None = None, *,
+                       images_table: pd.DataFrame | None = None,
                        source: str | os.PathLike = "scores") -> None:
     """Raise ``AnnokitError`` (one line naming ``source``) unless the scores fit ``ds``.
 
