@@ -1043,7 +1043,9 @@ def from_fiftyone(fo_dataset, *, label_field: str = GT) -> Dataset:
     images (sample tag) and of annotations (label tag). annokit's own fields and tags
     (findings, scores) are left behind. Works on any image dataset with Detections in
     ``label_field`` (e.g. ``"detections"`` for one FiftyOne's COCO importer made);
-    datasets that annokit built also restore ids, categories and meta.
+    datasets that annokit built also restore ids, categories and meta. A sample whose
+    image is a FIFO, a device or a folder is left out with its objects and named in
+    ``meta['skipped']`` (opening it would hang).
 
     Example:
         >>> import fiftyone as fo                                # doctest: +SKIP
