@@ -770,35 +770,40 @@ def browse(dataset: str, predictions, scores, name, port: int, address: str, no_
       annokit browse data/bccd/BCCD --no-launch
       annokit browse data/coco/annotations.json --scores scores.json --port 5152
     """
-    from pathlib import Path
-
     from . import checks
     from .integrations import fiftyone as fo_bridge
 
     name = name or fo_bridge.default_name(dataset)
     fo_bridge.check_name(name, overwrite)  # before the slow part
     ds = _read(dataset, quiet, **read)
-    ds.meta.setdefault("source_path", str(Path(dataset).absolute()))
     pred = _read(predictions, quiet) if predictions else None
     found = checks.check(ds, images=not no_images)
     fo_ds = fo_bridge.to_fiftyone(ds, name, predictions=pred, findings=found, scores=scores,
                                   overwrite=overwrite)
     _list_notes(fo_ds.info["annokit"]["skipped"], quiet)
-    click.echo(f"FiftyOne dataset {name!r}: {len(fo_ds)} samples, "
-               f"{fo_ds.count('ground_truth.detections')} boxes, {len(found)} findings; "
-               f"views: {', '.join(fo_ds.list_saved_views())}")
+    click.echo(f"FiftyOne dataset {name!r}: {fo_bridge.summary_line(fo_ds)}, "
+               f"{len(found)} findings; views: {', '.join(fo_ds.list_saved_views())}")
     if no_launch:
         return
-    fo_bridge.serve(fo_ds, port=port, address=address,
-                    ready=lambda url: click.echo(f"FiftyOne App: {url} (Ctrl-C to stop)"))
-    click.echo("App stopped")
+    exposed = fo_bridge.exposure_warning(address)
+    if exposed:
+        click.echo(f"annokit: warning: {exposed}", err=True)
+    try:
+        fo_bridge.serve(fo_ds, port=port, address=address,
+                        ready=lambda url: click.echo(f"FiftyOne App: {url} (Ctrl-C to stop)"))
+    except KeyboardInterrupt:
+        click.echo(f"annokit: interrupted; App stopped, FiftyOne dataset {name!r} kept", err=True)
+        sys.exit(130)
+    except Terminated:
+        click.echo(f"annokit: terminated; App stopped, FiftyOne dataset {name!r} kept", err=True)
+        sys.exit(143)
 
 
 @main.command(name="fiftyone-export")
 @click.argument("name")
 @click.argument("output", type=click.Path(path_type=str))
-@click.option("--format", "to", type=click.Choice(["coco", "voc", "yolo"]), required=True,
-              help="Output format.")
+@click.option("--format", "to", type=TARGET_FORMATS, required=True,
+              help="Output format (csv or imagefolder for image labels).")
 @click.option("--images", type=click.Choice(IMAGE_MODES), default=None,
               help="Copy, link or leave the image files (default: link for YOLO).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty OUTPUT.")
@@ -816,8 +821,11 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
     """
     from .integrations import fiftyone as fo_bridge
 
-    ds = fo_bridge.from_fiftyone(fo_bridge.load(name), label_field=label_field)
-    protect = tuple(p for p in (ds.meta.get("source_path"), ds.meta.get("image_root")) if p)
+    fo_ds = fo_bridge.load(name)
+    protect = fo_bridge.protected_paths(fo_ds)  # what it was built from, whatever built it
+    check_output(output, protect, overwrite=overwrite)  # before reading it all
+    ds = fo_bridge.from_fiftyone(fo_ds, label_field=label_field)
+    _list_notes(ds.meta.get("skipped") or [], quiet)
     notes = formats.write(ds, output, to, overwrite=overwrite, images=images,
                           protect=protect, voc_one_based=voc_one_based)
     _list_notes(notes, quiet, label="note")

@@ -9,10 +9,10 @@
 ``meta``        what a format carries that is not an annotation (``meta['coco']``,
                 ``meta['voc']``, ``meta['yolo']``...), where the images are
                 (``image_root``, ``split_roots``), what the reader skipped (``skipped``),
-                ``source_format``, and images the source listed in two splits
-                (``split_overlaps``); ``image_files`` (image id -> absolute path) and
-                ``image_folders`` (never replaced by a writer) for images gathered from
-                several roots (a merge).
+                ``source_format``, ``source_path`` (the file or folder read), and images the
+                source listed in two splits (``split_overlaps``); ``image_files`` (image id ->
+                absolute path) and ``image_folders`` (never replaced by a writer) for images
+                gathered from several roots (a merge).
 
 Ids are kept as the source wrote them (formats without ids number from 1); writers
 renumber annotation ids only where the target forbids them (0 or repeated in COCO).

@@ -1,6 +1,8 @@
 """Shared test helpers: where the real datasets are, and comparing datasets by content."""
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +127,85 @@ def run_cli(*args) -> tuple[int, str, str]:
 
     result = CliRunner().invoke(main, [str(a) for a in args])
     return result.exit_code, result.stdout, result.stderr
+
+
+# -- FiftyOne (tests/test_fiftyone.py, tests/hostile/test_hostile_fiftyone.py) ----------
+
+def _private_mongod(folder: Path):
+    """Start FiftyOne's bundled ``mongod`` for this test session alone; return the process
+    and its URI, or (None, None) when there is no bundled ``mongod``.
+
+    FiftyOne otherwise shares one MongoDB among all processes of a user, so that a test
+    session running beside another one (the same user) joins its database and fails when
+    that session ends and stops it."""
+    import importlib.util
+    import socket
+    import subprocess
+    import time
+
+    spec = importlib.util.find_spec("fiftyone")
+    mongod = Path(spec.origin).parent / "db" / "bin" / "mongod" if spec else None
+    if mongod is None or not os.access(mongod, os.X_OK):
+        return None, None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (folder / "log").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([str(mongod), "--dbpath", str(folder), "--port", str(port),
+                             "--bind_ip", "127.0.0.1", "--nounixsocket",
+                             "--logpath", str(folder / "log" / "mongo.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, f"mongodb://127.0.0.1:{port}"
+        time.sleep(0.2)
+    proc.kill()
+    return None, None
+
+
+@pytest.fixture(scope="session")
+def fo(tmp_path_factory):
+    """The real fiftyone module on a private database (its own ``mongod`` where FiftyOne
+    bundles one); dropped at the end of the session."""
+    import importlib.util
+
+    if importlib.util.find_spec("fiftyone") is None:
+        pytest.skip("fiftyone is not installed (pip install -e '.[fiftyone]'; CI installs it)")
+    name = f"annokit-test-{uuid.uuid4().hex[:8]}"
+    folder = tmp_path_factory.mktemp("fiftyone-db")
+    env = {"FIFTYONE_DATABASE_DIR": str(folder),
+           "FIFTYONE_DATABASE_NAME": name, "FIFTYONE_DO_NOT_TRACK": "true",
+           "FIFTYONE_DATABASE_VALIDATION": "false", "FIFTYONE_SHOW_PROGRESS_BARS": "false"}
+    mongod, uri = (None, None) if os.environ.get("FIFTYONE_DATABASE_URI") else \
+        _private_mongod(folder)
+    if uri:
+        env["FIFTYONE_DATABASE_URI"] = uri  # the subprocesses the tests start use it too
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        import fiftyone
+    except ImportError:
+        pytest.skip("fiftyone is not installed (pip install -e '.[fiftyone]'; CI installs it)")
+    if fiftyone.config.database_name != name:
+        if mongod is not None:
+            mongod.kill()
+        pytest.skip("fiftyone was imported before this session could give it a private "
+                    "database")
+    fiftyone.list_datasets()  # starts MongoDB
+    yield fiftyone
+    fiftyone.close_app()
+    from fiftyone.core.odm import database
+
+    fiftyone.delete_datasets("*")
+    database.get_db_client().drop_database(name)
+    if mongod is not None:
+        database._disconnect()
+        mongod.terminate()
+        mongod.wait(timeout=60)
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

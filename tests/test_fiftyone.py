@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,42 +27,12 @@ from click.testing import CliRunner
 import annokit
 from annokit.cli import main
 from annokit.errors import AnnokitError
-from conftest import ROOT, assert_same_content, shared_dataset
+from conftest import ROOT, assert_same_content, run_cli, shared_dataset
 
 CHROMIUM = Path("/usr/bin/chromium")
 # FiftyOne and its dependencies warn about their own deprecations
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 ARTEFACTS = ROOT / "out" / "artefacts"
-
-
-@pytest.fixture(scope="session")
-def fo(tmp_path_factory):
-    """The real fiftyone module on a private database; dropped at the end of the session."""
-    name = f"annokit-test-{uuid.uuid4().hex[:8]}"
-    env = {"FIFTYONE_DATABASE_DIR": str(tmp_path_factory.mktemp("fiftyone-db")),
-           "FIFTYONE_DATABASE_NAME": name, "FIFTYONE_DO_NOT_TRACK": "true",
-           "FIFTYONE_DATABASE_VALIDATION": "false", "FIFTYONE_SHOW_PROGRESS_BARS": "false"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        import fiftyone
-    except ImportError:
-        pytest.skip("fiftyone is not installed (pip install -e '.[fiftyone]'; CI installs it)")
-    if fiftyone.config.database_name != name:
-        pytest.skip("fiftyone was imported before this session could give it a private "
-                    "database")
-    fiftyone.list_datasets()  # starts MongoDB
-    yield fiftyone
-    fiftyone.close_app()
-    from fiftyone.core.odm import database
-
-    fiftyone.delete_datasets("*")
-    database.get_db_client().drop_database(name)
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 @pytest.fixture(scope="module")
@@ -323,15 +292,16 @@ def test_a_dataset_made_in_fiftyone_comes_back(fo, tmp_path):
     common folder, sizes come from the image headers."""
     from PIL import Image
 
-    (tmp_path / "a").mkdir()
-    Image.new("RGB", (200, 100)).save(tmp_path / "a" / "one.jpg")
-    Image.new("RGB", (50, 40)).save(tmp_path / "two.jpg")
+    images = tmp_path / "imgs"
+    (images / "a").mkdir(parents=True)
+    Image.new("RGB", (200, 100)).save(images / "a" / "one.jpg")
+    Image.new("RGB", (50, 40)).save(images / "two.jpg")
     plain = fo.Dataset("made-in-fiftyone")
     plain.add_samples([
-        fo.Sample(filepath=str(tmp_path / "a" / "one.jpg"), ground_truth=fo.Detections(
+        fo.Sample(filepath=str(images / "a" / "one.jpg"), ground_truth=fo.Detections(
             detections=[fo.Detection(label="cat", bounding_box=[0.1, 0.2, 0.5, 0.5]),
                         fo.Detection(label="dog", bounding_box=[0, 0, 1, 1])])),
-        fo.Sample(filepath=str(tmp_path / "two.jpg"), tags=["reviewed"])])
+        fo.Sample(filepath=str(images / "two.jpg"), tags=["reviewed"])])
     ds = annokit.from_fiftyone(plain)
     assert ds.categories["name"].tolist() == ["cat", "dog"]
     assert ds.categories["id"].tolist() == [1, 2]
@@ -341,7 +311,7 @@ def test_a_dataset_made_in_fiftyone_comes_back(fo, tmp_path):
     assert ds.annotations[["x", "y", "w", "h"]].values.tolist() == [[20, 20, 100, 50],
                                                                     [0, 0, 200, 100]]
     assert ds.annotations["id"].tolist() == [1, 2]
-    assert Path(ds.image_paths()[0]) == tmp_path / "a" / "one.jpg"
+    assert Path(ds.image_paths()[0]) == images / "a" / "one.jpg"
     # FiftyOne's importers name the field otherwise; images without labels come back too
     plain.rename_sample_field("ground_truth", "detections")
     assert len(annokit.from_fiftyone(plain, label_field="detections").annotations) == 2
@@ -444,6 +414,11 @@ def test_predictions_become_a_field(fo, bccd):
     pred.annotations["x"] += 2
     fo_ds = annokit.to_fiftyone(ds, "with-predictions", predictions=pred)
     assert fo_ds.count("predictions.detections") == len(ds.annotations)
+    from annokit.integrations.fiftyone import protected_paths
+
+    bccd_root = os.path.realpath(shared_dataset("bccd", "BCCD"))
+    assert fo_ds.info["annokit"]["provenance"]["predictions"] == bccd_root
+    assert protected_paths(fo_ds) == (bccd_root, os.path.join(bccd_root, "JPEGImages"))
     assert set(fo_ds.values("predictions.detections.confidence", unwind=True)) == {0.75}
     back = annokit.from_fiftyone(fo_ds)  # predictions stay in FiftyOne
     assert_same_content(ds, back, keep_ids=True)
@@ -527,16 +502,22 @@ def test_cli_errors_are_one_line(fo, bccd):
 # -- the App ------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
-    """`annokit browse` in its own process: builds, serves on localhost, stops on Ctrl-C."""
+@pytest.mark.parametrize("signame, code, word, address", [
+    ("SIGINT", 130, "interrupted", "localhost"),
+    ("SIGTERM", 143, "terminated", "0.0.0.0")])
+def test_browse_serves_the_app_until_interrupted(fo, tmp_path, signame, code, word, address):
+    """`annokit browse` in its own process: builds, serves, stops on Ctrl-C (exit 130) or
+    SIGTERM (exit 143) with the App server gone; an address beyond loopback is warned of."""
     import signal
 
     port = _free_port()
+    name = f"served-{word}"
     data = shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data")
     cli = Path(sys.executable).parent / "annokit"  # the console script beside this Python
-    ready = f"FiftyOne App: http://localhost:{port}/datasets/served (Ctrl-C to stop)"
+    ready = f"FiftyOne App: http://{address}:{port}/datasets/{name} (Ctrl-C to stop)"
     proc = subprocess.Popen(
-        [str(cli), "browse", str(data), "--no-images", "--name", "served", "--port", str(port)],
+        [str(cli), "browse", str(data), "--no-images", "--name", name, "--port", str(port),
+         "--address", address],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},  # the ready line as soon as it is said
         # Ctrl-C reaches it even when this test runs in a background job (SIGINT ignored)
@@ -547,13 +528,13 @@ def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
     try:
         deadline = time.monotonic() + 180
         # wait for the CLI to say the App is up, not only for the server to answer: a
-        # Ctrl-C while the session still connects would stop it before it says so
+        # signal while the session still connects would stop it before it says so
         while not any(ready in line for line in lines) and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read()
             time.sleep(1)
-        assert _get(f"http://localhost:{port}/datasets/served") == 200
+        assert _get(f"http://localhost:{port}/datasets/{name}") == 200
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signame))
         try:
             proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
@@ -561,14 +542,23 @@ def test_browse_serves_the_app_until_interrupted(fo, tmp_path):
             raise
         reader.join(timeout=10)
         err = proc.stderr.read()
-    out = "".join(lines)
-    assert proc.returncode == 0, err[-2000:]
-    assert ready in out
-    assert out.rstrip().endswith("App stopped")
+    assert proc.returncode == code, err[-2000:]
+    assert ready in "".join(lines)
+    warned = [line for line in err.splitlines() if "/media endpoint" in line]
+    if address == "localhost":
+        assert not warned, err
+    else:
+        assert warned == [f"annokit: warning: the App listens on {address}, beyond this "
+                          "machine: FiftyOne's /media endpoint serves any file this user can "
+                          "read to whoever reaches the port (see docs/fiftyone.md); use the "
+                          "default localhost and an SSH tunnel instead"]
+    assert err.rstrip().splitlines()[-1] == (f"annokit: {word}; App stopped, FiftyOne dataset "
+                                             f"{name!r} kept")
     deadline = time.monotonic() + 30
     while _get(f"http://localhost:{port}/") is not None and time.monotonic() < deadline:
         time.sleep(1)
     assert _get(f"http://localhost:{port}/") is None
+    assert fo.dataset_exists(name)
 
 
 def _screenshot(tmp_path: Path, shot: Path, url: str, budget: int) -> None:
@@ -668,3 +658,259 @@ def test_the_real_scorers_result_reaches_fiftyone(fo, bccd):
     assert len(planted & flagged) >= len(planted) // 2
     qualities = fo_ds.values("ground_truth.detections.quality", unwind=True)
     assert len(qualities) == len(noisy.annotations) and all(0 <= q <= 1 for q in qualities)
+
+
+# -- every task browses and comes back (issue 13, item 10) ---------------------------------
+
+def _labelme(*parts):
+    return shared_dataset("labelme_examples", "examples", *parts)
+
+
+def _task_input(task: str, tmp_path: Path) -> Path:
+    """One task's real dataset."""
+    if task == "boxes":
+        return _labelme("bbox_detection", "data_dataset_voc")
+    if task == "polygons":
+        return _labelme("instance_segmentation", "data_dataset_coco", "annotations.json")
+    if task == "points":  # centre points, made the way a user makes them
+        code, out, err = run_cli("points", "to-points", _labelme("bbox_detection",
+                                                                 "data_dataset_voc"),
+                                 tmp_path / "points", "--to", "coco", "--images", "copy")
+        assert code == 0, err
+        return tmp_path / "points"
+    return shared_dataset("sign_language_digits", "Dataset")
+
+
+EXPORT = {"boxes": "coco", "polygons": "coco", "points": "coco", "labels": "csv"}
+KINDS = {"boxes": "box", "polygons": "box", "points": "point", "labels": "label"}
+
+
+@pytest.mark.parametrize("task", list(EXPORT))
+def test_browse_every_task_and_export_gives_back_what_went_in(fo, task, tmp_path):
+    """boxes, COCO polygons, centre points and image labels, through the CLI: browse builds
+    the dataset (one summary line naming what it holds), fiftyone-export writes it back."""
+    source = _task_input(task, tmp_path)
+    name = f"task-{task}"
+    code, out, err = run_cli("browse", source, "--no-launch", "--no-images", "--name", name)
+    assert code == 0, err
+    original = annokit.read(source)
+    assert set(original.annotations["kind"]) == {KINDS[task]}
+    words = {"boxes": "boxes", "polygons": "polygons", "points": "points",
+             "labels": "image labels"}[task]
+    n = len(original.annotations)
+    assert out.startswith(f"FiftyOne dataset {name!r}: {len(original.images)} samples, ")
+    assert f" {n} {words}" in out.splitlines()[0]
+
+    target = tmp_path / ("out.json" if EXPORT[task] == "coco" else "out")
+    code, out, err = run_cli("fiftyone-export", name, target, "--format", EXPORT[task],
+                             "--images", "none")
+    assert code == 0, err
+    root = original.meta["image_root"]
+    back = annokit.read(target, EXPORT[task], image_root=root)
+    assert len(back.images) == len(original.images) and len(back.annotations) == n
+    if task == "labels":  # CSV keeps file names and labels, not sizes or ids
+        assert_same_content(original, back, image_columns=(), splits=False)
+        return
+    assert_same_content(original, back, keep_ids=task == "points")
+    if task == "polygons":  # COCO never writes id 0, so pair objects by image and box
+        a, b = (_by_place(d)["segmentation"].tolist() for d in (original, back))
+        assert sum(map(len, a)) > 0
+        for pa, pb in zip(a, b):
+            assert len(pa) == len(pb)
+            for ring_a, ring_b in zip(pa, pb):
+                np.testing.assert_allclose(ring_a, ring_b, atol=1e-6)
+
+
+def _by_place(ds: annokit.Dataset) -> pd.DataFrame:
+    files = ds.images.set_index("id")["file_name"]
+    return ds.annotations.assign(file=ds.annotations["image_id"].map(files)).sort_values(
+        ["file", "x", "y", "w", "h"]).reset_index(drop=True)
+
+
+def test_a_failed_build_leaves_nothing_and_keeps_the_old_dataset(fo, bccd):
+    """A build that fails half-way (here a batch size FiftyOne's insert cannot use)
+    leaves no dataset, neither under its name nor under the temporary one, and an
+    existing dataset of that name survives --overwrite untouched."""
+    from annokit.integrations.fiftyone import BUILDING
+
+    small = annokit.Dataset(bccd.categories, bccd.images.iloc[:3],
+                            bccd.annotations[bccd.annotations["image_id"].isin(
+                                bccd.images["id"][:3])], bccd.meta)
+    with pytest.raises(ValueError):
+        annokit.to_fiftyone(small, "half", batch_size=0)
+    assert not fo.dataset_exists("half")
+    assert not [n for n in fo.list_datasets() if n.startswith(BUILDING)]
+
+    kept = annokit.to_fiftyone(small, "kept")
+    ids = sorted(kept.values("id"))
+    with pytest.raises(ValueError):
+        annokit.to_fiftyone(bccd, "kept", overwrite=True, batch_size=0)
+    assert sorted(fo.load_dataset("kept").values("id")) == ids
+    assert not [n for n in fo.list_datasets() if n.startswith(BUILDING)]
+    rebuilt = annokit.to_fiftyone(bccd, "kept", overwrite=True)
+    assert len(rebuilt) == 364 and rebuilt.persistent
+
+
+def test_names_fiftyone_cannot_take_are_one_line(fo, bccd):
+    small = annokit.Dataset(bccd.categories, bccd.images.iloc[:1], None, bccd.meta)
+    annokit.to_fiftyone(small, "slug clash")
+    with pytest.raises(AnnokitError, match=r"'slug-clash' clashes with the dataset "
+                                           r"'slug clash' \(both have the URL name"):
+        annokit.to_fiftyone(small, "slug-clash")
+
+
+# -- export never writes over or into what built the dataset (item 2) ------------------------
+
+@pytest.fixture
+def victim(tmp_path):
+    """Three BCCD images with their VOC files, copied: a dataset the test may lose."""
+    src = shared_dataset("bccd", "BCCD")
+    root = tmp_path / "victim"
+    for folder, suffix in (("Annotations", ".xml"), ("JPEGImages", ".jpg")):
+        (root / folder).mkdir(parents=True)
+        for k in range(3):
+            shutil.copy(src / folder / f"BloodImage_0000{k}{suffix}", root / folder)
+    return root
+
+
+def _tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_export_refuses_what_the_python_api_built_from(fo, victim, tmp_path):
+    """The issue's case: to_fiftyone(read("victim")) then an export over victim/Annotations
+    with --overwrite deleted the XML files; the COCO variant replaced the input JSON."""
+    fo_ds = annokit.to_fiftyone(annokit.read(victim), "api-victim")
+    record = fo_ds.info["annokit"]["provenance"]
+    assert record["annotations"] == [os.path.realpath(victim)]
+    assert record["image_roots"] == [os.path.realpath(victim / "JPEGImages")]
+    coco = tmp_path / "victim.json"
+    annokit.write(annokit.read(victim), coco, "coco")
+    annokit.to_fiftyone(annokit.read(coco, image_root=victim / "JPEGImages"), "api-coco")
+    before, before_json = _tree(victim), coco.read_bytes()
+    for name, target, fmt in (("api-victim", victim / "Annotations", "voc"),
+                              ("api-victim", victim, "voc"),
+                              ("api-victim", victim / "JPEGImages" / "sub", "coco"),
+                              ("api-victim", tmp_path, "coco"),
+                              ("api-coco", coco, "coco"),
+                              ("api-coco", tmp_path / "link.json", "coco")):
+        if target.name == "link.json":
+            target.symlink_to(coco)
+        code, out, err = run_cli("fiftyone-export", name, target, "--format", fmt,
+                                 "--overwrite", "--images", "none")
+        assert code == 2, (target, out)
+        assert err.count("\n") == 1 and "refusing to write over or into the input" in err, err
+    assert _tree(victim) == before and coco.read_bytes() == before_json
+    code, out, err = run_cli("fiftyone-export", "api-victim", tmp_path / "elsewhere",
+                             "--format", "voc", "--images", "none")
+    assert code == 0, err  # a folder beside it is fine
+
+
+def test_export_of_a_dataset_fiftyone_made_protects_its_image_folders(fo, victim):
+    """No provenance (FiftyOne built it): its samples' folders are protected."""
+    plain = fo.Dataset("plain-victim")
+    plain.add_samples([fo.Sample(filepath=str(p)) for p in
+                       sorted((victim / "JPEGImages").glob("*.jpg"))])
+    before = _tree(victim)
+    code, out, err = run_cli("fiftyone-export", "plain-victim", victim / "JPEGImages",
+                             "--format", "coco", "--overwrite")
+    assert code == 2 and "refusing to write over or into the input" in err
+    assert _tree(victim) == before
+
+
+# -- FIFO images (item 4) ---------------------------------------------------------------------
+
+def test_fifo_images_are_skipped_samples_both_ways(fo, tmp_path):
+    """A FIFO among the images hangs whoever opens it: it becomes a skipped sample with a
+    reason when building, and when exporting a dataset whose image became a FIFO."""
+    from PIL import Image
+
+    (tmp_path / "imgs").mkdir()
+    Image.new("RGB", (40, 30)).save(tmp_path / "imgs" / "a.jpg")
+    os.mkfifo(tmp_path / "imgs" / "fifo.jpg")
+    ds = annokit.Dataset(
+        pd.DataFrame({"id": [1], "name": ["x"]}),
+        pd.DataFrame({"id": [1, 2], "file_name": ["a.jpg", "fifo.jpg"],
+                      "width": [None, None], "height": [None, None]}),
+        pd.DataFrame({"image_id": [1, 2], "category_id": [1, 1], "x": [1.0] * 2,
+                      "y": [1.0] * 2, "w": [5.0] * 2, "h": [5.0] * 2}),
+        {"image_root": str(tmp_path / "imgs")})
+    fo_ds = annokit.to_fiftyone(ds, "fifo")
+    assert fo_ds.values("file_name") == ["a.jpg"]
+    assert fo_ds.info["annokit"]["skipped"] == [
+        "fifo.jpg: a FIFO (named pipe), not a regular image file; image left out"]
+
+    plain = fo.Dataset("fifo-made-in-fiftyone")  # no metadata: its size would be read
+    plain.add_samples([fo.Sample(filepath=str(tmp_path / "imgs" / n), ground_truth=fo.Detections(
+        detections=[fo.Detection(label="x", bounding_box=[0.1, 0.1, 0.2, 0.2])]))
+        for n in ("a.jpg", "fifo.jpg")])
+    back = annokit.from_fiftyone(plain)
+    assert back.images["file_name"].tolist() == ["a.jpg"] and len(back.annotations) == 1
+    assert back.meta["skipped"] == [
+        "fifo.jpg: a FIFO (named pipe), not a regular image file; sample left out"]
+    code, out, err = run_cli("fiftyone-export", "fifo-made-in-fiftyone", tmp_path / "out.json",
+                             "--format", "coco")
+    assert code == 0, err
+    assert "skipped: fifo.jpg: a FIFO (named pipe)" in err
+    assert len(json.loads((tmp_path / "out.json").read_text())["images"]) == 1
+
+
+# -- scores made for another dataset (item 7) --------------------------------------------------
+
+def _scores_json(ds: annokit.Dataset, path: Path, flag: bool = True) -> Path:
+    """What `annokit score --out scores.json` writes for ``ds`` (quality on every
+    annotation and image; ``issue`` only when something was flagged)."""
+    annokit.write(ds, path, "coco")
+    data = json.loads(path.read_text())
+    for k, ann in enumerate(data["annotations"]):
+        ann["quality"] = 0.9
+        if flag and k == 0:
+            ann["quality"], ann["issue"] = 0.1, "swap"
+    for im in data["images"]:
+        im["quality"] = 0.8
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_browse_refuses_scores_of_another_dataset(fo, victim, tmp_path):
+    ds = annokit.read(victim)
+    calm = _scores_json(ds, tmp_path / "calm.json", flag=False)
+    code, out, err = run_cli("browse", victim, "--scores", calm, "--no-launch", "--no-images",
+                             "--name", "calm")
+    assert code == 0, err  # nothing flagged is a fine scores file
+    assert fo.load_dataset("calm").count_values("ground_truth.detections.quality") == {
+        0.9: len(ds.annotations)}
+
+    other = shared_dataset("labelme_examples", "examples", "bbox_detection",
+                           "data_dataset_voc")
+    foreign = _scores_json(annokit.read(other), tmp_path / "foreign.json")
+    fewer = ds.copy()
+    fewer.annotations = fewer.annotations.iloc[1:]
+    stale = _scores_json(fewer, tmp_path / "stale.json")
+    relabelled = ds.copy()
+    relabelled.categories["name"] = relabelled.categories["name"].str.lower()
+    renamed = _scores_json(relabelled, tmp_path / "renamed.json")
+    table = tmp_path / "table.csv"
+    pd.DataFrame({"annotation_id": [1, 2, 999], "image_id": [1, 1, 1],
+                  "category_id": [1, 1, 1], "quality": [0.5] * 3, "issue": [None] * 3,
+                  "image_quality": [0.5] * 3}).to_csv(table, index=False)
+    cases = {foreign: ["file names are not in the dataset", "class names"],
+             stale: ["1 annotation of the dataset has no score"],
+             renamed: ["2 scored class names are not in the dataset ('rbc', 'wbc')"],
+             table: ["scored annotation id", "(999)"]}
+    for path, words in cases.items():
+        code, out, err = run_cli("browse", victim, "--scores", path, "--no-launch",
+                                 "--no-images", "--name", "scored-wrong")
+        assert code == 2, (path, out, err)
+        line = one_line(err)
+        assert line.startswith(f"annokit: error: {path}: these scores were made for another "
+                               "dataset: ") and line.endswith("(annokit score)"), line
+        assert all(w in line for w in words), (words, line)
+    assert not fo.dataset_exists("scored-wrong")
+
+
+def one_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    return lines[0]

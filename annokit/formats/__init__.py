@@ -137,6 +137,7 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
     ds.meta["skipped"] = problems.messages()
     ds.meta["read_notes"] = list(problems.notes)
     ds.meta["source_format"] = format
+    ds.meta["source_path"] = str(path.absolute())  # provenance: what a FiftyOne dataset protects
     if not len(ds.images):
         raise AnnokitError(_no_images(path, format, ds.meta["skipped"]))
     return ds

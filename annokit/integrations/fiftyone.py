@@ -34,6 +34,8 @@ import json
 import os
 import random
 import re
+import stat
+import uuid
 from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
@@ -41,9 +43,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import AnnokitError
+from ..errors import AnnokitError, Terminated
+from ..fileio import _kind as file_kind  # the words fileio.open_regular uses
 from ..fileio import safe_relative
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
+from ..score.match import check_scores_match
 
 EXTRA = "pip install 'annokit[fiftyone]'"
 GT, PRED, SEG, POINTS, LABELS, OVERLOOKED = ("ground_truth", "predictions", "segmentations",
@@ -52,6 +56,7 @@ TAG = "annokit:"                # prefix of the tags annokit writes (checks, iss
 REVIEWED = "reviewed"           # the tag a reviewer sets; it comes back as a column
 INFO = "annokit"                # key in dataset.info
 WORST_VIEW = "annokit worst first"
+BUILDING = "annokit-building-"  # name prefix of a dataset while to_fiftyone builds it
 BATCH = 2000                    # samples per insert
 DECIMALS = 9                    # relative -> pixel coordinates are rounded to 1e-9 px
 # names a FiftyOne label or sample keeps for itself; attributes by these names get a prefix
@@ -98,9 +103,24 @@ def default_name(path: str | os.PathLike) -> str:
 
 
 def check_name(name: str, overwrite: bool = False) -> None:
-    """Refuse ``name`` when a FiftyOne dataset has it, unless ``overwrite``."""
-    if _fo().dataset_exists(name) and not overwrite:
-        raise AnnokitError(f"FiftyOne dataset {name!r} exists (use --overwrite to rebuild it)")
+    """Refuse ``name`` when a FiftyOne dataset has it, unless ``overwrite``; refuse a name
+    FiftyOne cannot use or whose URL slug another dataset holds."""
+    fo = _fo()
+    from fiftyone.core.utils import to_slug
+
+    try:
+        slug = to_slug(name)
+    except ValueError as e:
+        raise AnnokitError(f"{name!r} cannot name a FiftyOne dataset ({e})") from None
+    if fo.dataset_exists(name):
+        if not overwrite:
+            raise AnnokitError(f"FiftyOne dataset {name!r} exists (use --overwrite to rebuild "
+                               "it)")
+        return
+    clash = next((n for n in fo.list_datasets() if to_slug(n) == slug), None)
+    if clash is not None:
+        raise AnnokitError(f"FiftyOne dataset name {name!r} clashes with the dataset {clash!r} "
+                           f"(both have the URL name {slug!r}); choose another name")
 
 
 def load(name: str):
@@ -133,7 +153,9 @@ def serve(fo_dataset, *, port: int = 5151, address: str = "localhost",
           ready=print) -> None:
     """Serve the App on ``address:port`` until Ctrl-C or SIGTERM, then stop it.
 
-    ``ready(url)`` is called once the server runs (the URL opens ``fo_dataset``).
+    ``ready(url)`` is called once the server runs (the URL opens ``fo_dataset``). The App
+    server is stopped before the interruption goes on: Ctrl-C raises ``KeyboardInterrupt``
+    and SIGTERM raises :class:`annokit.errors.Terminated` (the CLI exits 130 and 143).
 
     Example:
         >>> serve(to_fiftyone(ds, "bccd"), port=5151)  # doctest: +SKIP
@@ -143,18 +165,62 @@ def serve(fo_dataset, *, port: int = 5151, address: str = "localhost",
     from urllib.parse import quote
 
     def stop(signum, frame):  # `kill` stops the App as Ctrl-C does, leaving no orphan
-        raise KeyboardInterrupt
+        raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         session = launch(fo_dataset, port=port, address=address)
         ready(f"http://{address}:{port}/datasets/{quote(fo_dataset.name)}")
         session.wait(-1)
-    except KeyboardInterrupt:
-        pass
     finally:
         close_app()
         signal.signal(signal.SIGTERM, previous)
+
+
+def exposure_warning(address: str) -> str | None:
+    """One line warning that the App would serve files to other machines, or None for a
+    loopback ``address``. FiftyOne's ``/media`` endpoint serves any file the user running
+    the App can read, not only the dataset's images.
+
+    Example:
+        >>> exposure_warning("localhost") is None, exposure_warning("127.0.0.2") is None
+        (True, True)
+        >>> exposure_warning("0.0.0.0")[:46]
+        'the App listens on 0.0.0.0, beyond this machin'
+    """
+    import ipaddress
+
+    host = address.strip().strip("[]")
+    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: it may resolve to anything
+    return (f"the App listens on {address}, beyond this machine: FiftyOne's /media endpoint "
+            "serves any file this user can read to whoever reaches the port (see "
+            "docs/fiftyone.md); use the default localhost and an SSH tunnel instead")
+
+
+_COUNTED = ((GT, "detections", "boxes"), (SEG, "polylines", "polygons"),
+            (POINTS, "keypoints", "points"), (LABELS, "classifications", "image labels"),
+            (PRED, "detections", "predicted boxes"),
+            (OVERLOOKED, "detections", "overlooked candidates"))
+
+
+def summary_line(fo_dataset) -> str:
+    """Samples and objects per field of a FiftyOne dataset annokit built, in words.
+
+    Example:
+        >>> summary_line(fo.load_dataset("annokit-Dataset"))  # doctest: +SKIP
+        '2062 samples, 2062 image labels'
+    """
+    schema = fo_dataset.get_field_schema()
+    parts = [f"{len(fo_dataset)} samples"]
+    parts += [f"{fo_dataset.count(f'{field}.{items}')} {words}"
+              for field, items, words in _COUNTED if field in schema]
+    return ", ".join(parts)
 
 
 def close_app() -> None:
@@ -180,6 +246,12 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     findings), and saved views hold that order, each check that fired and each issue
     type. An existing dataset of that name is refused unless ``overwrite``.
 
+    The dataset is built under a temporary name and takes ``name`` only when whole (a
+    failure or a signal leaves nothing, and the dataset ``overwrite`` replaces survives
+    until then). ``info['annokit']['provenance']`` records what it was built from, as
+    resolved paths, so that an export never writes over or into them. Images that are
+    FIFOs, devices or folders are left out and named in ``info['annokit']['skipped']``.
+
     Example:
         >>> import annokit
         >>> ds = annokit.read("data/bccd/BCCD")                         # doctest: +SKIP
@@ -189,6 +261,7 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     """
     fo = _fo()
     check_name(name, overwrite)
+    provenance = _provenance(ds, predictions, scores)
     scores = load_scores(ds, scores)
     images, notes = _images(ds)
     anns, unplaced = _annotations(ds, images, findings, _scores_table(ds, scores))
@@ -213,8 +286,12 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     fields = {k: v for k, v in fields.items() if v is not None}
 
     docs = _sample_docs(images.iloc[order], fields, ds.images, _extra_image_fields(ds))
-    fo_ds = fo.Dataset(name, persistent=True, overwrite=overwrite)
+    # built under a temporary name, not persistent: a failure, Ctrl-C or SIGTERM deletes
+    # it, and FiftyOne's own clean-up removes what a `kill -9` left; an existing dataset
+    # of that name is replaced only once the new one is whole
+    building = f"{BUILDING}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
+        fo_ds = fo.Dataset(building, persistent=False)
         if bulk:
             _insert(fo, fo_ds, docs, fields, batch_size)
         else:
@@ -222,13 +299,85 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
                               progress=False)
         _declare_annokit_fields(fo, fo_ds, fields, docs)
         fo_ds.default_classes = ds.categories["name"].astype(str).tolist()
-        fo_ds.info = {INFO: _info(ds, notes, findings)}
+        fo_ds.info = {INFO: {**_info(ds, notes, findings), "provenance": provenance}}
         fo_ds.save()
         _save_views(fo_ds, findings, anns, scores is not None)
+        _take_name(fo, fo_ds, name, overwrite)
     except BaseException:
-        fo_ds.delete()  # never leave half a dataset behind
+        _discard(fo, building)  # never leave half a dataset behind
         raise
     return fo_ds
+
+
+def _discard(fo, name: str) -> None:
+    """Delete the dataset being built, even one whose creation a signal cut short; a second
+    Ctrl-C or SIGTERM waits until it is gone."""
+    import signal
+
+    from fiftyone.core.odm import database
+
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        if fo.dataset_exists(name):
+            fo.delete_dataset(name)
+    except Exception:  # half-created: remove what exists of it from the database
+        try:
+            database.delete_dataset(name)
+        except Exception:
+            pass  # nothing of it was stored
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _take_name(fo, fo_ds, name: str, overwrite: bool) -> None:
+    """Give the finished dataset its name (replacing the old one under ``overwrite``)."""
+    if fo.dataset_exists(name):
+        if not overwrite:  # made by someone else while this one was built
+            raise AnnokitError(f"FiftyOne dataset {name!r} exists (use --overwrite to rebuild "
+                               "it)")
+        fo.delete_dataset(name)
+    try:
+        fo_ds.name = name
+    except ValueError as e:
+        raise AnnokitError(f"{name!r}: {e}") from None
+    fo_ds.persistent = True
+
+
+def _provenance(ds: Dataset, predictions, scores) -> dict:
+    """What the FiftyOne dataset is built from, as resolved paths: the annotation files or
+    folders, the image folders, the predictions and the scores file. fiftyone-export
+    never writes over or into any of them."""
+    def real(path) -> str | None:
+        return None if path is None else os.path.realpath(os.fspath(path))
+
+    roots = [ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values()]
+    sources = ds.meta.get("source_path")
+    sources = sources if isinstance(sources, (list, tuple)) else [sources]
+    return {"annotations": [real(p) for p in sources if p],
+            "image_roots": sorted({real(p) for p in roots if p}),
+            "predictions": real(predictions.meta.get("source_path"))
+            if predictions is not None else None,
+            "scores": real(scores) if isinstance(scores, (str, os.PathLike)) else None}
+
+
+def protected_paths(fo_dataset) -> tuple[str, ...]:
+    """The paths an export of ``fo_dataset`` must never write over or into: what annokit
+    recorded it was built from (``info['annokit']['provenance']``, the image root) and,
+    whatever built it, the folders of its samples' images.
+
+    Example:
+        >>> protected_paths(fo.load_dataset("annokit-BCCD"))  # doctest: +SKIP
+        ('/data/BCCD', '/data/BCCD/JPEGImages')
+    """
+    info = dict((fo_dataset.info or {}).get(INFO) or {})
+    record = info.get("provenance") or {}
+    paths = [*(record.get("annotations") or []), *(record.get("image_roots") or []),
+             record.get("predictions"), record.get("scores"), info.get("source_path"),
+             info.get("image_root"), *(info.get("split_roots") or {}).values()]
+    folders = {os.path.dirname(p) for p in fo_dataset.distinct("filepath")
+               if isinstance(p, str) and p}
+    found = {os.path.realpath(p) for p in paths if isinstance(p, str) and p}
+    return tuple(sorted(found | {os.path.realpath(f) for f in folders if f}))
 
 
 def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
@@ -238,7 +387,14 @@ def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
         raise AnnokitError("the dataset has no image folder; read it with --image-root "
                            "(image_root=...)")
     names = ds.images["file_name"].tolist()
+    paths = ds.image_paths()
     safe = np.array([isinstance(n, str) and safe_relative(n) for n in names], dtype=bool)
+    safe &= paths.notna().to_numpy()
+    notes = [f"{n}: file name escapes the image root; image left out"
+             for n, ok in zip(names, safe) if not ok]
+    special = _special_files(paths.where(safe))  # a FIFO would hang whoever opens it
+    notes += [f"{names[k]}: {why}; image left out" for k, why in special.items()]
+    safe[list(special)] = False
     sized = ds
     needs_size = ds.annotations["kind"].ne("label")
     unknown = ds.images["width"].isna() | ds.images["height"].isna()
@@ -248,10 +404,6 @@ def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
         sized = ds.copy()
         sized.images.loc[~safe, "file_name"] = None  # never open a file outside the root
         fill_unknown_sizes(sized)  # boxes need the image size to become relative
-    paths = ds.image_paths()
-    safe &= paths.notna().to_numpy()
-    notes = [f"{n}: file name escapes the image root; image left out"
-             for n, ok in zip(names, safe) if not ok]
     table = pd.DataFrame({
         "id": ds.images["id"].to_numpy(), "file_name": names,
         "split": ds.images["split"].to_numpy(),
@@ -260,6 +412,23 @@ def _images(ds: Dataset) -> tuple[pd.DataFrame, list[str]]:
         "height": sized.images["height"].to_numpy(dtype=float, na_value=np.nan)})
     table = table.reset_index(names="row")  # row in ds.images: the pass-through columns
     return table[safe].reset_index(drop=True), notes
+
+
+def _special_files(paths: pd.Series) -> dict[int, str]:
+    """Row -> what the file is, for paths that exist but are not regular files (a FIFO,
+    a device, a socket, a folder); missing files are not special (they are listed as
+    missing where their size is needed)."""
+    special = {}
+    for k, path in enumerate(paths.tolist()):
+        if not isinstance(path, str):
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except (OSError, ValueError):
+            continue
+        if not stat.S_ISREG(mode):
+            special[k] = f"{file_kind(mode)}, not a regular image file"
+    return special
 
 
 def _annotations(ds: Dataset, images: pd.DataFrame, findings,
@@ -403,7 +572,10 @@ def load_scores(ds: Dataset, scores):
         >>> scores.images.columns.tolist()           # doctest: +SKIP
         ['image_id', 'quality', 'n_issues']
     """
-    if scores is None or not isinstance(scores, (str, os.PathLike)):
+    if scores is None:
+        return None
+    if not isinstance(scores, (str, os.PathLike)):
+        check_scores_match(ds, scores.annotations, scores.images, source="scores")
         return scores
     from ..score.contract import read_scores
 
@@ -767,7 +939,9 @@ def from_fiftyone(fo_dataset, *, label_field: str = GT) -> Dataset:
     images (sample tag) and of annotations (label tag). annokit's own fields and tags
     (findings, scores) are left behind. Works on any image dataset with Detections in
     ``label_field`` (e.g. ``"detections"`` for one FiftyOne's COCO importer made);
-    datasets that annokit built also restore ids, categories and meta.
+    datasets that annokit built also restore ids, categories and meta. A sample whose
+    image is a FIFO, a device or a folder is left out with its objects and named in
+    ``meta['skipped']`` (opening it would hang).
 
     Example:
         >>> import fiftyone as fo                                # doctest: +SKIP
@@ -799,14 +973,31 @@ def from_fiftyone(fo_dataset, *, label_field: str = GT) -> Dataset:
     if info.get("source_path"):
         meta["source_path"] = info["source_path"]
     meta["source_format"] = info.get("source_format") or "fiftyone"
+    images, anns, meta["skipped"] = _leave_out_special(images, anns)
     order = np.lexsort((np.arange(len(images)), images["id"].to_numpy()))
-    images = images.iloc[order].drop(columns=["filepath", "_sample"]).reset_index(drop=True)
+    samples = images["_sample"].to_numpy()[order]
+    images = images.iloc[order].drop(columns=["filepath", "_sample", "_special"]
+                                     ).reset_index(drop=True)
     if not len(anns):
         return Dataset(categories, images, None, meta)
-    sample_rank = pd.Series(np.arange(len(order)), index=order)
+    sample_rank = pd.Series(np.arange(len(order)), index=samples)
     anns = anns.assign(_order=anns["_sample"].map(sample_rank)).sort_values(
         ["_order", "_k"], kind="stable").drop(columns=["_order", "_k", "_sample"])
     return Dataset(categories, images, anns, meta)
+
+
+def _leave_out_special(images: pd.DataFrame, anns: pd.DataFrame):
+    """Samples whose image is a FIFO, a device or a folder, and their objects, left out
+    and named: exporting them would hang or fail on the file."""
+    special = images["_special"].notna().to_numpy()
+    notes = [f"{f}: {why}; sample left out" for f, why in
+             zip(images.loc[special, "file_name"], images.loc[special, "_special"])]
+    if not special.any():
+        return images, anns, notes
+    gone = images.loc[special, "_sample"]
+    if len(anns):
+        anns = anns[~anns["_sample"].isin(gone)]
+    return images[~special], anns, notes
 
 
 def _values(fo_dataset, paths: list[str]) -> list[list]:
@@ -833,6 +1024,8 @@ def _read_samples(fo_dataset, schema, info) -> pd.DataFrame:
         "_sample": np.arange(n)})
     for field in extra:
         images[field] = cols.get(field, [None] * n)
+    special = _special_files(images["filepath"])
+    images["_special"] = images.index.map(special).astype(object)
     _fill_sizes(images)
     reviewed = [REVIEWED in (t or []) for t in cols["tags"]]
     if any(reviewed):
@@ -845,7 +1038,8 @@ def _fill_sizes(images: pd.DataFrame) -> None:
     from ..imagesize import image_size
     from ..errors import FormatError
 
-    unknown = np.flatnonzero((images["width"].isna() | images["height"].isna()).to_numpy())
+    unknown = np.flatnonzero(((images["width"].isna() | images["height"].isna())
+                              & images["_special"].isna()).to_numpy())
     for k in unknown:
         try:
             w, h = image_size(images["filepath"].iat[k])

@@ -287,6 +287,9 @@ def read_scores(path: str | os.PathLike, ds: Dataset | None = None) -> Scores:
         task, skipped = None, []
     table, images = _typed(table, images, path)
     if ds is not None:
+        from .match import check_scores_match
+
+        check_scores_match(ds, table, images, source=path)
         table, images = _onto(table, images, ds, path)
     images = images.assign(n_issues=_issue_counts(table, images["image_id"]))
     cols = [c for c in table.columns if c in ANNOTATION_COLUMNS or c.endswith("_quality")]
