@@ -289,7 +289,11 @@ def read_scores(path: str | os.PathLike, ds: Dataset | None = None) -> Scores:
     if ds is not None:
         from .match import check_scores_match
 
-        check_scores_match(ds, table, images, source=path)
+        # names where the file carries them (older tables lack them: matched by id then)
+        named = [c for c in ("file_name", "category_name") if table[c].notna().any()]
+        check_scores_match(ds, table[["annotation_id", "image_id", "category_id", *named]],
+                           images if "file_name" in named else images[["image_id"]],
+                           source=path)
         table, images = _onto(table, images, ds, path)
     images = images.assign(n_issues=_issue_counts(table, images["image_id"]))
     cols = [c for c in table.columns if c in ANNOTATION_COLUMNS or c.endswith("_quality")]
@@ -339,8 +343,9 @@ def _from_json(data: bytes, path: Path):
         if not all(isinstance(r, dict) for r in doc.get(key) or []):
             raise _not_ours(path, f"an entry of '{key}' is not an object")
     anns = doc["annotations"]
-    if anns and not all("quality" in a and "issue" in a for a in anns):
-        raise _not_ours(path, "annotations carry no 'quality' and 'issue'")
+    # 'issue' may be absent: older writers left the key out when nothing was flagged
+    if anns and not all("quality" in a for a in anns):
+        raise _not_ours(path, "annotations carry no 'quality'")
     names = {c.get("id"): c.get("name") for c in doc["categories"]}
     files = {i.get("id"): i.get("file_name") for i in doc["images"]}
     rows = [_json_row(a, True) for a in anns] + \

@@ -310,4 +310,4 @@ def test_scores_for_another_dataset_refused(tmp_path):
         read_scores(tmp_path / "s.csv", ds)
     table.assign(file_name="im0.png", quality=1.5).to_csv(tmp_path / "s.csv", index=False)
     with pytest.raises(annokit.AnnokitError, match=r"quality must be a number in \[0, 1\]"):
-        read_scores(tmp_path / "s.csv", ds)
+        read_scores(tmp_path / "s.csv")  # with ds: refused first, 11 annotations unscored
