@@ -124,6 +124,26 @@ def run() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here: KeyboardInterrupt
     warnings.showwarning = _one_line_warning
     try:
+        _run()
+    except SystemExit as e:
+        if e.code in (130, 143):  # cleaned up already: leave now, not after worker threads
+            _exit_now(e.code)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """Exit at once: an image worker thread still blocked in a read (a slow disk, a
+    network mount) must not hold an interrupted run open, as joining it at exit would."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _run() -> None:
+    try:
         main.main(standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
