@@ -90,6 +90,16 @@ def _common(func):
     return wrapper
 
 
+STDOUT = "-"  # --json -: write the JSON to standard output
+
+
+def _to_stdout(data: bytes) -> None:
+    """``data`` and a line break on standard output, for ``--json -`` in pipelines."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data + b"\n")
+    sys.stdout.flush()
+
+
 def _list_notes(notes: list[str], quiet: bool, label: str = "skipped") -> None:
     if quiet:
         return
@@ -328,7 +338,8 @@ FAIL_LEVELS = ("error", "warning", "never")
               help="TOML or YAML file with thresholds, severities, skips and fail_on.")
 @click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default=None,
               help="Exit 1 when findings at or above this severity exist (default: error).")
-@click.option("--json", "json_out", type=click.Path(path_type=str), help="Write the JSON report.")
+@click.option("--json", "json_out", type=click.Path(path_type=str),
+              help="Write the JSON report (- for standard output; the table goes to stderr).")
 @click.option("--html", "html_out", type=click.Path(path_type=str), help="Write the HTML report.")
 @click.option("--skip", multiple=True, help="Leave out a check id or prefix (repeatable).")
 @click.option("--no-images", is_flag=True, help="Do not open image files (faster).")
@@ -352,8 +363,10 @@ def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, n
       annokit check data/coco/annotations.json --fail-on warning --min-box-area 36
       annokit check data/voc --score --html qc.html
     """
+    import orjson
+
     from . import checks
-    from .report import report, scores_summary, summary_table
+    from .report import report, scores_summary, summary_table, to_json_dict
 
     settings = checks.load_config(config) if config else {}
     limits = dict(settings.get("thresholds") or {})
@@ -362,19 +375,25 @@ def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, n
     if fail_on not in FAIL_LEVELS:
         raise AnnokitError(f"{config}: fail_on must be one of {', '.join(FAIL_LEVELS)}")
     inputs = (dataset, read.get("image_root"), config)
+    if html_out == STDOUT:
+        raise AnnokitError("--html -: the HTML report needs a file name (--json - writes the "
+                           "JSON report to standard output)")
     for out in (json_out, html_out):  # refuse a bad report path before the work
-        if out:
+        if out and out != STDOUT:
             check_output(out, inputs, overwrite=True, report=True)
     ds = _read(dataset, quiet, **read)
     found = checks.check(ds, skip=[*settings.get("skip", []), *skip], images=not no_images,
                          severity=settings.get("severity"), **limits)
     scores = _score(ds, score_model, quiet) if run_score else None
     for out in (json_out, html_out):
-        if out:
+        if out and out != STDOUT:
             report(ds, found, out, protect=inputs, scores=scores)
-    click.echo(summary_table(ds, found))
+    piped = json_out == STDOUT  # the JSON alone on stdout; the table goes to stderr
+    click.echo(summary_table(ds, found), err=piped)
     if scores is not None:
-        click.echo(scores_summary(ds, scores))
+        click.echo(scores_summary(ds, scores), err=piped)
+    if piped:
+        _to_stdout(orjson.dumps(to_json_dict(ds, found, scores), option=orjson.OPT_INDENT_2))
     levels = checks.SEVERITIES[: checks.SEVERITIES.index(fail_on) + 1] \
         if fail_on != "never" else ()
     failing = found["severity"].isin(levels).sum()
@@ -619,7 +638,7 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
 
     from . import evaluate as evaluation
 
-    if json_out:  # a bad --json path is refused before the work
+    if json_out and json_out != STDOUT:  # a bad --json path is refused before the work
         check_output(json_out, (ground_truth, predictions), overwrite=True, report=True)
     gt, pred = evaluation.read_pair(ground_truth, predictions, **read)
     _list_notes(gt.meta.get("skipped", []), quiet)
@@ -628,10 +647,13 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
         gt, pred, task, mode=mode, distance=distance, max_distance=max_distance,
         size=_sizes(size), score_threshold=score_threshold, classwise=not any_class, **options)
     _list_notes(metrics["notes"], quiet, label="note")
-    click.echo(evaluation.format_metrics(metrics))
+    click.echo(evaluation.format_metrics(metrics), err=json_out == STDOUT)
     if json_out:
         data = orjson.dumps(evaluation.to_plain(metrics), option=orjson.OPT_INDENT_2)
-        write_file_atomic(json_out, data + b"\n", protect=(ground_truth, predictions))
+        if json_out == STDOUT:  # the JSON alone on stdout; the table went to stderr
+            _to_stdout(data)
+        else:
+            write_file_atomic(json_out, data + b"\n", protect=(ground_truth, predictions))
 
 
 @main.command(name="eval")
@@ -651,7 +673,7 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
               help="Format of PREDICTIONS (default: detected; a COCO results list is read "
                    "on the ground truth's ids).")
 @click.option("--json", "json_out", type=click.Path(path_type=str),
-              help="Write the metrics as JSON (for pipelines).")
+              help="Write the metrics as JSON (for pipelines; - for standard output).")
 @_point_options
 @_read_options
 @_common
@@ -683,7 +705,8 @@ def evaluate() -> None:
 @click.argument("ground_truth", type=click.Path(path_type=str))
 @_point_options
 @click.option("--json", "json_out", type=click.Path(path_type=str),
-              help="Write the metrics (and per-class figures) as JSON.")
+              help="Write the metrics (and per-class figures) as JSON (- for standard "
+                   "output).")
 @click.option("--format", "format", type=SOURCE_FORMATS, default="auto",
               help="Format of PREDICTIONS (default: detected).")
 @_common
@@ -697,7 +720,7 @@ def evaluate_points(predictions: str, ground_truth: str, json_out, format: str, 
       annokit evaluate points predictions.csv data/voc --mode box
     """
     inputs = (predictions, ground_truth)
-    if json_out:  # a bad --json path is refused before the work
+    if json_out and json_out != STDOUT:  # a bad --json path is refused before the work
         check_output(json_out, inputs, overwrite=True, report=True)
     read = dict(pred_format=None if format == "auto" else format)
     _evaluate(ground_truth, predictions, "points", json_out, quiet, read=read,
