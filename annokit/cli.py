@@ -133,6 +133,9 @@ def run() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here: KeyboardInterrupt
     warnings.showwarning = _one_line_warning
+    for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8 prints as \udcXX
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         _run()
     except SystemExit as e:
