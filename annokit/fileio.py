@@ -567,6 +567,24 @@ def _open_error(e: OSError, what: str) -> str:
     return e.strerror or str(e)
 
 
+def shown_text(text: str, file: str | os.PathLike, root: str | os.PathLike,
+               limit: int = 60) -> str:
+    """``text``, read from ``file``, as an error message may quote it: ``repr``, cut at
+    ``limit`` characters; a placeholder when ``file`` resolves outside the dataset folder
+    ``root`` (a label file linked to ``/etc/passwd`` must never print its lines).
+
+    Example:
+        >>> shown_text("0 0.5 0.5 0.2", "data/labels/a.txt", "data")
+        "'0 0.5 0.5 0.2'"
+        >>> shown_text("root:x:0:0", "/etc/passwd", "data")
+        '(not shown: the file lies outside the dataset)'
+    """
+    real, base = os.path.realpath(file), os.path.realpath(root)
+    if real != base and not _inside(real, base):
+        return "(not shown: the file lies outside the dataset)"
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 # -- reading small config files -------------------------------------------------------
 
 MAX_CONFIG_BYTES = 1_000_000  # a data.yaml or check config is a few KB
