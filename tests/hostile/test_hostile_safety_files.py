@@ -253,7 +253,9 @@ def busy_images(root: Path, n: int) -> Path:
 
     rng = np.random.default_rng(0)
     (root / "d").mkdir()
-    images, anns = [], []
+    os.mkfifo(root / "d" / "fifo.png")  # first: a worker would be stuck on it from the start
+    images = [{"id": n + 1, "file_name": "fifo.png", "width": 64, "height": 48}]
+    anns = []
     for i in range(1, n + 1):
         Image.fromarray((rng.random((48, 64, 3)) * 255).astype(np.uint8)).save(
             root / "d" / f"im{i}.png", compress_level=1)
@@ -261,8 +263,6 @@ def busy_images(root: Path, n: int) -> Path:
         anns += [{"id": 2 * i + k, "image_id": i, "category_id": 1 + (i + k) % 3,
                   "bbox": [5 + 20 * k, 5, 20, 20], "area": 400, "iscrowd": 0}
                  for k in range(2)]
-    os.mkfifo(root / "d" / "fifo.png")
-    images.append({"id": n + 1, "file_name": "fifo.png", "width": 64, "height": 48})
     cats = [{"id": c, "name": f"c{c}"} for c in (1, 2, 3)]
     write(root, {"d/ann.json": coco_doc(images, anns, cats)})
     return root / "d" / "ann.json"
@@ -283,8 +283,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def threads(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/task"))
+def reading_pngs(pid: int) -> bool:
+    """True while the process holds a .png open (its image workers are reading)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").endswith(".png"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def writing_any(folder: Path):
@@ -301,7 +312,7 @@ def wait_for(condition, proc: subprocess.Popen, limit: float = 300) -> None:
 
 JOBS = {  # command, how to build its input, when it is busy
     "check": (lambda r: ["check", busy_images(r, 1500), "--json", "r.json", "-q"],
-              lambda proc, r: threads(proc.pid) > 3),  # the image thread pool is reading
+              lambda proc, r: reading_pngs(proc.pid)),  # the image threads are reading
     "split": (lambda r: ["split", big_coco(r), "out", "--to", "voc", "-q"],
               lambda proc, r: writing_any(r)()),
     "convert": (lambda r: ["convert", "coco", "voc", big_coco(r), "out", "-q"],
