@@ -32,6 +32,7 @@ import pandas as pd
 from .errors import AnnokitError, FormatError
 
 IMAGE_MODES = ("copy", "link", "none")
+PLACED = {"copy": "copied", "link": "linked"}
 MAX_NAME_BYTES = 255  # one path component, as Linux and macOS allow
 _TEMP = re.compile(r"\.annokit-(old-)?(\d+)-[0-9a-f]+(\.tmp)?$")
 
@@ -452,7 +453,7 @@ def place_images(sources: pd.Series, destinations: pd.Series, mode: str) -> list
             problems.append(f"{src}: image not found, not {mode}ed")
             continue
         if not stat.S_ISREG(kind):  # copying /dev/zero never ends; a FIFO blocks
-            problems.append(f"{src}: {_kind(kind)}, not an image file; not {mode}ed")
+            problems.append(f"{src}: {_kind(kind)}, not an image file; not {PLACED[mode]}")
             continue
         parent = os.path.dirname(dst)
         if parent not in made_dirs:
