@@ -508,7 +508,7 @@ def open_regular(path: str | os.PathLike, *, limit: int | None = None,
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise FormatError(name, f"{_kind(info.st_mode)}, not a regular {what}")
+            raise FormatError(name, f"{_kind(info.st_mode)}, not a regular file")
         if limit is not None and info.st_size > limit:
             raise FormatError(name, f"{info.st_size:,} bytes is too large for a {what} "
                               f"(at most {limit:,})")

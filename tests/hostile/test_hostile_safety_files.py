@@ -181,8 +181,8 @@ def test_check_with_fifo_and_dev_zero_images_finishes(tmp_path):
     found = json.loads((tmp_path / "r.json").read_text())["findings"]
     messages = {f["file_name"]: f["message"] for f in found
                 if f["check"] == "images.unreadable"}
-    assert "a FIFO (named pipe), not a regular image" in messages["shapes_000.jpg"]
-    assert "a character device, not a regular image" in messages["shapes_001.jpg"]
+    assert "a FIFO (named pipe), not a regular file" in messages["shapes_000.jpg"]
+    assert "a character device, not a regular file" in messages["shapes_001.jpg"]
     assert changed_outside(before, snapshot(tmp_path), ("r.json", "r.html")) == []
 
 
