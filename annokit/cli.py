@@ -84,7 +84,8 @@ def _common(func):
         except Exception as e:  # a bug: still one line, the traceback on request
             if debug:
                 raise
-            click.echo(f"annokit: internal error: {type(e).__name__}: {e} "
+            text = (str(e).splitlines() or [""])[0][:200]  # never a page of some input file
+            click.echo(f"annokit: internal error: {type(e).__name__}: {text} "
                        "(run again with --debug for the traceback)", err=True)
             sys.exit(3)
     return wrapper

@@ -94,7 +94,9 @@ def load_config(path: str | os.PathLike) -> dict:
     known = {"fail_on", "skip", "thresholds", "severity"}
     unknown = set(config) - known
     if unknown:
-        raise AnnokitError(f"{path}: unknown config keys {sorted(unknown)}; "
+        shown = [str(k)[:30] for k in sorted(unknown, key=str)[:5]]  # a typo, not the file
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise AnnokitError(f"{path}: unknown config keys {shown}{more}; "
                            f"expected {sorted(known)}")
     skip, severity = config.get("skip", []), config.get("severity") or {}
     if not isinstance(skip, list) or not all(isinstance(x, str) for x in skip):
