@@ -510,7 +510,7 @@ def open_regular(path: str | os.PathLike, *, limit: int | None = None,
         if not stat.S_ISREG(info.st_mode):
             raise FormatError(name, f"{_kind(info.st_mode)}, not a regular file")
         if limit is not None and info.st_size > limit:
-            raise FormatError(name, f"{info.st_size:,} bytes is too large for a {what} "
+            raise FormatError(name, f"{info.st_size:,} bytes is too large for {_a(what)} "
                               f"(at most {limit:,})")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -533,7 +533,7 @@ def read_regular(path: str | os.PathLike, *, limit: int | None = None,
     with open_regular(path, limit=limit, what=what) as f:
         data = f.read() if limit is None else f.read(limit + 1)
     if limit is not None and len(data) > limit:
-        raise FormatError(path, f"more than {limit:,} bytes is too large for a {what}")
+        raise FormatError(path, f"more than {limit:,} bytes is too large for {_a(what)}")
     return data
 
 
@@ -556,6 +556,10 @@ def open_image(path: str | os.PathLike, *, limit: int = MAX_IMAGE_BYTES):
 
     with open_regular(path, limit=limit, what="image") as f, Image.open(f) as im:
         yield im
+
+
+def _a(what: str) -> str:
+    return f"{'an' if what[:1] in 'aeiou' else 'a'} {what}"
 
 
 def _open_error(e: OSError, what: str) -> str:
