@@ -91,12 +91,21 @@ def surrogate_reason(text: str) -> str:
             "UTF-8); rename it")
 
 
+class UnpairedSurrogate(AnnokitError):
+    """A category name no file can hold; ``reason`` without the place, for a reader to
+    name its file (``annokit.formats.read`` does)."""
+
+    def __init__(self, place: str, reason: str):
+        self.reason = reason
+        super().__init__(f"{place}: {reason}")
+
+
 def _refuse_surrogates(categories: pd.DataFrame) -> None:
     for column in ("name", "supercategory"):
         bad = categories[column].map(_unencodable).to_numpy(bool)
         if bad.any():
             i, text = categories["id"][bad].iloc[0], categories[column][bad].iloc[0]
-            raise AnnokitError(f"category id {i}: {column}: {surrogate_reason(text)}")
+            raise UnpairedSurrogate(f"category id {i}: {column}", surrogate_reason(text))
 
 
 def _unencodable(text) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import atomic_output
-from ..model import Dataset, surrogate_reason
+from ..model import Dataset, UnpairedSurrogate, surrogate_reason
 from .target import Notes, refuse_unholdable
 
 FORMATS = ("coco", "voc", "yolo", "imagefolder", "csv")
@@ -137,6 +137,8 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
         ds = module.read(path, problems=problems, **_pick(options, READ_OPTIONS, format))
     except UnicodeEncodeError as e:  # a lone surrogate met pandas' UTF-8 strings
         raise FormatError(path, surrogate_reason(e.object)) from None
+    except UnpairedSurrogate as e:  # pandas < 3 keeps it; the model refuses it
+        raise FormatError(path, e.reason) from None
     ds.meta["skipped"] = problems.messages()
     ds.meta["read_notes"] = list(problems.notes)
     ds.meta["source_format"] = format
