@@ -339,6 +339,7 @@ def test_signal_ends_a_busy_command_at_once(tmp_path, job, sig, code, says):
     finally:
         proc.kill()
     took = time.monotonic() - sent
+    print(f"{job}: exit {proc.returncode} {took:.2f} s after signal {int(sig)}")  # -s shows it
     assert proc.returncode == code, err
     assert err == f"annokit: {says}; nothing was written\n"
     assert took < SIGNAL_EXIT_S, f"{job} took {took:.2f} s to end after the signal"
