@@ -316,18 +316,18 @@ def group_keys(names: list[str], pattern: str, columns=()) -> pd.Series:
     group = 1 if compiled.groups else 0
     found = []
     for name in names:  # one C call per name; RE2 never backtracks
-        match = compiled.search(_utf8(name))
-        found.append(match.group(group) if match else None)
+        match = compiled.search(_utf8(name))  # bytes: twice as fast as str in google-re2
+        key = match.group(group) if match else None
+        found.append(None if key is None else key.decode("utf-8"))
     return pd.Series(found, dtype=object)
 
 
-def _utf8(name: str) -> str:
-    """``name`` as RE2 can take it: bytes an OS name could not decode become U+FFFD."""
+def _utf8(name: str) -> bytes:
+    """``name`` as UTF-8 for RE2; bytes the OS could not decode become U+FFFD."""
     try:
-        name.encode("utf-8")
-        return name
+        return name.encode("utf-8")
     except UnicodeEncodeError:
-        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace").encode()
 
 
 def _first_of_code(codes: np.ndarray) -> np.ndarray:
