@@ -84,10 +84,21 @@ def _common(func):
         except Exception as e:  # a bug: still one line, the traceback on request
             if debug:
                 raise
-            click.echo(f"annokit: internal error: {type(e).__name__}: {e} "
+            text = (str(e).splitlines() or [""])[0][:200]  # never a page of some input file
+            click.echo(f"annokit: internal error: {type(e).__name__}: {text} "
                        "(run again with --debug for the traceback)", err=True)
             sys.exit(3)
     return wrapper
+
+
+STDOUT = "-"  # --json -: write the JSON to standard output
+
+
+def _to_stdout(data: bytes) -> None:
+    """``data`` and a line break on standard output, for ``--json -`` in pipelines."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data + b"\n")
+    sys.stdout.flush()
 
 
 def _list_notes(notes: list[str], quiet: bool, label: str = "skipped") -> None:
@@ -123,6 +134,29 @@ def run() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here: KeyboardInterrupt
     warnings.showwarning = _one_line_warning
+    for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8 prints as \udcXX
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        _run()
+    except SystemExit as e:
+        if e.code in (130, 143):  # cleaned up already: leave now, not after worker threads
+            _exit_now(e.code)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """Exit at once: an image worker thread still blocked in a read (a slow disk, a
+    network mount) must not hold an interrupted run open, as joining it at exit would."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _run() -> None:
     try:
         main.main(standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -350,7 +384,8 @@ FAIL_LEVELS = ("error", "warning", "never")
               help="TOML or YAML file with thresholds, severities, skips and fail_on.")
 @click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default=None,
               help="Exit 1 when findings at or above this severity exist (default: error).")
-@click.option("--json", "json_out", type=click.Path(path_type=str), help="Write the JSON report.")
+@click.option("--json", "json_out", type=click.Path(path_type=str),
+              help="Write the JSON report (- for standard output; the table goes to stderr).")
 @click.option("--html", "html_out", type=click.Path(path_type=str), help="Write the HTML report.")
 @click.option("--skip", multiple=True, help="Leave out a check id or prefix (repeatable).")
 @click.option("--no-images", is_flag=True, help="Do not open image files (faster).")
@@ -374,8 +409,10 @@ def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, n
       annokit check data/coco/annotations.json --fail-on warning --min-box-area 36
       annokit check data/voc --score --html qc.html
     """
+    import orjson
+
     from . import checks
-    from .report import report, scores_summary, summary_table
+    from .report import report, scores_summary, summary_table, to_json_dict
 
     settings = checks.load_config(config) if config else {}
     limits = dict(settings.get("thresholds") or {})
@@ -384,19 +421,25 @@ def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, n
     if fail_on not in FAIL_LEVELS:
         raise AnnokitError(f"{config}: fail_on must be one of {', '.join(FAIL_LEVELS)}")
     inputs = (dataset, read.get("image_root"), config)
+    if html_out == STDOUT:
+        raise AnnokitError("--html -: the HTML report needs a file name (--json - writes the "
+                           "JSON report to standard output)")
     for out in (json_out, html_out):  # refuse a bad report path before the work
-        if out:
+        if out and out != STDOUT:
             check_output(out, inputs, overwrite=True, report=True)
     ds = _read(dataset, quiet, **read)
     found = checks.check(ds, skip=[*settings.get("skip", []), *skip], images=not no_images,
                          severity=settings.get("severity"), **limits)
     scores = _score(ds, score_model, quiet) if run_score else None
     for out in (json_out, html_out):
-        if out:
+        if out and out != STDOUT:
             report(ds, found, out, protect=inputs, scores=scores)
-    click.echo(summary_table(ds, found))
+    piped = json_out == STDOUT  # the JSON alone on stdout; the table goes to stderr
+    click.echo(summary_table(ds, found), err=piped)
     if scores is not None:
-        click.echo(scores_summary(ds, scores))
+        click.echo(scores_summary(ds, scores), err=piped)
+    if piped:
+        _to_stdout(orjson.dumps(to_json_dict(ds, found, scores), option=orjson.OPT_INDENT_2))
     levels = checks.SEVERITIES[: checks.SEVERITIES.index(fail_on) + 1] \
         if fail_on != "never" else ()
     failing = found["severity"].isin(levels).sum()
@@ -656,7 +699,7 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
 
     from . import evaluate as evaluation
 
-    if json_out:  # a bad --json path is refused before the work
+    if json_out and json_out != STDOUT:  # a bad --json path is refused before the work
         check_output(json_out, (ground_truth, predictions), overwrite=True, report=True)
     gt, pred = evaluation.read_pair(ground_truth, predictions, **read)
     _list_notes(gt.meta.get("skipped", []), quiet)
@@ -665,10 +708,13 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
         gt, pred, task, mode=mode, distance=distance, max_distance=max_distance,
         size=_sizes(size), score_threshold=score_threshold, classwise=not any_class, **options)
     _list_notes(metrics["notes"], quiet, label="note")
-    click.echo(evaluation.format_metrics(metrics))
+    click.echo(evaluation.format_metrics(metrics), err=json_out == STDOUT)
     if json_out:
         data = orjson.dumps(evaluation.to_plain(metrics), option=orjson.OPT_INDENT_2)
-        write_file_atomic(json_out, data + b"\n", protect=(ground_truth, predictions))
+        if json_out == STDOUT:  # the JSON alone on stdout; the table went to stderr
+            _to_stdout(data)
+        else:
+            write_file_atomic(json_out, data + b"\n", protect=(ground_truth, predictions))
 
 
 @main.command(name="eval")
@@ -688,7 +734,7 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
               help="Format of PREDICTIONS (default: detected; a COCO results list is read "
                    "on the ground truth's ids).")
 @click.option("--json", "json_out", type=click.Path(path_type=str),
-              help="Write the metrics as JSON (for pipelines).")
+              help="Write the metrics as JSON (for pipelines; - for standard output).")
 @_point_options
 @_read_options
 @_common
@@ -720,7 +766,8 @@ def evaluate() -> None:
 @click.argument("predictions", type=click.Path(path_type=str))
 @_point_options
 @click.option("--json", "json_out", type=click.Path(path_type=str),
-              help="Write the metrics (and per-class figures) as JSON.")
+              help="Write the metrics (and per-class figures) as JSON (- for standard "
+                   "output).")
 @click.option("--format", "format", type=SOURCE_FORMATS, default="auto",
               help="Format of PREDICTIONS (default: detected).")
 @_common
@@ -735,7 +782,7 @@ def evaluate_points(ground_truth: str, predictions: str, json_out, format: str, 
       annokit evaluate points data/voc predictions.csv --mode box
     """
     inputs = (predictions, ground_truth)
-    if json_out:  # a bad --json path is refused before the work
+    if json_out and json_out != STDOUT:  # a bad --json path is refused before the work
         check_output(json_out, inputs, overwrite=True, report=True)
     read = dict(pred_format=None if format == "auto" else format)
     _evaluate(ground_truth, predictions, "points", json_out, quiet, read=read,

@@ -25,7 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from .errors import AnnokitError, FormatError, Problems
-from .fileio import safe_relative
+from .fileio import open_image, safe_relative
 from .formats.layout import class_folders, split_folders
 from .formats.target import empty_class_notes, make_class_folders
 from .model import Dataset
@@ -177,8 +177,8 @@ def _crop_all(boxes: pd.DataFrame, pos: np.ndarray, imgs: pd.DataFrame, paths: p
                                           hint=f"{int((got[:, 0] < 0).sum())} boxes not "
                                           "cropped"))
             sizes[g] = got
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # Ctrl-C or SIGTERM: never wait for a worker still reading
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
     return sizes
@@ -198,7 +198,7 @@ def _crop_image(task: tuple[str | None, np.ndarray, list[str]]) -> tuple[np.ndar
     if path is None:
         return sizes, "image location unknown (no image root)"
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:  # a FIFO or /dev/zero: refused, never read
             im.load()
             fmt = SAVE_AS.get(im.format, im.format)
             width, height = im.size
@@ -212,8 +212,8 @@ def _crop_image(task: tuple[str | None, np.ndarray, list[str]]) -> tuple[np.ndar
                 options = JPEG_OPTIONS if fmt == "JPEG" else {}
                 crop.save(targets[k], format=fmt, **options)
                 sizes[k] = right - left, bottom - top
-    except FileNotFoundError:
-        return sizes, "image file not found"
+    except FormatError as e:
+        return sizes, "image file not found" if e.reason == "no such image" else e.reason
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         return sizes, f"cannot crop image ({type(e).__name__}: {e})"
     return sizes, None

@@ -32,6 +32,7 @@ import pandas as pd
 from .errors import AnnokitError, FormatError
 
 IMAGE_MODES = ("copy", "link", "none")
+PLACED = {"copy": "copied", "link": "linked"}
 MAX_NAME_BYTES = 255  # one path component, as Linux and macOS allow
 _TEMP = re.compile(r"\.annokit-(old-)?(\d+)-[0-9a-f]+(\.tmp)?$")
 
@@ -117,6 +118,7 @@ def check_output(target: str | os.PathLike, protect: tuple = (), *,
     target = Path(os.path.abspath(os.fspath(target)))
     _check_name(target)
     real = os.path.realpath(target)
+    _check_kind(target, real)
     for p in protect:
         if p is None:
             continue
@@ -133,6 +135,31 @@ def check_output(target: str | os.PathLike, protect: tuple = (), *,
     elif _is_nonempty(target) and not overwrite:
         raise AnnokitError(f"{target}: exists and is not empty (use --overwrite to replace it)")
     return target
+
+
+_SYSTEM_TREES = ("/dev/", "/proc/", "/sys/")  # device and kernel files, never an output
+_WRITABLE_TREES = ("/dev/shm/",)  # a RAM folder: ordinary files
+
+
+def _system_path(path: str) -> bool:
+    return path.startswith(_SYSTEM_TREES) and not path.startswith(_WRITABLE_TREES)
+
+
+def _check_kind(target: Path, real: str) -> None:
+    """Refuse a device, FIFO or socket (or a link to one, or into /dev or /proc) as an
+    output: replacing ``/dev/null`` or ``/dev/stdout`` with a file, or a FIFO another
+    program reads, is damage; ``-`` is how to ask for standard output."""
+    try:
+        mode = os.stat(target).st_mode
+    except (OSError, ValueError):
+        mode = None
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise AnnokitError(f"{target}: {_kind(mode)}, not a regular file; refusing to write "
+                           "it (give a file path, or - for standard output where offered)")
+    if _system_path(os.fspath(target)) or _system_path(real):
+        raise AnnokitError(f"{target}: is a device or kernel file (under /dev, /proc or /sys); "
+                           "refusing to write it (give a file path, or - for standard output "
+                           "where offered)")
 
 
 def _is_nonempty(path: Path) -> bool:
@@ -420,8 +447,13 @@ def place_images(sources: pd.Series, destinations: pd.Series, mode: str) -> list
     for src, dst in zip(sources, destinations):
         if src is None or dst is None:
             continue
-        if not os.path.exists(src):
+        try:
+            kind = os.stat(src).st_mode
+        except (OSError, ValueError):
             problems.append(f"{src}: image not found, not {mode}ed")
+            continue
+        if not stat.S_ISREG(kind):  # copying /dev/zero never ends; a FIFO blocks
+            problems.append(f"{src}: {_kind(kind)}, not an image file; not {PLACED[mode]}")
             continue
         parent = os.path.dirname(dst)
         if parent not in made_dirs:
@@ -466,20 +498,20 @@ def open_regular(path: str | os.PathLike, *, limit: int | None = None,
         >>> open_regular("/dev/zero")
         Traceback (most recent call last):
         ...
-        annokit.errors.AnnokitError: /dev/zero: a character device, not a regular file
+        annokit.errors.FormatError: /dev/zero: a character device, not a regular file
     """
     name = os.fspath(path)
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
-        raise AnnokitError(f"{name}: {_open_error(e, what)}") from None
+        raise FormatError(name, _open_error(e, what)) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise AnnokitError(f"{name}: {_kind(info.st_mode)}, not a regular {what}")
+            raise FormatError(name, f"{_kind(info.st_mode)}, not a regular file")
         if limit is not None and info.st_size > limit:
-            raise AnnokitError(f"{name}: {info.st_size:,} bytes is too large for a {what} "
-                               f"(at most {limit:,})")
+            raise FormatError(name, f"{info.st_size:,} bytes is too large for {_a(what)} "
+                              f"(at most {limit:,})")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -501,9 +533,33 @@ def read_regular(path: str | os.PathLike, *, limit: int | None = None,
     with open_regular(path, limit=limit, what=what) as f:
         data = f.read() if limit is None else f.read(limit + 1)
     if limit is not None and len(data) > limit:
-        raise AnnokitError(f"{os.fspath(path)}: more than {limit:,} bytes is too large "
-                           f"for a {what}")
+        raise FormatError(path, f"more than {limit:,} bytes is too large for {_a(what)}")
     return data
+
+
+MAX_IMAGE_BYTES = 1 << 30  # 1 GiB: far above any photo, far below what fills memory
+
+
+@contextmanager
+def open_image(path: str | os.PathLike, *, limit: int = MAX_IMAGE_BYTES):
+    """A Pillow image of the regular file ``path`` (lazy: the header is read, pixels on
+    ``load()``), through :func:`open_regular`: a FIFO or ``/dev/zero`` is refused at once.
+
+    The one way annokit opens an image file by name (checks, thumbnails, crops, scoring).
+
+    Example:
+        >>> with open_image("fixtures/images/red_64x48.png") as im:  # doctest: +SKIP
+        ...     im.size
+        (64, 48)
+    """
+    from PIL import Image
+
+    with open_regular(path, limit=limit, what="image") as f, Image.open(f) as im:
+        yield im
+
+
+def _a(what: str) -> str:
+    return f"{'an' if what[:1] in 'aeiou' else 'a'} {what}"
 
 
 def _open_error(e: OSError, what: str) -> str:
@@ -514,6 +570,24 @@ def _open_error(e: OSError, what: str) -> str:
     if e.errno == errno.EACCES:
         return "permission denied"
     return e.strerror or str(e)
+
+
+def shown_text(text: str, file: str | os.PathLike, root: str | os.PathLike,
+               limit: int = 60) -> str:
+    """``text``, read from ``file``, as an error message may quote it: ``repr``, cut at
+    ``limit`` characters; a placeholder when ``file`` resolves outside the dataset folder
+    ``root`` (a label file linked to ``/etc/passwd`` must never print its lines).
+
+    Example:
+        >>> shown_text("0 0.5 0.5 0.2", "data/labels/a.txt", "data")
+        "'0 0.5 0.5 0.2'"
+        >>> shown_text("root:x:0:0", "/etc/passwd", "data")
+        '(not shown: the file lies outside the dataset)'
+    """
+    real, base = os.path.realpath(file), os.path.realpath(root)
+    if real != base and not _inside(real, base):
+        return "(not shown: the file lies outside the dataset)"
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 # -- reading small config files -------------------------------------------------------

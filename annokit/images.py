@@ -31,7 +31,8 @@ from PIL import Image
 
 from .bits import popcount
 from .errors import FormatError
-from .imagesize import image_size
+from .fileio import MAX_IMAGE_BYTES, read_regular
+from .imagesize import image_size_of
 from .progress import track
 
 if TYPE_CHECKING:
@@ -65,17 +66,20 @@ def phash(image: Image.Image) -> int:
 def _scan_file(path: str) -> tuple:
     """(found, error, width, height, orientation, sha, phash) of one file."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
+        os.stat(path)
+    except (FileNotFoundError, ValueError):  # missing, or a NUL in the name: no such file
         return False, None, None, None, None, None, None
+    except OSError as e:  # a link loop, a folder we may not enter
+        return True, f"cannot read file: {e.strerror or e}", None, None, None, None, None
+    try:  # a FIFO, /dev/zero or a 50 GB file: refused at once, never read
+        data = read_regular(path, limit=MAX_IMAGE_BYTES, what="image")
+    except FormatError as e:
+        return True, e.reason, None, None, None, None, None
     except OSError as e:
         return True, f"cannot read file: {e.strerror or e}", None, None, None, None, None
-    except ValueError:  # a NUL in the name: no file has it
-        return False, None, None, None, None, None, None
     sha = hashlib.blake2b(data, digest_size=16).hexdigest()
     try:
-        width, height = image_size(path)
+        width, height = image_size_of(io.BytesIO(data), path)
     except FormatError:
         width = height = None  # Pillow says why below
     try:
@@ -127,9 +131,14 @@ def _scan(paths: list[str]) -> pd.DataFrame:
     key = (tuple(paths), tuple(_stat(p) for p in paths))
     if _cache["key"] == key:
         return _cache["table"]
-    with warnings.catch_warnings(), ThreadPoolExecutor() as pool:
-        warnings.simplefilter("ignore")  # Pillow's EXIF and palette warnings: never print
-        rows = list(track(pool.map(_scan_file, paths), "Reading images", total=len(paths)))
+    pool = ThreadPoolExecutor()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's EXIF and palette warnings: never print
+            rows = list(track(pool.map(_scan_file, paths), "Reading images",
+                              total=len(paths)))
+    finally:  # Ctrl-C or SIGTERM: never wait for a worker still reading
+        pool.shutdown(wait=False, cancel_futures=True)
     table = pd.DataFrame(rows, columns=_SCAN_COLUMNS[1:]).astype(_SCAN_TYPES)
     table.insert(0, "path", paths)
     _cache.update(key=key, table=table)

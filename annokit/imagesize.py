@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import struct
+from typing import BinaryIO
 
 from .errors import FormatError
+from .fileio import open_regular
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
@@ -25,21 +27,38 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         (64, 48)
     """
     try:
-        with open(path, "rb") as f:
-            head = f.read(32)
-            size = _from_head(head) if len(head) >= 24 else None
-            if size is None and head[:2] == b"\xff\xd8":
-                size = _jpeg_size(f)
-    except FileNotFoundError:
-        raise FormatError(path, "image file not found") from None
+        with open_regular(path, what="image") as f:  # a FIFO or /dev/zero: refused at once
+            size = image_size_of(f, path)
+    except FormatError:
+        if not os.path.lexists(path):
+            raise FormatError(path, "image file not found") from None
+        raise
     except OSError as e:
         raise FormatError(path, f"cannot read image: {e.strerror or e}") from None
     except ValueError as e:  # a NUL in the path: no file can have that name
         raise FormatError(repr(os.fspath(path)), f"not a usable file name ({e})") from None
+    return size
+
+
+def image_size_of(f: BinaryIO, name: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` from the header of the open binary file ``f`` (errors name
+    ``name``); for bytes already read, pass ``io.BytesIO(data)``.
+
+    Example:
+        >>> import io, struct
+        >>> png = b"\\x89PNG\\r\\n\\x1a\\n" + b"\\0\\0\\0\\rIHDR" + struct.pack(">II", 64, 48)
+        >>> image_size_of(io.BytesIO(png + bytes(8)), "a.png")
+        (64, 48)
+    """
+    head = f.read(32)
+    size = _from_head(head) if len(head) >= 24 else None
+    if size is None and head[:2] == b"\xff\xd8":
+        size = _jpeg_size(f)
     if size is None:
-        size = _pillow_size(path)
+        f.seek(0)
+        size = _pillow_size(f, name)
     if size[0] <= 0 or size[1] <= 0:
-        raise FormatError(path, f"image header gives size {size[0]}x{size[1]}")
+        raise FormatError(name, f"image header gives size {size[0]}x{size[1]}")
     return size
 
 
@@ -92,12 +111,12 @@ def _jpeg_size(f) -> tuple[int, int] | None:
             pos += 2 + struct.unpack(">H", data[i + 2: i + 4])[0]
 
 
-def _pillow_size(path) -> tuple[int, int]:
+def _pillow_size(f: BinaryIO, name) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:  # lazy: reads the header only
+        with Image.open(f) as im:  # lazy: reads the header only
             return im.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise FormatError(path, f"unreadable image header ({type(e).__name__}: {e})",
+        raise FormatError(name, f"unreadable image header ({type(e).__name__}: {e})",
                           hint="is it an image, and complete?") from None

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .errors import AnnokitError
 from .fileio import confined
 
 KINDS = ("box", "point", "label")
@@ -73,6 +74,52 @@ def _conform(frame: pd.DataFrame | None, schema: dict, name: str) -> pd.DataFram
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=True)
 
 
+def surrogate_reason(text: str) -> str:
+    r"""Why ``text``, holding an unpaired surrogate, is refused: the model's one rule.
+
+    JSON's ``"\udc80"`` or YAML's ``"\udc80"`` reads as a lone surrogate, and a folder name
+    that is not UTF-8 decodes to one; UTF-8, so every writer, report and terminal, cannot
+    hold it. Escaping it would rename a class behind the user's back, so it is refused.
+
+    Example:
+        >>> print(surrogate_reason("cat" + chr(0xDC80)))  # doctest: +ELLIPSIS
+        the name 'cat\udc80' holds an unpaired surrogate, ...; rename it
+    """
+    shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(shown) > 60:
+        shown = shown[:60] + "..."
+    return (f"the name '{shown}' holds an unpaired surrogate, which is not text any file "
+            "can hold (a \\udc.. escape in JSON or YAML, or a folder name that is not "
+            "UTF-8); rename it")
+
+
+class UnpairedSurrogate(AnnokitError):
+    """A category name no file can hold; ``reason`` without the place, for a reader to
+    name its file (``annokit.formats.read`` does)."""
+
+    def __init__(self, place: str, reason: str):
+        self.reason = reason
+        super().__init__(f"{place}: {reason}")
+
+
+def _refuse_surrogates(categories: pd.DataFrame) -> None:
+    for column in ("name", "supercategory"):
+        bad = categories[column].map(_unencodable).to_numpy(bool)
+        if bad.any():
+            i, text = categories["id"][bad].iloc[0], categories[column][bad].iloc[0]
+            raise UnpairedSurrogate(f"category id {i}: {column}", surrogate_reason(text))
+
+
+def _unencodable(text) -> bool:
+    if not isinstance(text, str):
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 @dataclass(repr=False)
 class Dataset:
     """An image dataset: categories, images and annotations as DataFrames, plus meta.
@@ -98,6 +145,7 @@ class Dataset:
 
     def __post_init__(self) -> None:
         self.categories = _conform(self.categories, CATEGORY_SCHEMA, "categories")
+        _refuse_surrogates(self.categories)
         self.images = _conform(self.images, IMAGE_SCHEMA, "images")
         self.annotations = _conform(self.annotations, ANNOTATION_SCHEMA, "annotations")
 

@@ -27,8 +27,8 @@ import orjson
 import pandas as pd
 
 from .checks import FINDING_COLUMNS, FINDING_EXTRAS, SEVERITIES, SEVERITY_RANK
-from .errors import AnnokitError
-from .fileio import check_output, safe_relative, write_file_atomic
+from .errors import AnnokitError, FormatError
+from .fileio import check_output, open_image, safe_relative, write_file_atomic
 from .model import Dataset
 from .score.contract import ANNOTATION_COLUMNS, IMAGE_COLUMNS, ISSUES
 from .stats import class_counts
@@ -582,16 +582,18 @@ def _figure(file_name, counts: pd.Series, picture: bytes, messages: pd.Series) -
 
 def _thumbnail(path, anns: pd.DataFrame, flags: pd.DataFrame) -> bytes | str:
     """JPEG bytes of the image shrunk to THUMB_SIZE with its boxes drawn, or why not."""
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
-    if path is None or not os.path.isfile(path):
+    if path is None or not os.path.lexists(path):
         return "image file not found"
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:  # a FIFO or /dev/zero: refused, never read
             full = im.size
             im.draft("RGB", (THUMB_SIZE, THUMB_SIZE))  # JPEG: decode at a reduced scale
             im = im.convert("RGB")
             im.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    except FormatError as e:  # not a regular file, too large
+        return f"cannot be read ({e.reason})"
     except Exception as e:  # unreadable or truncated: the image checks say more
         return f"cannot be read ({type(e).__name__})"
     scale = im.width / full[0]
@@ -822,9 +824,7 @@ def _full_width(info: pd.Series) -> float:
     """The image's width in pixels: from the dataset, else from the file's header."""
     if info["width"] is not pd.NA and info["width"] == info["width"]:
         return float(info["width"])
-    from PIL import Image
-
-    with Image.open(info["path"]) as im:  # the header only, no decode
+    with open_image(info["path"]) as im:  # the header only, no decode
         return float(im.size[0])
 
 

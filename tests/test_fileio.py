@@ -1,5 +1,6 @@
 """Output is atomic, never clobbers without --overwrite, never touches the input."""
 import os
+import stat
 import re
 
 import pandas as pd
@@ -233,3 +234,64 @@ def test_read_regular_caps_the_size(tmp_path):
     assert read_regular(path, limit=100) == b"x" * 100
     with pytest.raises(AnnokitError, match="100 bytes is too large for a predictions file"):
         read_regular(path, limit=99, what="predictions file")
+
+
+# -- outputs that are not regular files (issue 13) -------------------------------------
+
+def test_check_output_refuses_devices_fifos_sockets_and_kernel_paths(tmp_path):
+    import socket
+
+    from annokit.errors import AnnokitError
+    from annokit.fileio import check_output
+
+    fifo = tmp_path / "f.json"
+    os.mkfifo(fifo)
+    sock = tmp_path / "s.json"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(sock))
+    link = tmp_path / "n.json"
+    link.symlink_to("/dev/null")
+    cases = {"/dev/null": "a character device", fifo: r"a FIFO \(named pipe\)",
+             sock: "a socket", link: "a character device",
+             "/dev/stdout": "not a regular file|device or kernel file",
+             "/proc/self/x.json": "device or kernel file"}
+    for path, words in cases.items():
+        with pytest.raises(AnnokitError, match=words):
+            check_output(path, report=True, overwrite=True)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.path.islink(link)
+    shm = type(tmp_path)("/dev/shm")
+    if shm.is_dir():  # a RAM folder of ordinary files stays writable
+        assert check_output(shm / "annokit-test.json", report=True) == shm / "annokit-test.json"
+
+
+def test_shown_text_withholds_lines_of_files_outside_the_root(tmp_path):
+    from annokit.fileio import shown_text
+
+    (tmp_path / "data").mkdir()
+    inside, outside = tmp_path / "data" / "a.txt", tmp_path / "secret.txt"
+    outside.write_text("secret")
+    (tmp_path / "data" / "link.txt").symlink_to(outside)
+    assert shown_text("0 1 2", inside, tmp_path / "data") == "'0 1 2'"
+    assert shown_text("x" * 100, inside, tmp_path / "data") == repr("x" * 60 + "...")
+    assert "not shown" in shown_text("secret", tmp_path / "data" / "link.txt",
+                                     tmp_path / "data")
+
+
+def test_open_image_refuses_special_files_and_reads_images(tmp_path):
+    from PIL import Image
+
+    from annokit.errors import FormatError
+    from annokit.fileio import open_image
+
+    Image.new("RGB", (7, 5)).save(tmp_path / "a.png")
+    with open_image(tmp_path / "a.png") as im:
+        im.load()
+        assert im.size == (7, 5)
+    os.mkfifo(tmp_path / "b.png")
+    for path in (tmp_path / "b.png", "/dev/zero"):
+        with pytest.raises(FormatError, match="not a regular file"):
+            with open_image(path):
+                pass
+    with pytest.raises(FormatError, match="too large for an image"):
+        with open_image(tmp_path / "a.png", limit=10):
+            pass

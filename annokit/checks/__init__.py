@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import AnnokitError
-from ..fileio import load_yaml
+from ..fileio import MAX_CONFIG_BYTES, load_yaml, read_regular
 from ..model import Dataset
 from . import balance, geometry, labels  # noqa: F401 (each registers its checks)
 from . import images as image_checks  # noqa: F401 (``images`` is check()'s argument)
@@ -71,10 +71,10 @@ def load_config(path: str | os.PathLike) -> dict:
         "geometry.tiny" = "error"
     """
     path = Path(path)
-    if path.exists() and not path.is_file():  # /dev/zero, a FIFO: reading never ends
-        raise AnnokitError(f"{path}: not a regular file")
+    # /dev/zero, a FIFO, a link loop: one line, never a hang
+    data = read_regular(path, limit=MAX_CONFIG_BYTES, what="config file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
         if path.suffix.lower() == ".toml":
             try:
                 import tomllib
@@ -94,7 +94,9 @@ def load_config(path: str | os.PathLike) -> dict:
     known = {"fail_on", "skip", "thresholds", "severity"}
     unknown = set(config) - known
     if unknown:
-        raise AnnokitError(f"{path}: unknown config keys {sorted(unknown)}; "
+        shown = [str(k)[:30] for k in sorted(unknown, key=str)[:5]]  # a typo, not the file
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise AnnokitError(f"{path}: unknown config keys {shown}{more}; "
                            f"expected {sorted(known)}")
     skip, severity = config.get("skip", []), config.get("severity") or {}
     if not isinstance(skip, list) or not all(isinstance(x, str) for x in skip):

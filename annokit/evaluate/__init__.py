@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnnokitError
+from ..fileio import open_regular
 from ..model import Dataset
 from .classification import classification_metrics
 from .detection import IOU_TYPES, STATS, detection_metrics
@@ -88,7 +89,7 @@ def _scored(ds: Dataset) -> bool:
 def _is_results_list(path: Path) -> bool:
     if not (path.is_file() and path.suffix.lower() == ".json"):
         return False
-    with open(path, "rb") as f:
+    with open_regular(path, what="predictions file") as f:
         return f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
 
 

@@ -20,9 +20,9 @@ import os
 from importlib import import_module
 from pathlib import Path
 
-from ..errors import AnnokitError, Problems
+from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import atomic_output
-from ..model import Dataset
+from ..model import Dataset, UnpairedSurrogate, surrogate_reason
 from .target import Notes, refuse_unholdable
 
 FORMATS = ("coco", "voc", "yolo", "imagefolder", "csv")
@@ -133,7 +133,12 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
     options["image_root"] = None if image_root is None else Path(image_root).absolute()
     check_options(options, reader=format)
     problems = Problems(strict)
-    ds = module.read(path, problems=problems, **_pick(options, READ_OPTIONS, format))
+    try:
+        ds = module.read(path, problems=problems, **_pick(options, READ_OPTIONS, format))
+    except UnicodeEncodeError as e:  # a lone surrogate met pandas' UTF-8 strings
+        raise FormatError(path, surrogate_reason(e.object)) from None
+    except UnpairedSurrogate as e:  # pandas < 3 keeps it; the model refuses it
+        raise FormatError(path, e.reason) from None
     ds.meta["skipped"] = problems.messages()
     ds.meta["read_notes"] = list(problems.notes)
     ds.meta["source_format"] = format

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import AnnokitError
+from ..fileio import open_image
 
 CROP = 48          # side of the (padded) crop HOG looks at
 PAD = 0.25         # margin on each side, a fraction of the box's size
@@ -49,7 +50,7 @@ def open_rgb(path: str, max_side: int | None = None) -> Image.Image:
         >>> open_rgb("fixtures/shapes/voc/JPEGImages/shapes_000.jpg").size  # doctest: +SKIP
         (160, 120)
     """
-    with Image.open(path) as im:
+    with open_image(path) as im:  # a FIFO or /dev/zero: refused, never read
         if max_side and im.format == "JPEG":
             im.draft("RGB", (max_side, max_side))
         im.load()
