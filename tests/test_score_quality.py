@@ -83,7 +83,8 @@ def test_thresholds_and_margin():
     assert r[0] > 0.5 > r[1] and best.tolist() == [1, 1]
 
 
-def test_candidates_on_or_inside_annotated_boxes_are_not_shown():
+def test_candidates_on_or_inside_annotated_boxes_are_not_shown(monkeypatch):
+    monkeypatch.setattr(calibrate, "PER_BOX", 10.0)
     boxes = pd.DataFrame({"pos": [0, 0], "x": [100.0, 300], "y": [100.0, 100],
                           "w": [80.0, 40], "h": [80.0, 40]})
     cand = pd.DataFrame({"pos": [0, 0, 0, 0, 0, 1],
@@ -96,6 +97,16 @@ def test_candidates_on_or_inside_annotated_boxes_are_not_shown():
     kept = calibrate.keep_candidates(cand, sure, np.full(6, 0.8), boxes)
     assert kept[["pos", "x"]].values.tolist() == [[0, 10.0], [0, 10.0], [1, 100.0]]
     assert kept["y"].tolist() == [10.0, 300.0, 100.0]
+
+
+def test_candidates_keep_to_the_review_budget():
+    boxes = pd.DataFrame({"pos": np.zeros(30, int), "x": np.arange(30) * 10.0, "y": 0.0,
+                          "w": 5.0, "h": 5.0})
+    cand = pd.DataFrame({"pos": 1, "x": np.arange(8) * 20.0, "y": 0.0, "w": 5.0, "h": 5.0,
+                         "category_id": 1})
+    sure = np.array([0.5, 0.9, 0.6, 0.95, 0.7, 0.8, 0.55, 0.99])
+    kept = calibrate.keep_candidates(cand, sure, np.zeros(8), boxes)
+    assert sorted(kept["x"].tolist()) == [20.0, 60.0, 140.0]  # the 3 surest of 30 boxes
 
 
 def test_typical_is_the_class_median():

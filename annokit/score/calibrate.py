@@ -21,7 +21,8 @@ The classic box classifier gives, out of fold, probabilities over the categories
 
 Overlooked candidates are kept only where the classifier is at least as sure of the class
 as it is, in the median, of the annotated boxes of that class, and never where they
-overlap an annotated box (IoU >= :data:`MAX_IOU`) or mostly lie inside or around one.
+overlap an annotated box (IoU >= :data:`MAX_IOU`) or mostly lie inside or around one; at
+most one per ten annotated boxes is shown (:data:`PER_BOX`), the surest first.
 
 Example:
     >>> import numpy as np
@@ -39,6 +40,7 @@ from ..geometry import iou_matrix
 FLAG = 0.7  # flag below this quality (with a confident other column): chosen on seed 0
 MAX_IOU = 0.2     # a candidate overlapping an annotated box at least this much is not shown
 MAX_INSIDE = 0.5  # ... nor one whose area (or an annotated box's) lies this much in the other
+PER_BOX = 0.1     # at most this many candidates per annotated box are shown, surest first
 ERROR_RATE = (0.005, 0.3)  # bounds on the estimated share of wrong boxes
 
 
@@ -157,7 +159,8 @@ def typical(probs_own: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
 def keep_candidates(cand: pd.DataFrame, sure: np.ndarray, need: np.ndarray,
                     boxes: pd.DataFrame) -> pd.DataFrame:
     """The candidates as sure as a typical annotated object (``sure >= need``) that overlap
-    no annotated box of their image (``boxes``: pos, x, y, w, h) and hold none.
+    no annotated box of their image (``boxes``: pos, x, y, w, h) and hold none; of those,
+    the surest, at most :data:`PER_BOX` per annotated box (a review budget).
 
     Example:
         >>> keep_candidates(cand, sure, need, boxes)  # doctest: +SKIP
@@ -173,7 +176,10 @@ def keep_candidates(cand: pd.DataFrame, sure: np.ndarray, need: np.ndarray,
             continue
         mine = np.flatnonzero(ok & (pos == p))
         free[mine] = ~_touches(xywh[mine], have)
-    return cand[ok & free].reset_index(drop=True)
+    keep = np.flatnonzero(ok & free)
+    budget = max(1, int(PER_BOX * len(boxes)))
+    keep = keep[np.argsort(-np.asarray(sure)[keep], kind="stable")[:budget]]
+    return cand.iloc[np.sort(keep)].reset_index(drop=True)
 
 
 def _touches(cand: np.ndarray, have: np.ndarray) -> np.ndarray:
