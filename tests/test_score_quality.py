@@ -215,3 +215,31 @@ def test_unknown_backbone_is_one_clear_error():
         backbones.extractor("nowhere.onnx")
     with pytest.raises(AnnokitError, match="timm"):
         backbones.extractor("surely_not_a_timm_model_name")
+
+
+def _raccoon_part(n=30):
+    import annokit
+
+    ds = annokit.read(shared_dataset("raccoon"), "voc")
+    keep = ds.images["id"].to_numpy()[:n]
+    return annokit.Dataset(ds.categories, ds.images[ds.images["id"].isin(keep)],
+                           ds.annotations[ds.annotations["image_id"].isin(keep)], ds.meta)
+
+
+def test_classic_default_is_calibrated_and_says_who_judged(tmp_path):
+    import orjson
+
+    from annokit.score import format_worst, score, write_scores
+
+    ds = _raccoon_part()
+    result = score(ds, folds=3)
+    assert result.families == {t: "classic" for t in ("swap", "badloc", "spurious",
+                                                      "overlooked")}
+    n = len(ds.annotations)
+    own, cand = result.annotations.iloc[:n], result.annotations.iloc[n:]
+    assert own["quality"].between(0, 1).all()
+    assert (own.loc[own["issue"].notna(), "quality"] < calibrate.FLAG).all()
+    assert len(cand) <= max(1, int(calibrate.PER_BOX * n))
+    assert "judged by classic" in format_worst(ds, result).splitlines()[0]
+    out = write_scores(ds, result, tmp_path / "scores.json")
+    assert orjson.loads(out.read_bytes())["score"]["families"]["badloc"] == "classic"

@@ -380,6 +380,9 @@ def format_worst(ds: Dataset, result: Scores, n: int = 15) -> str:
     if candidate.any():
         head += f"; {int(candidate.sum())} candidate overlooked objects"
     head += f"; {len(result.skipped)} images skipped"
+    families = sorted(set((getattr(result, "families", None) or {}).values()))
+    if families:
+        head += f"; judged by {', '.join(families)}"
     worst = flagged.sort_values("quality", kind="stable").head(n)
     overlooked = rows[candidate].sort_values("quality", kind="stable").head(max(n // 3, 1))
     parts = [head]

@@ -63,6 +63,8 @@ def coco_json(ds: Dataset, result) -> bytes:
     """
     scored = _scored(ds, result)
     document = to_dict(scored, [])
+    if getattr(result, "families", None):  # which family judged which error type
+        document["score"] = {"families": dict(result.families)}
     labels = scored.annotations[scored.annotations["kind"] == "label"]
     if len(labels):
         cols = ["id", "image_id", "category_id", "quality", "issue", "suggested_category_id"]
