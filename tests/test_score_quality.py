@@ -243,3 +243,22 @@ def test_classic_default_is_calibrated_and_says_who_judged(tmp_path):
     assert "judged by classic" in format_worst(ds, result).splitlines()[0]
     out = write_scores(ds, result, tmp_path / "scores.json")
     assert orjson.loads(out.read_bytes())["score"]["families"]["badloc"] == "classic"
+
+
+@needs_lite0
+@pytest.mark.slow
+def test_pretrained_embeddings_feed_the_image_classifier():
+    import annokit
+    from annokit.score import score
+
+    ds = annokit.read(shared_dataset("sign_language_digits", "Dataset"), "imagefolder")
+    keep = ds.images.groupby(ds.annotations.set_index("image_id").loc[
+        ds.images["id"], "category_id"].to_numpy()).head(6)["id"]
+    small = annokit.Dataset(ds.categories, ds.images[ds.images["id"].isin(keep)],
+                            ds.annotations[ds.annotations["image_id"].isin(keep)], ds.meta)
+    result = score(small, model="pretrained", folds=3)
+    assert result.families == {"flip": "pretrained (lite0)"}
+    q = result.annotations["quality"]
+    assert q.between(0, 1).all()
+    # 6 images a class (4 to learn from), 10 classes: the own class is above chance
+    assert (q > 0.1).mean() > 0.75

@@ -111,7 +111,8 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
             if predictions is not None:
                 raise AnnokitError("--predictions takes a detector's boxes; classification "
                                    "scoring trains its own models")
-            table = _classification(ds, model, folds, seed, skipped, weights, iterations)
+            table = _classification(ds, model, folds, seed, skipped, weights, iterations,
+                                    backbone)
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
     _clip_suggestions(ds, table)
     return Scores(table, _image_table(ds, table, task), skipped, task,
@@ -134,8 +135,10 @@ def _families(task: str, model: str, predictions, backbone: str | None) -> dict:
         family = "predictions"
     elif model == "pretrained" and task == "detection":
         family = f"pretrained ({backbone or 'lite0'}) + classic features"
+    elif model == "pretrained":
+        family = f"pretrained ({backbone or 'lite0'})"
     else:
-        family = "classic" if model == "pretrained" else model
+        family = model
     types = ("swap", "badloc", "spurious", "overlooked") if task == "detection" else ("flip",)
     return {t: family for t in types}
 
@@ -227,17 +230,23 @@ def _overlooked(ds: Dataset, cand: pd.DataFrame) -> pd.DataFrame:
         "annotation_id": pd.array([pd.NA] * n, dtype="Int64"),
         "image_id": ds.images["id"].to_numpy(np.int64)[cand["pos"].to_numpy(np.int64)],
         "category_id": pd.array(cand["category_id"].to_numpy(), dtype="Int64"),
-        "quality": 1 - cand["object"].to_numpy(np.float64),
+        "quality": np.clip(1 - cand["object"].to_numpy(np.float64), 0, 1),
         "issue": np.full(n, "overlooked", dtype=object),
         "suggested_category_id": pd.array(cand["category_id"].to_numpy(), dtype="Int64"),
         **{f"suggested_{c}": cand[c].to_numpy(np.float64) for c in "xywh"}})
 
 
-def _classification(ds, model, folds, seed, skipped, weights, iterations) -> pd.DataFrame:
+def _classification(ds, model, folds, seed, skipped, weights, iterations,
+                    backbone=None) -> pd.DataFrame:
     labels, classes, multi = classification.label_table(ds)
     fold = _folds(ds, folds, seed)
     y = classification.targets(labels, len(ds.images), len(classes))
-    if model in ("classic", "pretrained") and weights is None:  # pretrained: boxes only
+    if model == "pretrained" and weights is None:
+        from .backbones import image_embeddings
+
+        feats, ok = image_embeddings(ds, skipped, backbone)
+        probs = classification.classic_probabilities(feats, y, ok, fold, multi, seed)
+    elif model == "classic" and weights is None:
         feats, ok = classification.featurise_images(ds, skipped)
         probs = classification.classic_probabilities(feats, y, ok, fold, multi, seed)
     else:

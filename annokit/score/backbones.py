@@ -283,3 +283,31 @@ class _TimmMaps:
             / torch.from_numpy(self.std)[:, None, None]
         mid, head = self.net(norm)
         return mid, head
+
+
+def image_embeddings(ds, skipped: list[str], spec: str | None = None,
+                     side: int = 224) -> tuple[np.ndarray, np.ndarray]:
+    """Per image the head map averaged (the network's own pooled embedding) at ``side`` px;
+    and a mask of the images that could be read.
+
+    Example:
+        >>> emb, ok = image_embeddings(ds, [])  # doctest: +SKIP
+    """
+    from .features import read_images
+
+    torch = _torch()
+    torch.set_num_threads(1)
+    net = lite0() if spec in (None, "lite0") else (
+        _OnnxMaps(Path(spec)) if str(spec).lower().endswith(".onnx") else _TimmMaps(str(spec)))
+    rows, ok = {}, np.zeros(len(ds.images), bool)
+    for pos, im in read_images(ds, "pretrained embeddings", skipped, side * 2):
+        x, _ = to_input(im.resize((side, side)))
+        with torch.inference_mode():
+            head = net.maps(x)[1]
+        rows[pos] = head.float().mean(dim=(2, 3))[0].numpy()
+        ok[pos] = True
+    dims = len(next(iter(rows.values()))) if rows else 0
+    out = np.zeros((len(ds.images), dims), np.float32)
+    for pos, v in rows.items():
+        out[pos] = v
+    return out, ok
