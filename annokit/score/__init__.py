@@ -31,7 +31,8 @@ from ..model import Dataset
 from . import classification, detection
 
 MODELS = ("classic", "cnn", "pretrained")
-DEFAULT_MODEL = "classic"  # what measured best per type within the time budget (baselines/)
+# per task, what measured best for its error types within the time budget (baselines/)
+DEFAULT_MODEL = {"detection": "classic", "classification": "pretrained"}
 TASKS = ("classification", "detection")
 ISSUES = ("swap", "badloc", "spurious", "overlooked", "flip")
 OUT_SUFFIXES = (".json", ".csv", ".parquet")
@@ -76,8 +77,10 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
     """Score every annotation of ``ds``; likely label errors get the lowest quality.
 
     ``task`` is 'detection' or 'classification' (default: detection when there are
-    boxes). ``model`` is 'classic' (default), 'pretrained' (classic heads on classic and
-    pretrained backbone features; ``pip install annokit[torch]``) or 'cnn'. ``backbone``
+    boxes). ``model`` is 'classic', 'pretrained' (classic heads on classic and pretrained
+    backbone features for boxes, on pretrained embeddings for image labels; ``pip install
+    annokit[torch]``) or 'cnn'; by default what measured best per task (classic for boxes,
+    pretrained for image labels when installed, else classic). ``backbone``
     (with 'pretrained') is 'lite0', an ``.onnx`` feature-map model or a timm model name.
     ``predictions`` (a Dataset with scores, a
     COCO results JSON or a YOLO folder with a confidence column) replaces the training.
@@ -90,7 +93,7 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
         >>> result.images.sort_values("quality").head(3)         # doctest: +SKIP
     """
     task = _task(ds, task)
-    model = _default_model(model, backbone)
+    model = _default_model(model, backbone, task)
     if model not in MODELS:
         raise AnnokitError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
     if not isinstance(folds, (int, np.integer)) or folds < 2:
@@ -119,14 +122,22 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
                   used[0] if used else None, _families(task, model, predictions, backbone))
 
 
-def _default_model(model: str | None, backbone: str | None) -> str:
-    """No ``model``: classic, which measured best for every type it can judge within the
-    time budget (baselines/README.md, "score v2"); a ``backbone`` asks for pretrained."""
+def _default_model(model: str | None, backbone: str | None, task: str) -> str:
+    """No ``model``: the family that measured best for the task's error types within the
+    time budget (baselines/README.md, "score v2"): classic for boxes, pretrained features
+    for image labels when installed; a ``backbone`` asks for pretrained."""
     if model is not None:
         if backbone is not None and model != "pretrained":
             raise AnnokitError("--backbone goes with --model pretrained")
         return model
-    return "pretrained" if backbone is not None else DEFAULT_MODEL
+    if backbone is not None:
+        return "pretrained"
+    best = DEFAULT_MODEL[task]
+    if best == "pretrained":
+        from .backbones import available
+
+        return best if available() else "classic"
+    return best
 
 
 def _families(task: str, model: str, predictions, backbone: str | None) -> dict:
