@@ -257,7 +257,7 @@ def test_pretrained_embeddings_feed_the_image_classifier():
     small = annokit.Dataset(ds.categories, ds.images[ds.images["id"].isin(keep)],
                             ds.annotations[ds.annotations["image_id"].isin(keep)], ds.meta)
     result = score(small, model="pretrained", folds=3)
-    assert result.families == {"flip": "pretrained (lite0)"}
+    assert result.families == {"flip": "pretrained (lite0) + classic features"}
     q = result.annotations["quality"]
     assert q.between(0, 1).all()
     # 6 images a class (4 to learn from), 10 classes: the own class is above chance
