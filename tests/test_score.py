@@ -272,7 +272,7 @@ def make_classes(folder, n: int = 90, seed: int = 0) -> annokit.Dataset:
 def test_label_flips_rank_first_classic(tmp_path):
     ds = make_classes(tmp_path / "cls", n=300)
     noisy, truth = inject_label_flips(ds, 0.08, seed=3)
-    result = score(noisy, folds=3)
+    result = score(noisy, folds=3, model="classic")
     assert result.task == "classification"
     table = result.annotations
     flipped = truth["flipped"].to_numpy()

@@ -71,6 +71,7 @@ class Scores:
     skipped: list[str] = field(default_factory=list)
     task: str = "detection"
     predictions: Dataset | None = None  # the out-of-fold detector boxes (cnn, --predictions)
+    families: dict = field(default_factory=dict)  # which family judged which error type
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` rows with an issue and the lowest quality, worst first.
@@ -236,6 +237,8 @@ def coco_json(ds: Dataset, result: Scores) -> bytes:
     document["overlooked"] = _candidate_dicts(table.iloc[n:], start)
     document["annokit_scores"] = {"format": FORMAT, "task": result.task,
                                   "skipped": list(result.skipped)}
+    if result.families:  # which family judged which error type
+        document["annokit_scores"]["families"] = dict(result.families)
     return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY, default=_default)
 
 

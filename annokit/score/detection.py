@@ -14,8 +14,9 @@ predictions      a detector's boxes (the user's ``--predictions``, or the out-of
 
 Per box: ``swap_quality`` = p(annotated class) / (p(annotated) + p(best other class)),
 ``spurious_quality`` = p(annotated) / (p(annotated) + p(background)),
-``badloc_quality`` = 1 - p(badly located); ``quality`` is the lowest of the three and
-``issue`` the type that gave it when it is below :data:`FLAG`.
+``badloc_quality`` = 1 - p(badly located). For ``classic``, ``quality`` and ``issue`` are
+calibrated and flagged by ``calibrate.judge_boxes``; from predictions, ``quality`` is the
+lowest of the three and ``issue`` the type that gave it when it is below :data:`FLAG`.
 
 Example:
     >>> boxes, candidates = classic(ds, folds, seed=0, skipped=[])  # doctest: +SKIP
@@ -27,7 +28,7 @@ import pandas as pd
 
 from ..geometry import iou_matrix
 from ..model import Dataset
-from . import models
+from . import calibrate, models
 from .features import crop_features, read_images
 from .overlap import greedy_keep, max_iou as max_overlap, row_blocks
 from .registry import out_of_fold
@@ -81,20 +82,22 @@ def _image_samples(im, boxes: np.ndarray, sizes_rel: np.ndarray, rng, with_candi
 
 
 def featurise(ds: Dataset, boxes: pd.DataFrame, seed: int, skipped: list[str],
-              with_candidates: bool = True) -> pd.DataFrame | None:
+              with_candidates: bool = True, pretrained=None) -> pd.DataFrame | None:
     """Decode each image once and compute the features of all its sample boxes.
 
     Returns a table with ``pos`` (image), ``kind`` (gt/jitter/negative/candidate),
     ``ref`` (the box row for gt/jitter), ``code`` (class), the box ``x y w h`` and
     ``target`` (jitter: where the true box is, relative to the jittered one), plus a
     ``features`` matrix in ``.attrs``. Unreadable images are appended to ``skipped``.
+    ``pretrained`` (a function of the image and its xyxy boxes, ``backbones.box_features``)
+    adds a ``pretrained`` matrix, from one pass over each image.
     """
     images = ds.images
     sizes = boxes[["w", "h"]].to_numpy() / images[["width", "height"]].to_numpy(
         np.float64, na_value=np.nan)[boxes["pos"].to_numpy()]
     sizes_rel = sizes[np.isfinite(sizes).all(axis=1)]
     by_image = {p: g for p, g in boxes.groupby("pos", sort=False)}
-    parts, feats = [], []
+    parts, feats, deep = [], [], []
     for pos, im in read_images(ds, "features", skipped):
         group = by_image.get(pos)
         if group is None:
@@ -114,10 +117,17 @@ def featurise(ds: Dataset, boxes: pd.DataFrame, seed: int, skipped: list[str],
                     part[["t0", "t1", "t2", "t3"]] = _offsets(b, xywh)
             parts.append(part)
             feats.append(crop_features(im, _xyxy(b)))
+        if pretrained is not None and len(parts) > len(deep):
+            new = parts[len(deep):]
+            every = pretrained(im, _xyxy(np.vstack([p[["x", "y", "w", "h"]].to_numpy()
+                                                    for p in new])))
+            deep += np.split(every, np.cumsum([len(p) for p in new])[:-1])
     if not parts:
         return None
     table = pd.concat(parts, ignore_index=True)
     table.attrs["features"] = np.vstack(feats)
+    if pretrained is not None:
+        table.attrs["pretrained"] = np.vstack(deep)
     return table
 
 
@@ -138,7 +148,7 @@ def _apply_offsets(box: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.hstack([centre - size / 2, size])
 
 
-def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str]
+def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str], pretrained=None
             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Out-of-fold per-box type qualities and scored overlooked candidates (classic).
 
@@ -146,12 +156,14 @@ def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str]
     suggestions, indexed by annotation position; candidates: pos, x, y, w, h, code, prob).
     """
     boxes, classes = box_table(ds)
-    table = featurise(ds, boxes, seed, skipped)
+    table = featurise(ds, boxes, seed, skipped, pretrained=pretrained)
     k = len(classes)
     scores = _empty_box_scores(len(ds.annotations))
     if table is None:
         return scores, _empty_candidates()
     feats = models.reduce(table.attrs["features"], seed)
+    if "pretrained" in table.attrs:  # reduced apart: neither set drowns the other
+        feats = np.hstack([feats, models.reduce(table.attrs["pretrained"], seed)])
     kind = table["kind"].to_numpy()
     fold = folds[table["pos"].to_numpy()]
     label = np.where(kind == "gt", table["code"].fillna(-1).to_numpy(),
@@ -172,7 +184,26 @@ def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str]
     gt = kind == "gt"
     _fill_box_scores(scores, table[gt], probs[gt], offsets[gt], classes)
     cand = kind == "candidate"
-    return scores, _candidates(table[cand], probs[cand, :k], classes)
+    return _calibrated(scores, table, probs, label, classes, seed, boxes,
+                       _candidates(table[cand], probs[cand, :k], classes))
+
+
+def _calibrated(scores, table, probs, label, classes, seed, boxes, found):
+    """Calibrated quality and flags (``calibrate.judge_boxes``) on the box rows; only the
+    candidates as sure as a typical annotated object and clear of every annotated box."""
+    k = len(classes)
+    kind = table["kind"].to_numpy()
+    code = table["code"].fillna(-1).to_numpy(np.int64)
+    judged = calibrate.judge_boxes(probs, label, code, kind, k, seed)
+    gt = kind == "gt"
+    rows = table.loc[gt, "ref"].to_numpy(np.int64)
+    scores["quality"] = np.nan
+    scores["issue"] = pd.Series([None] * len(scores), dtype=object)
+    scores.loc[rows, "quality"] = judged["quality"]
+    scores.loc[rows, "issue"] = judged["issue"]
+    need = calibrate.typical(probs[gt][np.arange(gt.sum()), code[gt]], code[gt], k)
+    found_need = need[pd.Index(classes).get_indexer(found["category_id"])]
+    return scores, calibrate.keep_candidates(found, found["sure"].to_numpy(), found_need, boxes)
 
 
 def _empty_box_scores(n: int) -> pd.DataFrame:
@@ -185,7 +216,7 @@ def _empty_box_scores(n: int) -> pd.DataFrame:
 
 def _empty_candidates() -> pd.DataFrame:
     return pd.DataFrame({"pos": np.zeros(0, np.int64), "x": [], "y": [], "w": [], "h": [],
-                         "category_id": np.zeros(0, np.int64), "object": []})
+                         "category_id": np.zeros(0, np.int64), "object": [], "sure": []})
 
 
 def _fill_box_scores(scores: pd.DataFrame, gt: pd.DataFrame, probs: np.ndarray,
@@ -221,7 +252,7 @@ def _candidates(cand: pd.DataFrame, objects: np.ndarray, classes: np.ndarray) ->
                         "y": cand["y"].to_numpy(), "w": cand["w"].to_numpy(),
                         "h": cand["h"].to_numpy(),
                         "category_id": classes[objects.argmax(axis=1)],
-                        "object": objects.sum(axis=1)})
+                        "object": objects.sum(axis=1), "sure": objects.max(axis=1)})
     return suppress(out[out["object"] >= MIN_OBJECT])
 
 
@@ -254,6 +285,8 @@ def combine(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         >>> combine(s)[1].tolist()
         [None, 'swap']
     """
+    if "quality" in scores and "issue" in scores:  # calibrated already (classic)
+        return scores["quality"].to_numpy(np.float64), scores["issue"].to_numpy(object)
     q = scores[[f"{t}_quality" for t in ISSUES]].to_numpy(np.float64)
     judged = np.isfinite(q).all(axis=1)
     safe = np.where(np.isfinite(q), q, 1.0)

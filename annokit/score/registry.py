@@ -2,7 +2,7 @@
 
 A family judges each image with a model that never saw it: :func:`out_of_fold` trains on
 the other folds and predicts the held-out one, for every fold. The built-in families
-(``classic``, ``cnn``) and any family you register go through it.
+(``classic``, ``pretrained``, ``cnn``) and any family you register go through it.
 
 Register your own detector or classifier with one function of one signature::
 
@@ -36,7 +36,7 @@ from ..errors import AnnokitError
 from ..progress import track
 
 TASKS = ("classification", "detection")
-BUILT_IN = ("classic", "cnn")
+BUILT_IN = ("classic", "cnn", "pretrained")
 
 
 @dataclass(frozen=True)
