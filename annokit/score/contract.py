@@ -7,7 +7,8 @@ per overlooked candidate (``annotation_id`` NA). Columns (:data:`ANNOTATION_COLU
 annotation_id (Int64), image_id (int64), category_id (Int64), quality (float64 in
 [0, 1], the probability that the annotation is right; NaN: not judged), issue (one of
 :data:`ISSUES` or None), suggested_category_id (Int64), suggested_x/y/w/h (float64, COCO
-xywh pixels), plus optional per-type qualities (``swap_quality`` ...).
+xywh pixels), plus optional per-type qualities (``swap_quality`` ...) and, read from a
+table a reviewer marked, ``accept`` (bool: the row was marked 1/yes/true/x/accept/ok).
 ``Scores.images``: image_id, quality, n_issues.
 
 Files (:func:`write_scores`, :func:`read_scores`):
@@ -45,6 +46,8 @@ ANNOTATION_COLUMNS = ("annotation_id", "image_id", "category_id", "quality", "is
                       "suggested_category_id", "suggested_x", "suggested_y", "suggested_w",
                       "suggested_h")
 IMAGE_COLUMNS = ("image_id", "quality", "n_issues")
+ACCEPT = "accept"  # optional: the reviewer's mark in a scores table (see annokit apply)
+YES = frozenset({"1", "1.0", "true", "yes", "y", "x", "accept", "accepted", "ok"})
 NAME_COLUMNS = ("file_name", "category_name", "suggested_category_name", "image_quality")
 OUT_SUFFIXES = (".json", ".csv", ".parquet")
 SUGGESTED = ["suggested_x", "suggested_y", "suggested_w", "suggested_h"]
@@ -296,7 +299,8 @@ def read_scores(path: str | os.PathLike, ds: Dataset | None = None) -> Scores:
                            source=path)
         table, images = _onto(table, images, ds, path)
     images = images.assign(n_issues=_issue_counts(table, images["image_id"]))
-    cols = [c for c in table.columns if c in ANNOTATION_COLUMNS or c.endswith("_quality")]
+    cols = [c for c in table.columns
+            if c in ANNOTATION_COLUMNS or c.endswith("_quality") or c == ACCEPT]
     if task is None:  # tables: detection rows carry the per-type qualities
         task = "detection" if "spurious_quality" in table else "classification"
     scores = Scores(table[cols].reset_index(drop=True),
@@ -328,6 +332,9 @@ def _from_table(data: bytes, path: Path, suffix: str) -> pd.DataFrame:
     for col in (*ANNOTATION_COLUMNS, "file_name", "category_name", "suggested_category_name"):
         if col not in table:
             table[col] = None if "name" in col else np.nan
+    if ACCEPT in table:  # a reviewer's marks: anything but a yes is a no
+        marks = table[ACCEPT].astype(object).where(table[ACCEPT].notna(), "")
+        table[ACCEPT] = marks.astype(str).str.strip().str.lower().isin(YES).to_numpy(bool)
     return table
 
 
@@ -374,7 +381,7 @@ def _json_row(a: dict, own: bool) -> list:
         else a.get("suggested_bbox")
     ok = isinstance(box, list) and len(box) == 4
     return [a.get("id") if own else None, a.get("image_id"), a.get("category_id"),
-            a.get("quality"), a.get("issue"),
+            a.get("quality"), a.get("issue") if own else "overlooked",  # the list says it
             a.get("suggested_category_id") if own else a.get("category_id"),
             *(box if ok else [None] * 4)]
 
