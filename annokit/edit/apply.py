@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import AnnokitError
 from ..model import Dataset
-from ..score.contract import ACCEPT, FLAG, ISSUES, SUGGESTED, Scores, read_scores
+from ..score.contract import ACCEPT, ISSUES, SUGGESTED, Scores, flagged, read_scores
 from ..score.match import check_scores_match
 
 ACTIONS = {"swap": "relabel", "flip": "relabel", "badloc": "move", "spurious": "remove",
@@ -47,7 +47,7 @@ def chosen_rows(table: pd.DataFrame, accept=ISSUES, max_quality: float | None = 
     if max_quality is not None:
         pick &= table["quality"] <= max_quality
     else:
-        pick &= ~table["issue"].eq("overlooked") | (table["quality"] < FLAG)
+        pick &= flagged(table)
     if ACCEPT in table:
         pick &= table[ACCEPT].astype(bool)
     rows = table[pick.to_numpy(bool)]
