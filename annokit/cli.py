@@ -1102,8 +1102,7 @@ def apply_command(dataset: str, scores: str, output: str, accept: str, max_quali
     check_output(output, inputs, overwrite=overwrite)  # both refused before the work
     check_output(log_path, (*inputs, output), overwrite=True, report=True)
     ds = _read(dataset, quiet, **read)
-    fixed, log = edit.apply_fixes(ds, edit.read_scores_file(scores), accept=chosen,
-                                  max_quality=max_quality)
+    fixed, log = edit.apply_fixes(ds, scores, accept=chosen, max_quality=max_quality)
     fmt, written = _write(fixed, output, to=to, dataset=inputs, quiet=quiet, images=images,
                           overwrite=overwrite, voc_one_based=read["voc_one_based"])
     write_file_atomic(log_path, log[LOG_COLUMNS].to_csv(index=False),

@@ -11,10 +11,11 @@ import pytest
 import annokit
 from annokit import AnnokitError, Dataset
 from annokit.edit import (apply_fixes, diff, drop_classes, drop_empty_images, keep_classes,
-                          map_classes, merge, parse_class_map, read_scores_file,
+                          map_classes, merge, parse_class_map,
                           sample_images, where)
 from annokit.edit.where import WhereError, parse
 from annokit.score import Scores, write_scores
+from annokit.score.contract import read_scores
 from conftest import assert_same_content, run_cli as run, shared_dataset
 
 
@@ -260,7 +261,7 @@ def test_apply_every_layout(tmp_path, suffix):
     path = tmp_path / f"scores{suffix}"
     write_scores(ds, scores_for(ds, FIXES, overlooked=[(3, 1, 0.1, [1, 1, 9, 9]),
                                                        (3, 1, 0.8, [40, 40, 9, 9])]), path)
-    fixed, log = apply_fixes(ds, read_scores_file(path))
+    fixed, log = apply_fixes(ds, read_scores(path, ds))
     assert log["change"].tolist() == ["relabel", "relabel", "move", "remove", "add"]
     a = fixed.annotations.set_index("id")
     assert a.loc[1, "category_id"] == 2 and a.loc[4, "category_id"] == 5
@@ -269,7 +270,7 @@ def test_apply_every_layout(tmp_path, suffix):
     assert a.loc[5, ["image_id", "category_id", "x", "w"]].tolist() == [3, 1, 1, 9]
     assert log.iloc[0][["before", "after"]].tolist() == ["car 0.0,0.0,10.0,10.0",
                                                          "bus 0.0,0.0,10.0,10.0"]
-    some, log = apply_fixes(ds, read_scores_file(path), accept=("swap",), max_quality=0.5)
+    some, log = apply_fixes(ds, read_scores(path, ds), accept=("swap",), max_quality=0.5)
     assert log["annotation"].tolist() == [1] and len(some.annotations) == 4
 
 
@@ -282,7 +283,7 @@ def test_apply_reads_the_contract_layout_with_a_separate_overlooked_list(tmp_pat
     doc["overlooked"] = [{"image_id": 3, "category_id": 5, "bbox": [2, 2, 6, 6],
                           "quality": 0.05}]
     path.write_text(json.dumps(doc))
-    fixed, log = apply_fixes(ds, read_scores_file(path), accept=("overlooked",))
+    fixed, log = apply_fixes(ds, read_scores(path, ds), accept=("overlooked",))
     assert log["change"].tolist() == ["add"]
     added = fixed.annotations.iloc[-1]
     assert [added["image_id"], added["category_id"], added["w"]] == [3, 5, 6]
@@ -297,9 +298,11 @@ def test_apply_checks_the_names_a_scores_table_carries(tmp_path):
     table["file_name"] = table["image_id"].map({1: "im1.jpg", 2: "im2.jpg", 3: "im3.jpg"})
     table["category_name"] = table["category_id"].map({1: "car", 2: "bus", 5: "bike"})
     table.to_csv(path, index=False)
-    assert len(apply_fixes(ds, read_scores_file(path))[1]) == 4
-    with pytest.raises(AnnokitError, match="class 2 is 'bus' there but 'coach'"):
-        apply_fixes(map_classes(ds, {"bus": "coach"}), read_scores_file(path))
+    assert len(apply_fixes(ds, read_scores(path, ds))[1]) == 4
+    # the one match rule (annokit.score.match) words it: class names not in the dataset
+    with pytest.raises(AnnokitError, match=r"another dataset: 1 scored class name is not in "
+                                           r"the dataset \('bus'\)"):
+        apply_fixes(map_classes(ds, {"bus": "coach"}), path)
 
 
 def test_apply_only_reviewer_marked_rows(tmp_path):
@@ -309,33 +312,42 @@ def test_apply_only_reviewer_marked_rows(tmp_path):
     table = pd.read_csv(path)
     table["accept"] = ["yes", "", "x", 0]
     table.to_csv(path, index=False)
-    fixed, log = apply_fixes(ds, read_scores_file(path))
+    fixed, log = apply_fixes(ds, read_scores(path, ds))
     assert log["annotation"].tolist() == [1, 3]
     assert log["why"].str.contains("accepted by the reviewer").all()
 
 
 def test_apply_refuses_scores_of_another_dataset(tmp_path):
+    """The one match rule (annokit.score.match), worded its way; the path form reads the
+    scores onto the dataset they are applied to."""
     ds = make(BOXES)
     path = tmp_path / "scores.json"
     write_scores(ds, scores_for(ds, FIXES), path)
     other = make(BOXES)
     other.images["file_name"] = ["x1.jpg", "x2.jpg", "x3.jpg"]
-    with pytest.raises(AnnokitError, match="image 1 is 'im1.jpg' there but 'x1.jpg' in the "
-                                           "dataset: these scores were made for another"):
-        apply_fixes(other, read_scores_file(path))
+    with pytest.raises(AnnokitError, match=r"scores.json: these scores were made for another "
+                                           r"dataset: 3 scored file names are not in the "
+                                           r"dataset \('im1.jpg'"):
+        apply_fixes(other, path)
     renamed = map_classes(ds, {"car": "auto"})
-    with pytest.raises(AnnokitError, match="class 1 is 'car' there but 'auto'"):
-        apply_fixes(renamed, read_scores_file(path))
+    with pytest.raises(AnnokitError, match=r"1 scored class name is not in the dataset "
+                                           r"\('car'\)"):
+        apply_fixes(renamed, path)
     csv = tmp_path / "scores.csv"
     write_scores(ds, scores_for(ds, FIXES), csv)
     fewer = ds.copy()
     fewer.annotations = fewer.annotations.iloc[1:]
-    with pytest.raises(AnnokitError, match="annotation 1 is not in the dataset"):
-        apply_fixes(fewer, read_scores_file(csv))
+    with pytest.raises(AnnokitError, match=r"1 scored annotation id is not in the dataset "
+                                           r"\(1\)"):
+        apply_fixes(fewer, csv)
     moved = ds.copy()
     moved.annotations.loc[0, "image_id"] = 3
-    with pytest.raises(AnnokitError, match="annotation 1 has image_id 1 there but 3"):
-        apply_fixes(moved, read_scores_file(csv))
+    with pytest.raises(AnnokitError, match=r"1 scored annotation is on another image than in "
+                                           r"the dataset \(ids 1\)"):
+        apply_fixes(moved, csv)
+    # a Scores given directly is checked by the same rule
+    with pytest.raises(AnnokitError, match="1 scored annotation id is not in the dataset"):
+        apply_fixes(fewer, scores_for(ds, FIXES))
 
 
 # -- diff ---------------------------------------------------------------------------------
@@ -534,7 +546,7 @@ def test_cli_apply_real_scores_on_bccd(bccd, tmp_path):
     code, stdout, err = run("apply", sub, scores, tmp_path / "fixed", "--to", "coco")
     assert code == 0, err
     log = pd.read_csv(str(tmp_path / "fixed") + ".changes.csv")
-    table = read_scores_file(scores).table
+    table = read_scores(scores).annotations
     flagged = table["issue"].notna() & ((table["issue"] != "overlooked")
                                         | (table["quality"] < 0.5))
     assert len(log) == int(flagged.sum())

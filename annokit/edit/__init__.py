@@ -8,11 +8,10 @@ Example:
     >>> ds2 = edit.map_classes(ds, "RBC=red_blood_cell")          # doctest: +SKIP
     >>> ds3 = edit.where(ds2, "w * h >= 36")                      # doctest: +SKIP
     >>> merged, notes = edit.merge([ds2, other], ["a", "b"])      # doctest: +SKIP
-    >>> fixed, log = edit.apply_fixes(ds, edit.read_scores_file("scores.json"))
-    ...                                                           # doctest: +SKIP
+    >>> fixed, log = edit.apply_fixes(ds, "scores.json")          # doctest: +SKIP
     >>> edit.diff(ds, fixed).totals()                             # doctest: +SKIP
 """
-from .apply import ScoresFile, apply_fixes, check_match, read_scores_file
+from .apply import apply_fixes
 from .classes import (apply_class_options, drop_classes, keep_classes, map_classes,
                       parse_class_map)
 from .diff import DatasetDiff, diff, format_diff
@@ -20,7 +19,6 @@ from .merge import merge
 from .where import drop_empty_images, sample_images, where
 from .where import parse as where_parse
 
-__all__ = ["DatasetDiff", "ScoresFile", "apply_class_options", "apply_fixes", "check_match",
-           "diff", "drop_classes", "drop_empty_images", "format_diff", "keep_classes",
-           "map_classes", "merge", "parse_class_map", "read_scores_file", "sample_images",
-           "where", "where_parse"]
+__all__ = ["DatasetDiff", "apply_class_options", "apply_fixes", "diff", "drop_classes",
+           "drop_empty_images", "format_diff", "keep_classes", "map_classes", "merge",
+           "parse_class_map", "sample_images", "where", "where_parse"]

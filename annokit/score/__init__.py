@@ -32,7 +32,8 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..model import Dataset
 from . import classification, detection
-from .contract import ISSUES, OUT_SUFFIXES, Scores, clip_qualities, read_scores, write_scores
+from .contract import (ISSUES, OUT_SUFFIXES, Scores, clip_qualities, flagged, read_scores,
+                       write_scores)
 
 MODELS = ("classic", "cnn", "pretrained")
 # per task, what measured best for its error types within the time budget (baselines/)
@@ -340,9 +341,7 @@ def _image_table(ds: Dataset, table: pd.DataFrame, task: str) -> pd.DataFrame:
     """Per image: the lowest quality among its rows (1 when it has none, NaN when it
     could not be judged) and how many rows name an issue (overlooked: quality < FLAG)."""
     ids = ds.images["id"].to_numpy(np.int64)
-    counted = table["issue"].notna() & ((table["issue"] != "overlooked")
-                                        | (table["quality"] < detection.FLAG))
-    n_issues = counted.groupby(table["image_id"]).sum().reindex(ids, fill_value=0)
+    n_issues = flagged(table).groupby(table["image_id"]).sum().reindex(ids, fill_value=0)
     low = table.groupby("image_id")["quality"].min().reindex(ids)
     has_rows = table.groupby("image_id").size().reindex(ids, fill_value=0).to_numpy() > 0
     quality = np.where(has_rows, low.to_numpy(np.float64), 1.0)

@@ -7,7 +7,8 @@ per overlooked candidate (``annotation_id`` NA). Columns (:data:`ANNOTATION_COLU
 annotation_id (Int64), image_id (int64), category_id (Int64), quality (float64 in
 [0, 1], the probability that the annotation is right; NaN: not judged), issue (one of
 :data:`ISSUES` or None), suggested_category_id (Int64), suggested_x/y/w/h (float64, COCO
-xywh pixels), plus optional per-type qualities (``swap_quality`` ...).
+xywh pixels), plus optional per-type qualities (``swap_quality`` ...) and, read from a
+table a reviewer marked, ``accept`` (bool: the row was marked 1/yes/true/x/accept/ok).
 ``Scores.images``: image_id, quality, n_issues.
 
 Files (:func:`write_scores`, :func:`read_scores`):
@@ -45,6 +46,8 @@ ANNOTATION_COLUMNS = ("annotation_id", "image_id", "category_id", "quality", "is
                       "suggested_category_id", "suggested_x", "suggested_y", "suggested_w",
                       "suggested_h")
 IMAGE_COLUMNS = ("image_id", "quality", "n_issues")
+ACCEPT = "accept"  # optional: the reviewer's mark in a scores table (see annokit apply)
+YES = frozenset({"1", "1.0", "true", "yes", "y", "x", "accept", "accepted", "ok"})
 NAME_COLUMNS = ("file_name", "category_name", "suggested_category_name", "image_quality")
 OUT_SUFFIXES = (".json", ".csv", ".parquet")
 SUGGESTED = ["suggested_x", "suggested_y", "suggested_w", "suggested_h"]
@@ -292,14 +295,18 @@ def read_scores(path: str | os.PathLike, ds: Dataset | None = None) -> Scores:
     if ds is not None:
         from .match import check_scores_match
 
-        # names where the file carries them (older tables lack them: matched by id then)
-        named = [c for c in ("file_name", "category_name") if table[c].notna().any()]
-        check_scores_match(ds, table[["annotation_id", "image_id", "category_id", *named]],
-                           images if "file_name" in named else images[["image_id"]],
-                           source=path)
-        table, images = _onto(table, images, ds, path)
+        # by names where the file carries them for every row (older tables lack them: by
+        # id then); the rule refuses, _onto only re-keys what the rule let through
+        by_file, by_name = _by_names(table, images)
+        keys = ["file_name" if by_file else "image_id",
+                *(("category_name", "suggested_category_name") if by_name
+                  else ("category_id", "suggested_category_id"))]
+        check_scores_match(ds, table[["annotation_id", *dict.fromkeys(keys)]],
+                           images[["file_name" if by_file else "image_id"]], source=path)
+        table, images = _onto(table, images, ds, by_file, by_name)
     images = images.assign(n_issues=_issue_counts(table, images["image_id"]))
-    cols = [c for c in table.columns if c in ANNOTATION_COLUMNS or c.endswith("_quality")]
+    cols = [c for c in table.columns
+            if c in ANNOTATION_COLUMNS or c.endswith("_quality") or c == ACCEPT]
     if task is None:  # tables: detection rows carry the per-type qualities
         task = "detection" if "spurious_quality" in table else "classification"
     scores = Scores(table[cols].reset_index(drop=True),
@@ -331,6 +338,9 @@ def _from_table(data: bytes, path: Path, suffix: str) -> pd.DataFrame:
     for col in (*ANNOTATION_COLUMNS, "file_name", "category_name", "suggested_category_name"):
         if col not in table:
             table[col] = None if "name" in col else np.nan
+    if ACCEPT in table:  # a reviewer's marks: anything but a yes is a no
+        marks = table[ACCEPT].astype(object).where(table[ACCEPT].notna(), "")
+        table[ACCEPT] = marks.astype(str).str.strip().str.lower().isin(YES).to_numpy(bool)
     return table
 
 
@@ -377,7 +387,7 @@ def _json_row(a: dict, own: bool) -> list:
         else a.get("suggested_bbox")
     ok = isinstance(box, list) and len(box) == 4
     return [a.get("id") if own else None, a.get("image_id"), a.get("category_id"),
-            a.get("quality"), a.get("issue"),
+            a.get("quality"), a.get("issue") if own else "overlooked",  # the list says it
             a.get("suggested_category_id") if own else a.get("category_id"),
             *(box if ok else [None] * 4)]
 
@@ -411,44 +421,44 @@ def _integers(values: pd.Series, name: str) -> pd.Series:
     return numbers.astype("Int64")
 
 
-def _onto(table: pd.DataFrame, images: pd.DataFrame, ds: Dataset, path: Path):
-    """Re-key the scores onto ``ds`` (images by file name, classes by name); refuse a
-    scores file made for another dataset."""
-    by_file = ds.images.drop_duplicates("file_name").set_index("file_name")["id"]
-    by_name = ds.categories.drop_duplicates("name").set_index("name")["id"]
-    have_names = table["file_name"].notna().all() and images["file_name"].notna().all()
-    if have_names:
-        image_id = table["file_name"].map(by_file)
-        unknown = table.loc[image_id.isna(), "file_name"]
-        if len(unknown):
-            raise _another(path, f"image {unknown.iat[0]!r}", ds)
-        table = table.assign(image_id=image_id.astype("Int64"))
-        img_id = images["file_name"].map(by_file)
-        images = images[img_id.notna()].assign(image_id=img_id[img_id.notna()].astype("Int64"))
-    elif not table["image_id"].isin(ds.images["id"]).all():
-        raise _another(path, "an image id", ds)
-    if table["category_name"].notna().sum() == table["category_id"].notna().sum():
-        cat = table["category_name"].map(by_name)
-        unknown = table.loc[table["category_name"].notna() & cat.isna(), "category_name"]
-        if len(unknown):
-            raise _another(path, f"class {str(unknown.iat[0])!r}", ds)
-        sug = table["suggested_category_name"].map(by_name)
-        table = table.assign(category_id=cat.astype("Int64"),
-                             suggested_category_id=sug.astype("Int64"))
-    own = table["annotation_id"].notna()
-    if not table.loc[own, "annotation_id"].isin(ds.annotations["id"]).all():
-        raise _another(path, "an annotation id", ds)
+def _by_names(table: pd.DataFrame, images: pd.DataFrame) -> tuple[bool, bool]:
+    """Whether images are keyed by file name and classes by name: the file names every
+    row and image (else ids), and a name for every class id it gives."""
+    by_file = bool(table["file_name"].notna().all() and images["file_name"].notna().all())
+    by_name = all((table[n].notna() == table[i].notna()).all() for n, i in (
+        ("category_name", "category_id"), ("suggested_category_name", "suggested_category_id")))
+    return by_file, by_name and bool(table["category_name"].notna().any())
+
+
+def _onto(table: pd.DataFrame, images: pd.DataFrame, ds: Dataset, by_file: bool,
+          by_name: bool):
+    """Re-key the scores onto ``ds`` (images by file name, classes by name): ids may
+    differ between files. The match rule has already refused scores of another dataset."""
+    if by_file:
+        ids = ds.images.drop_duplicates("file_name").set_index("file_name")["id"]
+        table = table.assign(image_id=table["file_name"].map(ids).astype("Int64"))
+        images = images.assign(image_id=images["file_name"].map(ids).astype("Int64"))
+    if by_name:
+        ids = ds.categories.drop_duplicates("name").set_index("name")["id"]
+        table = table.assign(
+            category_id=table["category_name"].map(ids).astype("Int64"),
+            suggested_category_id=table["suggested_category_name"].map(ids).astype("Int64"))
     return table, images
 
 
-def _another(path: Path, what: str, ds: Dataset) -> AnnokitError:
-    source = ds.meta.get("source_path") or "this dataset"
-    return AnnokitError(f"{path}: made for another dataset: {what} is not in {source} "
-                        "(score it again: annokit score DATASET --out FILE)")
+def flagged(table: pd.DataFrame) -> pd.Series:
+    """The rows that count as an issue: any named issue, an overlooked candidate only
+    below :data:`FLAG` (weaker candidates are not flags). The one rule for counts and fixes.
+
+    Example:
+        >>> flagged(pd.DataFrame({"issue": ["swap", None, "overlooked", "overlooked"],
+        ...                       "quality": [0.9, 0.1, 0.4, 0.6]})).tolist()
+        [True, False, True, False]
+    """
+    issue = table["issue"]
+    return issue.notna() & ((issue != "overlooked") | (table["quality"] < FLAG))
 
 
 def _issue_counts(table: pd.DataFrame, image_ids: pd.Series) -> np.ndarray:
-    counted = table["issue"].notna() & ((table["issue"] != "overlooked")
-                                        | (table["quality"] < FLAG))
-    n = counted.groupby(table["image_id"]).sum()
+    n = flagged(table).groupby(table["image_id"]).sum()
     return image_ids.map(n).fillna(0).to_numpy(np.int64)

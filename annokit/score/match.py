@@ -41,7 +41,8 @@ def check_scores_match(ds: Dataset, annotations_table: pd.DataFrame,
     ``annotations_table`` has the contract's ``annotation_id`` (NA for candidate missing
     objects), ``image_id`` and ``category_id`` columns, in the scores' own ids, and may
     carry ``file_name`` and ``category_name``: then images and classes are matched by
-    those (ids may differ between files), else by id. ``images_table`` (``image_id``,
+    those (ids may differ between files), else by id. A ``suggested_category_id`` (or
+    ``suggested_category_name``) column is checked as a class too. ``images_table`` (``image_id``,
     optional ``file_name``) adds the images the scores rate. The rule: every scored
     image and class is in ``ds``, the scored annotation ids are exactly ``ds``'s, and each
     scored annotation sits on the same image with the same class as in ``ds``.
@@ -91,7 +92,9 @@ def _unknown_classes(ds: Dataset, table: pd.DataFrame) -> list:
     if column not in table:
         return []
     known = set(ds.categories["name" if by_name else "id"].dropna().tolist())
-    values = set(table[column].dropna().tolist())
+    # a suggested class (relabel to) must be one of the dataset's too
+    values = set(pd.concat([table[c].dropna() for c in (column, "suggested_" + column)
+                            if c in table]).tolist())
     unknown = values - known if by_name else {int(v) for v in values} - known
     if not unknown:
         return []

@@ -83,3 +83,48 @@ def one_line_error(err: str, names: str | None = None) -> str:
     if names is not None:
         assert names in lines[0], f"{names!r} not named in {lines[0]!r}"
     return lines[0]
+
+
+# -- one runner for a list of corpus cases (new files use it; older ones still carry a copy)
+
+def run_cases(cases, base: Path, parallel: int = max(2, min(4, os.cpu_count() or 1))) -> dict:
+    """Each corpus ``Case`` built under ``base/NAME/case`` and run, ``parallel`` at a time:
+    {name: root, before, after, code, out, err, left}.
+
+    Example:
+        >>> results = run_cases(CASES, tmp_path)  # doctest: +SKIP
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from corpus import write_case
+
+    def run(case, folder: Path) -> dict:
+        root = write_case(case, folder / "case")
+        before = snapshot(folder)
+        code, out, err = annokit(*case.args, cwd=root)
+        return {"root": root, "before": before, "after": snapshot(folder), "code": code,
+                "out": out, "err": err, "left": temporaries(folder)}
+
+    with ThreadPoolExecutor(parallel) as pool:
+        futures = {c.name: pool.submit(run, c, base / c.name) for c in cases}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def check_case(case, got: dict) -> None:
+    """Assert what ``case`` promises of its run ``got`` (see the module docstring).
+
+    Example:
+        >>> check_case(case, results[case.name])  # doctest: +SKIP
+    """
+    code, out, err = got["code"], got["out"], got["err"]
+    assert code == case.code, f"exit {code}, expected {case.code}:\n{err}"
+    assert "Traceback" not in err and "internal error" not in err, err
+    if case.code == 2:
+        line = one_line_error(err, case.names)
+        if case.says:
+            assert case.says in line, line
+    outputs = tuple(f"case/{o}" for o in case.outputs)
+    assert changed_outside(got["before"], got["after"], outputs) == []
+    assert got["left"] == []
+    if case.check:
+        case.check(got["root"], out, err)
