@@ -66,7 +66,7 @@ CASES = [
          says="expected 2 fields"),
     Case("map_file_is_a_device", "16.1", coco_in(),
          ("edit", "c.json", "out", "--map-classes", "/dev/zero"), names="/dev/zero",
-         says="not a regular class map file"),
+         says="a character device, not a regular file"),
     Case("map_file_null_name", "16.1", with_files({"map.yaml": "cat: null\n"}),
          ("edit", "c.json", "out", "--map-classes", "map.yaml"), names="map.yaml",
          says="non-empty text"),
