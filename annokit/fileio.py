@@ -531,7 +531,12 @@ def read_regular(path: str | os.PathLike, *, limit: int | None = None,
         b'ok'
     """
     with open_regular(path, limit=limit, what=what) as f:
-        data = f.read() if limit is None else f.read(limit + 1)
+        # ask for the file's size, not the limit: read(n) allocates n bytes up front
+        size = os.fstat(f.fileno()).st_size
+        first = size + 1 if limit is None else min(size, limit) + 1
+        data = f.read(first)
+        if len(data) == first:  # it grew while read: the rest, still within the limit
+            data += f.read() if limit is None else f.read(max(limit + 1 - len(data), 0))
     if limit is not None and len(data) > limit:
         raise FormatError(path, f"more than {limit:,} bytes is too large for {_a(what)}")
     return data
