@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
+import msgspec
 import orjson
 import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import place_images, safe_relative
+from ..fileio import place_images, read_regular, safe_relative
 from ..geometry import polygon_geometry
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
 from .layout import (existing_dir, fill_unknown_sizes, image_dirs, pick_root, safe_split_names,
@@ -119,7 +120,14 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
     parts = []
     with _gc_paused():
         for file, split, roots in sources:
-            data = _load(file)
+            raw = _read_bytes(file)
+            sections = _sections(raw)
+            if sections is not None:  # an object: parsed a section and a chunk at a time
+                del raw  # the sections hold it until their last chunk is parsed
+                parts.append(_parse_sections(sections, file, problems) + (split, roots))
+                continue
+            data = _load(file, raw)
+            del raw
             if path.is_file() and isinstance(data, list):  # a results file
                 ds = _results(data, file, problems, None)
                 ds.meta["image_root"] = str(image_root) if image_root else None
@@ -223,12 +231,20 @@ def _pick_root(candidates: list[Path], file_names: list[Any]) -> Path | None:
     return pick_root(candidates, file_names) or existing_dir(candidates)
 
 
-def _load(file: Path) -> Any:
-    """Parse a JSON file; malformed JSON is a FormatError naming the line and column."""
+def _read_bytes(file: Path) -> bytes:
+    """The bytes of a JSON file: a regular file only (a FIFO or a device is one line)."""
     try:
-        data = file.read_bytes()
+        return read_regular(file, what="COCO file")
+    except AnnokitError as e:
+        raise FormatError(file, str(e).removeprefix(f"{file}: ")) from None
     except OSError as e:
         raise FormatError(file, f"cannot read: {e.strerror or e}") from None
+
+
+def _load(file: Path, data: bytes | None = None) -> Any:
+    """Parse a JSON file; malformed JSON is a FormatError naming the line and column."""
+    if data is None:
+        data = _read_bytes(file)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:
@@ -272,11 +288,132 @@ def _parse(data: Any, file: Path, problems: Problems
     categories = _categories(*_records(data.get("categories"), "categories", file),
                              file, problems)
     images = _images(*_records(data["images"], "images", file), file, problems)
+    _refuse_duplicate_images(images["id"].to_numpy(), file)
     annotations = _annotations(*_records(data.get("annotations"), "annotations", file),
                                file, problems, images["id"].to_numpy(),
                                categories["id"].to_numpy())
     top = {k: v for k, v in data.items() if k not in _SECTIONS}
     return file, categories, images, annotations, top
+
+
+# -- one file, a section and a chunk at a time ------------------------------------------------
+# The parsed document of a 500 MB file is ~4 GB of dicts: instead msgspec checks the JSON and
+# hands back each top-level value, then each record of a big list, as raw bytes (no Python
+# objects per key); CHUNK records at a time are parsed (orjson) and turned into columns, and
+# their dicts go before the next chunk is parsed. The tables and every message are the same
+# as for the whole document (``_parse``), which stays the path for anything else.
+
+CHUNK = 50_000  # records parsed at a time: ~30 MB of dicts at COCO's size
+
+
+def _sections(raw: bytes) -> dict[str, msgspec.Raw] | None:
+    """The top-level values of a JSON object, unparsed; None when ``raw`` is not a valid JSON
+    object (a results list, NaN, malformed JSON: the whole-document path names the problem)."""
+    try:
+        return msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def _parse_sections(sections: dict[str, msgspec.Raw], file: Path, problems: Problems
+                    ) -> tuple[Path, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """What ``_parse`` returns, from the raw sections of one COCO object.
+
+    ``sections`` is emptied: the file's bytes go with the last chunk, before the chunks'
+    tables are joined.
+    """
+    if "images" not in sections:
+        raise FormatError(file, "no 'images' list",
+                          hint="a COCO file needs 'images' for its annotations to refer to")
+    top = {k: _loads(v, file) for k, v in sections.items() if k not in _SECTIONS}
+    categories = _categories(*_records(_loads(sections.get("categories", b"null"), file),
+                                       "categories", file), file, problems)
+    image_raw, ann_raw = sections["images"], sections.get("annotations", b"null")
+    sections.clear()
+    images = _stacked([(records[:1], _images(records, reasons, file, problems, offset))
+                       for offset, records, reasons in _chunks(image_raw, "images", file)],
+                      set(IMAGE_SCHEMA) - {"split"})
+    del image_raw
+    _refuse_duplicate_images(images["id"].to_numpy(), file)
+    image_ids, category_ids = images["id"].to_numpy(), categories["id"].to_numpy()
+    chunks = _chunks(ann_raw, "annotations", file)
+    del ann_raw  # only the generator holds the bytes now
+    annotations = _stacked([
+        (records[:1], _annotations(records, reasons, file, problems, image_ids, category_ids,
+                                   offset=offset))
+        for offset, records, reasons in chunks], set(ANNOTATION_SCHEMA) | {"bbox"})
+    return file, categories, images, annotations, top
+
+
+def _chunks(raw: msgspec.Raw | bytes, section: str, file: Path
+            ) -> Iterator[tuple[int, list[dict], dict[int, str]]]:
+    """(offset of the first record, records, reasons) for each chunk of a section's list."""
+    try:
+        items = msgspec.json.decode(raw, type=list[msgspec.Raw])
+    except msgspec.ValidationError:  # null, or not a list: _records says what it is
+        yield 0, *_records(_loads(raw, file), section, file)
+        return
+    if not items:
+        yield 0, [], {}
+        return
+    offset = 0
+    while items:
+        chunk = _loads(b"[" + b",".join(items[:CHUNK]) + b"]", file)
+        del items[:CHUNK]  # each raw record goes once parsed
+        yield offset, *_records(chunk, section, file)
+        offset += len(chunk)
+        del chunk
+
+
+def _loads(raw: msgspec.Raw | bytes, file: Path) -> Any:
+    """One JSON value msgspec already found well-formed; stdlib json takes the integers
+    beyond 64 bits that orjson refuses."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(bytes(raw))
+    except (ValueError, RecursionError) as e:
+        raise FormatError(file, f"malformed JSON: {e}") from None
+
+
+def _stacked(chunks: list[tuple[list[dict], pd.DataFrame]], known: set[str]) -> pd.DataFrame:
+    """The frames of (first record, frame) chunks as one, with the columns, order and dtypes
+    one parsed document would get: a column whose chunks disagree (a pass-through key some
+    lack, text beside None) is rebuilt from its values as objects, absent ones None."""
+    frames = [frame for _, frame in chunks]
+    if len(frames) == 1:
+        return frames[0]
+    columns = _extras_order([f.columns for f in frames], chunks[0][0][:1], known)
+    data = {}
+    for c in columns:
+        parts = [f[c] for f in frames if c in f]
+        if len({p.dtype for p in parts}) == 1 and parts[0].dtype == np.float64:
+            data[c] = np.concatenate([f[c].to_numpy() if c in f else np.full(len(f), np.nan)
+                                      for f in frames])  # absent numbers ('area') are NaN
+        elif len(parts) == len(frames) and len({p.dtype for p in parts}) == 1 \
+                and parts[0].dtype != object:
+            data[c] = pd.concat(parts, ignore_index=True)
+        else:
+            data[c] = np.concatenate([_as_objects(f[c]) if c in f else _objects([None] * len(f))
+                                      for f in frames])
+    return pd.DataFrame(data)
+
+
+def _extras_order(columns: list[pd.Index], first: list[dict], known: set[str]) -> list[str]:
+    """Every chunk's columns in ``_extras``' order: the model's, then the pass-through keys
+    of the file's first record, then the others sorted."""
+    every = list(dict.fromkeys(c for cols in columns for c in cols))
+    extra = [c for c in every if c not in known]
+    head = [k for k in (first[0] if first else {}) if k in extra]
+    return [c for c in every if c in known] + head + sorted(set(extra) - set(head))
+
+
+def _as_objects(values: pd.Series) -> np.ndarray:
+    if values.dtype == object:
+        return values.to_numpy()
+    return values.to_numpy(dtype=object, na_value=None)
 
 
 def _records(value: Any, section: str, file: Path) -> tuple[list[dict], dict[int, str]]:
@@ -418,7 +555,8 @@ def _unique_categories(frame: pd.DataFrame, file: Path, other: str | None = None
 
 
 def _images(records: list[dict], reasons: dict[int, str], file: Path,
-            problems: Problems) -> pd.DataFrame:
+            problems: Problems, offset: int = 0) -> pd.DataFrame:
+    """Images of one file (or of one chunk of it, its first record ``offset``)."""
     flag = _flagger(reasons)
     raw_ids = _column(records, "id")
     ids, bad = _ints(raw_ids)
@@ -435,8 +573,7 @@ def _images(records: list[dict], reasons: dict[int, str], file: Path,
              lambda i, key=key: f"{key} {_short(records[i][key])} is out of range "
                                 f"(at most {MAX_SIDE:g} px)")
     keep = _skip(reasons, len(records), lambda i: f"image id {ids[i]}" if not bad[i]
-                 else f"images[{i}]", file, problems)
-    _refuse_duplicate_images(ids[keep], file)
+                 else f"images[{offset + i}]", file, problems)
     frame = pd.DataFrame({
         "id": ids,
         # skipped rows' names never reach pandas: a lone surrogate breaks Arrow strings
@@ -480,11 +617,13 @@ def _sizes(values: list) -> pd.arrays.IntegerArray:
 
 def _annotations(records: list[dict], reasons: dict[int, str], file: Path,
                  problems: Problems, image_ids: np.ndarray | None,
-                 category_ids: np.ndarray | None, results: bool = False) -> pd.DataFrame:
+                 category_ids: np.ndarray | None, results: bool = False, offset: int = 0
+                 ) -> pd.DataFrame:
     """Annotations of one file; broken ones are skipped in file order, each with its place.
 
     ``image_ids``/``category_ids`` None accept any id (a results file without ground truth);
-    ``results`` numbers annotations 1..M as pycocotools does.
+    ``results`` numbers annotations 1..M as pycocotools does; ``offset`` is the place of
+    the first record when ``records`` is one chunk of the file.
     """
     n = len(records)
     flag = _flagger(reasons)
@@ -513,7 +652,7 @@ def _annotations(records: list[dict], reasons: dict[int, str], file: Path,
 
     section = "results" if results else "annotations"
     keep = _skip(reasons, n, lambda i: f"annotation id {ids[i]}" if raw_ids is not None
-                 and _is_int(raw_ids[i]) else f"{section}[{i}]", file, problems)
+                 and _is_int(raw_ids[i]) else f"{section}[{offset + i}]", file, problems)
     frame = pd.DataFrame({"id": ids, "image_id": image_id, "category_id": category_id,
                           "kind": kind, "x": x, "y": y, "w": w, "h": h, "iscrowd": iscrowd,
                           "segmentation": segmentation, "score": score, **extras})
