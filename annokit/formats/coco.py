@@ -398,7 +398,10 @@ def _stacked(chunks: list[tuple[list[dict], pd.DataFrame]], known: set[str]) -> 
         else:
             data[c] = np.concatenate([_as_objects(f[c]) if c in f else _objects([None] * len(f))
                                       for f in frames])
-    return pd.DataFrame(data)
+        for f in frames:  # each chunk's column goes as soon as it is joined
+            if c in f:
+                del f[c]
+    return pd.DataFrame(data, copy=False)  # no second copy of the joined columns
 
 
 def _extras_order(columns: list[pd.Index], first: list[dict], known: set[str]) -> list[str]:
@@ -499,12 +502,26 @@ def _floats(values: list) -> tuple[np.ndarray, np.ndarray]:
         arr = np.array(values)
         if arr.ndim == 1 and arr.dtype.kind in "iuf":
             return arr.astype(np.float64, copy=False), fine
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
     ok = np.array([v is None or _is_number(v) for v in values], dtype=bool)
-    arr = np.array([float(v) if v is not None and good else np.nan
+    arr = np.array([_to_float(v) if v is not None and good else np.nan
                     for v, good in zip(values, ok)], dtype=np.float64)
     return arr, ~ok
+
+
+def _to_float(value: int | float) -> float:
+    """``float(value)``; an integer beyond a double's range (a 400-digit width) is +-inf,
+    so that the range checks catch it instead of an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _is_finite(value: Any) -> bool:
+    """A JSON number that is finite as a double (a 400-digit integer is not)."""
+    return _is_number(value) and math.isfinite(_to_float(value))
 
 
 def _is_number(value: Any) -> bool:
@@ -640,7 +657,7 @@ def _annotations(records: list[dict], reasons: dict[int, str], file: Path,
     iscrowd = _iscrowd(_column(records, "iscrowd"), flag)
     score, bad_score = _floats(_column(records, "score"))
     flag(np.flatnonzero(bad_score),
-         lambda i: f"score {records[i].get('score')!r} is not a number")
+         lambda i: f"score {_short(records[i].get('score'))} is not a number")
     extras = _extras(records, set(ANNOTATION_SCHEMA) | {"bbox"})
     if "area" in extras:  # numbers, unless some are not
         area, bad_area = _floats(extras["area"].tolist())
@@ -700,7 +717,7 @@ def _polygon_problem(polygons: Any) -> str | None:
     if type(polygons) is not list:
         return f"segmentation is neither polygons nor RLE (a JSON {_json_type(polygons)})"
     for p in polygons:
-        if type(p) is not list or not all(_is_number(v) and math.isfinite(v) for v in p):
+        if type(p) is not list or not all(map(_is_finite, p)):
             return "segmentation polygon holds something that is not a finite number"
         if len(p) % 2 or len(p) < 4:
             return f"segmentation polygon has {len(p)} coordinates (needs x, y pairs, >= 2)"
@@ -770,12 +787,13 @@ def _box_array(raw: list) -> np.ndarray:
                 return np.array(flat, dtype=np.float64).reshape(-1, 4)
     except (TypeError, ValueError, OverflowError):  # a missing box, a huge int
         pass
-    return np.array([b if isinstance(b, list) and len(b) == 4 and all(map(_is_number, b))
-                     else (np.nan,) * 4 for b in raw], dtype=np.float64).reshape(-1, 4)
+    return np.array([list(map(_to_float, b)) if isinstance(b, list) and len(b) == 4
+                     and all(map(_is_number, b)) else (np.nan,) * 4 for b in raw],
+                    dtype=np.float64).reshape(-1, 4)
 
 
 def _one_keypoint(kp: Any) -> bool:
-    return isinstance(kp, list) and len(kp) == 3 and all(map(_is_number, kp))
+    return isinstance(kp, list) and len(kp) == 3 and all(map(_is_finite, kp))
 
 
 def _segmentation_box(seg: Any) -> tuple[float, float, float, float]:
@@ -832,7 +850,7 @@ def _string_counts_total(text: str) -> int | None:
 
 def _iscrowd(raw: list, flag: Callable) -> np.ndarray:
     values, bad = _ints([0 if v is None else v for v in raw])
-    flag(np.flatnonzero(bad), lambda i: f"iscrowd {raw[i]!r} is not 0 or 1")
+    flag(np.flatnonzero(bad), lambda i: f"iscrowd {_short(raw[i])} is not 0 or 1")
     return (values != 0).astype(np.int64)
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import load_yaml, place_images, safe_relative
+from ..fileio import load_yaml, open_regular, place_images, read_regular, safe_relative
 from ..geometry import convert_boxes, denormalize, normalize
 from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
@@ -585,10 +585,7 @@ def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: li
     for i in track(range(n), "reading YOLO labels", total=n):
         try:
             widths[i], heights[i] = image_size(paths[i])
-            with open(labels[i], "rb") as f:
-                data = f.read()
-        except FileNotFoundError:  # no label file: an image without objects
-            data = b""
+            data = _label_bytes(labels[i])
         except FormatError as e:
             origin = table["origin"].iat[i]
             problems.skip(FormatError(e.file, e.reason, e.place, hint="image left out" + (
@@ -608,6 +605,19 @@ def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: li
     new_id[images["index"].to_numpy()] = images["id"].to_numpy()
     anns["image_id"] = new_id[anns["image_id"].to_numpy()]
     return images.drop(columns="index"), anns, task
+
+
+def _label_bytes(label: str) -> bytes:
+    """A label file's bytes; b"" when there is none (an image without objects). A FIFO, a
+    device or a link to one is a FormatError saying what it is, never a hang."""
+    try:
+        return read_regular(label, what="label file")
+    except FormatError:
+        raise
+    except AnnokitError as e:
+        if not os.path.lexists(label):
+            return b""
+        raise FormatError(label, str(e).removeprefix(f"{label}: ")) from None
 
 
 def _normal_lines(data: bytes) -> bytes:
@@ -924,9 +934,9 @@ def _stems(folder: str) -> set[str]:
 def _looks_like_labels(path: str) -> bool:
     """A non-empty file whose first line starts with a class number (not an image list)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO among the lists: not labels, no hang
             first = f.readline().split()
-    except OSError:
+    except (OSError, AnnokitError):
         return False
     return bool(first) and first[0].isdigit() and len(first) >= 5
 
@@ -1112,11 +1122,17 @@ def _normalise_boxes(anns, width, height, notes):
     return convert_boxes(edges, "xyxy", "cxcywh"), keep
 
 
+LINE_CHUNK = 100_000  # boxes formatted at a time: 5 columns of Python numbers each
+
+
 def _box_lines(classes, boxes, score) -> list[str]:
     """'c cx cy w h' (+ ' score' for predictions) per box, formatted in one pass."""
-    fmt = "%d " + " ".join([DECIMALS] * 4)
-    columns = [classes.tolist(), *(boxes[:, c].tolist() for c in range(4))]
-    lines = [fmt % t + "\n" for t in zip(*columns)]
+    fmt = "%d " + " ".join([DECIMALS] * 4) + "\n"
+    lines: list[str] = []
+    for start in range(0, len(classes), LINE_CHUNK):  # Python floats for a chunk at a time
+        part = slice(start, start + LINE_CHUNK)
+        columns = [classes[part].tolist(), *(boxes[part, c].tolist() for c in range(4))]
+        lines += [fmt % t for t in zip(*columns)]
     scored = np.flatnonzero(~np.isnan(score))
     for j, s in zip(scored.tolist(), score[scored].tolist()):
         lines[j] = lines[j][:-1] + " " + DECIMALS % s + "\n"
