@@ -9,6 +9,7 @@ import pytest
 import annokit
 from annokit.errors import Problems
 from annokit.formats import coco
+from annokit.formats.coco import parse
 from conftest import FIXTURES
 
 
@@ -16,9 +17,9 @@ def _read(path, monkeypatch, *, chunk: int | None, strict: bool = False):
     """Read ``path`` in chunks of ``chunk`` records, or (None) as one parsed document."""
     with monkeypatch.context() as m:
         if chunk is None:
-            m.setattr(coco, "_sections", lambda raw: None)
+            m.setattr(parse, "_sections", lambda raw: None)
         else:
-            m.setattr(coco, "CHUNK", chunk)
+            m.setattr(parse, "CHUNK", chunk)
         problems = Problems(strict)
         ds = coco.read(path, problems=problems)
     return ds, problems.messages()
