@@ -5,7 +5,7 @@ import math
 import os
 from itertools import compress
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import orjson
@@ -18,7 +18,7 @@ from ...model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..layout import safe_split_names
 from ..target import Notes, dropped_note, stale_locations
 from .discover import ROBOFLOW_FILE, ROOT_FILE
-from .parse import MAX_COORD, _gc_paused, _objects, _polygon_problem, _rle
+from .parse import MAX_COORD, _gc_paused, _polygon_problem, _rle
 
 # meta["coco"] keys that are ours, not top-level keys of the file
 RESERVED = ("renumbered", "by_split")
@@ -80,21 +80,25 @@ def to_dict(ds: Dataset, notes: list[str] | None = None) -> dict:
     """
     with _gc_paused():
         document = _document(ds, notes if notes is not None else [])
-    return {**document["top"], "images": document["images"],
-            "annotations": document["annotations"], "categories": document["categories"]}
+        return {**document["top"], "images": _image_dicts(document["images"]),
+                "annotations": _annotation_dicts(document["annotations"], ds.images),
+                "categories": document["categories"]}
 
 
 def _document(ds: Dataset, notes: list[str]) -> dict:
-    """The parts of the output, each a list of dicts aligned with the frames it came from."""
+    """The parts of the output: top-level keys, the category dicts, and the image and
+    annotation rows to write (frames: their dicts are made a chunk at a time)."""
     anns = _writable_annotations(ds, notes)
     stale, note = stale_locations(ds, "coco")
     if note:
         notes.append(note)
+    images = ds.images.drop(columns=stale)
+    unknown = int((images["width"].isna() | images["height"].isna()).sum())
+    if unknown:
+        notes.append(f"{unknown} images have no known width/height: written without them")
     return {"top": _top_out(ds.meta.get("coco")),
             "categories": _category_dicts(ds.categories),
-            "images": _image_dicts(ds.images.drop(columns=stale), notes),
-            "annotations": _annotation_dicts(anns, ds.images),
-            "annotation_image_ids": anns["image_id"].to_numpy()}
+            "images": images, "annotations": anns, "all_images": ds.images}
 
 
 def _split_names(ds: Dataset, notes: list[str]) -> pd.Series:
@@ -116,15 +120,13 @@ def _write_splits(ds: Dataset, out: Path, document: dict, splits: pd.Series, lay
         return
     by_split = (ds.meta.get("coco") or {}).get("by_split") or {}
     image_ids = ds.images["id"].to_numpy()
-    all_images = _objects(document["images"])
-    all_anns = _objects(document["annotations"])
+    anns = document["annotations"]
+    ann_image_ids = anns["image_id"].to_numpy()
     for split in splits.unique():
         mask = (splits == split).to_numpy()
         top = _top_out(by_split[split]) if split in by_split else document["top"]
-        part = {"top": top, "categories": document["categories"],
-                "images": all_images[mask].tolist(),
-                "annotations": all_anns[np.isin(document["annotation_image_ids"],
-                                                image_ids[mask])].tolist()}
+        part = {**document, "top": top, "images": document["images"][mask],
+                "annotations": anns[np.isin(ann_image_ids, image_ids[mask])]}
         _dump(_split_file(out, split, layout), part)
 
 
@@ -159,11 +161,36 @@ def _safe_destinations(ds: Dataset, destinations: pd.Series, sources: pd.Series,
     return destinations.where(~unsafe, None)
 
 
+WRITE_CHUNK = 50_000  # rows turned into dicts and JSON at a time
+
+
 def _dump(file: Path, part: dict) -> None:
-    document = {**part["top"], "images": part["images"], "annotations": part["annotations"],
-                "categories": part["categories"]}
-    file.write_bytes(orjson.dumps(document, default=_json_default,
-                                  option=orjson.OPT_SERIALIZE_NUMPY))
+    """Write one COCO file, byte for byte what ``orjson.dumps`` of the whole document gives,
+    while only WRITE_CHUNK records exist as dicts at any time (3.65M annotation dicts
+    would be ~1.5 GB)."""
+    with open(file, "wb") as f:
+        f.write(b"{")
+        for key, value in part["top"].items():
+            f.write(_dumps(key) + b":" + _dumps(value) + b",")
+        f.write(b'"images":[')
+        _write_records(f, part["images"], _image_dicts)
+        f.write(b'],"annotations":[')
+        _write_records(f, part["annotations"],
+                       lambda rows: _annotation_dicts(rows, part["all_images"]))
+        f.write(b'],"categories":' + _dumps(part["categories"]) + b"}")
+
+
+def _write_records(f, frame: pd.DataFrame, dicts: Callable[[pd.DataFrame], list[dict]]
+                   ) -> None:
+    """The rows of ``frame`` as comma-separated JSON objects, a chunk at a time."""
+    for start in range(0, len(frame), WRITE_CHUNK):
+        if start:
+            f.write(b",")
+        f.write(_dumps(dicts(frame.iloc[start:start + WRITE_CHUNK]))[1:-1])
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _json_default(value: Any) -> Any:
@@ -217,12 +244,9 @@ def _category_dicts(categories: pd.DataFrame) -> list[dict]:
     return dicts
 
 
-def _image_dicts(images: pd.DataFrame, notes: list[str]) -> list[dict]:
+def _image_dicts(images: pd.DataFrame) -> list[dict]:
     dicts = [{"id": i, "file_name": f} for i, f in zip(images["id"].tolist(),
                                                        images["file_name"].tolist())]
-    unknown = int((images["width"].isna() | images["height"].isna()).sum())
-    if unknown:
-        notes.append(f"{unknown} images have no known width/height: written without them")
     _add_columns(dicts, images, ["width", "height"] + _extra_columns(images, IMAGE_SCHEMA))
     return dicts
 
