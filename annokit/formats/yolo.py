@@ -1043,6 +1043,10 @@ def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: list[str]) -> pd
 
 # .. what goes on each line ..............................................................
 
+WRITTEN_COLUMNS = ("image_id", "category_id", "kind", "x", "y", "w", "h", "score",
+                   "segmentation", "keypoints")  # what the label lines are made from
+
+
 def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, task: str,
                           notes: list[str]) -> pd.DataFrame:
     """Box annotations of the written images with a known category, in image order."""
@@ -1050,16 +1054,20 @@ def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, t
     note = dropped_note(anns["kind"], "yolo")
     if note:
         notes.append(note)
-    anns = anns[anns["kind"] == "box"]
-    known = anns["category_id"].isin(cats["id"])
-    if not known.all():
-        notes.append(f"{int((~known).sum())} annotations with an unknown category id dropped")
-    anns = anns[known]
-    position = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
-    missing = ~anns["image_id"].isin(ds.images["id"])
+    keep = (anns["kind"] == "box").to_numpy(copy=True)
+    unknown = keep & ~anns["category_id"].isin(cats["id"]).to_numpy()
+    if unknown.any():
+        notes.append(f"{int(unknown.sum())} annotations with an unknown category id dropped")
+    keep = keep & ~unknown
+    missing = keep & ~anns["image_id"].isin(ds.images["id"]).to_numpy()
     if missing.any():
         notes.append(f"{int(missing.sum())} annotations point to no image: dropped")
-    anns = anns.assign(position=position)[position >= 0]
+    position = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
+    rows = np.flatnonzero(keep & (position >= 0))
+    rows = rows[np.argsort(position[rows], kind="stable")]  # image order
+    # one copy of the rows and columns written (a million-box table is not copied 4 times)
+    anns = anns[[c for c in WRITTEN_COLUMNS if c in anns]].iloc[rows]
+    anns = anns.assign(position=position[rows])
     if task == "segment":
         rle = np.fromiter((isinstance(s, dict) for s in anns["segmentation"].tolist()), bool,
                           len(anns))
@@ -1073,7 +1081,7 @@ def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, t
         if polygons.any():
             notes.append(f"{int(polygons.sum())} polygons not written: detect writes boxes "
                          "(use yolo_task='segment' / --yolo-task segment to keep them)")
-    return anns.sort_values("position", kind="stable")
+    return anns
 
 
 def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
@@ -1098,9 +1106,36 @@ def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
         np.searchsorted(position, bounds, side="right")
 
 
+NORMALISE_CHUNK = 500_000  # boxes at a time: each step makes a few (n, 4) float arrays
+
+
 def _normalise_boxes(anns, width, height, notes):
     """cx, cy, w, h in [0, 1]; boxes over the edge are clipped, boxes outside dropped."""
-    xyxy = convert_boxes(anns[["x", "y", "w", "h"]].to_numpy(float), "xywh", "xyxy")
+    n = len(anns)
+    boxes, keep = np.empty((n, 4)), np.empty(n, bool)
+    counts = np.zeros(3, np.int64)  # rounding, clipped, dropped
+    xywh = [anns[c].to_numpy(float) for c in ("x", "y", "w", "h")]
+    for start in range(0, n, NORMALISE_CHUNK):
+        part = slice(start, start + NORMALISE_CHUNK)
+        boxes[part], keep[part], found = _normalised_part(
+            np.column_stack([c[part] for c in xywh]), width[part], height[part])
+        counts += found
+    rounding, clipped, dropped = counts.tolist()
+    if rounding:
+        notes.append(f"{rounding} box edges up to half a pixel outside their image "
+                     "(rounding) were clipped to [0, 1]")
+    if clipped:
+        notes.append(f"{clipped} boxes extending outside their image were clipped to it "
+                     "(YOLO cannot hold them)")
+    if dropped:
+        notes.append(f"{dropped} boxes outside their image or without "
+                     "coordinates were dropped")
+    return boxes, keep
+
+
+def _normalised_part(xywh, width, height):
+    """(cxcywh boxes, kept, [edges rounded, boxes clipped, boxes dropped]) of some boxes."""
+    xyxy = convert_boxes(xywh, "xywh", "xyxy")
     edges = normalize(xyxy, width, height)
     tol = np.stack([0.5 / width, 0.5 / height] * 2, axis=1)  # half a pixel
     over = np.maximum(-edges, edges - 1)
@@ -1109,17 +1144,9 @@ def _normalise_boxes(anns, width, height, notes):
     keep = ~(outside | invalid)
     rounding = int(((over > 0) & (over <= tol))[keep].sum())
     clipped = int(((over > tol).any(axis=1) & keep).sum())
-    if rounding:
-        notes.append(f"{rounding} box edges up to half a pixel outside their image "
-                     "(rounding) were clipped to [0, 1]")
-    if clipped:
-        notes.append(f"{clipped} boxes extending outside their image were clipped to it "
-                     "(YOLO cannot hold them)")
-    if outside.any() or invalid.any():
-        notes.append(f"{int((outside | invalid).sum())} boxes outside their image or without "
-                     "coordinates were dropped")
     edges = np.clip(np.nan_to_num(edges), 0, 1)
-    return convert_boxes(edges, "xyxy", "cxcywh"), keep
+    return convert_boxes(edges, "xyxy", "cxcywh"), keep, \
+        [rounding, clipped, int((outside | invalid).sum())]
 
 
 LINE_CHUNK = 100_000  # boxes formatted at a time: 5 columns of Python numbers each
