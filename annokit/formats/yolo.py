@@ -961,7 +961,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     if task not in ("detect", "segment"):
         raise AnnokitError(f"yolo_task must be 'detect' or 'segment', not {task!r}")
     notes: list[str] = []
-    imgs = _plan_images(ds, problems, notes)
+    imgs = _plan_images(ds, problems, notes, images != "none")
     cats = ds.categories.sort_values("id", kind="stable").reset_index(drop=True)
     anns = _writable_annotations(ds, imgs, cats, task, notes)
     lines, starts, ends = _format_lines(anns, imgs, cats, task, yolo_meta, notes)
@@ -974,10 +974,13 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
 
 # .. which images, where .................................................................
 
-def _plan_images(ds: Dataset, problems: Problems, notes: list[str]) -> pd.DataFrame:
-    """Images that can be written, with their size, split folder and output paths."""
+def _plan_images(ds: Dataset, problems: Problems, notes: list[str], placed: bool
+                 ) -> pd.DataFrame:
+    """Images that can be written, with their size, split folder and output paths (and
+    where each image is, when ``placed`` or a size must come from its header)."""
     imgs = ds.images[["id", "file_name", "width", "height", "split"]].copy()
-    imgs["source"] = ds.image_paths()
+    sized = (imgs["width"].fillna(0) > 0) & (imgs["height"].fillna(0) > 0)
+    imgs["source"] = ds.image_paths() if placed or not sized.all() else None
     imgs["split"] = _split_folders(imgs["split"], notes)
     safe = np.fromiter((isinstance(f, str) and safe_relative(f)
                         for f in imgs["file_name"].tolist()),

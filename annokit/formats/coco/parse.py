@@ -10,7 +10,7 @@ import os
 import re
 from contextlib import contextmanager
 from itertools import chain
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -332,7 +332,7 @@ def _column(records: list[dict], key: str) -> list:
     try:
         return list(map(itemgetter(key), records))  # C speed when every record has it
     except KeyError:
-        return [r.get(key) for r in records]
+        return list(map(methodcaller("get", key), records))  # still no Python-level loop
 
 
 def _objects(values: list) -> np.ndarray:
@@ -567,6 +567,8 @@ def _segmentations(raw: list, flag: Callable) -> np.ndarray:
     A malformed one is flagged (its annotation is skipped) and set to None here, so that
     nothing downstream (a box taken from it, pycocotools) ever sees it.
     """
+    if raw.count(None) == len(raw):  # a detection set: no segmentation anywhere
+        return _objects(raw)
     segs = _objects([s if s else None for s in raw])
     for i in [i for i, s in enumerate(segs) if s is not None]:
         s = segs[i]
