@@ -1095,11 +1095,16 @@ def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
     classes = np.searchsorted(cats["id"].to_numpy(), anns["category_id"].to_numpy())
     score = anns["score"].to_numpy(float)
     boxes, keep = _normalise_boxes(anns, width, height, notes)
+    kpt = _kpt_shape(yolo_meta, Path("data.yaml")) if "kpt_shape" in yolo_meta else None
+    if task != "segment" and not (kpt and "keypoints" in anns):  # boxes only: lazily
+        position = anns["position"].to_numpy()[keep]
+        bounds = np.arange(len(imgs))
+        return _BoxLines(classes[keep], boxes[keep], score[keep]), \
+            np.searchsorted(position, bounds), np.searchsorted(position, bounds, side="right")
     lines = np.empty(n, object)
     lines[:] = _box_lines(classes, boxes, score)
     if task == "segment":
         _polygon_lines(lines, anns, classes, boxes, width, height, score, notes)
-    kpt = _kpt_shape(yolo_meta, Path("data.yaml")) if "kpt_shape" in yolo_meta else None
     if kpt and "keypoints" in anns:
         _pose_lines(lines, anns, classes, boxes, width, height, kpt)
     position = anns["position"].to_numpy()[keep]
@@ -1107,6 +1112,20 @@ def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
     bounds = np.arange(len(imgs))
     return lines.tolist(), np.searchsorted(position, bounds), \
         np.searchsorted(position, bounds, side="right")
+
+
+class _BoxLines:
+    """Box label lines made on demand, a range at a time: the text of millions of boxes
+    (~90 bytes a line as Python strings) never exists all at once."""
+
+    def __init__(self, classes: np.ndarray, boxes: np.ndarray, score: np.ndarray) -> None:
+        self.classes, self.boxes, self.score = classes, boxes, score
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def __getitem__(self, rows: slice) -> list[str]:
+        return _box_lines(self.classes[rows], self.boxes[rows], self.score[rows])
 
 
 NORMALISE_CHUNK = 500_000  # boxes at a time: each step makes a few (n, 4) float arrays
@@ -1229,15 +1248,29 @@ def _pose_lines(lines, anns, classes, boxes, width, height, kpt) -> None:
 
 # .. files ...............................................................................
 
-def _write_label_files(out: Path, imgs: pd.DataFrame, lines: list[str], starts, ends) -> None:
-    """One file per image (empty when it has no objects), sliced from the joined lines."""
+FILE_CHUNK = 20_000  # label files whose lines are made at a time
+
+
+def _write_label_files(out: Path, imgs: pd.DataFrame, lines, starts, ends) -> None:
+    """One file per image (empty when it has no objects), sliced from the lines (a list or
+    ``_BoxLines``), whose text is taken FILE_CHUNK images at a time."""
     labels = [os.path.join(out, p) for p in imgs["label_out"].tolist()]
     for folder in sorted({os.path.dirname(p) for p in labels}):
         os.makedirs(folder, exist_ok=True)
-    for label, a, b in track(zip(labels, starts.tolist(), ends.tolist()),
+    for label, text in track(_label_texts(labels, lines, starts.tolist(), ends.tolist()),
                              "writing YOLO labels", total=len(imgs)):
         with open(label, "w", encoding="utf-8", newline="\n") as f:
-            f.write("".join(lines[a:b]))
+            f.write(text)
+
+
+def _label_texts(labels: list[str], lines, starts: list[int], ends: list[int]):
+    """(label file, its text) for every image, in order."""
+    for c0 in range(0, len(labels), FILE_CHUNK):
+        c1 = min(c0 + FILE_CHUNK, len(labels))
+        first = starts[c0]  # the rows of these images are contiguous: sorted by image
+        part = lines[first:ends[c1 - 1]]
+        for k in range(c0, c1):
+            yield labels[k], "".join(part[starts[k] - first:ends[k] - first])
 
 
 def _place(ds: Dataset, imgs: pd.DataFrame, out: Path, mode: str) -> list[str]:
