@@ -63,6 +63,31 @@ def _columns_from_dicts(doc: dict) -> dict:
     return cols
 
 
+def _structs() -> dict:
+    """Typed records for msgspec (module-level names: the annotations are strings here)."""
+    import msgspec
+
+    global Image, Ann, Doc
+
+    class Image(msgspec.Struct, gc=False):
+        id: int
+        file_name: str
+        width: int
+        height: int
+
+    class Ann(msgspec.Struct, gc=False):
+        id: int
+        image_id: int
+        category_id: int
+        bbox: list[float]
+
+    class Doc(msgspec.Struct, gc=False):
+        images: list[Image]
+        annotations: list[Ann]
+
+    return {"Doc": Doc}
+
+
 def decode(how: str, path: Path) -> int:
     """Fill the columns with decoder ``how``; return the number of boxes."""
     import gc
@@ -79,23 +104,7 @@ def decode(how: str, path: Path) -> int:
     if how == "msgspec-struct":
         import msgspec
 
-        class Image(msgspec.Struct, gc=False):
-            id: int
-            file_name: str
-            width: int
-            height: int
-
-        class Ann(msgspec.Struct, gc=False):
-            id: int
-            image_id: int
-            category_id: int
-            bbox: list[float]
-
-        class Doc(msgspec.Struct, gc=False):
-            images: list[Image]
-            annotations: list[Ann]
-
-        doc = msgspec.json.decode(path.read_bytes(), type=Doc)
+        doc = msgspec.json.decode(path.read_bytes(), type=_structs()["Doc"])
         ids = np.fromiter((a.id for a in doc.annotations), np.int64, len(doc.annotations))
         np.fromiter((a.image_id for a in doc.annotations), np.int64, len(ids))
         np.fromiter((a.category_id for a in doc.annotations), np.int64, len(ids))
