@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import mmap
 import os
 import re
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ import orjson
 import pandas as pd
 
 from ...errors import AnnokitError, FormatError, Problems
-from ...fileio import read_regular
+from ...fileio import open_regular, read_regular
 from ...model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..layout import fill_unknown_sizes
 from .discover import _pick_root, _sources
@@ -47,14 +48,16 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
     parts = []
     with _gc_paused():
         for file, split, roots in sources:
-            raw = _read_bytes(file)
+            raw, release = _map(file)
             sections = _sections(raw)
             if sections is not None:  # an object: parsed a section and a chunk at a time
                 del raw  # the sections hold it until their last chunk is parsed
-                parts.append(_parse_sections(sections, file, problems) + (split, roots))
+                release()  # msgspec's pass touched every page: let them go
+                parts.append(_parse_sections(sections, file, problems, release)
+                             + (split, roots))
                 continue
-            data = _load(file, raw)
-            del raw
+            data = _load(file, bytes(raw))
+            del raw, release
             if path.is_file() and isinstance(data, list):  # a results file
                 ds = _results(data, file, problems, None)
                 ds.meta["image_root"] = str(image_root) if image_root else None
@@ -103,6 +106,22 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _map(file: Path) -> tuple[mmap.mmap | bytes, Callable[[], None]]:
+    """The file mapped read-only, and a function that drops its pages from memory (they
+    come back from the page cache when read again): a 500 MB file then never sits in
+    memory whole while its records are parsed. Bytes (and a no-op) where mapping fails."""
+    try:
+        with open_regular(file, what="COCO file") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except AnnokitError as e:
+        raise FormatError(file, str(e).removeprefix(f"{file}: ")) from None
+    except (OSError, ValueError):  # an empty file, a file system without mmap
+        return _read_bytes(file), lambda: None
+    if not hasattr(mapped, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return mapped, lambda: None
+    return mapped, lambda: mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def _read_bytes(file: Path) -> bytes:
@@ -189,12 +208,13 @@ def _sections(raw: bytes) -> dict[str, msgspec.Raw] | None:
         return None
 
 
-def _parse_sections(sections: dict[str, msgspec.Raw], file: Path, problems: Problems
+def _parse_sections(sections: dict[str, msgspec.Raw], file: Path, problems: Problems,
+                    release: Callable[[], None] = lambda: None
                     ) -> tuple[Path, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """What ``_parse`` returns, from the raw sections of one COCO object.
 
     ``sections`` is emptied: the file's bytes go with the last chunk, before the chunks'
-    tables are joined.
+    tables are joined. ``release`` drops the pages of a mapped file after each chunk.
     """
     if "images" not in sections:
         raise FormatError(file, "no 'images' list",
@@ -205,12 +225,13 @@ def _parse_sections(sections: dict[str, msgspec.Raw], file: Path, problems: Prob
     image_raw, ann_raw = sections["images"], sections.get("annotations", b"null")
     sections.clear()
     images = _stacked([(records[:1], _images(records, reasons, file, problems, offset))
-                       for offset, records, reasons in _chunks(image_raw, "images", file)],
+                       for offset, records, reasons in _chunks(image_raw, "images", file,
+                                                               release)],
                       set(IMAGE_SCHEMA) - {"split"})
     del image_raw
     _refuse_duplicate_images(images["id"].to_numpy(), file)
     image_ids, category_ids = images["id"].to_numpy(), categories["id"].to_numpy()
-    chunks = _chunks(ann_raw, "annotations", file)
+    chunks = _chunks(ann_raw, "annotations", file, release)
     del ann_raw  # only the generator holds the bytes now
     annotations = _stacked([
         (records[:1], _annotations(records, reasons, file, problems, image_ids, category_ids,
@@ -219,7 +240,8 @@ def _parse_sections(sections: dict[str, msgspec.Raw], file: Path, problems: Prob
     return file, categories, images, annotations, top
 
 
-def _chunks(raw: msgspec.Raw | bytes, section: str, file: Path
+def _chunks(raw: msgspec.Raw | bytes, section: str, file: Path,
+            release: Callable[[], None] = lambda: None
             ) -> Iterator[tuple[int, list[dict], dict[int, str]]]:
     """(offset of the first record, records, reasons) for each chunk of a section's list."""
     try:
@@ -234,6 +256,7 @@ def _chunks(raw: msgspec.Raw | bytes, section: str, file: Path
     while items:
         chunk = _loads(b"[" + b",".join(items[:CHUNK]) + b"]", file)
         del items[:CHUNK]  # each raw record goes once parsed
+        release()
         yield offset, *_records(chunk, section, file)
         offset += len(chunk)
         del chunk
@@ -243,7 +266,7 @@ def _loads(raw: msgspec.Raw | bytes, file: Path) -> Any:
     """One JSON value msgspec already found well-formed; stdlib json takes the integers
     beyond 64 bits that orjson refuses."""
     try:
-        return orjson.loads(raw)
+        return orjson.loads(memoryview(raw))
     except orjson.JSONDecodeError:
         pass
     try:
