@@ -1068,8 +1068,11 @@ def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, t
     position = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
     rows = np.flatnonzero(keep & (position >= 0))
     rows = rows[np.argsort(position[rows], kind="stable")]  # image order
-    # one copy of the rows and columns written (a million-box table is not copied 4 times)
-    anns = anns[[c for c in WRITTEN_COLUMNS if c in anns]].iloc[rows]
+    # at most one copy of the rows and columns written, none when every box is written
+    # in image order already (a million-box table is not copied 4 times)
+    anns = anns[[c for c in WRITTEN_COLUMNS if c in anns]]
+    if len(rows) < len(anns) or (rows != np.arange(len(rows))).any():
+        anns = anns.iloc[rows]
     anns = anns.assign(position=position[rows])
     if task == "segment":
         rle = np.fromiter((isinstance(s, dict) for s in anns["segmentation"].tolist()), bool,
