@@ -1100,9 +1100,12 @@ def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
     boxes, keep = _normalise_boxes(anns, width, height, notes)
     kpt = _kpt_shape(yolo_meta, Path("data.yaml")) if "kpt_shape" in yolo_meta else None
     if task != "segment" and not (kpt and "keypoints" in anns):  # boxes only: lazily
-        position = anns["position"].to_numpy()[keep]
+        position = anns["position"].to_numpy()
+        if not keep.all():  # (no copies of a million boxes when every one is written)
+            position, classes, boxes, score = (a[keep] for a in (position, classes, boxes,
+                                                                 score))
         bounds = np.arange(len(imgs))
-        return _BoxLines(classes[keep], boxes[keep], score[keep]), \
+        return _BoxLines(classes, boxes, score), \
             np.searchsorted(position, bounds), np.searchsorted(position, bounds, side="right")
     lines = np.empty(n, object)
     lines[:] = _box_lines(classes, boxes, score)
