@@ -1067,7 +1067,8 @@ def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, t
         notes.append(f"{int(missing.sum())} annotations point to no image: dropped")
     position = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
     rows = np.flatnonzero(keep & (position >= 0))
-    rows = rows[np.argsort(position[rows], kind="stable")]  # image order
+    if (np.diff(position[rows]) < 0).any():
+        rows = rows[np.argsort(position[rows], kind="stable")]  # image order
     # at most one copy of the rows and columns written, none when every box is written
     # in image order already (a million-box table is not copied 4 times)
     anns = anns[[c for c in WRITTEN_COLUMNS if c in anns]]
@@ -1093,11 +1094,10 @@ def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, t
 def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
     """All label lines as strings in image order, with each image's [start, end)."""
     n = len(anns)
-    width = imgs["width"].to_numpy(float)[anns["position"].to_numpy()]
-    height = imgs["height"].to_numpy(float)[anns["position"].to_numpy()]
+    sizes = (imgs["width"].to_numpy(float), imgs["height"].to_numpy(float))
     classes = np.searchsorted(cats["id"].to_numpy(), anns["category_id"].to_numpy())
     score = anns["score"].to_numpy(float)
-    boxes, keep = _normalise_boxes(anns, width, height, notes)
+    boxes, keep = _normalise_boxes(anns, *sizes, notes)
     kpt = _kpt_shape(yolo_meta, Path("data.yaml")) if "kpt_shape" in yolo_meta else None
     if task != "segment" and not (kpt and "keypoints" in anns):  # boxes only: lazily
         position = anns["position"].to_numpy()
@@ -1107,6 +1107,7 @@ def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
         bounds = np.arange(len(imgs))
         return _BoxLines(classes, boxes, score), \
             np.searchsorted(position, bounds), np.searchsorted(position, bounds, side="right")
+    width, height = (side[anns["position"].to_numpy()] for side in sizes)
     lines = np.empty(n, object)
     lines[:] = _box_lines(classes, boxes, score)
     if task == "segment":
@@ -1137,16 +1138,19 @@ class _BoxLines:
 NORMALISE_CHUNK = 500_000  # boxes at a time: each step makes a few (n, 4) float arrays
 
 
-def _normalise_boxes(anns, width, height, notes):
-    """cx, cy, w, h in [0, 1]; boxes over the edge are clipped, boxes outside dropped."""
+def _normalise_boxes(anns, image_width, image_height, notes):
+    """cx, cy, w, h in [0, 1]; boxes over the edge are clipped, boxes outside dropped.
+    ``image_width``/``image_height`` are per image, ``anns['position']`` says which."""
     n = len(anns)
+    position = anns["position"].to_numpy()
     boxes, keep = np.empty((n, 4)), np.empty(n, bool)
     counts = np.zeros(3, np.int64)  # rounding, clipped, dropped
     xywh = [anns[c].to_numpy(float) for c in ("x", "y", "w", "h")]
     for start in range(0, n, NORMALISE_CHUNK):
         part = slice(start, start + NORMALISE_CHUNK)
+        image = position[part]
         boxes[part], keep[part], found = _normalised_part(
-            np.column_stack([c[part] for c in xywh]), width[part], height[part])
+            np.column_stack([c[part] for c in xywh]), image_width[image], image_height[image])
         counts += found
     rounding, clipped, dropped = counts.tolist()
     if rounding:
@@ -1260,12 +1264,12 @@ FILE_CHUNK = 20_000  # label files whose lines are made at a time
 def _write_label_files(out: Path, imgs: pd.DataFrame, lines, starts, ends) -> None:
     """One file per image (empty when it has no objects), sliced from the lines (a list or
     ``_BoxLines``), whose text is taken FILE_CHUNK images at a time."""
-    labels = [os.path.join(out, p) for p in imgs["label_out"].tolist()]
+    labels = imgs["label_out"].tolist()  # relative: joined to ``out`` one at a time
     for folder in sorted({os.path.dirname(p) for p in labels}):
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(os.path.join(out, folder), exist_ok=True)
     for label, text in track(_label_texts(labels, lines, starts.tolist(), ends.tolist()),
                              "writing YOLO labels", total=len(imgs)):
-        with open(label, "w", encoding="utf-8", newline="\n") as f:
+        with open(os.path.join(out, label), "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
 
 
