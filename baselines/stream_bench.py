@@ -19,6 +19,8 @@ annotation id, image id, category id, x, y, w, h) and nothing else is kept:
 - ``simdjson``: pysimdjson's lazy document, fields read per record;
 - ``annokit``: ``coco.read`` itself (validation, messages, the Dataset).
 
+ijson and pysimdjson are measured only (``pip install ijson pysimdjson``), not dependencies.
+
 ``convert``: ``floor-json`` / ``floor`` are convert_bench's COCO->YOLO floors (stdlib json /
 orjson), ``annokit`` is ``annokit.convert(..., images="none")``; output to /dev/shm.
 """
