@@ -94,3 +94,17 @@ def test_sections_that_are_not_lists_are_named(tmp_path, monkeypatch):
     path.write_text('{"images": null}')
     ds, _ = _read(path, monkeypatch, chunk=2)
     assert len(ds.images) == 0
+
+
+@pytest.mark.parametrize("name", ["basic", "splits", "roboflow", "no_size"])
+def test_the_writer_writes_a_chunk_at_a_time_what_one_dump_would(tmp_path, monkeypatch, name):
+    import orjson
+
+    from annokit.formats.coco import writer
+
+    ds = annokit.read(FIXTURES / "coco" / name, "coco")
+    monkeypatch.setattr(writer, "WRITE_CHUNK", 2)
+    coco.write(ds, tmp_path / "out.json", images="none", problems=Problems(), single_file=True)
+    whole = orjson.dumps(coco.to_dict(ds), default=writer._json_default,
+                         option=orjson.OPT_SERIALIZE_NUMPY)
+    assert (tmp_path / "out.json").read_bytes() == whole
