@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import struct
 
-from .errors import FormatError
+from .errors import AnnokitError, FormatError
+from .fileio import open_regular
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
@@ -25,13 +26,15 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         (64, 48)
     """
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, what="image") as f:  # a FIFO or device: one line, no hang
             head = f.read(32)
             size = _from_head(head) if len(head) >= 24 else None
             if size is None and head[:2] == b"\xff\xd8":
                 size = _jpeg_size(f)
-    except FileNotFoundError:
-        raise FormatError(path, "image file not found") from None
+    except AnnokitError as e:
+        if not os.path.lexists(path):
+            raise FormatError(path, "image file not found") from None
+        raise FormatError(path, str(e).removeprefix(f"{os.fspath(path)}: ")) from None
     except OSError as e:
         raise FormatError(path, f"cannot read image: {e.strerror or e}") from None
     except ValueError as e:  # a NUL in the path: no file can have that name

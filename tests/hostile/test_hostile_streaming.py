@@ -155,3 +155,12 @@ def test_a_coco_file_that_is_a_fifo_or_dev_zero_is_one_line(tmp_path, kind):
     code, _, err = _run(tmp_path, "info", "annotations/train.json", "--format", "coco")
     assert code == 2
     one_line_error(err, "train.json")
+
+
+def test_a_yolo_image_that_is_a_fifo_is_skipped(tmp_path):
+    data = _yolo(tmp_path)
+    (data / "images/train/b.png").unlink()
+    os.mkfifo(data / "images/train/b.png")
+    code, out, err = _run(tmp_path, "info", "data", "--format", "yolo")
+    assert code == 0, err
+    assert "b.png" in err and "FIFO" in err, err
