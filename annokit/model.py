@@ -61,17 +61,32 @@ def _conform(frame: pd.DataFrame | None, schema: dict, name: str) -> pd.DataFram
         else:
             raise ValueError(f"{name} needs a '{col}' column")
         if dtype is object:
-            values = values.astype(object).where(values.notna(), None)
+            values = _none_for_missing(values)
         elif dtype == "Int64":
             values = pd.to_numeric(values, errors="coerce").round().astype("Int64")
         else:
             values = values.astype(dtype)
-        out[col] = values.array if dtype == "Int64" else pd.Series(
-            values.to_numpy(), dtype=dtype)  # object stays object: None, not NaN
+        if dtype == "Int64":
+            out[col] = values.array
+        elif values.dtype == dtype:  # no copy: pandas 3 copies an ndarray given to Series
+            out[col] = values.reset_index(drop=True)
+        else:
+            out[col] = pd.Series(values.to_numpy(), dtype=dtype)  # object: None, not NaN
     extras = [c for c in frame.columns if c not in schema]
     out.update((col, frame[col]) for col in extras)
-    # copy=True: the frame owns writable arrays (pandas 3 hands out read-only views)
-    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=True)
+    # no copy: a million-box table would be held twice; copy-on-write keeps the frame
+    # given and this one apart
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=False)
+
+
+def _none_for_missing(values: pd.Series) -> pd.Series:
+    """``values`` as objects with None for every missing value; untouched (no copy of a
+    million-row column) when it already is."""
+    if values.dtype == object:
+        missing = values.isna().to_numpy()
+        if not missing.any() or (values.to_numpy()[missing] == None).all():  # noqa: E711
+            return values
+    return values.astype(object).where(values.notna(), None)
 
 
 def surrogate_reason(text: str) -> str:

@@ -105,8 +105,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read():
     graph = import_graph()
-    assert "annokit.formats.layout" in graph["annokit.formats.coco"]
-    assert "annokit.model" in graph["annokit.formats.coco"]
+    assert "annokit.formats.layout" in graph["annokit.formats.coco.parse"]
+    assert "annokit.model" in graph["annokit.formats.coco.parse"]
     assert "annokit.images" in graph["annokit.checks.images"]
     assert "annokit.checks.registry" in graph["annokit.checks.geometry"]
     assert "annokit.formats.yolo" in graph["annokit.formats"]

@@ -14,6 +14,7 @@ Untrusted input: XML is parsed by lxml without entity expansion, DTD loading or 
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -27,7 +28,7 @@ from lxml import etree
 
 from .. import progress
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import confined, place_images, safe_relative
+from ..fileio import confined, open_regular, place_images, read_regular, safe_relative
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from .layout import (SPLIT_NAMES, header_sizes, image_dirs, image_index, is_image, pick_root,
                      safe_split_names, sibling_image_dirs, subdirs, unknown_sizes)
@@ -91,9 +92,9 @@ def detect(path: Path) -> bool:
 
 def _is_voc_xml(path: str | os.PathLike) -> bool:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO or device named *.xml: not VOC, no hang
             head = f.read(4096)
-    except OSError:
+    except (OSError, AnnokitError):
         return False
     return _VOC_HEAD.match(head) is not None
 
@@ -256,8 +257,8 @@ def _xml_files(folder: Path, recursive: bool) -> dict[str, str]:
             for e in entries:
                 if e.name.startswith("."):
                     continue
-                if e.name.lower().endswith(".xml") and e.is_file():
-                    files[prefix + e.name[:-4]] = e.path
+                if e.name.lower().endswith(".xml") and not e.is_dir():
+                    files[prefix + e.name[:-4]] = e.path  # a FIFO or device: skipped, named
                 elif recursive and e.is_dir():
                     pending.append((prefix + e.name + "/", e.path))
     return dict(sorted(files.items()))
@@ -298,7 +299,8 @@ def _image_sets(root: Path, stems: set[str]):
 
 def _list_lines(path: Path):
     """(line number, stem) for each entry of an ImageSets list; '#' starts a comment."""
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
+    with open_regular(path, what="image list") as raw, \
+            io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace") as f:
         for number, line in enumerate(f, 1):
             line = line.strip()
             if line and not line.startswith("#"):
@@ -512,18 +514,19 @@ def _large(file: str) -> bool:
 
 
 def _iterparse(file: str, events: tuple):
-    return etree.iterparse(file, events=events, resolve_entities=False, no_network=True,
-                           huge_tree=False, load_dtd=False, remove_comments=True,
-                           remove_pis=True, remove_blank_text=True)
+    return etree.iterparse(open_regular(file, what="VOC file"), events=events,
+                           resolve_entities=False, no_network=True, huge_tree=False,
+                           load_dtd=False, remove_comments=True, remove_pis=True,
+                           remove_blank_text=True)
 
 
 def _well_formed(file: str, problems: Problems) -> bool:
     """A first, constant-memory pass: the same refusals as :func:`_parse_file`."""
-    context = _iterparse(file, ("end",))
     try:
+        context = _iterparse(file, ("end",))
         for _, element in context:
             _free(element)
-    except (etree.XMLSyntaxError, OSError) as e:
+    except (etree.XMLSyntaxError, OSError, AnnokitError) as e:
         _unreadable(file, e, problems)
         return False
     return _checked_root(file, context.root.getroottree(), problems) is not None
@@ -570,9 +573,10 @@ def _stream_fields(file: str):
 
 def _parse_file(file: str, problems: Problems):
     """The <annotation> root of ``file``, or None after recording why it was skipped."""
-    try:
-        tree = etree.parse(file, _PARSER)
-    except (etree.XMLSyntaxError, OSError) as e:
+    try:  # the bytes through the one input guard: a FIFO or /dev/zero is skipped, no hang
+        tree = etree.ElementTree(etree.fromstring(read_regular(file, what="VOC file"),
+                                                  _PARSER))
+    except (etree.XMLSyntaxError, OSError, AnnokitError) as e:
         return _unreadable(file, e, problems)
     return _checked_root(file, tree, problems)
 
@@ -584,6 +588,8 @@ def _unreadable(file: str, error: Exception, problems: Problems) -> None:
         message = re.sub(r",? line \d+, column \d+$", "", error.msg or str(error)).strip()
         problems.skip(FormatError(file, f"malformed XML: {message}",
                                   place=f"line {line}, column {column}"))
+    elif isinstance(error, AnnokitError):  # not a regular file: say what it is
+        problems.skip(FormatError(file, str(error).removeprefix(f"{file}: ")))
     else:
         problems.skip(FormatError(file, f"cannot read: {error.strerror or error}"))
     return None

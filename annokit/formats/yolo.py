@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import load_yaml, place_images, safe_relative
+from ..fileio import load_yaml, open_regular, place_images, read_regular, safe_relative
 from ..geometry import convert_boxes, denormalize, normalize
 from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
@@ -585,10 +585,7 @@ def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: li
     for i in track(range(n), "reading YOLO labels", total=n):
         try:
             widths[i], heights[i] = image_size(paths[i])
-            with open(labels[i], "rb") as f:
-                data = f.read()
-        except FileNotFoundError:  # no label file: an image without objects
-            data = b""
+            data = _label_bytes(labels[i])
         except FormatError as e:
             origin = table["origin"].iat[i]
             problems.skip(FormatError(e.file, e.reason, e.place, hint="image left out" + (
@@ -608,6 +605,19 @@ def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: li
     new_id[images["index"].to_numpy()] = images["id"].to_numpy()
     anns["image_id"] = new_id[anns["image_id"].to_numpy()]
     return images.drop(columns="index"), anns, task
+
+
+def _label_bytes(label: str) -> bytes:
+    """A label file's bytes; b"" when there is none (an image without objects). A FIFO, a
+    device or a link to one is a FormatError saying what it is, never a hang."""
+    try:
+        return read_regular(label, what="label file")
+    except FormatError:
+        raise
+    except AnnokitError as e:
+        if not os.path.lexists(label):
+            return b""
+        raise FormatError(label, str(e).removeprefix(f"{label}: ")) from None
 
 
 def _normal_lines(data: bytes) -> bytes:
@@ -924,9 +934,9 @@ def _stems(folder: str) -> set[str]:
 def _looks_like_labels(path: str) -> bool:
     """A non-empty file whose first line starts with a class number (not an image list)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO among the lists: not labels, no hang
             first = f.readline().split()
-    except OSError:
+    except (OSError, AnnokitError):
         return False
     return bool(first) and first[0].isdigit() and len(first) >= 5
 
@@ -951,7 +961,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     if task not in ("detect", "segment"):
         raise AnnokitError(f"yolo_task must be 'detect' or 'segment', not {task!r}")
     notes: list[str] = []
-    imgs = _plan_images(ds, problems, notes)
+    imgs = _plan_images(ds, problems, notes, images != "none")
     cats = ds.categories.sort_values("id", kind="stable").reset_index(drop=True)
     anns = _writable_annotations(ds, imgs, cats, task, notes)
     lines, starts, ends = _format_lines(anns, imgs, cats, task, yolo_meta, notes)
@@ -964,10 +974,13 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
 
 # .. which images, where .................................................................
 
-def _plan_images(ds: Dataset, problems: Problems, notes: list[str]) -> pd.DataFrame:
-    """Images that can be written, with their size, split folder and output paths."""
+def _plan_images(ds: Dataset, problems: Problems, notes: list[str], placed: bool
+                 ) -> pd.DataFrame:
+    """Images that can be written, with their size, split folder and output paths (and
+    where each image is, when ``placed`` or a size must come from its header)."""
     imgs = ds.images[["id", "file_name", "width", "height", "split"]].copy()
-    imgs["source"] = ds.image_paths()
+    sized = (imgs["width"].fillna(0) > 0) & (imgs["height"].fillna(0) > 0)
+    imgs["source"] = ds.image_paths() if placed or not sized.all() else None
     imgs["split"] = _split_folders(imgs["split"], notes)
     safe = np.fromiter((isinstance(f, str) and safe_relative(f)
                         for f in imgs["file_name"].tolist()),
@@ -1033,6 +1046,10 @@ def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: list[str]) -> pd
 
 # .. what goes on each line ..............................................................
 
+WRITTEN_COLUMNS = ("image_id", "category_id", "kind", "x", "y", "w", "h", "score",
+                   "segmentation", "keypoints")  # what the label lines are made from
+
+
 def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, task: str,
                           notes: list[str]) -> pd.DataFrame:
     """Box annotations of the written images with a known category, in image order."""
@@ -1040,16 +1057,24 @@ def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, t
     note = dropped_note(anns["kind"], "yolo")
     if note:
         notes.append(note)
-    anns = anns[anns["kind"] == "box"]
-    known = anns["category_id"].isin(cats["id"])
-    if not known.all():
-        notes.append(f"{int((~known).sum())} annotations with an unknown category id dropped")
-    anns = anns[known]
-    position = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
-    missing = ~anns["image_id"].isin(ds.images["id"])
+    keep = (anns["kind"] == "box").to_numpy(copy=True)
+    unknown = keep & ~anns["category_id"].isin(cats["id"]).to_numpy()
+    if unknown.any():
+        notes.append(f"{int(unknown.sum())} annotations with an unknown category id dropped")
+    keep = keep & ~unknown
+    missing = keep & ~anns["image_id"].isin(ds.images["id"]).to_numpy()
     if missing.any():
         notes.append(f"{int(missing.sum())} annotations point to no image: dropped")
-    anns = anns.assign(position=position)[position >= 0]
+    position = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
+    rows = np.flatnonzero(keep & (position >= 0))
+    if (np.diff(position[rows]) < 0).any():
+        rows = rows[np.argsort(position[rows], kind="stable")]  # image order
+    # at most one copy of the rows and columns written, none when every box is written
+    # in image order already (a million-box table is not copied 4 times)
+    anns = anns[[c for c in WRITTEN_COLUMNS if c in anns]]
+    if len(rows) < len(anns) or (rows != np.arange(len(rows))).any():
+        anns = anns.iloc[rows]
+    anns = anns.assign(position=position[rows])
     if task == "segment":
         rle = np.fromiter((isinstance(s, dict) for s in anns["segmentation"].tolist()), bool,
                           len(anns))
@@ -1066,22 +1091,30 @@ def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, t
     note = zero_size_note(anns, imgs, "yolo")
     if note:
         notes.append(note)
-    return anns.sort_values("position", kind="stable")
+    return anns
 
 
 def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
     """All label lines as strings in image order, with each image's [start, end)."""
     n = len(anns)
-    width = imgs["width"].to_numpy(float)[anns["position"].to_numpy()]
-    height = imgs["height"].to_numpy(float)[anns["position"].to_numpy()]
+    sizes = (imgs["width"].to_numpy(float), imgs["height"].to_numpy(float))
     classes = np.searchsorted(cats["id"].to_numpy(), anns["category_id"].to_numpy())
     score = anns["score"].to_numpy(float)
-    boxes, keep = _normalise_boxes(anns, width, height, notes)
+    boxes, keep = _normalise_boxes(anns, *sizes, notes)
+    kpt = _kpt_shape(yolo_meta, Path("data.yaml")) if "kpt_shape" in yolo_meta else None
+    if task != "segment" and not (kpt and "keypoints" in anns):  # boxes only: lazily
+        position = anns["position"].to_numpy()
+        if not keep.all():  # (no copies of a million boxes when every one is written)
+            position, classes, boxes, score = (a[keep] for a in (position, classes, boxes,
+                                                                 score))
+        bounds = np.arange(len(imgs))
+        return _BoxLines(classes, boxes, score), \
+            np.searchsorted(position, bounds), np.searchsorted(position, bounds, side="right")
+    width, height = (side[anns["position"].to_numpy()] for side in sizes)
     lines = np.empty(n, object)
     lines[:] = _box_lines(classes, boxes, score)
     if task == "segment":
         _polygon_lines(lines, anns, classes, boxes, width, height, score, notes)
-    kpt = _kpt_shape(yolo_meta, Path("data.yaml")) if "kpt_shape" in yolo_meta else None
     if kpt and "keypoints" in anns:
         _pose_lines(lines, anns, classes, boxes, width, height, kpt)
     position = anns["position"].to_numpy()[keep]
@@ -1091,9 +1124,53 @@ def _format_lines(anns, imgs, cats, task, yolo_meta, notes):
         np.searchsorted(position, bounds, side="right")
 
 
-def _normalise_boxes(anns, width, height, notes):
-    """cx, cy, w, h in [0, 1]; boxes over the edge are clipped, boxes outside dropped."""
-    xyxy = convert_boxes(anns[["x", "y", "w", "h"]].to_numpy(float), "xywh", "xyxy")
+class _BoxLines:
+    """Box label lines made on demand, a range at a time: the text of millions of boxes
+    (~90 bytes a line as Python strings) never exists all at once."""
+
+    def __init__(self, classes: np.ndarray, boxes: np.ndarray, score: np.ndarray) -> None:
+        self.classes, self.boxes, self.score = classes, boxes, score
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def __getitem__(self, rows: slice) -> list[str]:
+        return _box_lines(self.classes[rows], self.boxes[rows], self.score[rows])
+
+
+NORMALISE_CHUNK = 500_000  # boxes at a time: each step makes a few (n, 4) float arrays
+
+
+def _normalise_boxes(anns, image_width, image_height, notes):
+    """cx, cy, w, h in [0, 1]; boxes over the edge are clipped, boxes outside dropped.
+    ``image_width``/``image_height`` are per image, ``anns['position']`` says which."""
+    n = len(anns)
+    position = anns["position"].to_numpy()
+    boxes, keep = np.empty((n, 4)), np.empty(n, bool)
+    counts = np.zeros(3, np.int64)  # rounding, clipped, dropped
+    xywh = [anns[c].to_numpy(float) for c in ("x", "y", "w", "h")]
+    for start in range(0, n, NORMALISE_CHUNK):
+        part = slice(start, start + NORMALISE_CHUNK)
+        image = position[part]
+        boxes[part], keep[part], found = _normalised_part(
+            np.column_stack([c[part] for c in xywh]), image_width[image], image_height[image])
+        counts += found
+    rounding, clipped, dropped = counts.tolist()
+    if rounding:
+        notes.append(f"{rounding} box edges up to half a pixel outside their image "
+                     "(rounding) were clipped to [0, 1]")
+    if clipped:
+        notes.append(f"{clipped} boxes extending outside their image were clipped to it "
+                     "(YOLO cannot hold them)")
+    if dropped:
+        notes.append(f"{dropped} boxes outside their image or without "
+                     "coordinates were dropped")
+    return boxes, keep
+
+
+def _normalised_part(xywh, width, height):
+    """(cxcywh boxes, kept, [edges rounded, boxes clipped, boxes dropped]) of some boxes."""
+    xyxy = convert_boxes(xywh, "xywh", "xyxy")
     edges = normalize(xyxy, width, height)
     tol = np.stack([0.5 / width, 0.5 / height] * 2, axis=1)  # half a pixel
     over = np.maximum(-edges, edges - 1)
@@ -1102,24 +1179,22 @@ def _normalise_boxes(anns, width, height, notes):
     keep = ~(outside | invalid)
     rounding = int(((over > 0) & (over <= tol))[keep].sum())
     clipped = int(((over > tol).any(axis=1) & keep).sum())
-    if rounding:
-        notes.append(f"{rounding} box edges up to half a pixel outside their image "
-                     "(rounding) were clipped to [0, 1]")
-    if clipped:
-        notes.append(f"{clipped} boxes extending outside their image were clipped to it "
-                     "(YOLO cannot hold them)")
-    if outside.any() or invalid.any():
-        notes.append(f"{int((outside | invalid).sum())} boxes outside their image or without "
-                     "coordinates were dropped")
     edges = np.clip(np.nan_to_num(edges), 0, 1)
-    return convert_boxes(edges, "xyxy", "cxcywh"), keep
+    return convert_boxes(edges, "xyxy", "cxcywh"), keep, \
+        [rounding, clipped, int((outside | invalid).sum())]
+
+
+LINE_CHUNK = 100_000  # boxes formatted at a time: 5 columns of Python numbers each
 
 
 def _box_lines(classes, boxes, score) -> list[str]:
     """'c cx cy w h' (+ ' score' for predictions) per box, formatted in one pass."""
-    fmt = "%d " + " ".join([DECIMALS] * 4)
-    columns = [classes.tolist(), *(boxes[:, c].tolist() for c in range(4))]
-    lines = [fmt % t + "\n" for t in zip(*columns)]
+    fmt = "%d " + " ".join([DECIMALS] * 4) + "\n"
+    lines: list[str] = []
+    for start in range(0, len(classes), LINE_CHUNK):  # Python floats for a chunk at a time
+        part = slice(start, start + LINE_CHUNK)
+        columns = [classes[part].tolist(), *(boxes[part, c].tolist() for c in range(4))]
+        lines += [fmt % t for t in zip(*columns)]
     scored = np.flatnonzero(~np.isnan(score))
     for j, s in zip(scored.tolist(), score[scored].tolist()):
         lines[j] = lines[j][:-1] + " " + DECIMALS % s + "\n"
@@ -1186,15 +1261,29 @@ def _pose_lines(lines, anns, classes, boxes, width, height, kpt) -> None:
 
 # .. files ...............................................................................
 
-def _write_label_files(out: Path, imgs: pd.DataFrame, lines: list[str], starts, ends) -> None:
-    """One file per image (empty when it has no objects), sliced from the joined lines."""
-    labels = [os.path.join(out, p) for p in imgs["label_out"].tolist()]
+FILE_CHUNK = 20_000  # label files whose lines are made at a time
+
+
+def _write_label_files(out: Path, imgs: pd.DataFrame, lines, starts, ends) -> None:
+    """One file per image (empty when it has no objects), sliced from the lines (a list or
+    ``_BoxLines``), whose text is taken FILE_CHUNK images at a time."""
+    labels = imgs["label_out"].tolist()  # relative: joined to ``out`` one at a time
     for folder in sorted({os.path.dirname(p) for p in labels}):
-        os.makedirs(folder, exist_ok=True)
-    for label, a, b in track(zip(labels, starts.tolist(), ends.tolist()),
+        os.makedirs(os.path.join(out, folder), exist_ok=True)
+    for label, text in track(_label_texts(labels, lines, starts.tolist(), ends.tolist()),
                              "writing YOLO labels", total=len(imgs)):
-        with open(label, "w", encoding="utf-8", newline="\n") as f:
-            f.write("".join(lines[a:b]))
+        with open(os.path.join(out, label), "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+
+
+def _label_texts(labels: list[str], lines, starts: list[int], ends: list[int]):
+    """(label file, its text) for every image, in order."""
+    for c0 in range(0, len(labels), FILE_CHUNK):
+        c1 = min(c0 + FILE_CHUNK, len(labels))
+        first = starts[c0]  # the rows of these images are contiguous: sorted by image
+        part = lines[first:ends[c1 - 1]]
+        for k in range(c0, c1):
+            yield labels[k], "".join(part[starts[k] - first:ends[k] - first])
 
 
 def _place(ds: Dataset, imgs: pd.DataFrame, out: Path, mode: str) -> list[str]:

@@ -1,108 +1,37 @@
-"""COCO detection JSON: read and write ground truth and results files.
-
-Layouts read:
-
-- one ``.json`` file, images beside it, in ``images/`` beside it, or under ``image_root``
-  (``annotations/instances_val2017.json`` also finds ``val2017/`` next to ``annotations/``);
-- a folder with ``annotations.json`` (what :func:`write` makes when there are no splits);
-- a folder with ``annotations/*.json``, one file per split (``instances_train.json`` is split
-  ``train``), images in ``images/<split>/``, ``images/`` or ``<split>/``;
-- Roboflow: a folder per split holding ``_annotations.coco.json`` among its images
-  (or one such folder on its own);
-- a results file: a top-level list of ``{image_id, category_id, bbox, score}`` (predictions).
-
-Layouts written: ``annotations.json`` (no splits) or ``annotations/<split>.json``, images
-under ``images/`` or ``images/<split>/``; a target ending in ``.json`` gets that file only.
-``layout="roboflow"`` writes ``<split>/_annotations.coco.json`` among the images instead.
-
-Everything a COCO file holds survives a round trip: ids (gaps, huge ones), polygons, RLE
-in both forms (kept exactly as given), ``iscrowd``, ``area``, keypoints, unknown keys on
-images, annotations and categories (pass-through columns), and ``info``, ``licenses`` and
-unknown top-level keys (``meta['coco']``).
+"""COCO: read JSON into the model's tables, a section and a chunk of records at a time
+(see the package docstring for the layouts and what survives).
 """
 from __future__ import annotations
 
 import gc
 import json
 import math
+import mmap
 import os
 import re
 from contextlib import contextmanager
-from itertools import chain, compress
-from operator import itemgetter
+from itertools import chain
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
+import msgspec
 import orjson
 import pandas as pd
 
-from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import place_images, safe_relative
-from ..geometry import polygon_geometry
-from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
-from .layout import (existing_dir, fill_unknown_sizes, image_dirs, pick_root, safe_split_names,
-                     sibling_image_dirs)
-from .target import Notes, dropped_note, stale_locations
+from ...errors import AnnokitError, FormatError, Problems
+from ...fileio import open_regular, read_regular
+from ...model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
+from ..layout import fill_unknown_sizes
+from .discover import _pick_root, _sources
 
-ROBOFLOW_FILE = "_annotations.coco.json"
-ROOT_FILE = "annotations.json"
-TASK_PREFIXES = ("instances_", "person_keypoints_", "image_info_", "labels_", "captions_",
-                 "stuff_", "panoptic_")  # COCO and Datumaro task names, not part of the split
-# meta["coco"] keys that are ours, not top-level keys of the file
-RESERVED = ("renumbered", "by_split")
 _SECTIONS = ("images", "annotations", "categories")
-_PEEK_BYTES = 1 << 20
 # bad input must cost a bounded amount: pycocotools' memory grows with polygon coordinates
 # (1e9 crashed it) and its RLE counts are uint32, so both are checked before any call
 MAX_COORD = 1e5       # px: a box or polygon coordinate beyond this is garbage
 MAX_SIDE = 1e6        # px: an image width or height beyond this is garbage
 _RLE_CHARS = re.compile(r"[0-o]*")  # pycocotools' compressed counts: chars 48..111
-
-
-# -- detect ------------------------------------------------------------------------------
-
-def detect(path: Path) -> bool:
-    """True for a COCO ``.json`` (or results list), or a folder in a COCO layout.
-
-    Only the first MiB of a file is read, so detecting a huge file is cheap.
-
-    Example:
-        >>> detect(Path("fixtures/coco/basic/annotations.json"))  # doctest: +SKIP
-        True
-    """
-    path = Path(path)
-    if path.is_file():
-        return path.suffix.lower() == ".json" and _looks_like_coco(path)
-    if not path.is_dir():
-        return False
-    if any(_looks_like_coco(f) for f in _annotation_files(path / "annotations")):
-        return True
-    for name in (ROOT_FILE, ROBOFLOW_FILE):
-        if (path / name).is_file() and _looks_like_coco(path / name):
-            return True
-    return bool(_roboflow_splits(path))
-
-
-def _looks_like_coco(file: Path) -> bool:
-    with open(file, "rb") as f:
-        head = f.read(_PEEK_BYTES).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"["):  # a results list: empty, or records with image ids
-        return head[1:].lstrip().startswith(b"]") or b'"image_id"' in head
-    return head.startswith(b"{") and (b'"images"' in head or b'"annotations"' in head)
-
-
-def _annotation_files(folder: Path) -> list[Path]:
-    """The split files of an ``annotations/`` folder: ``instances_*`` when there are any."""
-    if not folder.is_dir():
-        return []
-    files = sorted(f for f in folder.glob("*.json") if f.is_file())
-    instances = [f for f in files if f.stem.startswith("instances_")]
-    return instances or files
-
-
-def _roboflow_splits(folder: Path) -> list[Path]:
-    return sorted(d for d in folder.iterdir() if (d / ROBOFLOW_FILE).is_file())
 
 
 # -- read --------------------------------------------------------------------------------
@@ -119,7 +48,16 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
     parts = []
     with _gc_paused():
         for file, split, roots in sources:
-            data = _load(file)
+            raw, release = _map(file)
+            sections = _sections(raw)
+            if sections is not None:  # an object: parsed a section and a chunk at a time
+                del raw  # the sections hold it until their last chunk is parsed
+                release()  # msgspec's pass touched every page: let them go
+                parts.append(_parse_sections(sections, file, problems, release)
+                             + (split, roots))
+                continue
+            data = _load(file, bytes(raw))
+            del raw, release
             if path.is_file() and isinstance(data, list):  # a results file
                 ds = _results(data, file, problems, None)
                 ds.meta["image_root"] = str(image_root) if image_root else None
@@ -170,65 +108,36 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _sources(path: Path, image_root: Path | None) -> list[tuple[Path, str | None, list[Path]]]:
-    """(json file, split, candidate image folders) for every file the layout at ``path`` has."""
-    if path.is_file():
-        return [(path, None, _file_roots(path, image_root))]
-    files = _annotation_files(path / "annotations")
-    if files:
-        return [(f, _split_name(f), _split_roots(path, _split_name(f), image_root))
-                for f in files]
-    for name in (ROOT_FILE, ROBOFLOW_FILE):
-        if (path / name).is_file():
-            return [(path / name, None, _file_roots(path / name, image_root))]
-    splits = _roboflow_splits(path)
-    if splits:
-        return [(d / ROBOFLOW_FILE, d.name,
-                 [image_root, image_root / d.name] if image_root else [d]) for d in splits]
-    raise FormatError(path, "no COCO annotation file found",
-                      hint=f"expected annotations/*.json, {ROOT_FILE}, {ROBOFLOW_FILE} "
-                           f"or <split>/{ROBOFLOW_FILE}")
-
-
-def _split_name(file: Path) -> str:
-    stem = file.stem
-    for prefix in TASK_PREFIXES:
-        if stem.startswith(prefix) and len(stem) > len(prefix):
-            return stem[len(prefix):]
-    return stem
-
-
-def _file_roots(file: Path, image_root: Path | None) -> list[Path]:
-    """Where one file's images may be: beside it, in an image folder inside or beside its
-    folder (``annots/`` + ``images/``), COCO's ``annotations/`` + ``val2017/``."""
-    if image_root is not None:
-        return [image_root]
-    here = file.parent
-    roots = [*image_dirs(here), here]
-    if here.name.lower() == "annotations":
-        split = _split_name(file)
-        roots += [here.parent / "images" / split, here.parent / split]
-    return roots + sibling_image_dirs(here) + [here.parent]
-
-
-def _split_roots(root: Path, split: str, image_root: Path | None) -> list[Path]:
-    """A split file's image folder; ``image_root`` as given first, then its ``<split>/``."""
-    if image_root is not None:
-        return [image_root, image_root / split]
-    return [root / "images" / split, root / "images", root / split]
-
-
-def _pick_root(candidates: list[Path], file_names: list[Any]) -> Path | None:
-    """The candidate holding the first named images, else the first that exists."""
-    return pick_root(candidates, file_names) or existing_dir(candidates)
-
-
-def _load(file: Path) -> Any:
-    """Parse a JSON file; malformed JSON is a FormatError naming the line and column."""
+def _map(file: Path) -> tuple[mmap.mmap | bytes, Callable[[], None]]:
+    """The file mapped read-only, and a function that drops its pages from memory (they
+    come back from the page cache when read again): a 500 MB file then never sits in
+    memory whole while its records are parsed. Bytes (and a no-op) where mapping fails."""
     try:
-        data = file.read_bytes()
+        with open_regular(file, what="COCO file") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except AnnokitError as e:
+        raise FormatError(file, str(e).removeprefix(f"{file}: ")) from None
+    except (OSError, ValueError):  # an empty file, a file system without mmap
+        return _read_bytes(file), lambda: None
+    if not hasattr(mapped, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return mapped, lambda: None
+    return mapped, lambda: mapped.madvise(mmap.MADV_DONTNEED)
+
+
+def _read_bytes(file: Path) -> bytes:
+    """The bytes of a JSON file: a regular file only (a FIFO or a device is one line)."""
+    try:
+        return read_regular(file, what="COCO file")
+    except AnnokitError as e:
+        raise FormatError(file, str(e).removeprefix(f"{file}: ")) from None
     except OSError as e:
         raise FormatError(file, f"cannot read: {e.strerror or e}") from None
+
+
+def _load(file: Path, data: bytes | None = None) -> Any:
+    """Parse a JSON file; malformed JSON is a FormatError naming the line and column."""
+    if data is None:
+        data = _read_bytes(file)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:
@@ -272,11 +181,141 @@ def _parse(data: Any, file: Path, problems: Problems
     categories = _categories(*_records(data.get("categories"), "categories", file),
                              file, problems)
     images = _images(*_records(data["images"], "images", file), file, problems)
+    _refuse_duplicate_images(images["id"].to_numpy(), file)
     annotations = _annotations(*_records(data.get("annotations"), "annotations", file),
                                file, problems, images["id"].to_numpy(),
                                categories["id"].to_numpy())
     top = {k: v for k, v in data.items() if k not in _SECTIONS}
     return file, categories, images, annotations, top
+
+
+# -- one file, a section and a chunk at a time ------------------------------------------------
+# The parsed document of a 500 MB file is ~4 GB of dicts: instead msgspec checks the JSON and
+# hands back each top-level value, then each record of a big list, as raw bytes (no Python
+# objects per key); CHUNK records at a time are parsed (orjson) and turned into columns, and
+# their dicts go before the next chunk is parsed. The tables and every message are the same
+# as for the whole document (``_parse``), which stays the path for anything else.
+
+CHUNK = 50_000  # records parsed at a time: ~30 MB of dicts at COCO's size
+
+
+def _sections(raw: bytes) -> dict[str, msgspec.Raw] | None:
+    """The top-level values of a JSON object, unparsed; None when ``raw`` is not a valid JSON
+    object (a results list, NaN, malformed JSON: the whole-document path names the problem)."""
+    try:
+        return msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def _parse_sections(sections: dict[str, msgspec.Raw], file: Path, problems: Problems,
+                    release: Callable[[], None] = lambda: None
+                    ) -> tuple[Path, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """What ``_parse`` returns, from the raw sections of one COCO object.
+
+    ``sections`` is emptied: the file's bytes go with the last chunk, before the chunks'
+    tables are joined. ``release`` drops the pages of a mapped file after each chunk.
+    """
+    if "images" not in sections:
+        raise FormatError(file, "no 'images' list",
+                          hint="a COCO file needs 'images' for its annotations to refer to")
+    top = {k: _loads(v, file) for k, v in sections.items() if k not in _SECTIONS}
+    categories = _categories(*_records(_loads(sections.get("categories", b"null"), file),
+                                       "categories", file), file, problems)
+    image_raw, ann_raw = sections["images"], sections.get("annotations", b"null")
+    sections.clear()
+    images = _stacked([(records[:1], _images(records, reasons, file, problems, offset))
+                       for offset, records, reasons in _chunks(image_raw, "images", file,
+                                                               release)],
+                      set(IMAGE_SCHEMA) - {"split"})
+    del image_raw
+    _refuse_duplicate_images(images["id"].to_numpy(), file)
+    # sorted once: each chunk looks its references up in them (np.isin would sort the
+    # 500k image ids again for every chunk)
+    image_ids, category_ids = np.unique(images["id"]), np.unique(categories["id"])
+    chunks = _chunks(ann_raw, "annotations", file, release)
+    del ann_raw  # only the generator holds the bytes now
+    annotations = _stacked([
+        (records[:1], _annotations(records, reasons, file, problems, image_ids, category_ids,
+                                   offset=offset))
+        for offset, records, reasons in chunks], set(ANNOTATION_SCHEMA) | {"bbox"})
+    return file, categories, images, annotations, top
+
+
+def _chunks(raw: msgspec.Raw | bytes, section: str, file: Path,
+            release: Callable[[], None] = lambda: None
+            ) -> Iterator[tuple[int, list[dict], dict[int, str]]]:
+    """(offset of the first record, records, reasons) for each chunk of a section's list."""
+    try:
+        items = msgspec.json.decode(raw, type=list[msgspec.Raw])
+    except msgspec.ValidationError:  # null, or not a list: _records says what it is
+        yield 0, *_records(_loads(raw, file), section, file)
+        return
+    if not items:
+        yield 0, [], {}
+        return
+    offset = 0
+    while items:
+        chunk = _loads(b"[" + b",".join(items[:CHUNK]) + b"]", file)
+        del items[:CHUNK]  # each raw record goes once parsed
+        release()
+        yield offset, *_records(chunk, section, file)
+        offset += len(chunk)
+        del chunk
+
+
+def _loads(raw: msgspec.Raw | bytes, file: Path) -> Any:
+    """One JSON value msgspec already found well-formed; stdlib json takes the integers
+    beyond 64 bits that orjson refuses."""
+    try:
+        return orjson.loads(memoryview(raw))
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(bytes(raw))
+    except (ValueError, RecursionError) as e:
+        raise FormatError(file, f"malformed JSON: {e}") from None
+
+
+def _stacked(chunks: list[tuple[list[dict], pd.DataFrame]], known: set[str]) -> pd.DataFrame:
+    """The frames of (first record, frame) chunks as one, with the columns, order and dtypes
+    one parsed document would get: a column whose chunks disagree (a pass-through key some
+    lack, text beside None) is rebuilt from its values as objects, absent ones None."""
+    frames = [frame for _, frame in chunks]
+    if len(frames) == 1:
+        return frames[0]
+    columns = _extras_order([f.columns for f in frames], chunks[0][0][:1], known)
+    data = {}
+    for c in columns:
+        parts = [f[c] for f in frames if c in f]
+        if len({p.dtype for p in parts}) == 1 and parts[0].dtype == np.float64:
+            data[c] = np.concatenate([f[c].to_numpy() if c in f else np.full(len(f), np.nan)
+                                      for f in frames])  # absent numbers ('area') are NaN
+        elif len(parts) == len(frames) and len({p.dtype for p in parts}) == 1 \
+                and parts[0].dtype != object:
+            data[c] = pd.concat(parts, ignore_index=True)
+        else:
+            data[c] = np.concatenate([_as_objects(f[c]) if c in f else _objects([None] * len(f))
+                                      for f in frames])
+        for f in frames:  # each chunk's column goes as soon as it is joined
+            if c in f:
+                del f[c]
+    return pd.DataFrame(data, copy=False)  # no second copy of the joined columns
+
+
+def _extras_order(columns: list[pd.Index], first: list[dict], known: set[str]) -> list[str]:
+    """Every chunk's columns in ``_extras``' order: the model's, then the pass-through keys
+    of the file's first record, then the others sorted."""
+    every = list(dict.fromkeys(c for cols in columns for c in cols))
+    extra = [c for c in every if c not in known]
+    head = [k for k in (first[0] if first else {}) if k in extra]
+    return [c for c in every if c in known] + head + sorted(set(extra) - set(head))
+
+
+def _as_objects(values: pd.Series) -> np.ndarray:
+    if values.dtype == object:
+        return values.to_numpy()
+    return values.to_numpy(dtype=object, na_value=None)
 
 
 def _records(value: Any, section: str, file: Path) -> tuple[list[dict], dict[int, str]]:
@@ -318,7 +357,7 @@ def _column(records: list[dict], key: str) -> list:
     try:
         return list(map(itemgetter(key), records))  # C speed when every record has it
     except KeyError:
-        return [r.get(key) for r in records]
+        return list(map(methodcaller("get", key), records))  # still no Python-level loop
 
 
 def _objects(values: list) -> np.ndarray:
@@ -362,12 +401,26 @@ def _floats(values: list) -> tuple[np.ndarray, np.ndarray]:
         arr = np.array(values)
         if arr.ndim == 1 and arr.dtype.kind in "iuf":
             return arr.astype(np.float64, copy=False), fine
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
     ok = np.array([v is None or _is_number(v) for v in values], dtype=bool)
-    arr = np.array([float(v) if v is not None and good else np.nan
+    arr = np.array([_to_float(v) if v is not None and good else np.nan
                     for v, good in zip(values, ok)], dtype=np.float64)
     return arr, ~ok
+
+
+def _to_float(value: int | float) -> float:
+    """``float(value)``; an integer beyond a double's range (a 400-digit width) is +-inf,
+    so that the range checks catch it instead of an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _is_finite(value: Any) -> bool:
+    """A JSON number that is finite as a double (a 400-digit integer is not)."""
+    return _is_number(value) and math.isfinite(_to_float(value))
 
 
 def _is_number(value: Any) -> bool:
@@ -418,7 +471,8 @@ def _unique_categories(frame: pd.DataFrame, file: Path, other: str | None = None
 
 
 def _images(records: list[dict], reasons: dict[int, str], file: Path,
-            problems: Problems) -> pd.DataFrame:
+            problems: Problems, offset: int = 0) -> pd.DataFrame:
+    """Images of one file (or of one chunk of it, its first record ``offset``)."""
     flag = _flagger(reasons)
     raw_ids = _column(records, "id")
     ids, bad = _ints(raw_ids)
@@ -435,8 +489,7 @@ def _images(records: list[dict], reasons: dict[int, str], file: Path,
              lambda i, key=key: f"{key} {_short(records[i][key])} is out of range "
                                 f"(at most {MAX_SIDE:g} px)")
     keep = _skip(reasons, len(records), lambda i: f"image id {ids[i]}" if not bad[i]
-                 else f"images[{i}]", file, problems)
-    _refuse_duplicate_images(ids[keep], file)
+                 else f"images[{offset + i}]", file, problems)
     frame = pd.DataFrame({
         "id": ids,
         # skipped rows' names never reach pandas: a lone surrogate breaks Arrow strings
@@ -480,11 +533,13 @@ def _sizes(values: list) -> pd.arrays.IntegerArray:
 
 def _annotations(records: list[dict], reasons: dict[int, str], file: Path,
                  problems: Problems, image_ids: np.ndarray | None,
-                 category_ids: np.ndarray | None, results: bool = False) -> pd.DataFrame:
+                 category_ids: np.ndarray | None, results: bool = False, offset: int = 0
+                 ) -> pd.DataFrame:
     """Annotations of one file; broken ones are skipped in file order, each with its place.
 
     ``image_ids``/``category_ids`` None accept any id (a results file without ground truth);
-    ``results`` numbers annotations 1..M as pycocotools does.
+    ``results`` numbers annotations 1..M as pycocotools does; ``offset`` is the place of
+    the first record when ``records`` is one chunk of the file.
     """
     n = len(records)
     flag = _flagger(reasons)
@@ -501,7 +556,7 @@ def _annotations(records: list[dict], reasons: dict[int, str], file: Path,
     iscrowd = _iscrowd(_column(records, "iscrowd"), flag)
     score, bad_score = _floats(_column(records, "score"))
     flag(np.flatnonzero(bad_score),
-         lambda i: f"score {records[i].get('score')!r} is not a number")
+         lambda i: f"score {_short(records[i].get('score'))} is not a number")
     extras = _extras(records, set(ANNOTATION_SCHEMA) | {"bbox"})
     if "area" in extras:  # numbers, unless some are not
         area, bad_area = _floats(extras["area"].tolist())
@@ -513,7 +568,7 @@ def _annotations(records: list[dict], reasons: dict[int, str], file: Path,
 
     section = "results" if results else "annotations"
     keep = _skip(reasons, n, lambda i: f"annotation id {ids[i]}" if raw_ids is not None
-                 and _is_int(raw_ids[i]) else f"{section}[{i}]", file, problems)
+                 and _is_int(raw_ids[i]) else f"{section}[{offset + i}]", file, problems)
     frame = pd.DataFrame({"id": ids, "image_id": image_id, "category_id": category_id,
                           "kind": kind, "x": x, "y": y, "w": w, "h": h, "iscrowd": iscrowd,
                           "segmentation": segmentation, "score": score, **extras})
@@ -526,9 +581,19 @@ def _reference(records: list[dict], key: str, known: np.ndarray | None, what: st
     values, bad = _ints(raw)
     flag(np.flatnonzero(bad), lambda i: _why_not_int(key, raw[i]))
     if known is not None:
-        flag(np.flatnonzero(~bad & ~np.isin(values, known)),
+        flag(np.flatnonzero(~bad & ~_among(values, known)),
              lambda i: f"{key} {values[i]} has no {what}")
     return values
+
+
+def _among(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``np.isin(values, known)`` by binary search: no sort when ``known`` is sorted."""
+    if not len(known):
+        return np.zeros(len(values), bool)
+    if len(known) > 1 and (known[1:] < known[:-1]).any():
+        known = np.sort(known)
+    at = np.minimum(np.searchsorted(known, values), len(known) - 1)
+    return known[at] == values
 
 
 def _segmentations(raw: list, flag: Callable) -> np.ndarray:
@@ -537,6 +602,8 @@ def _segmentations(raw: list, flag: Callable) -> np.ndarray:
     A malformed one is flagged (its annotation is skipped) and set to None here, so that
     nothing downstream (a box taken from it, pycocotools) ever sees it.
     """
+    if raw.count(None) == len(raw):  # a detection set: no segmentation anywhere
+        return _objects(raw)
     segs = _objects([s if s else None for s in raw])
     for i in [i for i, s in enumerate(segs) if s is not None]:
         s = segs[i]
@@ -561,7 +628,7 @@ def _polygon_problem(polygons: Any) -> str | None:
     if type(polygons) is not list:
         return f"segmentation is neither polygons nor RLE (a JSON {_json_type(polygons)})"
     for p in polygons:
-        if type(p) is not list or not all(_is_number(v) and math.isfinite(v) for v in p):
+        if type(p) is not list or not all(map(_is_finite, p)):
             return "segmentation polygon holds something that is not a finite number"
         if len(p) % 2 or len(p) < 4:
             return f"segmentation polygon has {len(p)} coordinates (needs x, y pairs, >= 2)"
@@ -631,12 +698,13 @@ def _box_array(raw: list) -> np.ndarray:
                 return np.array(flat, dtype=np.float64).reshape(-1, 4)
     except (TypeError, ValueError, OverflowError):  # a missing box, a huge int
         pass
-    return np.array([b if isinstance(b, list) and len(b) == 4 and all(map(_is_number, b))
-                     else (np.nan,) * 4 for b in raw], dtype=np.float64).reshape(-1, 4)
+    return np.array([list(map(_to_float, b)) if isinstance(b, list) and len(b) == 4
+                     and all(map(_is_number, b)) else (np.nan,) * 4 for b in raw],
+                    dtype=np.float64).reshape(-1, 4)
 
 
 def _one_keypoint(kp: Any) -> bool:
-    return isinstance(kp, list) and len(kp) == 3 and all(map(_is_number, kp))
+    return isinstance(kp, list) and len(kp) == 3 and all(map(_is_finite, kp))
 
 
 def _segmentation_box(seg: Any) -> tuple[float, float, float, float]:
@@ -693,7 +761,7 @@ def _string_counts_total(text: str) -> int | None:
 
 def _iscrowd(raw: list, flag: Callable) -> np.ndarray:
     values, bad = _ints([0 if v is None else v for v in raw])
-    flag(np.flatnonzero(bad), lambda i: f"iscrowd {raw[i]!r} is not 0 or 1")
+    flag(np.flatnonzero(bad), lambda i: f"iscrowd {_short(raw[i])} is not 0 or 1")
     return (values != 0).astype(np.int64)
 
 
@@ -784,291 +852,3 @@ def _results(records: list, file: Path, problems: Problems,
     meta = {k: ground_truth.meta.get(k) for k in ("image_root", "split_roots")}
     return Dataset(ground_truth.categories.copy(), ground_truth.images.copy(), anns,
                    {**meta, "coco": {}})
-
-
-# -- write -------------------------------------------------------------------------------
-
-def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_file: bool,
-          layout: str = "standard") -> list[str]:
-    """Write ``ds`` as COCO at ``out``; return notes on what COCO could not hold.
-
-    ``out`` ending in ``.json`` gets one file with every image. Otherwise a folder:
-    ``annotations.json`` (no splits) or ``annotations/<split>.json``, and the images under
-    ``images/`` or ``images/<split>/`` when ``images`` is 'copy' or 'link'.
-    ``layout='roboflow'`` writes ``<split>/_annotations.coco.json`` among the images.
-
-    Example:
-        >>> notes = write(ds, Path("out/coco"), images="none", problems=Problems(),
-        ...               single_file=False)  # doctest: +SKIP
-    """
-    if layout not in ("standard", "roboflow"):
-        raise AnnokitError(f"layout must be 'standard' or 'roboflow', not {layout!r}")
-    notes: list[str] = []
-    with _gc_paused():
-        document = _document(ds, notes)
-        splits = ds.images["split"]
-        if single_file:
-            if splits.notna().any():
-                notes.append(f"splits ({', '.join(map(str, splits.dropna().unique()))}) are not "
-                             "kept in one .json file; write to a folder to keep them")
-            if images != "none":
-                notes.append(f"images not placed (images={images!r}): a .json target holds "
-                             "annotations only")
-            _dump(out, document)
-            return _counted(notes, document)
-        out.mkdir(parents=True)
-        splits = _split_names(ds, notes)
-        _write_splits(ds, out, document, splits, layout)
-    if images == "none":
-        return _counted(notes, document)
-    sources = ds.image_paths()
-    destinations = _safe_destinations(ds, _destinations(ds, out, splits, layout), sources,
-                                      problems)
-    return _counted(notes + place_images(sources, destinations, images), document)
-
-
-def _counted(notes: list[str], document: dict) -> Notes:
-    return Notes(notes, images=len(document["images"]),
-                 annotations=len(document["annotations"]),
-                 categories=len(document["categories"]))
-
-
-def to_dict(ds: Dataset, notes: list[str] | None = None) -> dict:
-    """The whole dataset as one COCO dict (e.g. for pycocotools' ``COCO``), splits merged.
-
-    Example:
-        >>> from pycocotools.coco import COCO
-        >>> gt = COCO(); gt.dataset = to_dict(ds); gt.createIndex()  # doctest: +SKIP
-    """
-    with _gc_paused():
-        document = _document(ds, notes if notes is not None else [])
-    return {**document["top"], "images": document["images"],
-            "annotations": document["annotations"], "categories": document["categories"]}
-
-
-def _document(ds: Dataset, notes: list[str]) -> dict:
-    """The parts of the output, each a list of dicts aligned with the frames it came from."""
-    anns = _writable_annotations(ds, notes)
-    stale, note = stale_locations(ds, "coco")
-    if note:
-        notes.append(note)
-    return {"top": _top_out(ds.meta.get("coco")),
-            "categories": _category_dicts(ds.categories),
-            "images": _image_dicts(ds.images.drop(columns=stale), notes),
-            "annotations": _annotation_dicts(anns, ds.images),
-            "annotation_image_ids": anns["image_id"].to_numpy()}
-
-
-def _split_names(ds: Dataset, notes: list[str]) -> pd.Series:
-    """Each image's split as a safe file name; None for all when the dataset has no splits."""
-    splits = ds.images["split"]
-    if splits.isna().all():
-        return splits
-    if splits.isna().any():
-        notes.append(f"{int(splits.isna().sum())} images had no split: written to split "
-                     "'default'")
-    return safe_split_names(splits.fillna("default"), notes)
-
-
-def _write_splits(ds: Dataset, out: Path, document: dict, splits: pd.Series, layout: str
-                  ) -> None:
-    """One JSON per split (or one for all when there are no splits)."""
-    if splits.isna().all():
-        _dump(_split_file(out, None, layout), document)
-        return
-    by_split = (ds.meta.get("coco") or {}).get("by_split") or {}
-    image_ids = ds.images["id"].to_numpy()
-    all_images = _objects(document["images"])
-    all_anns = _objects(document["annotations"])
-    for split in splits.unique():
-        mask = (splits == split).to_numpy()
-        top = _top_out(by_split[split]) if split in by_split else document["top"]
-        part = {"top": top, "categories": document["categories"],
-                "images": all_images[mask].tolist(),
-                "annotations": all_anns[np.isin(document["annotation_image_ids"],
-                                                image_ids[mask])].tolist()}
-        _dump(_split_file(out, split, layout), part)
-
-
-def _destinations(ds: Dataset, out: Path, splits: pd.Series, layout: str) -> pd.Series:
-    """Where each image goes: ``images/[<split>/]`` (or ``<split>/`` for Roboflow)."""
-    base = out if layout == "roboflow" else out / "images"
-    folders = [str(base / s) if isinstance(s, str) else str(base) for s in splits]
-    return pd.Series([os.path.join(d, f) for d, f in zip(folders, ds.images["file_name"])],
-                     index=ds.images.index, dtype=object)
-
-
-def _split_file(out: Path, split: str | None, layout: str) -> Path:
-    if layout == "roboflow":
-        folder = out / split if split else out
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / ROBOFLOW_FILE
-    if split is None:
-        return out / ROOT_FILE
-    (out / "annotations").mkdir(exist_ok=True)
-    return out / "annotations" / f"{split}.json"
-
-
-def _safe_destinations(ds: Dataset, destinations: pd.Series, sources: pd.Series,
-                       problems: Problems) -> pd.Series:
-    """Refuse image file names that would land outside the output (``../``, absolute)."""
-    names = ds.images["file_name"]
-    unsafe = np.array([not (isinstance(n, str) and safe_relative(n)) for n in names], bool)
-    for i in np.flatnonzero(unsafe):
-        problems.skip(FormatError(sources.iloc[i] or str(names.iloc[i]),
-                                  f"file_name {names.iloc[i]!r} leaves the image folder; "
-                                  "image not placed", place=f"image id {ds.images['id'].iloc[i]}"))
-    return destinations.where(~unsafe, None)
-
-
-def _dump(file: Path, part: dict) -> None:
-    document = {**part["top"], "images": part["images"], "annotations": part["annotations"],
-                "categories": part["categories"]}
-    file.write_bytes(orjson.dumps(document, default=_json_default,
-                                  option=orjson.OPT_SERIALIZE_NUMPY))
-
-
-def _json_default(value: Any) -> Any:
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return str(value)
-
-
-def _top_out(coco_meta: dict | None) -> dict:
-    """info, licenses and other top-level keys to write (a stub when the source had none)."""
-    if not coco_meta:
-        from ..version import __version__
-
-        return {"info": {"description": f"written by annokit {__version__}"}, "licenses": []}
-    return {k: v for k, v in coco_meta.items() if k not in RESERVED}
-
-
-def _writable_annotations(ds: Dataset, notes: list[str]) -> pd.DataFrame:
-    """Annotations COCO can hold, with ids pycocotools can match (never 0, never repeated)."""
-    anns = ds.annotations
-    labels = (anns["kind"] == "label").to_numpy()
-    note = dropped_note(anns["kind"], "coco")
-    if note:
-        notes.append(note)
-    orphan = ~labels & ~anns["image_id"].isin(ds.images["id"]).to_numpy()
-    no_class = ~labels & ~orphan & ~anns["category_id"].isin(ds.categories["id"]).to_numpy()
-    for mask, what in ((orphan, "an image"), (no_class, "a category")):
-        if mask.any():
-            notes.append(f"{int(mask.sum())} annotations refer to {what} the dataset lacks: "
-                         "dropped")
-    drop = labels | orphan | no_class
-    if drop.any():
-        anns = anns[~drop].reset_index(drop=True)
-    ids = anns["id"]
-    if (ids <= 0).any() or ids.duplicated().any():
-        notes.append(f"annotation ids renumbered 1..{len(anns)}: some were 0, negative or "
-                     "repeated (pycocotools treats id 0 as 'no match')")
-        anns = anns.assign(id=np.arange(1, len(anns) + 1))
-    return anns
-
-
-def _category_dicts(categories: pd.DataFrame) -> list[dict]:
-    dicts = [{"id": i, "name": n} for i, n in zip(categories["id"].tolist(),
-                                                 categories["name"].tolist())]
-    _add_columns(dicts, categories, ["supercategory"] + _extra_columns(categories,
-                                                                       CATEGORY_SCHEMA))
-    return dicts
-
-
-def _image_dicts(images: pd.DataFrame, notes: list[str]) -> list[dict]:
-    dicts = [{"id": i, "file_name": f} for i, f in zip(images["id"].tolist(),
-                                                       images["file_name"].tolist())]
-    unknown = int((images["width"].isna() | images["height"].isna()).sum())
-    if unknown:
-        notes.append(f"{unknown} images have no known width/height: written without them")
-    _add_columns(dicts, images, ["width", "height"] + _extra_columns(images, IMAGE_SCHEMA))
-    return dicts
-
-
-def _annotation_dicts(anns: pd.DataFrame, images: pd.DataFrame) -> list[dict]:
-    boxes = np.column_stack([anns[c].to_numpy(np.float64) for c in "xywh"]).tolist()
-    empty: list = []
-    segs = [empty if s is None else s for s in anns["segmentation"].tolist()]
-    dicts = [{"id": i, "image_id": m, "category_id": c, "segmentation": s, "area": a,
-              "bbox": b, "iscrowd": z}
-             for i, m, c, s, a, b, z in zip(anns["id"].tolist(), anns["image_id"].tolist(),
-                                            anns["category_id"].tolist(), segs,
-                                            _areas(anns, images).tolist(), boxes,
-                                            anns["iscrowd"].tolist())]
-    extras = _extra_columns(anns, ANNOTATION_SCHEMA, {"area", "bbox"})
-    _add_columns(dicts, anns, ["score"] + extras)
-    for i in np.flatnonzero((anns["kind"] == "point").to_numpy()):
-        d = dicts[i]  # COCO holds a point as an annotation with one keypoint and no box
-        del d["bbox"]
-        d["keypoints"], d["num_keypoints"] = boxes[i][:2] + [2], 1
-    return dicts
-
-
-def _extra_columns(frame: pd.DataFrame, schema: dict, handled: set[str] = frozenset()
-                   ) -> list[str]:
-    return [c for c in frame.columns if c not in schema and c not in handled and c != "split"]
-
-
-def _add_columns(dicts: list[dict], frame: pd.DataFrame, columns: list[str]) -> None:
-    """Set ``column: value`` on each dict where the value is not null (NaN, NA, None)."""
-    for col in columns:
-        values = frame[col]
-        present = values.notna().to_numpy()
-        if not present.any():
-            continue
-        values = values.astype(object).tolist() if values.dtype.kind not in "iufb" \
-            else values.tolist()
-        if present.all():
-            for d, v in zip(dicts, values):
-                d[col] = v
-        else:
-            for d, v in zip(compress(dicts, present), compress(values, present)):
-                d[col] = v
-
-
-def _areas(anns: pd.DataFrame, images: pd.DataFrame) -> np.ndarray:
-    """The ``area`` column where known; else the mask area (pycocotools) or w*h."""
-    n = len(anns)
-    area = (np.array(pd.to_numeric(anns["area"], errors="coerce"), dtype=np.float64)
-            if "area" in anns else np.full(n, np.nan))  # a copy: the dataset stays as it was
-    unknown = np.isnan(area)
-    if not unknown.any():
-        return area
-    w, h = anns["w"].to_numpy(np.float64), anns["h"].to_numpy(np.float64)
-    segs = anns["segmentation"].to_numpy()
-    has_seg = np.array([s is not None for s in segs], dtype=bool)
-    boxes = unknown & ~has_seg
-    area[boxes] = w[boxes] * h[boxes]
-    rows = np.flatnonzero(unknown & has_seg)
-    if len(rows):
-        sizes = images.set_index("id")[["width", "height"]]
-        ids = anns["image_id"].to_numpy()[rows]
-        width = sizes["width"].reindex(ids).to_numpy(np.float64, na_value=np.nan)
-        height = sizes["height"].reindex(ids).to_numpy(np.float64, na_value=np.nan)
-        area[rows] = [_mask_area(segs[r], wd, ht) for r, wd, ht in zip(rows, width, height)]
-    area[(anns["kind"] == "point").to_numpy() & unknown] = 0.0
-    return area
-
-
-def _mask_area(seg: Any, width: float, height: float) -> float:
-    """Pixel area of polygons or an RLE, as COCO computes it (pycocotools)."""
-    from pycocotools import mask
-
-    if isinstance(seg, dict):
-        rle = _rle(seg)
-        return np.nan if rle is None else float(mask.area(rle))
-    if _polygon_problem(seg):
-        return np.nan
-    polygons = [p for p in seg if len(p) >= 6]  # fewer than 3 points enclose nothing
-    if not polygons:
-        return 0.0
-    if not (width > 0 and height > 0):  # unknown image size: big enough for the polygon
-        width = math.ceil(max(max(p[0::2]) for p in polygons)) + 1
-        height = math.ceil(max(max(p[1::2]) for p in polygons)) + 1
-    if max(width, height) > MAX_COORD or width * height >= 2 ** 31:
-        return float(polygon_geometry(polygons).area)  # beyond pycocotools' uint32 area
-    return float(mask.area(mask.merge(mask.frPyObjects(polygons, int(height), int(width)))))
