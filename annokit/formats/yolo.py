@@ -612,11 +612,11 @@ def _label_bytes(label: str) -> bytes:
     device or a link to one is a FormatError saying what it is, never a hang."""
     try:
         return read_regular(label, what="label file")
-    except FormatError:
-        raise
     except AnnokitError as e:
         if not os.path.lexists(label):
             return b""
+        if isinstance(e, FormatError):
+            raise
         raise FormatError(label, str(e).removeprefix(f"{label}: ")) from None
 
 
