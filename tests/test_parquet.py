@@ -198,3 +198,171 @@ def test_round_trip_fixtures(entry, tmp_path):
 def test_round_trip_real_datasets(entry, tmp_path):
     fmt, path = entry.split(":", 1)
     _round_trip(shared_dataset(*path.split("/")), fmt, tmp_path)
+
+
+# -- through the CLI --------------------------------------------------------------------
+
+def test_cli_coco_parquet_coco_gives_back_the_file(tmp_path):
+    source = Path("fixtures/coco/basic/annotations.json")
+    assert run_cli("convert", "coco", "parquet", str(source), str(tmp_path / "pq"))[0] == 0
+    code, out, err = run_cli("convert", "parquet", "coco", str(tmp_path / "pq"),
+                             str(tmp_path / "back.json"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "back.json").read_text()) == json.loads(source.read_text())
+
+
+@pytest.mark.slow
+def test_cli_voc_parquet_voc_on_bccd_and_every_command_reads_parquet(tmp_path):
+    bccd = shared_dataset("bccd", "BCCD")
+    assert run_cli("convert", "voc", "parquet", str(bccd), str(tmp_path / "pq"))[0] == 0
+    ds = _read(bccd, "voc")
+    back = _read(tmp_path / "pq", None)  # detected
+    assert_lossless(ds, back)
+    # the images are found where the source had them (recorded relative to the output)
+    assert Path(back.meta["image_root"]).resolve() == Path(ds.meta["image_root"]).resolve()
+    code, _, err = run_cli("convert", "auto", "voc", str(tmp_path / "pq"), str(tmp_path / "voc"))
+    assert code == 0, err
+    assert_same_content(ds, _read(tmp_path / "voc", "voc"), columns=["difficult", "truncated"])
+    code, out, _ = run_cli("check", str(tmp_path / "pq"), "--json", str(tmp_path / "qc.json"))
+    report = json.loads((tmp_path / "qc.json").read_text())
+    assert code == 1 and report["dataset"]["images"] == 364
+    assert "images.missing" not in {f["check"] for f in report["findings"]}
+
+
+def test_images_copied_beside_the_tables_are_found(tmp_path):
+    code, _, err = run_cli("convert", "voc", "parquet", "fixtures/shapes/voc",
+                           str(tmp_path / "pq"), "--images", "copy")
+    assert code == 0, err
+    assert (tmp_path / "pq" / "images" / "shapes_000.jpg").is_file()
+    moved = tmp_path / "moved"
+    (tmp_path / "pq").rename(moved)
+    ds = _read(moved, "parquet")
+    assert Path(ds.meta["image_root"]) == (moved / "images").absolute()
+    assert all(Path(p).is_file() for p in ds.image_paths())
+
+
+def test_splits_with_their_own_folders_keep_them(tmp_path):
+    ds = _read(Path("fixtures/coco/roboflow"), "coco")
+    assert ds.meta.get("split_roots")
+    annokit.write(ds, tmp_path / "pq", "parquet", images="copy")
+    back = _read(tmp_path / "pq", "parquet")
+    assert set(back.meta["split_roots"]) == set(ds.meta["split_roots"])
+    assert all(Path(p).is_file() for p in back.image_paths())
+    assert_lossless(ds, back)
+
+
+# -- other readers ----------------------------------------------------------------------
+
+@pytest.fixture
+def polygons(tmp_path):
+    """A Parquet dataset with polygons, RLE and attributes (peer COCO fixture or ours)."""
+    ds = _read(Path("fixtures/coco/basic"), "coco")
+    annokit.write(ds, tmp_path / "pq", "parquet")
+    return ds, tmp_path / "pq"
+
+
+def test_duckdb_reads_the_tables_as_they_are(polygons):
+    duckdb = pytest.importorskip("duckdb", reason="duckdb is in the test extra")
+    ds, folder = polygons
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT a.id, i.file_name, c.name, a.x, a.w, a.segmentation "
+        f"FROM '{folder}/annotations.parquet' a "
+        f"JOIN '{folder}/images.parquet' i ON a.image_id = i.id "
+        f"JOIN '{folder}/categories.parquet' c ON a.category_id = c.id ORDER BY a.id").fetchall()
+    anns = ds.annotations.sort_values("id")
+    assert [r[0] for r in rows] == anns["id"].tolist()
+    assert [r[3] for r in rows] == anns["x"].tolist()
+    described = con.execute(f"DESCRIBE SELECT * FROM '{folder}/images.parquet'").fetchall()
+    types = {row[0]: row[1] for row in described}
+    assert types["id"] == "BIGINT" and types["width"] == "BIGINT"
+    assert types["file_name"] == "VARCHAR"
+    # segmentation is JSON text: DuckDB's json functions read it
+    seg = anns["segmentation"].tolist()
+    for (_, _, _, _, _, text), value in zip(rows, seg):
+        assert (json.loads(text) if text is not None else None) == value
+    polygon = next(i for i, v in enumerate(seg) if isinstance(v, list))
+    first_x = con.execute(
+        f"SELECT CAST(json_extract(segmentation, '$[0][0]') AS DOUBLE) "
+        f"FROM '{folder}/annotations.parquet' WHERE id = {anns['id'].iloc[polygon]}").fetchone()
+    assert first_x[0] == seg[polygon][0][0]
+
+
+def test_polars_reads_the_tables_as_they_are(polygons):
+    pl = pytest.importorskip("polars", reason="polars (~170 MB) is in the interop extra only")
+    ds, folder = polygons
+    anns = pl.read_parquet(folder / "annotations.parquet")
+    assert anns["id"].dtype == pl.Int64 and anns["x"].dtype == pl.Float64
+    assert anns["id"].to_list() == ds.annotations["id"].tolist()
+    images = pl.read_parquet(folder / "images.parquet")
+    assert images["width"].to_list() == ds.images["width"].astype(object).tolist()
+    decoded = anns["segmentation"].to_list()
+    assert [json.loads(t) if t else None for t in decoded] == \
+        ds.annotations["segmentation"].tolist()
+
+
+def test_tables_written_by_another_tool_are_read(tmp_path):
+    """No meta.json: the columns as pandas (or DuckDB, Polars) wrote them."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    pd.DataFrame({"id": [1, 2], "name": ["cat", "dog"]}).to_parquet(folder / "categories.parquet")
+    pd.DataFrame({"id": [10, 11], "file_name": ["a.jpg", "b.jpg"], "width": [64, None],
+                  "height": [48, None]}).to_parquet(folder / "images.parquet")
+    pd.DataFrame({"id": [1, 2, 3], "image_id": [10, 10, 99], "category_id": [1, 2, 1],
+                  "x": [1.0, 2, 3], "y": [1.0, 2, 3], "w": [4.0, 5, 6], "h": [4.0, 5, 6]}) \
+        .to_parquet(folder / "annotations.parquet")
+    ds = _read(folder, None)
+    assert ds.images["width"].tolist()[0] == 64 and pd.isna(ds.images["width"].iloc[1])
+    assert ds.annotations["id"].tolist() == [1, 2]  # image 99 does not exist: skipped
+    assert len(ds.meta["skipped"]) == 1 and "row 3" in ds.meta["skipped"][0]
+    with pytest.raises(FormatError, match="row 3"):
+        annokit.read(folder, "parquet", strict=True)
+
+
+# -- bad input --------------------------------------------------------------------------
+
+def test_a_table_that_is_not_parquet_is_one_line(tmp_path, polygons):
+    _, folder = polygons
+    (folder / "images.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(FormatError, match="images.parquet: not a readable Parquet file"):
+        annokit.read(folder)
+
+
+def test_a_missing_core_column_is_one_line(tmp_path):
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    pd.DataFrame({"id": [1]}).to_parquet(folder / "images.parquet")
+    pd.DataFrame({"id": [1]}).to_parquet(folder / "annotations.parquet")
+    with pytest.raises(FormatError, match="images.parquet: no 'file_name' column"):
+        annokit.read(folder)
+
+
+def test_text_ids_are_refused(tmp_path, polygons):
+    _, folder = polygons
+    pd.DataFrame({"id": ["a"], "file_name": ["x.jpg"]}).to_parquet(folder / "images.parquet")
+    with pytest.raises(FormatError, match="column 'id' holds"):
+        annokit.read(folder)
+
+
+def test_bad_meta_json_is_one_line(polygons):
+    _, folder = polygons
+    (folder / "meta.json").write_text("{not json")
+    with pytest.raises(FormatError, match="meta.json: not JSON"):
+        annokit.read(folder)
+
+
+def test_a_value_json_cannot_hold_is_refused_before_writing(tmp_path):
+    ds = _read(Path("fixtures/coco/basic"), "coco")
+    ds.annotations["blob"] = [object()] * len(ds.annotations)
+    with pytest.raises(AnnokitError, match="column 'blob'"):
+        annokit.write(ds, tmp_path / "pq", "parquet")
+    assert not (tmp_path / "pq").exists()
+
+
+def test_int_keys_and_huge_ints_survive(tmp_path):
+    ds = _read(Path("fixtures/coco/basic"), "coco")
+    ds.annotations["big"] = [{"n": 2 ** 70}] + [None] * (len(ds.annotations) - 1)
+    annokit.write(ds, tmp_path / "pq", "parquet")
+    back = _read(tmp_path / "pq", "parquet")
+    assert back.annotations["big"].iloc[0] == {"n": 2 ** 70}
+    assert np.isnan(back.annotations["score"]).all()

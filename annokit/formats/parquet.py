@@ -50,9 +50,12 @@ SCHEMA_VERSION = 1
 META_LIMIT = 256 << 20  # bytes of meta.json read at most
 # Dataset.meta keys that describe this run's reading, not the data: never written
 RUNTIME_META = {"skipped", "read_notes", "source_format", "image_root", "split_roots"}
-# core columns: (Parquet reader's name for what the column must be, test)
+# columns a table cannot do without (the model fills the others' defaults)
+_REQUIRED = {"categories": ("id", "name"), "images": ("id", "file_name"),
+             "annotations": ("image_id", "category_id")}
+# what the core columns must hold, and the test of a pandas dtype for each
 _KIND_TESTS = {"int": pd.api.types.is_integer_dtype, "number": pd.api.types.is_numeric_dtype,
-               "text": lambda d: pd.api.types.is_string_dtype(d) or d == object}
+               "text": pd.api.types.is_string_dtype}
 _CORE_KINDS = {
     "categories": {"id": "int", "name": "text"},
     "images": {"id": "int", "file_name": "text", "width": "number", "height": "number"},
@@ -270,8 +273,8 @@ def _read_table(file: Path, name: str) -> pd.DataFrame:
         except (pa.ArrowException, OSError, ValueError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise FormatError(file, f"not a readable Parquet file ({reason})") from None
-    for col, kind in _CORE_KINDS[name].items():
-        if col not in table.column_names and not (col == "id" and name == "annotations"):
+    for col in _REQUIRED[name]:
+        if col not in table.column_names:
             raise FormatError(file, f"no '{col}' column", hint="the columns are described in "
                               "docs/formats/parquet.md")
     try:
