@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from . import parallel
 from .bits import popcount
 from .errors import FormatError
 from .imagesize import image_size
@@ -106,6 +107,13 @@ def _reason(e: Exception) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
+def _scan_files(paths: list[str]) -> list[tuple]:
+    """:func:`_scan_file` of each path, in order: one partition's work on one worker."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [_scan_file(p) for p in paths]
+
+
 def _stat(path: str | None):
     try:
         s = os.stat(path)
@@ -127,9 +135,12 @@ def _scan(paths: list[str]) -> pd.DataFrame:
     key = (tuple(paths), tuple(_stat(p) for p in paths))
     if _cache["key"] == key:
         return _cache["table"]
-    with warnings.catch_warnings(), ThreadPoolExecutor() as pool:
-        warnings.simplefilter("ignore")  # Pillow's EXIF and palette warnings: never print
-        rows = list(track(pool.map(_scan_file, paths), "Reading images", total=len(paths)))
+    if parallel.active():  # --workers / --dask: partitions of the paths on other processes
+        rows = parallel.map_partitions(_scan_files, paths, label="Reading images")
+    else:
+        with warnings.catch_warnings(), ThreadPoolExecutor() as pool:
+            warnings.simplefilter("ignore")  # Pillow's EXIF and palette warnings: never print
+            rows = list(track(pool.map(_scan_file, paths), "Reading images", total=len(paths)))
     table = pd.DataFrame(rows, columns=_SCAN_COLUMNS[1:]).astype(_SCAN_TYPES)
     table.insert(0, "path", paths)
     _cache.update(key=key, table=table)

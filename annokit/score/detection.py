@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import parallel
 from ..geometry import iou_matrix
 from ..model import Dataset
 from ..progress import track
@@ -85,37 +86,72 @@ def featurise(ds: Dataset, boxes: pd.DataFrame, seed: int, skipped: list[str],
     ``ref`` (the box row for gt/jitter), ``code`` (class), the box ``x y w h`` and
     ``target`` (jitter: where the true box is, relative to the jittered one), plus a
     ``features`` matrix in ``.attrs``. Unreadable images are appended to ``skipped``.
+    Images are featurised by partitions (:mod:`annokit.parallel`: in-process, on
+    ``--workers`` or ``--dask``); each image's samples are seeded by ``(seed, pos)``, so
+    where a partition runs changes nothing.
     """
     images = ds.images
     sizes = boxes[["w", "h"]].to_numpy() / images[["width", "height"]].to_numpy(
         np.float64, na_value=np.nan)[boxes["pos"].to_numpy()]
     sizes_rel = sizes[np.isfinite(sizes).all(axis=1)]
     by_image = {p: g for p, g in boxes.groupby("pos", sort=False)}
+    jobs = [(pos, name, split, by_image.get(pos)) for pos, (name, split) in
+            enumerate(zip(images["file_name"].tolist(), images["split"].tolist()))]
+    roots = {k: ds.meta.get(k) for k in ("image_root", "split_roots")}
     parts, feats = [], []
-    for pos, im in read_images(ds, "features", skipped):
-        group = by_image.get(pos)
-        if group is None:
-            group = boxes.iloc[:0]
-        xywh = group[["x", "y", "w", "h"]].to_numpy()
-        rng = np.random.default_rng([seed, pos])
-        samples = _image_samples(im, xywh, _image_sizes(sizes_rel, im), rng, with_candidates)
-        for kind, b in samples.items():
-            if not len(b):
-                continue
-            part = pd.DataFrame({"pos": pos, "kind": kind, "x": b[:, 0], "y": b[:, 1],
-                                 "w": b[:, 2], "h": b[:, 3]})
-            if kind in ("gt", "jitter"):
-                part["ref"] = group["row"].to_numpy()
-                part["code"] = group["code"].to_numpy()
-                if kind == "jitter":
-                    part[["t0", "t1", "t2", "t3"]] = _offsets(b, xywh)
-            parts.append(part)
-            feats.append(crop_features(im, _xyxy(b)))
+    for row in parallel.map_partitions(_featurise_images, jobs, roots, sizes_rel, seed,
+                                       with_candidates, label="features"):
+        if isinstance(row, str):
+            skipped.append(row)
+        else:
+            parts.extend(row[0])
+            feats.extend(row[1])
     if not parts:
         return None
     table = pd.concat(parts, ignore_index=True)
     table.attrs["features"] = np.vstack(feats)
     return table
+
+
+def _featurise_images(jobs: list, roots: dict, sizes_rel: np.ndarray, seed: int,
+                      with_candidates: bool) -> list:
+    """One partition of :func:`featurise`: per image in order, (sample tables, features),
+    or the line saying why it was skipped."""
+    part = Dataset(images=pd.DataFrame({"id": np.arange(1, len(jobs) + 1),
+                                        "file_name": [j[1] for j in jobs],
+                                        "split": [j[2] for j in jobs]}), meta=dict(roots))
+    out, skipped, done = [], [], 0
+    for i, im in read_images(part, "features", skipped):
+        out.extend(skipped[done:])  # the images before this one that could not be read
+        done = len(skipped)
+        pos, group = jobs[i][0], jobs[i][3]
+        out.append(_image_features(pos, im, group, sizes_rel, seed, with_candidates))
+    return out + skipped[done:]
+
+
+def _image_features(pos: int, im, group: pd.DataFrame | None, sizes_rel: np.ndarray,
+                    seed: int, with_candidates: bool) -> tuple[list, list]:
+    """The sample boxes of one image (annotated, jittered, background, candidates) and
+    their features."""
+    if group is None:
+        group = pd.DataFrame({c: [] for c in ("row", "code", "x", "y", "w", "h")})
+    xywh = group[["x", "y", "w", "h"]].to_numpy(np.float64)
+    rng = np.random.default_rng([seed, pos])
+    samples = _image_samples(im, xywh, _image_sizes(sizes_rel, im), rng, with_candidates)
+    parts, feats = [], []
+    for kind, b in samples.items():
+        if not len(b):
+            continue
+        part = pd.DataFrame({"pos": pos, "kind": kind, "x": b[:, 0], "y": b[:, 1],
+                             "w": b[:, 2], "h": b[:, 3]})
+        if kind in ("gt", "jitter"):
+            part["ref"] = group["row"].to_numpy()
+            part["code"] = group["code"].to_numpy()
+            if kind == "jitter":
+                part[["t0", "t1", "t2", "t3"]] = _offsets(b, xywh)
+        parts.append(part)
+        feats.append(crop_features(im, _xyxy(b)))
+    return parts, feats
 
 
 def _image_sizes(sizes_rel: np.ndarray, im) -> np.ndarray:
