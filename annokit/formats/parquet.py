@@ -83,7 +83,8 @@ def detect(path: Path) -> bool:
         True
     """
     path = Path(path)
-    return path.is_dir() and all((path / f"{t}.parquet").is_file()
+    # lexists: a table that is a FIFO or a link to a device is ours, refused when read
+    return path.is_dir() and all(os.path.lexists(path / f"{t}.parquet")
                                  for t in ("images", "annotations"))
 
 
