@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -67,20 +68,46 @@ def make_synthetic(folder: Path, n: int, side: tuple[int, int] = (192, 144)) -> 
 
 
 def timed(command: list[str]) -> dict:
-    """Run ``command``; wall and CPU seconds (process and children), load around it."""
+    """Run ``command``; wall and CPU seconds (the process, its children and the worker
+    processes under them), load around it.
+
+    RUSAGE_CHILDREN counts the process and the children it reaped; local workers are children of
+    a forkserver that nobody reaps, so their CPU time is sampled with psutil every 0.2 s
+    (the last sample of each: up to 0.2 s of a worker's work can be missed)."""
+    import psutil
+
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
+    seen: dict[int, float] = {}
+    watched = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            for child in watched.children(recursive=True):
+                try:
+                    t = child.cpu_times()
+                    seen[child.pid] = t.user + t.system
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
     wall = time.perf_counter() - start
     err = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "exit": code,
+    code = proc.returncode
+    total = resource.getrusage(resource.RUSAGE_CHILDREN)  # poll() reaped it: counted here
+    cpu = total.ru_utime + total.ru_stime - _counted[0]
+    _counted[0] = total.ru_utime + total.ru_stime
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu + sum(seen.values()), 2),
+            "cpu_parent_s": round(cpu, 2), "cpu_workers_s": round(sum(seen.values()), 2),
+            "peak_rss_mib_any_run": round(total.ru_maxrss / 1024, 1), "exit": code,
             "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
             "error": err.strip().splitlines()[-1] if code not in (0, 1) and err.strip() else None}
+
+
+_counted = [0.0]  # CPU seconds of children already counted by earlier runs
 
 
 def command(task: str, dataset: str, where: str, scratch: Path) -> list[str]:
