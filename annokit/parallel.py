@@ -162,6 +162,10 @@ def _on_dask(client, func, parts: list, args: tuple, label: str) -> list:
     futures = [client.submit(_call, (func, part, args), pure=False) for part in parts]
     try:  # in order: the results are joined in the order of the items anyway
         return [f.result() for f in track(futures, label, total=len(parts), min_items=1)]
+    except ImportError as e:  # a worker without annokit (or another version of it)
+        client.cancel(futures)
+        raise AnnokitError(f"a Dask worker cannot run annokit's code ({e}); install the same "
+                           "annokit on every worker (docs/parallel.md)") from None
     except BaseException:
         client.cancel(futures)
         raise
