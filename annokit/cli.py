@@ -219,6 +219,23 @@ def _read(dataset: str, quiet: bool, format: str = "auto", **options):
     return ds
 
 
+def _parallel_options(func):
+    """--workers N / --dask ADDRESS: the image work of the command runs on local processes
+    or a Dask cluster (annokit.parallel); same results as in-process."""
+    @click.option("--workers", type=Number(int, 1, 1024), default=None,
+                  help="Read and featurise images on N local worker processes.")
+    @click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
+                  help="Run the image work on a running Dask scheduler (tcp://host:8786); "
+                       "the workers must reach the image files (docs/parallel.md).")
+    @functools.wraps(func)
+    def wrapper(*args, workers, dask_address, **kwargs):
+        from . import parallel
+
+        with parallel.use(workers=workers, dask=dask_address):
+            return func(*args, **kwargs)
+    return wrapper
+
+
 def _write_options(func):
     for decorator in reversed([
         click.option("--to", "to", type=TARGET_FORMATS, default=None,
@@ -398,6 +415,7 @@ FAIL_LEVELS = ("error", "warning", "never")
               default=None, help="With --score: the model family (default: as annokit score).")
 @_threshold_options
 @_common
+@_parallel_options
 def check(dataset: str, read: dict, config, fail_on, json_out, html_out, skip, no_images: bool,
           overwrite: bool, run_score: bool, score_model: str, quiet: bool,
           **thresholds) -> None:
@@ -485,6 +503,7 @@ def _score(ds, model: str, quiet: bool):
 @_write_options
 @_class_options
 @_common
+@_parallel_options
 def split_command(dataset: str, output: str, ratios: str, names: str, method: str, seed: int,
                   group_by, near_duplicates: bool, phash_distance: int, keep_existing: bool,
                   folds, read: dict, to, images, overwrite: bool, quiet: bool,
@@ -912,6 +931,7 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
 @click.option("--out", type=click.Path(path_type=str), default=None,
               help="Write the scores: .json (COCO with scores), .csv or .parquet.")
 @_common
+@_parallel_options
 def score_command(dataset: str, read: dict, quiet: bool, task, model, backbone, predictions,
                   weights, folds: int, seed: int, iterations, top: int, out) -> None:
     """Score every annotation of DATASET; likely label errors first.

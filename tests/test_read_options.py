@@ -58,7 +58,8 @@ def test_another_formats_option_is_an_error(tmp_path):
                                            r"apply to a yolo input; formats that take it: voc$"):
         annokit.read(FIXTURES / "yolo" / "ultralytics", voc_one_based=True)
     with pytest.raises(AnnokitError, match="--image-root .* does not apply to an imagefolder "
-                                           "input; formats that take it: coco, csv, voc, yolo"):
+                                           "input; formats that take it: coco, csv, parquet, "
+                                           "voc, yolo"):
         annokit.read(tmp_path, "imagefolder", image_root=tmp_path)
     with pytest.raises(AnnokitError, match="--yolo-task .* does not apply to a coco output"):
         annokit.write(annokit.read(SHAPES), tmp_path / "c", "coco", yolo_task="segment")

@@ -25,20 +25,21 @@ from ..fileio import atomic_output
 from ..model import Dataset, UnpairedSurrogate, surrogate_reason
 from .target import Notes, refuse_unholdable
 
-FORMATS = ("coco", "voc", "yolo", "imagefolder", "csv")
+FORMATS = ("coco", "voc", "yolo", "imagefolder", "csv", "parquet")
 # YOLO and folder-per-class layouts need the images beside their labels
 DEFAULT_IMAGES = {"coco": "none", "voc": "none", "yolo": "link", "imagefolder": "link",
-                  "csv": "none"}
+                  "csv": "none", "parquet": "none"}
 SINGLE_FILE = {"coco": ".json", "csv": ".csv"}  # formats that can be one file
 
 # The options each format's reader and writer take. An option given for a format that does
 # not take it is an error, never dropped silently.
 READ_OPTIONS = {"coco": {"image_root"}, "voc": {"image_root", "voc_one_based"},
                 "yolo": {"image_root"}, "imagefolder": set(),
-                "csv": {"image_root", "csv_layout", "label_delimiter"}}
+                "csv": {"image_root", "csv_layout", "label_delimiter"},
+                "parquet": {"image_root"}}
 WRITE_OPTIONS = {"coco": {"layout"}, "voc": {"voc_one_based"}, "yolo": {"yolo_task"},
                  "imagefolder": {"crops", "crop_padding", "crop_min_size"},
-                 "csv": {"csv_layout", "label_delimiter", "empty_rows"}}
+                 "csv": {"csv_layout", "label_delimiter", "empty_rows"}, "parquet": set()}
 # The value that means "not given" (the CLI passes every option, unset ones at these);
 # None for any option not named here.
 NOT_GIVEN = {"voc_one_based": False, "crops": False, "crop_padding": 0.0, "crop_min_size": 1.0,

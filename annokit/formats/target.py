@@ -35,11 +35,14 @@ HOLDS = {
     "yolo": ("box",),
     "imagefolder": ("label", "box", "point"),
     "csv": ("box", "point", "label"),    # one kind per table (the layout)
+    "parquet": ("box", "point", "label"),  # the model's own tables
 }
 # the kinds each holds as they are: the formats a refusal suggests
-AS_THEY_ARE = {**HOLDS, "imagefolder": ("label",)}
+# (parquet holds every kind; a refusal names the interchange formats, not annokit's store)
+AS_THEY_ARE = {**{k: v for k, v in HOLDS.items() if k != "parquet"},
+               "imagefolder": ("label",)}
 NAMES = {"coco": "COCO", "voc": "VOC", "yolo": "YOLO", "imagefolder": "An image folder",
-         "csv": "CSV"}
+         "csv": "CSV", "parquet": "Parquet"}
 WHOLE_TOLERANCE = 1e-6   # px: a coordinate this close to an integer is written as one
 DECIMALS = 4             # px: places kept in absolute coordinates (VOC); 1e-4 px is plenty
 NORMALISED = "%.6f"      # YOLO's normalised values: Ultralytics' own precision

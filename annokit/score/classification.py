@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import parallel
 from ..errors import AnnokitError
 from ..model import Dataset
 from . import models
@@ -50,16 +51,31 @@ def label_table(ds: Dataset) -> tuple[pd.DataFrame, np.ndarray, bool]:
 
 
 def featurise_images(ds: Dataset, skipped: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Image features (n, d) and a mask of the images that could be read."""
-    feats, ok = [], np.zeros(len(ds.images), bool)
-    for pos, im in read_images(ds, "features", skipped, FEATURE_SIDE):
-        feats.append(image_features(im))
-        ok[pos] = True
+    """Image features (n, d) and a mask of the images that could be read; by partitions
+    of the images (:mod:`annokit.parallel`: in-process, ``--workers`` or ``--dask``)."""
+    jobs = list(zip(ds.images["file_name"].tolist(), ds.images["split"].tolist()))
+    roots = {k: ds.meta.get(k) for k in ("image_root", "split_roots")}
+    rows = parallel.map_partitions(_image_features_part, jobs, roots, label="features")
+    ok = np.array([not isinstance(r, str) for r in rows], bool)
+    skipped.extend(r for r in rows if isinstance(r, str))
+    feats = [r for r in rows if not isinstance(r, str)]
     dims = feats[0].shape[0] if feats else 0
     out = np.zeros((len(ds.images), dims), np.float32)
     if feats:
         out[ok] = np.vstack(feats)
     return out, ok
+
+
+def _image_features_part(jobs: list, roots: dict) -> list:
+    """One partition: each image's feature vector, or the line saying why it was skipped."""
+    part = Dataset(images=pd.DataFrame({"id": np.arange(1, len(jobs) + 1),
+                                        "file_name": [j[0] for j in jobs],
+                                        "split": [j[1] for j in jobs]}), meta=dict(roots))
+    skipped: list[str] = []
+    feats = {i: image_features(im)
+             for i, im in read_images(part, "features", skipped, FEATURE_SIDE)}
+    reasons = iter(skipped)  # in image order, like the images that failed
+    return [feats[i] if i in feats else next(reasons) for i in range(len(jobs))]
 
 
 def targets(labels: pd.DataFrame, n_images: int, n_classes: int) -> np.ndarray:

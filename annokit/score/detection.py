@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import parallel
 from ..geometry import iou_matrix
 from ..model import Dataset
 from . import calibrate, models
@@ -90,38 +91,32 @@ def featurise(ds: Dataset, boxes: pd.DataFrame, seed: int, skipped: list[str],
     ``target`` (jitter: where the true box is, relative to the jittered one), plus a
     ``features`` matrix in ``.attrs``. Unreadable images are appended to ``skipped``.
     ``pretrained`` (a function of the image and its xyxy boxes, ``backbones.box_features``)
-    adds a ``pretrained`` matrix, from one pass over each image.
+    adds a ``pretrained`` matrix, from one pass over each image. Images are featurised by
+    partitions (:mod:`annokit.parallel`: in-process, on ``--workers`` or ``--dask``; with
+    ``pretrained``, in this process, where the network is); each image's samples are seeded
+    by ``(seed, pos)``, so where a partition runs changes nothing.
     """
     images = ds.images
     sizes = boxes[["w", "h"]].to_numpy() / images[["width", "height"]].to_numpy(
         np.float64, na_value=np.nan)[boxes["pos"].to_numpy()]
     sizes_rel = sizes[np.isfinite(sizes).all(axis=1)]
     by_image = {p: g for p, g in boxes.groupby("pos", sort=False)}
+    jobs = [(pos, name, split, by_image.get(pos)) for pos, (name, split) in
+            enumerate(zip(images["file_name"].tolist(), images["split"].tolist()))]
+    roots = {k: ds.meta.get(k) for k in ("image_root", "split_roots")}
+    if pretrained is None:
+        found = parallel.map_partitions(_featurise_images, jobs, roots, sizes_rel, seed,
+                                        with_candidates, label="features")
+    else:  # the network stays in this process
+        found = _featurise_images(jobs, roots, sizes_rel, seed, with_candidates, pretrained)
     parts, feats, deep = [], [], []
-    for pos, im in read_images(ds, "features", skipped):
-        group = by_image.get(pos)
-        if group is None:
-            group = boxes.iloc[:0]
-        xywh = group[["x", "y", "w", "h"]].to_numpy()
-        rng = np.random.default_rng([seed, pos])
-        samples = _image_samples(im, xywh, _image_sizes(sizes_rel, im), rng, with_candidates)
-        for kind, b in samples.items():
-            if not len(b):
-                continue
-            part = pd.DataFrame({"pos": pos, "kind": kind, "x": b[:, 0], "y": b[:, 1],
-                                 "w": b[:, 2], "h": b[:, 3]})
-            if kind in ("gt", "jitter"):
-                part["ref"] = group["row"].to_numpy()
-                part["code"] = group["code"].to_numpy()
-                if kind == "jitter":
-                    part[["t0", "t1", "t2", "t3"]] = _offsets(b, xywh)
-            parts.append(part)
-            feats.append(crop_features(im, _xyxy(b)))
-        if pretrained is not None and len(parts) > len(deep):
-            new = parts[len(deep):]
-            every = pretrained(im, _xyxy(np.vstack([p[["x", "y", "w", "h"]].to_numpy()
-                                                    for p in new])))
-            deep += np.split(every, np.cumsum([len(p) for p in new])[:-1])
+    for row in found:
+        if isinstance(row, str):
+            skipped.append(row)
+        else:
+            parts.extend(row[0])
+            feats.extend(row[1])
+            deep.extend(row[2])
     if not parts:
         return None
     table = pd.concat(parts, ignore_index=True)
@@ -129,6 +124,54 @@ def featurise(ds: Dataset, boxes: pd.DataFrame, seed: int, skipped: list[str],
     if pretrained is not None:
         table.attrs["pretrained"] = np.vstack(deep)
     return table
+
+
+def _featurise_images(jobs: list, roots: dict, sizes_rel: np.ndarray, seed: int,
+                      with_candidates: bool, pretrained=None) -> list:
+    """One partition of :func:`featurise`: per image in order, (sample tables, features,
+    pretrained features), or the line saying why it was skipped."""
+    part = Dataset(images=pd.DataFrame({"id": np.arange(1, len(jobs) + 1),
+                                        "file_name": [j[1] for j in jobs],
+                                        "split": [j[2] for j in jobs]}), meta=dict(roots))
+    out, skipped, done = [], [], 0
+    for i, im in read_images(part, "features", skipped):
+        out.extend(skipped[done:])  # the images before this one that could not be read
+        done = len(skipped)
+        pos, group = jobs[i][0], jobs[i][3]
+        out.append(_image_features(pos, im, group, sizes_rel, seed, with_candidates,
+                                   pretrained))
+    return out + skipped[done:]
+
+
+def _image_features(pos: int, im, group: pd.DataFrame | None, sizes_rel: np.ndarray,
+                    seed: int, with_candidates: bool, pretrained=None
+                    ) -> tuple[list, list, list]:
+    """The sample boxes of one image (annotated, jittered, background, candidates), their
+    features and, with ``pretrained``, their pretrained features (one pass per image)."""
+    if group is None:
+        group = pd.DataFrame({c: [] for c in ("row", "code", "x", "y", "w", "h")})
+    xywh = group[["x", "y", "w", "h"]].to_numpy(np.float64)
+    rng = np.random.default_rng([seed, pos])
+    samples = _image_samples(im, xywh, _image_sizes(sizes_rel, im), rng, with_candidates)
+    parts, feats = [], []
+    for kind, b in samples.items():
+        if not len(b):
+            continue
+        part = pd.DataFrame({"pos": pos, "kind": kind, "x": b[:, 0], "y": b[:, 1],
+                             "w": b[:, 2], "h": b[:, 3]})
+        if kind in ("gt", "jitter"):
+            part["ref"] = group["row"].to_numpy()
+            part["code"] = group["code"].to_numpy()
+            if kind == "jitter":
+                part[["t0", "t1", "t2", "t3"]] = _offsets(b, xywh)
+        parts.append(part)
+        feats.append(crop_features(im, _xyxy(b)))
+    deep = []
+    if pretrained is not None and parts:
+        every = pretrained(im, _xyxy(np.vstack([p[["x", "y", "w", "h"]].to_numpy()
+                                                for p in parts])))
+        deep = np.split(every, np.cumsum([len(p) for p in parts])[:-1])
+    return parts, feats, deep
 
 
 def _image_sizes(sizes_rel: np.ndarray, im) -> np.ndarray:
