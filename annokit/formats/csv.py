@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import place_images, safe_relative
+from ..fileio import place_images, safe_relative, shown_text
 from ..labels import to_image_labels
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from .layout import fill_unknown_sizes, image_dirs, pick_root, sibling_image_dirs
@@ -211,7 +211,10 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
     header, peek = _peek(file)
     plan = _match(header, peek, csv_layout)
     if plan is None:
-        raise FormatError(file, f"header {','.join(header)!r} matches no CSV layout",
+        # quoted only when the table is no link to a file elsewhere (/etc/passwd)
+        shown = "(not shown: the table is a link to a file elsewhere)" if file.is_symlink() \
+            else shown_text(",".join(header), file, "/")
+        raise FormatError(file, f"header {shown} matches no CSV layout",
                           place="line 1", hint="name a file column 'file_name' and a label "
                           "column 'label' (see docs/formats/csv.md)")
     _check_plan(plan, file)

@@ -31,7 +31,8 @@ import pandas as pd
 import yaml
 
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import load_yaml, open_regular, place_images, read_regular, safe_relative
+from ..fileio import (load_yaml, open_regular, place_images, read_regular, safe_relative,
+                      shown_text)
 from ..geometry import convert_boxes, denormalize, normalize
 from ..imagesize import image_size
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
@@ -675,8 +676,10 @@ def _parse(texts, widths, heights, labels, names, ids, kpt, problems):
         frames.append(frame.assign(row=rows, category_id=category, image_id=owner[rows]))
     for row, reason in sorted(errors, key=lambda e: e[0]):
         shown = line_list()[row].decode("utf-8", "replace").strip()
-        problems.skip(FormatError(labels[owner[row]], reason, place=f"line {lineno[row]}",
-                                  hint=f"line skipped: {shown[:60]!r}"))
+        label = labels[owner[row]]  # quoted only when it really lies in its labels folder
+        shown = shown_text(shown, label, os.path.dirname(os.path.abspath(label)))
+        problems.skip(FormatError(label, reason, place=f"line {lineno[row]}",
+                                  hint=f"line skipped: {shown}"))
     empty = pd.DataFrame({c: pd.Series(dtype=object if d is object else d)
                           for c, d in ANNOTATION_SCHEMA.items()} | {"row": pd.Series(dtype=int)})
     anns = pd.concat(frames, ignore_index=True) if frames else empty

@@ -498,10 +498,6 @@ def test_no_message_echoes_a_file_outside_the_dataset(tmp_path, case):
     code, out, err = annokit(*cases[case], cwd=tmp_path)
     assert code in (0, 1, 2), err
     assert "Traceback" not in err and "internal error" not in err, err
-    if SECRET in err and case in ("yolo label", "csv", "eval yolo predictions"):
-        pytest.xfail("formats/yolo.py and formats/csv.py quote lines of a file linked from "
-                     "outside (the streaming branch owns them; fileio.shown_text is the "
-                     "helper that withholds them)")
     assert SECRET not in out and SECRET not in err, (out, err)
 
 
