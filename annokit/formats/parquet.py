@@ -49,8 +49,8 @@ IMAGES_DIR = "images"
 SCHEMA_VERSION = 1
 META_LIMIT = 256 << 20  # bytes of meta.json read at most
 # Dataset.meta keys that describe this run's reading, not the data: never written
-RUNTIME_META = {"skipped", "read_notes", "source_format", "source_path", "image_root", "split_roots",
-                "image_folders"}  # where this copy was read from: not the data
+RUNTIME_META = {"skipped", "read_notes", "source_format", "source_path", "image_root",
+                "split_roots", "image_folders"}
 # columns a table cannot do without (the model fills the others' defaults)
 _REQUIRED = {"categories": ("id", "name"), "images": ("id", "file_name"),
              "annotations": ("image_id", "category_id")}
