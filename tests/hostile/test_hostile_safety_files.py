@@ -317,8 +317,9 @@ JOBS = {  # command, how to build its input, when it is busy
               lambda proc, r: writing_any(r)()),
     "convert": (lambda r: ["convert", "coco", "voc", big_coco(r), "out", "-q"],
                 lambda proc, r: writing_any(r)()),
-    "score": (lambda r: ["score", busy_images(r, 150), "--out", "s.json", "-q"],
-              lambda proc, r: cpu_seconds(proc.pid) > 6),  # past imports, into features
+    "score": (lambda r: ["score", busy_images(r, 600), "--out", "s.json", "-q"],
+              lambda proc, r: cpu_seconds(proc.pid) > 6),  # past imports, into features (600
+              # images: a quiet machine scored 150 within 6 CPU s, before any signal)
 }
 
 
