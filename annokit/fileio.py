@@ -557,10 +557,16 @@ def open_image(path: str | os.PathLike, *, limit: int = MAX_IMAGE_BYTES):
         ...     im.size
         (64, 48)
     """
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with open_regular(path, limit=limit, what="image") as f, Image.open(f) as im:
-        yield im
+    with open_regular(path, limit=limit, what="image") as f:
+        try:
+            im = Image.open(f)
+        except UnidentifiedImageError:  # Pillow's own words name the descriptor (name=27)
+            raise UnidentifiedImageError("cannot identify image file (not an image format "
+                                         "Pillow reads)") from None
+        with im:
+            yield im
 
 
 def _a(what: str) -> str:
