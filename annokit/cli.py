@@ -764,8 +764,8 @@ def eval_command(ground_truth: str, predictions: str, task, iou_type: str, engin
 
     \b
     Examples:
-      annokit eval data/coco/val.json detections.json
-      annokit eval data/coco/val.json masks.json --iou-type segm --json metrics.json
+      annokit eval data/coco/annotations/instances_val.json detections.json
+      annokit eval data/coco/annotations/instances_val.json masks.json --iou-type segm
       annokit eval data/yolo runs/predict --task detection --pred-format yolo
       annokit eval labels.csv predicted.csv --task classification
     """

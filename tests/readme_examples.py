@@ -70,7 +70,8 @@ def workspace(root: Path) -> Path:
     shutil.copytree(FIXTURES / "coco" / "roboflow", root / "roboflow-export")
     annokit.write(shapes, root / "data" / "yolo", "yolo", images="copy")
     (root / "qc.toml").write_text('fail_on = "never"\n\n[thresholds]\nmin_box_area = 36\n')
-    _detections(root / "data" / "coco" / "annotations" / "val.json", root / "detections.json")
+    _detections(root / "data" / "coco" / "annotations" / "instances_val.json",
+                root / "detections.json")
     _detections(root / "data" / "coco", root / "results.json")
     _yolo_predictions(root / "data" / "yolo", root / "runs" / "predict")
     _labels(root)

@@ -15,7 +15,8 @@ def test_convert_prints_one_summary_line(tmp_path):
     lines = out.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("voc -> coco: 12 images, ") and "3 categories" in lines[0]
-    assert json.loads((tmp_path / "coco" / "annotations" / "train.json").read_text())["images"]
+    train = tmp_path / "coco" / "annotations" / "instances_train.json"
+    assert json.loads(train.read_text())["images"]
 
 
 def test_auto_detects_source(tmp_path):
@@ -203,7 +204,7 @@ def test_split_folds(tmp_path):
                        "--no-near-duplicates")
     assert code == 0 and sorted(p.name for p in (tmp_path / "folds").iterdir()) == \
         ["fold_0", "fold_1", "fold_2"]
-    vals = [len(json.loads((tmp_path / "folds" / f"fold_{i}" / "annotations" / "val.json")
+    vals = [len(json.loads((tmp_path / "folds" / f"fold_{i}" / "annotations" / "instances_val.json")
                            .read_text())["images"]) for i in range(3)]
     assert sum(vals) == 12
 

@@ -146,9 +146,9 @@ def test_splits_folder_written_back_per_split(tmp_path):
     ds = annokit.read(SPLITS, "coco")
     assert annokit.write(ds, tmp_path / "out", "coco", images="copy") == []
     assert sorted(p.name for p in (tmp_path / "out/annotations").iterdir()) == \
-        ["train.json", "val.json"]
+        ["instances_train.json", "instances_val.json"]
     assert (tmp_path / "out/images/val/v1.png").is_file()
-    val = load(tmp_path / "out/annotations/val.json")
+    val = load(tmp_path / "out/annotations/instances_val.json")
     assert [a["id"] for a in val["annotations"]] == [4]
     assert val["info"] == load(SPLITS / "annotations/instances_val.json")["info"]
     back = annokit.read(tmp_path / "out", "coco")
@@ -178,7 +178,7 @@ def test_roboflow_written_back_with_splits(tmp_path, layout):
         assert (tmp_path / "out/valid/_annotations.coco.json").is_file()
         assert (tmp_path / "out/valid/c_jpg.rf.3.jpg").is_file()
     else:
-        assert (tmp_path / "out/annotations/valid.json").is_file()
+        assert (tmp_path / "out/annotations/instances_valid.json").is_file()
         assert (tmp_path / "out/images/valid/c_jpg.rf.3.jpg").is_file()
     back = annokit.read(tmp_path / "out", "coco")
     assert "renumbered" not in back.meta["coco"]  # ids are unique now

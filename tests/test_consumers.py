@@ -166,3 +166,25 @@ def test_datumaro_imports_voc_output(tmp_path, src):
     np.testing.assert_allclose(_sorted(got)[["x0", "y0", "x1", "y1"]].to_numpy(float),
                                _sorted(want)[["x0", "y0", "x1", "y1"]].to_numpy(float))
     assert _sorted(got)["name"].tolist() == _sorted(want)["name"].tolist()
+
+
+@pytest.mark.parametrize("src", ["shapes", "bccd"])
+def test_datumaro_imports_coco_output(tmp_path, src):
+    """A split COCO output (annotations/instances_<split>.json beside images/) is a
+    Datumaro coco_instances dataset: the same subsets, images, classes and boxes."""
+    need("datumaro")
+    from datumaro.components.annotation import AnnotationType
+    from datumaro.components.dataset import Dataset as DmDataset
+
+    ds = annokit.read(SHAPES if src == "shapes" else shared_dataset("bccd", "BCCD"))
+    annokit.write(ds, tmp_path / "coco", "coco", images="link")
+    dm = DmDataset.import_from(str(tmp_path / "coco"), "coco_instances")
+    labels = [c.name for c in dm.categories()[AnnotationType.label]]
+    assert sorted(labels) == sorted(ds.categories["name"])
+    assert sorted(item.subset for item in dm) == sorted(ds.images["split"])
+    boxes = sorted((labels[a.label], round(a.x, 3), round(a.y, 3), round(a.w, 3), round(a.h, 3))
+                   for item in dm for a in item.annotations if a.type == AnnotationType.bbox)
+    names = ds.categories.set_index("id")["name"]
+    want = sorted(zip(ds.annotations["category_id"].map(names), *(
+        ds.annotations[c].round(3) for c in "xywh")))
+    assert boxes == [(n, float(x), float(y), float(w), float(h)) for n, x, y, w, h in want]

@@ -11,7 +11,7 @@ Layouts read:
   (or one such folder on its own);
 - a results file: a top-level list of ``{image_id, category_id, bbox, score}`` (predictions).
 
-Layouts written: ``annotations.json`` (no splits) or ``annotations/<split>.json``, images
+Layouts written: ``annotations.json`` (no splits) or ``annotations/instances_<split>.json``, images
 under ``images/`` or ``images/<split>/``; a target ending in ``.json`` gets that file only.
 ``layout="roboflow"`` writes ``<split>/_annotations.coco.json`` among the images instead.
 

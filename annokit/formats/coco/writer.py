@@ -31,7 +31,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     """Write ``ds`` as COCO at ``out``; return notes on what COCO could not hold.
 
     ``out`` ending in ``.json`` gets one file with every image. Otherwise a folder:
-    ``annotations.json`` (no splits) or ``annotations/<split>.json``, and the images under
+    ``annotations.json`` (no splits) or ``annotations/instances_<split>.json``, and the images under
     ``images/`` or ``images/<split>/`` when ``images`` is 'copy' or 'link'.
     ``layout='roboflow'`` writes ``<split>/_annotations.coco.json`` among the images.
 
@@ -146,7 +146,8 @@ def _split_file(out: Path, split: str | None, layout: str) -> Path:
     if split is None:
         return out / ROOT_FILE
     (out / "annotations").mkdir(exist_ok=True)
-    return out / "annotations" / f"{split}.json"
+    # COCO's own naming, which Datumaro's importer needs; our reader takes the split from it
+    return out / "annotations" / f"instances_{split}.json"
 
 
 def _safe_destinations(ds: Dataset, destinations: pd.Series, sources: pd.Series,
