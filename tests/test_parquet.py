@@ -3,6 +3,7 @@ and readable as they are by DuckDB and Polars."""
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import annokit
 from annokit.errors import AnnokitError, FormatError
 from annokit.formats import parquet
 
-from conftest import assert_same_content, run_cli, shared_dataset
+from conftest import FIXTURES, assert_same_content, run_cli, shared_dataset
+
+SHAPES = FIXTURES / "shapes" / "voc"
 
 # every input annokit reads in ../shared/datasets and fixtures/ (format:path)
 SHARED = """
@@ -366,3 +369,18 @@ def test_int_keys_and_huge_ints_survive(tmp_path):
     back = _read(tmp_path / "pq", "parquet")
     assert back.annotations["big"].iloc[0] == {"n": 2 ** 70}
     assert np.isnan(back.annotations["score"]).all()
+
+
+def test_a_hostile_split_name_never_places_images_outside(tmp_path):
+    """A split read from a Parquet meta.json is any text: as a folder name it is made safe,
+    as every writer does, so '../../escaped' copies nothing outside the output."""
+    ds = annokit.read(SHAPES)
+    first = ds.images["split"].iloc[0]
+    ds.images["split"] = ds.images["split"].replace(first, "../../escaped")
+    roots = dict(ds.meta["split_roots"]) if ds.meta.get("split_roots") else {}
+    ds.meta["split_roots"] = {"../../escaped": ds.meta["image_root"], **roots}
+    annokit.write(ds, tmp_path / "a" / "pq", "parquet", images="copy")
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "a" / "escaped").exists()
+    back = annokit.read(tmp_path / "a" / "pq")
+    assert set(back.images["split"]) == set(ds.images["split"])
+    assert back.image_paths().map(os.path.isfile).all()

@@ -39,8 +39,9 @@ import orjson
 import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import open_regular, place_images, safe_relative
+from ..fileio import PLACED, open_regular, place_images, read_regular, safe_relative
 from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
+from .layout import safe_split_names
 from .target import Notes
 
 TABLES = ("categories", "images", "annotations")
@@ -192,15 +193,18 @@ def _image_locations(ds: Dataset, out: Path, images: str, problems: Problems,
     safe = names.map(lambda n: isinstance(n, str) and safe_relative(n))
     for name in names[~safe]:
         problems.skip(FormatError(str(name), "file name leaves the image folder: not "
-                                  f"{images}ed", place="images"))
+                                  f"{PLACED[images]}", place="images"))
     by_split = bool(split_roots)
-    folders = ds.images["split"].map(lambda s: f"{IMAGES_DIR}/{s}" if by_split and
+    # a split becomes a folder name: made safe as every writer does ('../x' stays inside)
+    folder_of = safe_split_names(pd.Series(list(split_roots), dtype=object), notes)
+    folder_of = dict(zip(split_roots, folder_of))
+    folders = ds.images["split"].map(lambda s: f"{IMAGES_DIR}/{folder_of[s]}" if by_split and
                                      isinstance(s, str) and s in split_roots else IMAGES_DIR)
     destinations = pd.Series([str(out / f / n) if ok else None
                               for f, n, ok in zip(folders, names, safe)], index=names.index)
     notes.extend(place_images(ds.image_paths(), destinations, images))
     return {"image_root": IMAGES_DIR,
-            "split_roots": {s: f"{IMAGES_DIR}/{s}" for s in split_roots} if by_split else {}}
+            "split_roots": {s: f"{IMAGES_DIR}/{t}" for s, t in folder_of.items()}}
 
 
 def _relative(folder, out: Path) -> str | None:
@@ -253,8 +257,7 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
 def _read_meta(file: Path) -> dict:
     if not file.exists():
         return {}
-    with open_regular(file, limit=META_LIMIT, what="meta file") as f:
-        data = f.read()
+    data = read_regular(file, limit=META_LIMIT, what="meta file")
     try:
         meta = orjson.loads(data)
     except orjson.JSONDecodeError as e:
