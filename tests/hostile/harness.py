@@ -123,6 +123,8 @@ def check_case(case, got: dict) -> None:
         line = one_line_error(err, case.names)
         if case.says:
             assert case.says in line, line
+    elif case.says:  # lenient: the record is skipped and listed with its reason
+        assert case.says in err, err
     outputs = tuple(f"case/{o}" for o in case.outputs)
     assert changed_outside(got["before"], got["after"], outputs) == []
     assert got["left"] == []

@@ -509,25 +509,18 @@ def test_score_predictions_linked_outside_are_not_echoed(tmp_path):
     (tmp_path / "pred").mkdir()
     os.symlink(tmp_path / "outside" / "secret.txt", tmp_path / "pred" / "shapes_000.txt")
     code, out, err = annokit("score", "v", "--predictions", "pred", cwd=tmp_path)
-    if SECRET in err:
-        pytest.xfail("annokit/score quotes numpy's loadtxt error (owned by score-seam)")
-    assert code in (0, 2) and SECRET not in out
+    assert code in (0, 2) and SECRET not in out and SECRET not in err, err
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_score_predictions_special_file_is_one_line(tmp_path, kind):
-    """score --predictions is opened in annokit/score (the score-seam branch): tracked here
-    so the merged tree proves it; xfail while it still waits on the file."""
+    """score --predictions is opened through fileio.open_regular: one line, no hang (a
+    TimeoutExpired fails the test)."""
     shapes(tmp_path)
     if kind == "fifo":
         os.mkfifo(tmp_path / "p.json")
     else:
         os.symlink("/dev/zero", tmp_path / "p.json")
-    try:
-        code, out, err = annokit("score", "v", "--predictions", "p.json", cwd=tmp_path,
-                                 timeout=30)
-    except subprocess.TimeoutExpired:
-        pytest.xfail("annokit/score reads --predictions without fileio.open_regular "
-                     "(owned by score-seam)")
+    code, out, err = annokit("score", "v", "--predictions", "p.json", cwd=tmp_path, timeout=30)
     assert code == 2, err
     one_line_error(err, "p.json")
