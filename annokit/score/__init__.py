@@ -83,6 +83,8 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
         from ..fileio import open_regular
 
         open_regular(weights, what="weights file").close()
+    if weights is not None and backbone is not None:
+        raise AnnokitError("--weights and --backbone each give the image embeddings: give one")
     if weights is not None and task == "detection":
         raise AnnokitError("--weights gives the classification scorer embeddings; detection "
                            "trains its own models (or takes --predictions)")
@@ -103,7 +105,8 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
     table = _clip_suggestions(ds, table)
     clip_qualities(table)
     return Scores(table, _image_table(ds, table, task), skipped, task,
-                  used[0] if used else None, _families(task, model, predictions, backbone))
+                  used[0] if used else None, _families(task, model, predictions, backbone,
+                                                               weights))
 
 
 def _default_model(model: str | None, backbone: str | None, task: str) -> str:
@@ -124,12 +127,12 @@ def _default_model(model: str | None, backbone: str | None, task: str) -> str:
     return best
 
 
-def _families(task: str, model: str, predictions, backbone: str | None) -> dict:
+def _families(task: str, model: str, predictions, backbone: str | None, weights=None) -> dict:
     """Which family judged which error type (recorded in the output)."""
     if predictions is not None:
         family = "predictions"
-    elif model == "pretrained" and task == "detection":
-        family = f"pretrained ({backbone or 'lite0'}) + classic features"
+    elif weights is not None:
+        family = f"embeddings ({Path(weights).name})"
     elif model == "pretrained":
         family = f"pretrained ({backbone or 'lite0'}) + classic features"
     else:
@@ -287,25 +290,27 @@ def _classification(ds, model, folds, seed, skipped, weights, iterations, pred_p
 
         probs = run_family(FAMILIES[model], ds, _folds(ds, folds, seed), seed,
                            np.ones(len(ds.images), bool))
-    elif model == "pretrained" and weights is None:
-        from .backbones import image_embeddings
+    elif model != "cnn" or weights is not None:  # features, then the one classic head
+        if weights is not None:
+            from .embeddings import embed
 
-        # both feature sets: HOG sees the shape, the embeddings what it is (sld flips
-        # AUROC 0.990 classic, 0.994 embeddings alone, 0.996 both: baselines/README.md)
-        fold = _folds(ds, folds, seed)
-        classic_feats, ok = classification.featurise_images(ds, skipped)
-        deep, deep_ok = image_embeddings(ds, [], backbone)
-        feats, ok = np.hstack([classic_feats, deep]), ok & deep_ok
-        probs = classification.classic_probabilities(feats, y, ok, fold, multi, seed)
-    elif model == "classic" and weights is None:
-        fold = _folds(ds, folds, seed)
-        feats, ok = classification.featurise_images(ds, skipped)
-        probs = classification.classic_probabilities(feats, y, ok, fold, multi, seed)
+            feats, ok = embed(ds, weights, skipped)
+        else:
+            feats, ok = classification.featurise_images(ds, skipped)
+        if model == "pretrained" and weights is None:
+            from .backbones import image_embeddings
+
+            # both feature sets: HOG sees the shape, the embeddings what it is (sld flips
+            # AUROC 0.990 classic, 0.994 embeddings alone, 0.996 both: baselines/README.md)
+            deep, deep_ok = image_embeddings(ds, [], backbone)
+            feats, ok = np.hstack([feats, deep]), ok & deep_ok
+        probs = classification.classic_probabilities(feats, y, ok, _folds(ds, folds, seed),
+                                                     multi, seed)
     else:
         from . import cnn
 
         probs = cnn.classify_out_of_fold(ds, y, _folds(ds, folds, seed), multi, seed, skipped,
-                                         weights, iterations)
+                                         iterations=iterations)
     rows, _ = classification.score_labels(labels, y, probs, classes, multi,
                                           len(ds.annotations))
     anns = ds.annotations

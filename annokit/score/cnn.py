@@ -313,20 +313,13 @@ def _predict(torch, net, images, idx, multi, device) -> np.ndarray:
 
 
 def classify_out_of_fold(ds: Dataset, y: np.ndarray, folds: np.ndarray, multi: bool, seed: int,
-                         skipped: list[str], weights=None, iterations: int | None = None
-                         ) -> np.ndarray:
-    """Out-of-fold class probabilities (n_images, n_classes) from the small CNN, or from
-    a logistic regression on ``weights``' embeddings. NaN rows for unread images.
+                         skipped: list[str], iterations: int | None = None) -> np.ndarray:
+    """Out-of-fold class probabilities (n_images, n_classes) from the small CNN. NaN rows
+    for unread images (``--weights`` embeddings go to the classic head: annokit.score).
 
     Example:
         >>> probs = classify_out_of_fold(ds, y, folds, False, 0, [])  # doctest: +SKIP
     """
-    if weights is not None:
-        from .embeddings import embed
-        from .classification import classic_probabilities
-
-        feats, ok = embed(ds, weights, skipped)
-        return classic_probabilities(feats, y, ok, folds, multi, seed)
     torch = require_torch()
     device = _device(torch)
     images, _, ok = _load(ds, CLS_SIDE, skipped, letterbox=False)

@@ -82,8 +82,8 @@ class Scores:
         Example:
             >>> result.worst(3)[["annotation_id", "issue", "quality"]]  # doctest: +SKIP
         """
-        flagged = self.annotations[self.annotations["issue"].notna()]
-        return flagged.sort_values("quality", kind="stable").head(n)
+        rows = self.annotations[flagged(self.annotations)]  # weak candidates are no flags
+        return rows.sort_values("quality", kind="stable").head(n)
 
     @property
     def candidates(self) -> pd.DataFrame:

@@ -147,6 +147,14 @@ def test_good_onnx_weights_score(tmp_path):
                          cwd=tmp_path)
     assert code == 0, err
     assert "classification: 8 annotations scored" in out
+    assert "judged by embeddings (model.onnx)" in out  # what judged, said truly
+
+
+def test_weights_and_backbone_together_are_refused(tmp_path):
+    classes_dataset(tmp_path / "cls")
+    onnx_model(tmp_path / "model.onnx", "good")
+    refused(tmp_path, "score", "cls", "--weights", "model.onnx", "--backbone", "lite0",
+            names="--weights", says="give one")
 
 
 @pytest.mark.parametrize("kind,says", [("wrong-shape", "conv1.weight has shape"),
