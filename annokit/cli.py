@@ -800,9 +800,6 @@ def evaluate_points(ground_truth: str, predictions: str, json_out, format: str, 
     Example:
       annokit evaluate points data/voc predictions.csv --mode box
     """
-    inputs = (predictions, ground_truth)
-    if json_out and json_out != STDOUT:  # a bad --json path is refused before the work
-        check_output(json_out, inputs, overwrite=True, report=True)
     read = dict(pred_format=None if format == "auto" else format)
     _evaluate(ground_truth, predictions, "points", json_out, quiet, read=read,
               **point_options)

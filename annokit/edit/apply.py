@@ -69,9 +69,12 @@ def apply_fixes(ds: Dataset, scores: Scores | pd.DataFrame | str | os.PathLike,
         >>> log["change"].value_counts()                 # doctest: +SKIP
     """
     if isinstance(scores, (str, os.PathLike)):
-        scores = read_scores(scores, ds)  # re-keyed onto ds, the match rule applied
+        scores = read_scores(scores, ds)  # re-keyed onto ds, the match rule applied there
+    elif isinstance(scores, Scores):
+        check_scores_match(ds, scores.annotations, scores.images)
+    else:
+        check_scores_match(ds, scores)
     table = scores.annotations if isinstance(scores, Scores) else scores
-    check_scores_match(ds, table)
     rows = chosen_rows(table, accept, max_quality)
     rows = rows.assign(action=rows["issue"].map(ACTIONS))
     has_box = np.isfinite(rows[SUGGESTED].to_numpy("float64")).all(axis=1) \

@@ -212,8 +212,9 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
     plan = _match(header, peek, csv_layout)
     if plan is None:
         # quoted only when the table is no link to a file elsewhere (/etc/passwd)
+        # a table that is a link may point anywhere (/etc/passwd): its header is not shown
         shown = "(not shown: the table is a link to a file elsewhere)" if file.is_symlink() \
-            else shown_text(",".join(header), file, "/")
+            else shown_text(",".join(header), file, file.parent)
         raise FormatError(file, f"header {shown} matches no CSV layout",
                           place="line 1", hint="name a file column 'file_name' and a label "
                           "column 'label' (see docs/formats/csv.md)")

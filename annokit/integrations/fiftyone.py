@@ -574,7 +574,10 @@ def load_scores(ds: Dataset, scores):
     """
     if scores is None:
         return None
-    if not isinstance(scores, (str, os.PathLike)):
+    if not isinstance(scores, (str, os.PathLike)):  # checked as a file's would be
+        from ..score.contract import validate
+
+        scores = validate(scores)
         check_scores_match(ds, scores.annotations, scores.images, source="scores")
         return scores
     from ..score.contract import read_scores
