@@ -8,6 +8,7 @@ output: every other path keeps its type, size, mtime and content hash, and no te
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -85,7 +86,7 @@ def one_line_error(err: str, names: str | None = None) -> str:
     return lines[0]
 
 
-# -- one runner for a list of corpus cases (new files use it; older ones still carry a copy)
+# -- one runner for a list of corpus cases
 
 def run_cases(cases, base: Path, parallel: int = max(2, min(4, os.cpu_count() or 1))) -> dict:
     """Each corpus ``Case`` built under ``base/NAME/case`` and run, ``parallel`` at a time:
@@ -130,3 +131,21 @@ def check_case(case, got: dict) -> None:
     assert got["left"] == []
     if case.check:
         case.check(got["root"], out, err)
+
+
+N_BIG = 20_000  # images: converting them takes seconds, long enough to interrupt
+
+
+def big_coco(path: Path, n: int = N_BIG) -> Path:
+    """A COCO file at ``path`` of ``n`` images (sizes given, no image files), one box each.
+
+    Example:
+        >>> big_coco(tmp_path / "big.json", 100)  # doctest: +SKIP
+    """
+    images = [{"id": i, "file_name": f"im{i}.jpg", "width": 100, "height": 80}
+              for i in range(1, n + 1)]
+    anns = [{"id": i, "image_id": i, "category_id": 1 + i % 3, "bbox": [10, 10, 20, 20],
+             "area": 400, "iscrowd": 0} for i in range(1, n + 1)]
+    cats = [{"id": c, "name": f"c{c}"} for c in (1, 2, 3)]
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    return path

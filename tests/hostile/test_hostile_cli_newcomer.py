@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from corpus import Case, both, predictions, voc_in, write_case
-from harness import annokit, changed_outside, one_line_error, snapshot, temporaries
+from corpus import Case, both, predictions, voc_in
+from harness import check_case, run_cases
 
 
 def scored_predictions(root: Path) -> None:
@@ -46,18 +46,11 @@ CASES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return run_cases(CASES, tmp_path_factory.mktemp("hostile_newcomer"))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_newcomer_case(case, tmp_path):
-    root = write_case(case, tmp_path / "case")
-    before = snapshot(tmp_path)
-    code, out, err = annokit(*case.args, cwd=root)
-    assert code == case.code, f"exit {code}, expected {case.code}:\n{err}"
-    assert "Traceback" not in err and "internal error" not in err, err
-    if case.code == 2:
-        line = one_line_error(err, case.names)
-        assert case.says in line, line
-    outputs = tuple(f"case/{o}" for o in case.outputs)
-    assert changed_outside(before, snapshot(tmp_path), outputs) == []
-    assert temporaries(tmp_path) == []
-    if case.check:
-        case.check(root, out, err)
+def test_newcomer_case(case, results):
+    check_case(case, results[case.name])

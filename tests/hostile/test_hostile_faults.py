@@ -2,7 +2,6 @@
 writers at once, stale temporaries. Each through the real command in a subprocess."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,20 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import annokit, one_line_error, snapshot, temporaries
-
-N_BIG = 20_000  # images: writing them as VOC takes seconds, long enough to interrupt
-
-
-def big_coco(path: Path, n: int = N_BIG) -> Path:
-    images = [{"id": i, "file_name": f"im{i}.jpg", "width": 100, "height": 80}
-              for i in range(1, n + 1)]
-    anns = [{"id": i, "image_id": i, "category_id": 1 + i % 3, "bbox": [10, 10, 20, 20],
-             "area": 400, "iscrowd": 0} for i in range(1, n + 1)]
-    cats = [{"id": c, "name": f"c{c}"} for c in (1, 2, 3)]
-    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
-    return path
-
+from harness import N_BIG, annokit, big_coco, one_line_error, snapshot, temporaries
 
 def wait_for(condition, proc: subprocess.Popen, limit: float = 60) -> None:
     """Poll until ``condition()``; fail if the process ends first."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_dataset
-from harness import annokit, changed_outside, one_line_error, snapshot, temporaries
+from harness import annokit, big_coco, changed_outside, one_line_error, snapshot, temporaries
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SLOW_START = 180  # s: a subprocess starts FiftyOne and joins its MongoDB (slow on a busy box)
@@ -116,17 +116,6 @@ def test_scores_for_another_dataset_are_refused(fo, case):
     assert not fo.dataset_exists("foreign")
 
 
-def _big_coco(path: Path, n: int = 20_000) -> Path:
-    """A COCO file of ``n`` images (sizes given, no image files): seconds to build."""
-    images = [{"id": i, "file_name": f"im{i}.jpg", "width": 100, "height": 80}
-              for i in range(1, n + 1)]
-    anns = [{"id": i, "image_id": i, "category_id": 1 + i % 3, "bbox": [10, 10, 20, 20],
-             "area": 400, "iscrowd": 0} for i in range(1, n + 1)]
-    cats = [{"id": c, "name": f"c{c}"} for c in (1, 2, 3)]
-    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
-    return path
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("signame, code, word", [("SIGTERM", 143, "terminated"),
                                                   ("SIGINT", 130, "interrupted")])
@@ -136,9 +125,9 @@ def test_a_signal_while_building_leaves_no_dataset(fo, tmp_path, signame, code, 
     still there, whole."""
     from annokit.integrations.fiftyone import BUILDING
 
-    _big_coco(tmp_path / "big.json")
+    big_coco(tmp_path / "big.json")
     name = f"signalled-{word}"
-    small = _big_coco(tmp_path / "small.json", 5)
+    small = big_coco(tmp_path / "small.json", 5)
     done = annokit("browse", small, "--no-launch", "--no-images", "--name", name,
                    cwd=tmp_path, timeout=SLOW_START)
     assert done[0] == 0, done[2]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from corpus import SHAPES, coco_doc, png, write
-from harness import annokit, changed_outside, one_line_error, temporaries
+from harness import annokit, big_coco, changed_outside, one_line_error, temporaries
 
 SIGNAL_EXIT_S = 2.0  # SIGTERM or Ctrl-C: the command is gone within this
 
@@ -268,16 +268,6 @@ def busy_images(root: Path, n: int) -> Path:
     return root / "d" / "ann.json"
 
 
-def big_coco(root: Path, n: int = 20_000) -> Path:
-    images = [{"id": i, "file_name": f"im{i}.jpg", "width": 100, "height": 80}
-              for i in range(1, n + 1)]
-    anns = [{"id": i, "image_id": i, "category_id": 1 + i % 3, "bbox": [10, 10, 20, 20],
-             "area": 400, "iscrowd": 0} for i in range(1, n + 1)]
-    cats = [{"id": c, "name": f"c{c}"} for c in (1, 2, 3)]
-    write(root, {"big.json": coco_doc(images, anns, cats)})
-    return root / "big.json"
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -313,9 +303,9 @@ def wait_for(condition, proc: subprocess.Popen, limit: float = 300) -> None:
 JOBS = {  # command, how to build its input, when it is busy
     "check": (lambda r: ["check", busy_images(r, 1500), "--json", "r.json", "-q"],
               lambda proc, r: reading_pngs(proc.pid)),  # the image threads are reading
-    "split": (lambda r: ["split", big_coco(r), "out", "--to", "voc", "-q"],
+    "split": (lambda r: ["split", big_coco(r / "big.json"), "out", "--to", "voc", "-q"],
               lambda proc, r: writing_any(r)()),
-    "convert": (lambda r: ["convert", "coco", "voc", big_coco(r), "out", "-q"],
+    "convert": (lambda r: ["convert", "coco", "voc", big_coco(r / "big.json"), "out", "-q"],
                 lambda proc, r: writing_any(r)()),
     "score": (lambda r: ["score", busy_images(r, 600), "--out", "s.json", "-q"],
               lambda proc, r: cpu_seconds(proc.pid) > 6),  # past imports, into features (600
