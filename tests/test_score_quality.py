@@ -211,7 +211,7 @@ def test_unknown_backbone_is_one_clear_error():
 
     if not backbones.available():
         pytest.skip("torch not installed")
-    with pytest.raises(AnnokitError, match="ONNX file not found"):
+    with pytest.raises(AnnokitError, match="no such --backbone ONNX file"):
         backbones.extractor("nowhere.onnx")
     with pytest.raises(AnnokitError, match="timm"):
         backbones.extractor("surely_not_a_timm_model_name")

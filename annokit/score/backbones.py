@@ -233,18 +233,10 @@ class _OnnxMaps:
     """An ONNX model whose first output is a feature map, used as both maps."""
 
     def __init__(self, path: Path):
-        if not path.is_file():
-            raise AnnokitError(f"{path}: --backbone ONNX file not found")
-        try:
-            import onnxruntime
-        except ImportError:
-            raise AnnokitError(f"{path}: an ONNX backbone needs onnxruntime: pip install "
-                               "onnxruntime") from None
-        try:
-            self.session = onnxruntime.InferenceSession(str(path),
-                                                        providers=["CPUExecutionProvider"])
-        except Exception as e:
-            raise AnnokitError(f"{path}: not a readable ONNX model ({e})") from None
+        from .embeddings import onnx_session
+
+        self.session = onnx_session(path, "--backbone ONNX file",
+                                    "its first output must be a feature map (N x C x H x W)")
         self.name = self.session.get_inputs()[0].name
 
     def maps(self, x):

@@ -88,23 +88,33 @@ def _checked(out, n: int, path: Path) -> np.ndarray:
 MAX_WEIGHTS = 4 << 30  # bytes: a backbone's weights; larger is not what we can run here
 
 
-def _onnx(path: Path):
+def onnx_session(path: Path, what: str = "weights file", hint: str = WHAT):
+    """An ONNX Runtime session of the regular file ``path`` (size-capped, read through
+    fileio's guard); a damaged file is one line naming only the error's type.
+
+    Example:
+        >>> onnx_session(Path("model.onnx")).get_inputs()[0].name  # doctest: +SKIP
+        'x'
+    """
     from ..fileio import read_regular
 
     try:
         import onnxruntime
     except ImportError:
-        raise AnnokitError(f"{path}: ONNX weights need onnxruntime: pip install onnxruntime") \
+        raise AnnokitError(f"{path}: an ONNX model needs onnxruntime: pip install onnxruntime") \
             from None
-    data = read_regular(path, limit=MAX_WEIGHTS, what="weights file")
+    data = read_regular(path, limit=MAX_WEIGHTS, what=what)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: its warnings are not the user's to read
     try:
-        session = onnxruntime.InferenceSession(data, options,
-                                               providers=["CPUExecutionProvider"])
-    except Exception as e:
-        raise AnnokitError(f"{path}: not a readable ONNX model ({type(e).__name__}); {WHAT}") \
+        return onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # its message may quote the file: the type only
+        raise AnnokitError(f"{path}: not a readable ONNX model ({type(e).__name__}); {hint}") \
             from None
+
+
+def _onnx(path: Path):
+    session = onnx_session(path)
     inputs = session.get_inputs()
     if len(inputs) != 1 or inputs[0].type != "tensor(float)":
         kinds = ", ".join(i.type for i in inputs) or "none"
