@@ -40,7 +40,7 @@ import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import PLACED, open_regular, place_images, read_regular, safe_relative
-from ..model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
+from ..model import Dataset
 from .layout import safe_split_names
 from .target import Notes
 
@@ -399,7 +399,3 @@ def _locate_images(ds: Dataset, path: Path, where: dict, image_root: Path | None
     if roots:
         ds.meta["split_roots"] = roots
 
-
-# columns every table must have, for docs and tests
-CORE_COLUMNS = {"categories": list(CATEGORY_SCHEMA), "images": list(IMAGE_SCHEMA),
-                "annotations": list(ANNOTATION_SCHEMA)}

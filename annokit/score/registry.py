@@ -19,11 +19,11 @@ detector's ``--predictions``.
 Example:
     >>> import numpy as np, annokit
     >>> from annokit.score.registry import register
-    >>> def prior(ds, train, judge, seed):  # every image: the training class frequencies
-    ...     counts = np.bincount(np.arange(len(ds.categories)), minlength=len(ds.categories))
-    ...     return np.tile(counts / counts.sum(), (len(judge), 1))
-    >>> register("prior", "classification", prior)
-    >>> result = annokit.score(ds, model="prior")  # doctest: +SKIP
+    >>> def uniform(ds, train, judge, seed):  # every image: each class equally likely
+    ...     k = len(ds.categories)
+    ...     return np.full((len(judge), k), 1 / k)
+    >>> register("uniform", "classification", uniform)
+    >>> result = annokit.score(ds, model="uniform")  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def run_family(family: Family, ds, folds: np.ndarray, seed: int, ok: np.ndarray)
     rows where unjudged) or the boxes of every image as one DataFrame.
 
     Example:
-        >>> probs = run_family(FAMILIES["prior"], ds, folds, 0, ok)  # doctest: +SKIP
+        >>> probs = run_family(FAMILIES["uniform"], ds, folds, 0, ok)  # doctest: +SKIP
     """
     import pandas as pd
 
