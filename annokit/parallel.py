@@ -26,6 +26,8 @@ Example:
 """
 from __future__ import annotations
 
+import os
+
 import math
 import signal
 from contextlib import contextmanager
@@ -187,6 +189,11 @@ def _start_pool(workers: int):
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
         context.set_forkserver_preload(["annokit.images"])
+    # the resource tracker (its own process, started with this environment) warns of the
+    # pool's semaphores when a signal ends the run: a second stderr line after our one line
+    quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                          quiet]))
     return context.Pool(workers, initializer=_worker_start)
 
 

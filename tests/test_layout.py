@@ -95,7 +95,7 @@ def _two_splits(tmp_path: Path) -> Dataset:
 
 
 @pytest.mark.parametrize("fmt, written", [
-    ("coco", "annotations/val_2024.json"), ("voc", "ImageSets/Main/val_2024.txt"),
+    ("coco", "annotations/instances_val_2024.json"), ("voc", "ImageSets/Main/val_2024.txt"),
     ("yolo", "images/val_2024/b.png"), ("imagefolder", "val_2024/cat/b.png")])
 def test_every_format_writes_the_same_safe_split_name(tmp_path, fmt, written):
     notes = annokit.write(_two_splits(tmp_path), tmp_path / "out", fmt, images="copy")
