@@ -10,14 +10,23 @@ import warnings
 
 import click
 
-from . import formats, progress
+from . import fileio, formats, progress
 from .errors import AnnokitError, Terminated
 from .fileio import IMAGE_MODES, check_output, write_file_atomic
 from .formats.target import summary_line as written_summary
 
 MAX_LISTED = 20  # skipped records listed one per line; the rest are counted
-INTERRUPTED = "annokit: interrupted; nothing was written"
-TERMINATED = "annokit: terminated; nothing was written"
+INTERRUPTED = "annokit: interrupted"
+TERMINATED = "annokit: terminated"
+
+
+def _stopped(how: str) -> str:
+    """The one line an interrupted run prints: what it had already written, if anything."""
+    written = fileio.COMMITTED
+    if not written:
+        return f"{how}; nothing was written"
+    more = f" and {len(written) - 1} more" if len(written) > 1 else ""
+    return f"{how} after writing {written[-1]}{more}; nothing else was written"
 
 
 class Number(click.ParamType):
@@ -68,10 +77,10 @@ def _common(func):
             click.echo(f"annokit: error: {e}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
-            click.echo(INTERRUPTED, err=True)
+            click.echo(_stopped(INTERRUPTED), err=True)
             sys.exit(130)
         except Terminated:
-            click.echo(TERMINATED, err=True)
+            click.echo(_stopped(TERMINATED), err=True)
             sys.exit(143)
         except BrokenPipeError:  # `annokit info x | head`: the reader left, say nothing
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -170,10 +179,10 @@ def _run() -> None:
         click.echo(f"annokit: error: {e.format_message()}{hint}".replace("\n", " "), err=True)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo(INTERRUPTED, err=True)
+        click.echo(_stopped(INTERRUPTED), err=True)
         sys.exit(130)
     except Terminated:
-        click.echo(TERMINATED, err=True)
+        click.echo(_stopped(TERMINATED), err=True)
         sys.exit(143)
 
 

@@ -21,7 +21,9 @@ import errno
 import os
 import re
 import shutil
+import signal
 import stat
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -202,10 +204,12 @@ def atomic_output(target: str | os.PathLike, *, overwrite: bool = False,
                     yield tmp
                     if not os.path.lexists(tmp):  # the writer wrote nothing: an empty folder
                         tmp.mkdir()
-                    if existed:
-                        _replace(tmp, target)
-                    else:
-                        _place_new(tmp, target)
+                    with _signals_held():  # the output and its record land together
+                        if existed:
+                            _replace(tmp, target)
+                        else:
+                            _place_new(tmp, target)
+                        COMMITTED.append(target)
             finally:
                 _remove(tmp)
     except BaseException:
@@ -230,6 +234,26 @@ def write_file_atomic(path: str | os.PathLike, data: bytes | str, *, protect: tu
     with atomic_output(path, overwrite=overwrite, protect=protect, report=True) as tmp:
         tmp.write_bytes(data)
     return Path(os.path.abspath(os.fspath(path)))
+
+
+COMMITTED: list[Path] = []
+"""Every output this process has put in place, in order: an interrupted run names them."""
+
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while an output is moved into place, so an interrupted run
+    reports exactly what it wrote (the handler runs after the block, not inside it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # the handlers run in the main thread, which records nothing here
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager

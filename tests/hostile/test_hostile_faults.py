@@ -188,3 +188,15 @@ def test_read_only_output_is_one_line(tmp_path, mount):
         line = one_line_error(err, "ro/")
         assert "Read-only file system" in line, line
     assert os.listdir(tmp_path / "ro") == []
+
+
+def test_a_run_stopped_after_an_output_landed_names_it(tmp_path, monkeypatch):
+    from annokit import cli, fileio
+
+    monkeypatch.setattr(fileio, "COMMITTED", [])
+    assert cli._stopped(cli.TERMINATED) == "annokit: terminated; nothing was written"
+    fileio.write_file_atomic(tmp_path / "qc.json", "{}")
+    fileio.write_file_atomic(tmp_path / "qc.html", "<p>")
+    assert cli._stopped(cli.INTERRUPTED) == (
+        f"annokit: interrupted after writing {tmp_path / 'qc.html'} and 1 more; "
+        "nothing else was written")

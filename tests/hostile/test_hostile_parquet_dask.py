@@ -117,7 +117,7 @@ def test_sigterm_ends_a_workers_run_and_its_workers(tmp_path):
     folder = tmp_path / "set" / "images"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    n = 1500
+    n = 3000
     for i in range(n):
         Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(
             folder / f"{i}.png")
@@ -132,16 +132,21 @@ def test_sigterm_ends_a_workers_run_and_its_workers(tmp_path):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < end, "the workers never started"
         time.sleep(0.05)
-    time.sleep(0.5)
+    time.sleep(0.1)
     workers = _descendants(proc.pid)
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err
     assert time.monotonic() - sent < 2.0
-    assert err.strip().splitlines() == ["annokit: terminated; nothing was written"]
+    if (tmp_path / "qc.json").exists():  # a fast machine finished first: it says so
+        assert err.strip().splitlines() == [
+            f"annokit: terminated after writing {tmp_path / 'qc.json'}; nothing else was written"]
+        json.loads((tmp_path / "qc.json").read_text())
+    else:
+        assert err.strip().splitlines() == ["annokit: terminated; nothing was written"]
     deadline = time.monotonic() + 5
     while any(_alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(p) for p in workers), "worker processes outlived the command"
-    assert not (tmp_path / "qc.json").exists() and temporaries(tmp_path) == []
+    assert temporaries(tmp_path) == []
