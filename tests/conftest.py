@@ -14,12 +14,23 @@ FIXTURES = ROOT / "fixtures"
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 
 
+NO_SHARED = "the real datasets live in ../shared/datasets"
+
+
 def shared_dataset(*parts: str) -> Path:
     """Path to a real dataset under ../shared/datasets, or skip the test with a message."""
     path = SHARED_DATASETS.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent: the real datasets live in ../shared/datasets")
+        pytest.skip(f"{path} is absent: {NO_SHARED}")
     return path
+
+
+def pytest_report_teststatus(report, config):
+    """Tests skipped for want of ../shared/datasets get their own count in the summary
+    line ("55 skipped without ../shared/datasets"), not hidden among the other skips."""
+    if report.skipped and NO_SHARED in str(report.longrepr):
+        return "skipped without ../shared/datasets", "s", "SKIPPED (no ../shared/datasets)"
+    return None
 
 
 def _content(ds, columns):

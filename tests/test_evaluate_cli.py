@@ -10,7 +10,7 @@ import pytest
 import annokit
 from conftest import FIXTURES, run_cli as run
 from eval_synthetic import synthetic_pair
-from test_evaluate_detection import _reference
+from eval_reference import cocoeval_reference
 
 SHAPES = FIXTURES / "shapes" / "voc"
 
@@ -34,7 +34,7 @@ def test_eval_table_and_json_equal_pycocotools(files, tmp_path, iou_type):
     assert [line.split()[0] for line in out.splitlines()[-4:]] == \
         ["cell", "platelet", "virus", "debris"]
     data = json.loads(out_file.read_text())
-    stats, per_class = _reference(*files, iou_type)
+    stats, per_class = cocoeval_reference(*files, iou_type)
     names = ["AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", "AR10",
              "AR100", "AR_small", "AR_medium", "AR_large"]
     np.testing.assert_allclose([data[k] for k in names], stats, rtol=0, atol=1e-9)

@@ -3,21 +3,18 @@ same JSON files, to 1e-9 (bbox and segm; crowds, id gaps, images without ground 
 predictions); hand-checked small cases; bad inputs as one-line errors or notes."""
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 import annokit
 from annokit import AnnokitError, Dataset
 from annokit.evaluate import STATS, detection_metrics, evaluate, read_pair, to_plain
 from annokit.evaluate.detection import default_engine, ground_truth_dict
+from eval_reference import cocoeval_reference
 from eval_synthetic import synthetic_pair
 
 ENGINES = ["pycocotools"] + (["faster-coco-eval"] if default_engine() == "faster-coco-eval"
@@ -29,21 +26,6 @@ def _files(tmp_path, gt: dict, results: list) -> tuple:
     gt_file.write_text(json.dumps(gt))
     res_file.write_text(json.dumps(results))
     return gt_file, res_file
-
-
-def _reference(gt_file, res_file, iou_type: str) -> tuple[np.ndarray, np.ndarray]:
-    """pycocotools on the files, as its README shows: stats, and per-class AP."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(str(gt_file))
-        dt = coco.loadRes(str(res_file))
-        e = COCOeval(coco, dt, iou_type)
-        e.evaluate()
-        e.accumulate()
-        e.summarize()
-    p = e.eval["precision"][:, :, :, 0, -1]
-    per_class = np.array([p[:, :, k][p[:, :, k] > -1].mean() if (p[:, :, k] > -1).any()
-                          else np.nan for k in range(p.shape[2])])
-    return np.where(e.stats > -1, e.stats, np.nan), per_class
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +43,7 @@ def test_equals_pycocotools_on_the_same_files(tmp_path, synthetic, iou_type, eng
     ids = {i["id"] for i in gt["images"]}
     assert ids - with_gt and ids - with_pred and (ids - with_gt) - with_pred  # all kinds
     gt_file, res_file = _files(tmp_path, gt, results)
-    stats, per_class = _reference(gt_file, res_file, iou_type)
+    stats, per_class = cocoeval_reference(gt_file, res_file, iou_type)
 
     truth, pred = read_pair(gt_file, res_file)
     m = detection_metrics(truth, pred, iou_type=iou_type, engine=engine)
@@ -91,7 +73,7 @@ def test_ground_truth_annotation_id_zero_is_renumbered(tmp_path, synthetic):
     (tmp_path / "s").mkdir()
     zero_file, res_file = _files(tmp_path / "z", zero, results)
     shifted_file, res2 = _files(tmp_path / "s", shifted, results)
-    stats, _ = _reference(shifted_file, res2, "bbox")
+    stats, _ = cocoeval_reference(shifted_file, res2, "bbox")
     truth, pred = read_pair(zero_file, res_file)
     m = detection_metrics(truth, pred, engine="pycocotools")
     np.testing.assert_allclose([m[k] for k in STATS], stats, rtol=0, atol=1e-9)
@@ -243,7 +225,7 @@ def test_bccd_voc_equals_pycocotools_on_its_coco_export(tmp_path):
                                  max(h + jitter[3], 1.0)],
                         "score": round(float(rng.uniform(0.2, 1.0)), 3)})
     (tmp_path / "results.json").write_text(json.dumps(results))
-    stats, per_class = _reference(tmp_path / "gt.json", tmp_path / "results.json", "bbox")
+    stats, per_class = cocoeval_reference(tmp_path / "gt.json", tmp_path / "results.json", "bbox")
     truth, pred = read_pair(root, tmp_path / "results.json", format="voc")
     for engine in ENGINES:
         m = detection_metrics(truth, pred, engine=engine)
