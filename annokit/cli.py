@@ -1142,7 +1142,9 @@ def apply_command(dataset: str, scores: str, output: str, accept: str, max_quali
 @main.command(name="diff")
 @click.argument("old", type=click.Path(path_type=str))
 @click.argument("new", type=click.Path(path_type=str))
-@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@click.option("--json", "json_out", type=click.Path(path_type=str), is_flag=False,
+              flag_value=STDOUT, help="Write the differences as JSON (- or no value: standard "
+                                      "output; the table goes to stderr).")
 @click.option("--match", type=click.Choice(["auto", "id", "iou"]), default="auto",
               show_default=True, help="Pair annotations by id or by box overlap "
                                       "(auto: by id when both carry the same ids).")
@@ -1152,7 +1154,7 @@ def apply_command(dataset: str, scores: str, output: str, accept: str, max_quali
               help="Changed images listed.")
 @click.option("--strict", is_flag=True, help="Stop at the first broken record.")
 @_common
-def diff_command(old: str, new: str, as_json: bool, match: str, iou: float, top: int,
+def diff_command(old: str, new: str, json_out: str | None, match: str, iou: float, top: int,
                  strict: bool, quiet: bool) -> None:
     """Compare two versions of a dataset; exit 1 when they differ, 0 when equal.
 
@@ -1161,20 +1163,25 @@ def diff_command(old: str, new: str, as_json: bool, match: str, iou: float, top:
     \b
     Examples:
       annokit diff data/voc out/voc-fixed
-      annokit diff v1/annotations.json v2/annotations.json --json > changes.json
+      annokit diff v1/annotations.json v2/annotations.json --json changes.json
+      annokit diff v1/annotations.json v2/annotations.json --json - | jq .totals
     """
-    from . import edit
+    import orjson
 
+    from . import edit
+    from .edit.diff import to_json
+
+    if json_out and json_out != STDOUT:  # a bad --json path is refused before the work
+        check_output(json_out, (old, new), overwrite=True, report=True)
     result = edit.diff(_read(old, quiet, strict=strict), _read(new, quiet, strict=strict),
                        match=match, iou=iou)
-    if as_json:
-        import orjson
-
-        from .edit.diff import to_json
-
-        click.echo(orjson.dumps(to_json(result), option=orjson.OPT_INDENT_2
-                                | orjson.OPT_SERIALIZE_NUMPY).decode())
-    else:
-        click.echo(edit.format_diff(result, top=top))
+    click.echo(edit.format_diff(result, top=top), err=json_out == STDOUT)
+    if json_out:
+        data = orjson.dumps(to_json(result), option=orjson.OPT_INDENT_2
+                            | orjson.OPT_SERIALIZE_NUMPY)
+        if json_out == STDOUT:  # the JSON alone on stdout; the table went to stderr
+            _to_stdout(data)
+        else:
+            write_file_atomic(json_out, data + b"\n", protect=(old, new))
     if result.changed:
         sys.exit(1)

@@ -411,7 +411,17 @@ def test_cli_edit_on_bccd(bccd, tmp_path):
     report = json.loads(stdout)
     assert report["totals"]["images_removed"] == 72
     assert report["totals"]["relabelled"] > 2000
-    assert code == 1
+    assert "72" in err  # the table, on stderr beside the JSON
+    # --json PATH writes the same report, as check and eval do; never over an input
+    code, stdout, err = run("diff", bccd, out, "--json", tmp_path / "changes.json")
+    assert code == 1, err
+    assert json.loads((tmp_path / "changes.json").read_text()) == report
+    assert "72" in stdout
+    first = next(out.rglob("*.xml"))
+    before = first.read_bytes()
+    code, _, err = run("diff", bccd, out, "--json", first)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert first.read_bytes() == before
 
 
 def test_cli_class_options_on_convert_split_rebalance(bccd, tmp_path):

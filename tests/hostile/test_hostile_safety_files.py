@@ -106,6 +106,7 @@ OUTPUT_COMMANDS = {  # (case folder, output path) -> the command line
     "rebalance list": lambda r, o: ["rebalance", "v", o],
     "convert": lambda r, o: ["convert", "voc", "coco", "v", o],
     "split": lambda r, o: ["split", "v", o, "--to", "coco"],
+    "diff --json": lambda r, o: ["diff", "v", "v", "--json", o],
 }
 SPECIALS = ["/dev/null", "/dev/stdout", "fifo", "socket", "link-to-devnull"]
 
