@@ -156,12 +156,14 @@ def _crop_all(boxes: pd.DataFrame, pos: np.ndarray, imgs: pd.DataFrame, paths: p
                       np.ceil(x + w + padding * w - EDGE), np.ceil(y + h + padding * h - EDGE)],
                      axis=1).astype(np.int64)
     order = np.argsort(pos, kind="stable")
-    starts = np.flatnonzero(np.r_[True, pos[order][1:] != pos[order][:-1]]) if len(pos) else []
+    starts = np.flatnonzero(np.r_[True, pos[order][1:] != pos[order][:-1]])
     groups = np.split(order, starts[1:]) if len(pos) else []
     prefix = str(out) + os.sep
-    paths, files, ids = paths.tolist(), imgs["file_name"].tolist(), imgs["id"].tolist()
+    files, ids = imgs["file_name"].tolist(), imgs["id"].tolist()
+    image_paths: list[str | None] = paths.tolist()
     firsts = [int(pos[g[0]]) for g in groups]
-    tasks = [(paths[i], edges[g], [prefix + n for n in names[g]]) for i, g in zip(firsts, groups)]
+    tasks = [(image_paths[i], edges[g], [prefix + n for n in names[g]])
+             for i, g in zip(firsts, groups)]
     sizes = np.full((len(boxes), 2), -1, np.int64)
     chunks = [tasks[k:k + CHUNK] for k in range(0, len(tasks), CHUNK)]
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
@@ -169,10 +171,10 @@ def _crop_all(boxes: pd.DataFrame, pos: np.ndarray, imgs: pd.DataFrame, paths: p
         results = (r for chunk in pool.map(_crop_images, chunks) for r in chunk)
         for g, i, (got, error) in track(zip(groups, firsts, results), "cropping boxes",
                                         total=len(groups)):
-            if error and paths[i] is None and not safe_relative(files[i]):
+            if error and image_paths[i] is None and not safe_relative(files[i]):
                 error = "file name leaves the image folder: never read"
             if error:
-                problems.skip(FormatError(paths[i] or str(files[i]), error,
+                problems.skip(FormatError(image_paths[i] or str(files[i]), error,
                                           place=f"image id {ids[i]}",
                                           hint=f"{int((got[:, 0] < 0).sum())} boxes not "
                                           "cropped"))

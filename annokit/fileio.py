@@ -188,15 +188,14 @@ def atomic_output(target: str | os.PathLike, *, overwrite: bool = False,
         >>> with atomic_output("out/annotations.json") as tmp:  # doctest: +SKIP
         ...     tmp.write_text("{}")
     """
-    policy = dict(overwrite=overwrite, report=report, keep=keep)
-    target = check_output(target, protect, **policy)
+    target = check_output(target, protect, overwrite=overwrite, report=report, keep=keep)
     made = _make_parent(target)
     try:
         with _lock(target):
             _clean_stale(target)
             existed = os.path.lexists(target)
             if existed:  # checked again under the lock: another writer may have finished
-                check_output(target, protect, **policy)
+                check_output(target, protect, overwrite=overwrite, report=report, keep=keep)
             tmp = target.with_name(f".{target.name}.annokit-{os.getpid()}-"
                                    f"{uuid.uuid4().hex[:8]}.tmp")
             try:

@@ -202,7 +202,8 @@ def polygon_stats(polygons: list[list[float]]
         (6.0, (0.0, 0.0, 4.0, 3.0), True)
     """
     if not polygons or any(len(p) < 6 or len(p) % 2 for p in polygons):
-        flat = np.concatenate([np.asarray(p, dtype=np.float64) for p in polygons] or [[]])
+        flat = np.concatenate([np.asarray(p, dtype=np.float64) for p in polygons]
+                              or [np.zeros(0)])
         return 0.0, _points_bbox(flat[: len(flat) // 2 * 2].reshape(-1, 2)), False
     geometry = polygon_geometry(polygons)
     x1, y1, x2, y2 = geometry.bounds

@@ -80,6 +80,8 @@ def _scan_file(path: str) -> tuple:
     except OSError as e:
         return True, f"cannot read file: {e.strerror or e}", None, None, None, None, None
     sha = hashlib.blake2b(data, digest_size=16).hexdigest()
+    width: int | None
+    height: int | None
     try:
         width, height = image_size_of(io.BytesIO(data), path)
     except FormatError:
@@ -123,7 +125,9 @@ def _scan_files(paths: list[str]) -> list[tuple]:
         return list(pool.map(_scan_file, paths))
 
 
-def _stat(path: str | None):
+def _stat(path: str | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
     try:
         s = os.stat(path)
         return s.st_size, s.st_mtime_ns

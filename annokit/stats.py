@@ -35,7 +35,7 @@ def codes(ds: Dataset):
     ids = np.r_[known.to_numpy(), orphans]
     names = np.r_[cats["name"].to_numpy(dtype=object), np.full(len(orphans), None, object)]
     if len(orphans):
-        cat = pd.Index(ids).get_indexer(ann_cat)
+        cat = pd.Index(ids).get_indexer(pd.Index(ann_cat))
     images = ds.images.drop_duplicates("id")
     ann_image = anns["image_id"].to_numpy(dtype=np.int64)
     image = pd.Index(images["id"].to_numpy(dtype=np.int64)).get_indexer(ann_image)

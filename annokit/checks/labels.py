@@ -235,7 +235,7 @@ def _similar_pairs(names: list[str], k: int) -> set[tuple[int, int]]:
             keys |= {"\0" + d for d in _deletions(name, min(k, len(name)))}
         for key in keys:
             buckets.setdefault(key, []).append(i)
-    pairs = set()
+    pairs: set[tuple[int, int]] = set()
     for members in buckets.values():
         pairs.update((a, b) for n, a in enumerate(members) for b in members[n + 1:])
     return pairs

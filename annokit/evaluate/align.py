@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnnokitError
-from ..model import Dataset
+from ..model import NONE, Dataset
 
 MAX_NAMED = 3  # names quoted in a note; the rest are counted
 
@@ -69,8 +69,8 @@ def code(codes: pd.Series, ids: pd.Series) -> np.ndarray:
 
 def decode(values: np.ndarray, codes: pd.Series) -> np.ndarray:
     """What each code stands for (None for -1)."""
-    codes = codes.to_numpy()
-    return np.where(codes >= 0, values[np.maximum(codes, 0)] if len(values) else None, None)
+    at = codes.to_numpy()
+    return np.where(at >= 0, values[np.maximum(at, 0)] if len(values) else NONE, NONE)
 
 
 def on_ground_truth(pred: Dataset, gt: Dataset, kinds: tuple[str, ...] = ("box",)

@@ -10,6 +10,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -305,7 +307,8 @@ def _per_image(coded: pd.DataFrame, n_images: int) -> pd.DataFrame:
 def _per_class(coded: pd.DataFrame, n_images: int, classes: np.ndarray) -> pd.DataFrame:
     """The totals and rates per class; counting errors over every image, per class."""
     rows = []
-    for code, part in coded.groupby("category", sort=True):
+    for key, part in coded.groupby("category", sort=True):
+        code = cast(int, key)  # the category column holds integer codes (-1: none)
         per_image = _per_image(part, n_images)
         totals = {k: int(per_image[k].sum()) for k in ("tp", "fp", "fn")}
         errors = (per_image["pred"] - per_image["gt"]).to_numpy(float)

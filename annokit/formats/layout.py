@@ -61,7 +61,7 @@ def is_image(name: str) -> bool:
     return os.path.splitext(base)[1].lower() in IMAGE_EXTS and not base.startswith(".")
 
 
-def scan_images(folder: str | os.PathLike) -> list[str]:
+def scan_images(folder: str | os.PathLike[str]) -> list[str]:
     """Paths of the image files below ``folder``, at any depth, sorted; hidden folders skipped.
 
     Example:
@@ -75,7 +75,7 @@ def scan_images(folder: str | os.PathLike) -> list[str]:
     return found
 
 
-def image_index(folder: str | os.PathLike) -> dict[str, str]:
+def image_index(folder: str | os.PathLike[str]) -> dict[str, str]:
     """{stem: file name} for every image below ``folder`` (relative, forward slashes).
 
     The first file wins when two share a stem (``a.jpg`` and ``a.png``).
@@ -92,7 +92,7 @@ def image_index(folder: str | os.PathLike) -> dict[str, str]:
     return out
 
 
-def subdirs(folder: str | os.PathLike) -> list[Path]:
+def subdirs(folder: str | os.PathLike[str]) -> list[Path]:
     """Visible sub-folders of ``folder`` sorted by name; [] when it cannot be listed."""
     try:
         with os.scandir(folder) as entries:
