@@ -275,7 +275,7 @@ def test_components_equal_the_old_union_find_on_random_graphs(seed):
 def test_components_equal_the_old_groups_on_real_datasets(name, path, pattern):
     """The groups split forms on a real dataset (a file-name pattern and near-duplicate
     images, here within 12 bits of perceptual hash) are those the union-find formed."""
-    from annokit.split import _first_of_code, _group_codes, _near_duplicate_pairs, _units
+    from annokit.split import Grouping, _first_of_code, _group_codes, _near_duplicate_pairs, _units
 
     ds = annokit.read(shared_dataset(*path), "voc")
     n, notes = len(ds.images), []
@@ -286,7 +286,7 @@ def test_components_equal_the_old_groups_on_real_datasets(name, path, pattern):
     old = union_find_components(n, a, b)
     assert 1 < old.max() + 1 < n  # groups formed, and more than one
     assert components(n, a, b).tolist() == old.tolist()
-    units, info = _units(ds, pattern, True, 12, [])
+    units, info = _units(ds, Grouping(pattern, True, 12), [])
     assert units.tolist() == old.tolist() and info["units"] == old.max() + 1
 
 
