@@ -51,7 +51,7 @@ class Grouping:
     phash_distance: int = 4
 
 
-class ClassCounts(NamedTuple):
+class _ClassCounts(NamedTuple):
     """Units x classes instance counts in CSR form: unit ``u``'s classes are
     ``cls[indptr[u]:indptr[u + 1]]`` with counts ``cnt[...]``; ``n_classes`` in all."""
 
@@ -434,7 +434,7 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # -- choosing and running the method ------------------------------------------------------
 
-def _class_counts(ds: Dataset, units: np.ndarray) -> ClassCounts:
+def _class_counts(ds: Dataset, units: np.ndarray) -> _ClassCounts:
     """Units x classes instance counts."""
     anns = ds.annotations
     pos = pd.Index(ds.images["id"]).get_indexer(anns["image_id"])
@@ -446,7 +446,7 @@ def _class_counts(ds: Dataset, units: np.ndarray) -> ClassCounts:
     unit, cls = np.divmod(key, max(n_classes, 1))
     indptr = np.concatenate([[0], np.cumsum(np.bincount(unit, minlength=units.max() + 1
                                                         if len(units) else 0))])
-    return ClassCounts(indptr, cls, count.astype(np.float64), n_classes)
+    return _ClassCounts(indptr, cls, count.astype(np.float64), n_classes)
 
 
 def _choose_method(ds: Dataset, method: str) -> str:
@@ -476,7 +476,7 @@ def _split_units(ds: Dataset, units: np.ndarray, ratios, method: str, seed: int,
     if method == "stratified":
         counts = _strata(counts, sizes)
     elif method == "random":
-        counts = ClassCounts(np.zeros(n_units + 1, np.int64), counts.cls[:0], counts.cnt[:0], 0)
+        counts = _ClassCounts(np.zeros(n_units + 1, np.int64), counts.cls[:0], counts.cnt[:0], 0)
     indptr, cls, cnt, n_classes = counts
     # targets count every image except those kept in splits outside ``names``
     pool = locked < k
@@ -523,22 +523,22 @@ def _locked_units(units, n_units, existing, names, notes):
     return locked, kept, all_names
 
 
-def _strata(counts: ClassCounts, sizes: np.ndarray) -> ClassCounts:
+def _strata(counts: _ClassCounts, sizes: np.ndarray) -> _ClassCounts:
     """One stratum per unit (its rarest class; no annotations: a stratum of its own),
     counted in images, for single-label stratification."""
     indptr, cls = counts.indptr, counts.cls
     n_units = len(sizes)
     if not len(cls):
-        return ClassCounts(np.arange(n_units + 1), np.zeros(n_units, np.int64), sizes, 1)
+        return _ClassCounts(np.arange(n_units + 1), np.zeros(n_units, np.int64), sizes, 1)
     freq = np.bincount(cls, minlength=cls.max() + 1)
     unit_of = np.repeat(np.arange(n_units), np.diff(indptr))
     rarity = pd.Series(freq[cls] * (cls.max() + 1) + cls).groupby(unit_of).min()
     stratum = np.full(n_units, cls.max() + 1)  # units without annotations
     stratum[rarity.index.to_numpy()] = rarity.to_numpy() % (cls.max() + 1)
-    return ClassCounts(np.arange(n_units + 1), stratum, sizes.copy(), int(cls.max()) + 2)
+    return _ClassCounts(np.arange(n_units + 1), stratum, sizes.copy(), int(cls.max()) + 2)
 
 
-def _stratify(counts: ClassCounts, sizes: np.ndarray, desired: np.ndarray,
+def _stratify(counts: _ClassCounts, sizes: np.ndarray, desired: np.ndarray,
               desired_images: np.ndarray, chosen: np.ndarray, rng: np.random.Generator,
               ratios: np.ndarray) -> None:
     """Iterative stratification (Sechidis et al. 2011) on instance counts, in place.
