@@ -216,7 +216,7 @@ def _crop_image(task: tuple[str | None, np.ndarray, list[str]]) -> tuple[np.ndar
     try:
         with open_image(path) as im:  # a FIFO or /dev/zero: refused, never read
             im.load()
-            fmt = SAVE_AS.get(im.format, im.format)
+            fmt = SAVE_AS.get(im.format or "", im.format)  # None: Pillow goes by the name
             width, height = im.size
             for k, (left, top, right, bottom) in enumerate(edges.tolist()):
                 left, top = max(left, 0), max(top, 0)

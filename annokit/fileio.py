@@ -27,11 +27,14 @@ import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 import pandas as pd
 
 from .errors import AnnokitError, FormatError
+
+if TYPE_CHECKING:  # Pillow is imported where an image is opened
+    from PIL import Image
 
 IMAGE_MODES = ("copy", "link", "none")
 PLACED = {"copy": "copied", "link": "linked"}
@@ -569,7 +572,8 @@ MAX_IMAGE_BYTES = 1 << 30  # 1 GiB: far above any photo, far below what fills me
 
 
 @contextmanager
-def open_image(path: str | os.PathLike, *, limit: int = MAX_IMAGE_BYTES):
+def open_image(path: str | os.PathLike, *, limit: int = MAX_IMAGE_BYTES
+               ) -> Iterator[Image.Image]:
     """A Pillow image of the regular file ``path`` (lazy: the header is read, pixels on
     ``load()``), through :func:`open_regular`: a FIFO or ``/dev/zero`` is refused at once.
 

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 from PIL import Image
 
@@ -226,7 +227,8 @@ def _forward_pairs(counts: np.ndarray, chunk: int = _PAIR_CHUNK):
         start = stop
 
 
-def near_pairs(hashes, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def near_pairs(hashes: ArrayLike, max_distance: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index pairs ``(i, j, distance)``, ``i < j``, of distinct 64-bit hashes within
     ``max_distance`` bits of each other.
 

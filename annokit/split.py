@@ -328,7 +328,8 @@ def _shown(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def group_keys(names: list[str], pattern: str, columns=()) -> pd.Series:
+def group_keys(names: list[str], pattern: str, columns: Sequence[str] | pd.Index = ()
+               ) -> pd.Series:
     r"""The group of each name: the first group of ``pattern`` (or its whole match), NA where
     it does not match.
 

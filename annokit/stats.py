@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # stats reads a Dataset's columns; it never builds one
 NO_SPLIT = "(no split)"  # class_counts column for images without a split, when others have one
 
 
-def codes(ds: Dataset):
+def codes(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int,
+                               np.ndarray, list[str]]:
     """Integer codes of every annotation, for counting with ``np.bincount``.
 
     Returns ``(ids, names, cat, image, n_images, split, splits)``: the category ids (the

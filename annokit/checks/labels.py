@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 
 from ..model import ANNOTATION_SCHEMA, Dataset
@@ -33,7 +34,7 @@ def _names(ds: Dataset, ids) -> list[str]:
     return [str(n) for n in pd.Series(np.asarray(ids)).map(names).fillna("?")]
 
 
-def images_holding(ds: Dataset, category_ids, limit: int = MAX_IMAGES
+def images_holding(ds: Dataset, category_ids: ArrayLike, limit: int = MAX_IMAGES
                    ) -> tuple[list[list[str]], np.ndarray]:
     """For each category id: the first ``limit`` images (file names, by image id) holding
     one of its annotations, and how many images hold one in all.
@@ -170,7 +171,7 @@ def duplicate_category_name(ds: Dataset, t: Thresholds) -> pd.DataFrame:
                     value=uses)
 
 
-def normalize_name(name) -> str:
+def normalize_name(name: object) -> str:
     """A category name in lower case without spaces, ``_`` or ``-``.
 
     Example:

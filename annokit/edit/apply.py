@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,8 @@ ACTIONS = {"swap": "relabel", "flip": "relabel", "badloc": "move", "spurious": "
 LOG_COLUMNS = ["annotation", "image", "change", "before", "after", "why"]
 
 
-def chosen_rows(table: pd.DataFrame, accept=ISSUES, max_quality: float | None = None
+def chosen_rows(table: pd.DataFrame, accept: Sequence[str] = ISSUES,
+                max_quality: float | None = None
                 ) -> pd.DataFrame:
     """The rows to apply: an accepted issue, quality at most ``max_quality`` (overlooked
     candidates: below the scorer's flag threshold unless a quality is given), and the
@@ -57,7 +59,7 @@ def chosen_rows(table: pd.DataFrame, accept=ISSUES, max_quality: float | None = 
 
 
 def apply_fixes(ds: Dataset, scores: Scores | pd.DataFrame | str | os.PathLike,
-                accept=ISSUES, max_quality: float | None = None
+                accept: Sequence[str] = ISSUES, max_quality: float | None = None
                 ) -> tuple[Dataset, pd.DataFrame]:
     """``ds`` with the chosen fixes applied, and the change log (``LOG_COLUMNS``).
 

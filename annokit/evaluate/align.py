@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 
 from ..errors import AnnokitError
@@ -132,7 +133,7 @@ def on_ground_truth(pred: Dataset, gt: Dataset, kinds: tuple[str, ...] = ("box",
     return out, notes
 
 
-def unpredicted_note(gt: Dataset, predicted_image_ids, kind: str) -> list[str]:
+def unpredicted_note(gt: Dataset, predicted_image_ids: ArrayLike, kind: str) -> list[str]:
     """A note on the ground-truth images holding objects of ``kind`` (crowds aside: they are
     ignored) that no prediction (given by ground-truth image id) is on: every object there
     counts as a miss.

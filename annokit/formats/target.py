@@ -230,7 +230,7 @@ def _plain_decimal(value: float) -> str:
     return np.format_float_positional(value, trim="-")
 
 
-def make_class_folders(out: Path, paths) -> None:
+def make_class_folders(out: Path, paths: Iterable[str]) -> None:
     """Make the folders that hold ``paths`` (relative to ``out``), and no others.
 
     torchvision's ``ImageFolder`` refuses a class folder with no image in it, so a class
