@@ -10,11 +10,12 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 _BYTE_COUNTS = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
-def popcount(values) -> np.ndarray:
+def popcount(values: ArrayLike) -> np.ndarray:
     """Set bits of each value as int64 (values read as uint64).
 
     Example:

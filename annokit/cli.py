@@ -174,7 +174,8 @@ def _run() -> None:
         if type(e).__name__ == "NoArgsIsHelpError":  # plain `annokit`: the help
             e.show()
             sys.exit(e.exit_code)
-        command = e.ctx.command_path if getattr(e, "ctx", None) else "annokit"
+        ctx = getattr(e, "ctx", None)  # usage errors carry the command's context
+        command = ctx.command_path if ctx else "annokit"
         hint = f" (see {command} --help)" if isinstance(e, click.UsageError) else ""
         click.echo(f"annokit: error: {e.format_message()}{hint}".replace("\n", " "), err=True)
         sys.exit(e.exit_code)
@@ -630,10 +631,10 @@ def _sizes(values: tuple[str, ...]):
     per_class = {}
     for value in values:
         name, _, numbers = value.rpartition("=")
-        size = _floats(numbers, "size")
-        if len(size) not in (1, 2):
+        given = _floats(numbers, "size")
+        if len(given) not in (1, 2):
             raise AnnokitError(f"--size must be W,H or CLASS=W,H, not {value!r}")
-        size = (size[0], size[-1])
+        size = (given[0], given[-1])
         if not name:
             return size
         per_class[name] = size
@@ -1072,7 +1073,7 @@ def merge_command(paths: tuple, fold_names: bool, strict: bool, to, images, over
 
 def _refuse_repeated(inputs: list[str]) -> None:
     """The same dataset twice (by resolved path) is a mistake, not a merge."""
-    seen = {}
+    seen: dict[str, str] = {}
     for path in inputs:
         real = os.path.realpath(path)
         if real in seen:

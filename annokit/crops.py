@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,18 @@ SAVE_AS = {"MPO": "JPEG"}  # phone JPEGs open as MPO; their crops are plain JPEG
 # crops are small and often upscaled for training: keep full colour resolution (4:4:4)
 JPEG_OPTIONS = {"quality": 95, "subsampling": 0}
 CHUNK = 16  # images per thread-pool task: fewer futures, still fine-grained
+
+
+@dataclass
+class _Crops:
+    """What is cropped: the boxes, each box's image row (``pos``) in ``imgs``, each crop's
+    name (``<split>/<class>/<stem>_<id><ext>``) and each image's split folder prefix."""
+
+    boxes: pd.DataFrame
+    pos: np.ndarray
+    imgs: pd.DataFrame
+    names: np.ndarray
+    prefixes: np.ndarray
 
 
 def write_crops(ds: Dataset, out: str | os.PathLike, *, padding: float = 0.0,
@@ -73,16 +86,17 @@ def write_crops(ds: Dataset, out: str | os.PathLike, *, padding: float = 0.0,
     folders = class_folders(ds.categories, notes)
     prefixes = split_folders(imgs["split"], notes)
     names = _crop_names(boxes, imgs, pos, folders, prefixes)
+    crops = _Crops(boxes, pos, imgs, names, prefixes)
     out.mkdir(parents=True, exist_ok=True)
     make_class_folders(out, names)  # only where a crop goes: ImageFolder refuses empty ones
-    sizes = _crop_all(boxes, pos, imgs, ds.image_paths().reset_index(drop=True), names, out,
-                      padding, problems, workers or min(8, os.cpu_count() or 1))
+    sizes = _crop_all(crops, ds.image_paths().reset_index(drop=True), out, padding, problems,
+                      workers or min(8, os.cpu_count() or 1))
     outside = int((sizes[:, 0] == 0).sum())
     if outside:
         notes.append(f"{outside} boxes lie outside their image: not cropped")
     used = _remove_empty_folders(out, names, sizes[:, 0] > 0)
     notes += empty_class_notes(list(folders.values()), sorted(set(prefixes.tolist())), used)
-    return _result(ds, boxes, pos, imgs, names, sizes, out, prefixes, notes)
+    return _result(ds, crops, sizes, out, notes)
 
 
 def _boxes(ds: Dataset, min_size: float, notes: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -146,22 +160,24 @@ def _remove_empty_folders(out: Path, names: np.ndarray, cropped: np.ndarray) -> 
     return kept
 
 
-def _crop_all(boxes: pd.DataFrame, pos: np.ndarray, imgs: pd.DataFrame, paths: pd.Series,
-              names: np.ndarray, out: Path, padding: float, problems: Problems,
+def _crop_all(crops: _Crops, paths: pd.Series, out: Path, padding: float, problems: Problems,
               workers: int) -> np.ndarray:
     """Crop every box, one task per image; (width, height) per crop, (-1, -1) if failed."""
+    boxes, pos, imgs, names = crops.boxes, crops.pos, crops.imgs, crops.names
     x, y, w, h = (boxes[c].to_numpy(np.float64) for c in ("x", "y", "w", "h"))
     # padded and rounded outwards to whole pixels; clipped to the image in the worker
     edges = np.stack([np.floor(x - padding * w + EDGE), np.floor(y - padding * h + EDGE),
                       np.ceil(x + w + padding * w - EDGE), np.ceil(y + h + padding * h - EDGE)],
                      axis=1).astype(np.int64)
     order = np.argsort(pos, kind="stable")
-    starts = np.flatnonzero(np.r_[True, pos[order][1:] != pos[order][:-1]]) if len(pos) else []
+    starts = np.flatnonzero(np.r_[True, pos[order][1:] != pos[order][:-1]])
     groups = np.split(order, starts[1:]) if len(pos) else []
     prefix = str(out) + os.sep
-    paths, files, ids = paths.tolist(), imgs["file_name"].tolist(), imgs["id"].tolist()
+    files, ids = imgs["file_name"].tolist(), imgs["id"].tolist()
+    image_paths: list[str | None] = paths.tolist()
     firsts = [int(pos[g[0]]) for g in groups]
-    tasks = [(paths[i], edges[g], [prefix + n for n in names[g]]) for i, g in zip(firsts, groups)]
+    tasks = [(image_paths[i], edges[g], [prefix + n for n in names[g]])
+             for i, g in zip(firsts, groups)]
     sizes = np.full((len(boxes), 2), -1, np.int64)
     chunks = [tasks[k:k + CHUNK] for k in range(0, len(tasks), CHUNK)]
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
@@ -169,10 +185,10 @@ def _crop_all(boxes: pd.DataFrame, pos: np.ndarray, imgs: pd.DataFrame, paths: p
         results = (r for chunk in pool.map(_crop_images, chunks) for r in chunk)
         for g, i, (got, error) in track(zip(groups, firsts, results), "cropping boxes",
                                         total=len(groups)):
-            if error and paths[i] is None and not safe_relative(files[i]):
+            if error and image_paths[i] is None and not safe_relative(files[i]):
                 error = "file name leaves the image folder: never read"
             if error:
-                problems.skip(FormatError(paths[i] or str(files[i]), error,
+                problems.skip(FormatError(image_paths[i] or str(files[i]), error,
                                           place=f"image id {ids[i]}",
                                           hint=f"{int((got[:, 0] < 0).sum())} boxes not "
                                           "cropped"))
@@ -200,7 +216,7 @@ def _crop_image(task: tuple[str | None, np.ndarray, list[str]]) -> tuple[np.ndar
     try:
         with open_image(path) as im:  # a FIFO or /dev/zero: refused, never read
             im.load()
-            fmt = SAVE_AS.get(im.format, im.format)
+            fmt = SAVE_AS.get(im.format or "", im.format)  # None: Pillow goes by the name
             width, height = im.size
             for k, (left, top, right, bottom) in enumerate(edges.tolist()):
                 left, top = max(left, 0), max(top, 0)
@@ -219,14 +235,14 @@ def _crop_image(task: tuple[str | None, np.ndarray, list[str]]) -> tuple[np.ndar
     return sizes, None
 
 
-def _result(ds: Dataset, boxes: pd.DataFrame, pos: np.ndarray, imgs: pd.DataFrame,
-            names: np.ndarray, sizes: np.ndarray, out: Path, prefixes: np.ndarray,
+def _result(ds: Dataset, crops: _Crops, sizes: np.ndarray, out: Path,
             notes: list[str]) -> Dataset:
     """The crops as a classification Dataset (one image and one label per crop)."""
+    boxes, pos, imgs, names = crops.boxes, crops.pos, crops.imgs, crops.names
     done = sizes[:, 0] > 0
     n = int(done.sum())
     ids = np.arange(1, n + 1, dtype=np.int64)
-    split_prefix = prefixes[pos[done]]
+    split_prefix = crops.prefixes[pos[done]]
     # the split folder each crop went to ("train/" for images without a split among others)
     split = np.array([p[:-1] or None for p in split_prefix], dtype=object)
     file_names = [name[len(p):] for name, p in zip(names[done], split_prefix)]

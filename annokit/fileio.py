@@ -27,11 +27,14 @@ import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 import pandas as pd
 
 from .errors import AnnokitError, FormatError
+
+if TYPE_CHECKING:  # Pillow is imported where an image is opened
+    from PIL import Image
 
 IMAGE_MODES = ("copy", "link", "none")
 PLACED = {"copy": "copied", "link": "linked"}
@@ -188,15 +191,14 @@ def atomic_output(target: str | os.PathLike, *, overwrite: bool = False,
         >>> with atomic_output("out/annotations.json") as tmp:  # doctest: +SKIP
         ...     tmp.write_text("{}")
     """
-    policy = dict(overwrite=overwrite, report=report, keep=keep)
-    target = check_output(target, protect, **policy)
+    target = check_output(target, protect, overwrite=overwrite, report=report, keep=keep)
     made = _make_parent(target)
     try:
         with _lock(target):
             _clean_stale(target)
             existed = os.path.lexists(target)
             if existed:  # checked again under the lock: another writer may have finished
-                check_output(target, protect, **policy)
+                check_output(target, protect, overwrite=overwrite, report=report, keep=keep)
             tmp = target.with_name(f".{target.name}.annokit-{os.getpid()}-"
                                    f"{uuid.uuid4().hex[:8]}.tmp")
             try:
@@ -570,7 +572,8 @@ MAX_IMAGE_BYTES = 1 << 30  # 1 GiB: far above any photo, far below what fills me
 
 
 @contextmanager
-def open_image(path: str | os.PathLike, *, limit: int = MAX_IMAGE_BYTES):
+def open_image(path: str | os.PathLike, *, limit: int = MAX_IMAGE_BYTES
+               ) -> Iterator[Image.Image]:
     """A Pillow image of the regular file ``path`` (lazy: the header is read, pixels on
     ``load()``), through :func:`open_regular`: a FIFO or ``/dev/zero`` is refused at once.
 

@@ -11,19 +11,25 @@ Any of them may be normalised by the image size (divide x by width, y by height)
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from shapely.geometry import MultiPolygon, Polygon
 
 BOX_FORMATS = ("xywh", "xyxy", "cxcywh")
 
 
-def _as_boxes(boxes) -> np.ndarray:
+def _as_boxes(boxes: ArrayLike) -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"boxes must have shape (N, 4), not {boxes.shape}")
     return boxes
 
 
-def convert_boxes(boxes, src: str, dst: str) -> np.ndarray:
+def convert_boxes(boxes: ArrayLike, src: str, dst: str) -> np.ndarray:
     """Convert ``(N, 4)`` boxes from format ``src`` to ``dst`` (see the module docstring).
 
     Example:
@@ -52,7 +58,7 @@ def convert_boxes(boxes, src: str, dst: str) -> np.ndarray:
     return np.stack(out, axis=1)
 
 
-def normalize(boxes, width, height) -> np.ndarray:
+def normalize(boxes: ArrayLike, width: ArrayLike, height: ArrayLike) -> np.ndarray:
     """Divide x-like columns by ``width`` and y-like ones by ``height`` (per box or scalar).
 
     Example:
@@ -63,7 +69,7 @@ def normalize(boxes, width, height) -> np.ndarray:
     return _as_boxes(boxes) / scale
 
 
-def denormalize(boxes, width, height) -> np.ndarray:
+def denormalize(boxes: ArrayLike, width: ArrayLike, height: ArrayLike) -> np.ndarray:
     """Inverse of :func:`normalize`.
 
     Example:
@@ -73,13 +79,13 @@ def denormalize(boxes, width, height) -> np.ndarray:
     return _as_boxes(boxes) * _scale(width, height)
 
 
-def _scale(width, height) -> np.ndarray:
+def _scale(width: ArrayLike, height: ArrayLike) -> np.ndarray:
     w = np.asarray(width, dtype=np.float64)
     h = np.asarray(height, dtype=np.float64)
     return np.stack(np.broadcast_arrays(w, h, w, h), axis=-1)
 
 
-def area(boxes_xywh) -> np.ndarray:
+def area(boxes_xywh: ArrayLike) -> np.ndarray:
     """Box areas; negative sizes count as zero area.
 
     Example:
@@ -95,7 +101,7 @@ def _xyxy_area(xyxy: np.ndarray) -> np.ndarray:
     return np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None) * np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
 
 
-def iou_matrix(a_xywh, b_xywh) -> np.ndarray:
+def iou_matrix(a_xywh: ArrayLike, b_xywh: ArrayLike) -> np.ndarray:
     """Intersection over union of every box in ``a`` with every box in ``b``: shape (N, M).
 
     Example:
@@ -114,7 +120,7 @@ def iou_matrix(a_xywh, b_xywh) -> np.ndarray:
         return np.where(union > 0, inter / union, 0.0)
 
 
-def pairwise_iou(a_xywh, b_xywh) -> np.ndarray:
+def pairwise_iou(a_xywh: ArrayLike, b_xywh: ArrayLike) -> np.ndarray:
     """IoU of ``a[i]`` with ``b[i]`` for each row (same length), shape (N,).
 
     Example:
@@ -131,7 +137,7 @@ def pairwise_iou(a_xywh, b_xywh) -> np.ndarray:
         return np.where(union > 0, inter / union, 0.0)
 
 
-def clip_boxes(boxes_xywh, width, height) -> np.ndarray:
+def clip_boxes(boxes_xywh: ArrayLike, width: ArrayLike, height: ArrayLike) -> np.ndarray:
     """Clip boxes to the image ``[0, width] x [0, height]`` (per box or scalar sizes).
 
     Example:
@@ -148,7 +154,7 @@ def clip_boxes(boxes_xywh, width, height) -> np.ndarray:
     return convert_boxes(xyxy, "xyxy", "xywh")
 
 
-def box_centers(boxes_xywh) -> np.ndarray:
+def box_centers(boxes_xywh: ArrayLike) -> np.ndarray:
     """Centre points ``(N, 2)`` of boxes.
 
     Example:
@@ -159,7 +165,8 @@ def box_centers(boxes_xywh) -> np.ndarray:
     return np.stack([b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2], axis=1)
 
 
-def boxes_from_centers(points, sizes, width=None, height=None) -> np.ndarray:
+def boxes_from_centers(points: ArrayLike, sizes: ArrayLike, width: ArrayLike | None = None,
+                       height: ArrayLike | None = None) -> np.ndarray:
     """Boxes of the given ``sizes`` ``(N, 2)`` or ``(2,)`` centred on ``points`` ``(N, 2)``.
 
     With ``width`` and ``height``, boxes are clipped to the image (the centre then moves
@@ -177,7 +184,7 @@ def boxes_from_centers(points, sizes, width=None, height=None) -> np.ndarray:
     return boxes
 
 
-def polygon_geometry(polygons: list[list[float]]):
+def polygon_geometry(polygons: list[list[float]]) -> Polygon | MultiPolygon:
     """A shapely geometry from COCO polygons (each a flat ``[x1, y1, x2, y2, ...]`` list).
 
     Example:
@@ -202,7 +209,8 @@ def polygon_stats(polygons: list[list[float]]
         (6.0, (0.0, 0.0, 4.0, 3.0), True)
     """
     if not polygons or any(len(p) < 6 or len(p) % 2 for p in polygons):
-        flat = np.concatenate([np.asarray(p, dtype=np.float64) for p in polygons] or [[]])
+        flat = np.concatenate([np.asarray(p, dtype=np.float64) for p in polygons]
+                              or [np.zeros(0)])
         return 0.0, _points_bbox(flat[: len(flat) // 2 * 2].reshape(-1, 2)), False
     geometry = polygon_geometry(polygons)
     x1, y1, x2, y2 = geometry.bounds

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 from PIL import Image
 
@@ -80,6 +81,8 @@ def _scan_file(path: str) -> tuple:
     except OSError as e:
         return True, f"cannot read file: {e.strerror or e}", None, None, None, None, None
     sha = hashlib.blake2b(data, digest_size=16).hexdigest()
+    width: int | None
+    height: int | None
     try:
         width, height = image_size_of(io.BytesIO(data), path)
     except FormatError:
@@ -123,7 +126,9 @@ def _scan_files(paths: list[str]) -> list[tuple]:
         return list(pool.map(_scan_file, paths))
 
 
-def _stat(path: str | None):
+def _stat(path: str | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
     try:
         s = os.stat(path)
         return s.st_size, s.st_mtime_ns
@@ -222,7 +227,8 @@ def _forward_pairs(counts: np.ndarray, chunk: int = _PAIR_CHUNK):
         start = stop
 
 
-def near_pairs(hashes, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def near_pairs(hashes: ArrayLike, max_distance: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index pairs ``(i, j, distance)``, ``i < j``, of distinct 64-bit hashes within
     ``max_distance`` bits of each other.
 

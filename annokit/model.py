@@ -22,7 +22,7 @@ except the (rare) segmentation.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,11 @@ from .errors import AnnokitError
 from .fileio import confined
 
 KINDS = ("box", "point", "label")
+
+# A missing cell of an object column is None. numpy takes this 0-d object array wherever it
+# takes a bare None as a fill (``np.where(ok, names, NONE)``, ``np.append(names, NONE)[codes]``
+# so that code -1 gives None), and numpy's type stubs accept it where they refuse None.
+NONE = np.array(None, dtype=object)
 
 # column -> dtype; the order is the order columns are kept in
 CATEGORY_SCHEMA = {"id": "int64", "name": object, "supercategory": object}
@@ -135,7 +140,7 @@ def _unencodable(text) -> bool:
     return False
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, init=False)
 class Dataset:
     """An image dataset: categories, images and annotations as DataFrames, plus meta.
 
@@ -153,16 +158,20 @@ class Dataset:
         1
     """
 
-    categories: pd.DataFrame = None
-    images: pd.DataFrame = None
-    annotations: pd.DataFrame = None
-    meta: dict = field(default_factory=dict)
+    categories: pd.DataFrame
+    images: pd.DataFrame
+    annotations: pd.DataFrame
+    meta: dict
 
-    def __post_init__(self) -> None:
-        self.categories = _conform(self.categories, CATEGORY_SCHEMA, "categories")
+    def __init__(self, categories: pd.DataFrame | None = None,
+                 images: pd.DataFrame | None = None,
+                 annotations: pd.DataFrame | None = None, meta: dict | None = None) -> None:
+        # a table may be None or lack columns: each field holds the conformed DataFrame
+        self.categories = _conform(categories, CATEGORY_SCHEMA, "categories")
         _refuse_surrogates(self.categories)
-        self.images = _conform(self.images, IMAGE_SCHEMA, "images")
-        self.annotations = _conform(self.annotations, ANNOTATION_SCHEMA, "annotations")
+        self.images = _conform(images, IMAGE_SCHEMA, "images")
+        self.annotations = _conform(annotations, ANNOTATION_SCHEMA, "annotations")
+        self.meta = {} if meta is None else meta
 
     # -- looking at it -------------------------------------------------------
     def __len__(self) -> int:
@@ -215,11 +224,10 @@ class Dataset:
         root = self.meta.get("image_root")
         split_roots = self.meta.get("split_roots") or {}
         splits = self.images["split"].tolist() if split_roots else [None] * len(self.images)
-        paths = []
-        for split, name in zip(splits, self.images["file_name"].tolist()):
-            folder = split_roots.get(split, root) if isinstance(split, str) else root
-            paths.append(confined(folder, name))
-        paths = pd.Series(paths, index=self.images.index, dtype=object)
+        confined_paths = [confined(split_roots.get(split, root) if isinstance(split, str)
+                                   else root, name)
+                          for split, name in zip(splits, self.images["file_name"].tolist())]
+        paths = pd.Series(confined_paths, index=self.images.index, dtype=object)
         files = self.meta.get("image_files")  # image id -> path (or None): images that
         if files:                             # came from other roots (annokit.edit.merge)
             ids = self.images["id"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Iterator, TypeVar
+from typing import Iterable, Iterator, Sized, TypeVar
 
 import click
 
@@ -22,7 +22,7 @@ def track(items: Iterable[T], label: str, total: int | None = None,
         >>> sum(track(range(3), "counting"))
         3
     """
-    total = total if total is not None else (len(items) if hasattr(items, "__len__") else None)
+    total = total if total is not None else (len(items) if isinstance(items, Sized) else None)
     if QUIET or not sys.stderr.isatty() or (total is not None and total < min_items):
         yield from items
         return

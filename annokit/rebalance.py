@@ -20,6 +20,7 @@ with repeats (:func:`image_list`) for Ultralytics / Detectron2 style training li
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 
 from .errors import AnnokitError
@@ -181,7 +182,7 @@ def _undersample_copies(ds: Dataset, cap: int, rng, protect_rare: bool
 
 # -- applying copies ----------------------------------------------------------------------
 
-def resample(ds: Dataset, copies) -> Dataset:
+def resample(ds: Dataset, copies: ArrayLike) -> Dataset:
     """A dataset with image ``i`` present ``copies[i]`` times (0 drops it).
 
     The first copy keeps its image and annotation ids; further copies get new ids after

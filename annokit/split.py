@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,32 @@ from .model import Dataset
 
 METHODS = ("auto", "random", "stratified", "multilabel")
 SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """What keeps images together in one split: ``group_by`` (an image column, a file-name
+    pattern or a Series of keys) and, with ``near_duplicates``, images of equal bytes or
+    perceptual hashes within ``phash_distance`` bits (see :func:`split`).
+
+    Example:
+        >>> Grouping("patient_id", near_duplicates=False)
+        Grouping(group_by='patient_id', near_duplicates=False, phash_distance=4)
+    """
+
+    group_by: str | pd.Series | None = None
+    near_duplicates: bool = True
+    phash_distance: int = 4
+
+
+class _ClassCounts(NamedTuple):
+    """Units x classes instance counts in CSR form: unit ``u``'s classes are
+    ``cls[indptr[u]:indptr[u + 1]]`` with counts ``cnt[...]``; ``n_classes`` in all."""
+
+    indptr: np.ndarray
+    cls: np.ndarray
+    cnt: np.ndarray
+    n_classes: int
 
 
 class SplitWarning(UserWarning):
@@ -67,8 +94,8 @@ def split(ds: Dataset, ratios: Sequence[float] = (0.8, 0.1, 0.1), *,
     """
     ratios, names = _check_ratios(ratios, names)
     existing = ds.images["split"].to_numpy(dtype=object) if keep_existing else None
-    chosen, all_names, info = _plan(ds, ratios, names, method, seed, group_by,
-                                    near_duplicates, phash_distance, existing)
+    grouping = Grouping(group_by, near_duplicates, phash_distance)
+    chosen, all_names, info = _plan(ds, ratios, names, method, seed, grouping, existing)
     out = ds.copy()
     _set_splits(out, np.asarray(all_names, dtype=object)[chosen], info["notes"])
     out.meta["split_info"] = {"ratios": dict(zip(names, ratios)), **info}
@@ -95,7 +122,7 @@ def kfold(ds: Dataset, k: int = 5, *, seed: int = 0, group_by: str | pd.Series |
     if k > len(ds.images):
         raise AnnokitError(f"cannot make {k} folds of {len(ds.images)} images")
     chosen, _, info = _plan(ds, [1 / k] * k, [str(i) for i in range(k)], method, seed,
-                            group_by, near_duplicates, phash_distance, None)
+                            Grouping(group_by, near_duplicates, phash_distance), None)
     made = len(np.unique(chosen))
     if made < k:  # fewer groups than folds: some folds would be empty
         raise AnnokitError(f"cannot make {k} folds: the images form only {made} "
@@ -219,11 +246,10 @@ def format_split_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _plan(ds: Dataset, ratios, names, method: str, seed: int, group_by,
-          near_duplicates: bool, phash_distance: int, existing):
+def _plan(ds: Dataset, ratios, names, method: str, seed: int, grouping: Grouping, existing):
     """Split index per image, the split names indexed, and what was done (with notes)."""
     notes: list[str] = []
-    units, info = _units(ds, group_by, near_duplicates, phash_distance, notes)
+    units, info = _units(ds, grouping, notes)
     method = _choose_method(ds, method)
     chosen, all_names = _split_units(ds, units, ratios, method, seed, existing, names, notes)
     return chosen, all_names, {"method": method, "seed": seed, **info, "notes": notes}
@@ -254,9 +280,9 @@ def _check_ratios(ratios, names) -> tuple[list[float], list[str]]:
     return ratios, names
 
 
-def _units(ds: Dataset, group_by, near_duplicates: bool, phash_distance: int,
-           notes: list[str]) -> tuple[np.ndarray, dict]:
+def _units(ds: Dataset, grouping: Grouping, notes: list[str]) -> tuple[np.ndarray, dict]:
     """Label each image with its unit (0..U-1): images of one unit share a split."""
+    group_by = grouping.group_by
     n = len(ds.images)
     a_parts, b_parts = [], []
     info: dict = {"group_by": None if group_by is None or isinstance(group_by, pd.Series)
@@ -265,8 +291,8 @@ def _units(ds: Dataset, group_by, near_duplicates: bool, phash_distance: int,
         codes = _group_codes(ds, group_by, notes)
         a_parts.append(np.arange(n))
         b_parts.append(_first_of_code(codes))
-    if near_duplicates:
-        a, b = _near_duplicate_pairs(ds, phash_distance, notes)
+    if grouping.near_duplicates:
+        a, b = _near_duplicate_pairs(ds, grouping.phash_distance, notes)
         a_parts.append(a)
         b_parts.append(b)
     if not a_parts:
@@ -302,7 +328,8 @@ def _shown(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def group_keys(names: list[str], pattern: str, columns=()) -> pd.Series:
+def group_keys(names: list[str], pattern: str, columns: Sequence[str] | pd.Index = ()
+               ) -> pd.Series:
     r"""The group of each name: the first group of ``pattern`` (or its whole match), NA where
     it does not match.
 
@@ -387,35 +414,29 @@ def _near_duplicate_pairs(ds: Dataset, distance: int, notes: list[str]):
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected components of ``n`` nodes joined by edges ``a[i] - b[i]``, labelled 0..G-1.
+    """Connected components of ``n`` nodes joined by edges ``a[i] - b[i]``, labelled 0..G-1
+    in the order of each component's first node.
 
-    Union-find over whole arrays: hook each edge's larger root onto the smaller one, then
-    compress paths, until no edge joins two roots.
+    scipy's ``connected_components`` on the edges as a sparse graph (a breadth-first search
+    in C, from node 0 upwards: the labels come in first-node order).
 
     Example:
         >>> components(5, np.array([0, 3]), np.array([1, 4])).tolist()
         [0, 0, 1, 2, 2]
     """
-    parent = np.arange(n)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-    while True:
-        ra, rb = parent[a], parent[b]
-        differ = ra != rb
-        if not differ.any():
-            break
-        np.minimum.at(parent, np.maximum(ra, rb)[differ], np.minimum(ra, rb)[differ])
-        while True:  # path compression until every node points at a root
-            grand = parent[parent]
-            if (grand == parent).all():
-                break
-            parent = grand
-    return np.unique(parent, return_inverse=True)[1].reshape(-1)
+    # bool weights: a repeated edge sums to True, never to a zero that would drop it
+    graph = coo_matrix((np.ones(len(a), dtype=bool), (a, b)), shape=(n, n)).tocsr()
+    return connected_components(graph, directed=False)[1].astype(np.int64)
 
 
 # -- choosing and running the method ------------------------------------------------------
 
-def _class_counts(ds: Dataset, units: np.ndarray):
-    """Units x classes instance counts as CSR arrays: (indptr, class index, count)."""
+def _class_counts(ds: Dataset, units: np.ndarray) -> _ClassCounts:
+    """Units x classes instance counts."""
     anns = ds.annotations
     pos = pd.Index(ds.images["id"]).get_indexer(anns["image_id"])
     ok = pos >= 0
@@ -426,7 +447,7 @@ def _class_counts(ds: Dataset, units: np.ndarray):
     unit, cls = np.divmod(key, max(n_classes, 1))
     indptr = np.concatenate([[0], np.cumsum(np.bincount(unit, minlength=units.max() + 1
                                                         if len(units) else 0))])
-    return indptr, cls, count.astype(np.float64), n_classes
+    return _ClassCounts(indptr, cls, count.astype(np.float64), n_classes)
 
 
 def _choose_method(ds: Dataset, method: str) -> str:
@@ -452,11 +473,12 @@ def _split_units(ds: Dataset, units: np.ndarray, ratios, method: str, seed: int,
     ratios = np.asarray(ratios, dtype=np.float64)
     k = len(ratios)
     locked, kept, all_names = _locked_units(units, n_units, existing, names, notes)
-    indptr, cls, cnt, n_classes = _class_counts(ds, units)
+    counts = _class_counts(ds, units)
     if method == "stratified":
-        indptr, cls, cnt, n_classes = _strata(indptr, cls, cnt, sizes)
+        counts = _strata(counts, sizes)
     elif method == "random":
-        indptr, cls, cnt, n_classes = np.zeros(n_units + 1, np.int64), cls[:0], cnt[:0], 0
+        counts = _ClassCounts(np.zeros(n_units + 1, np.int64), counts.cls[:0], counts.cnt[:0], 0)
+    indptr, cls, cnt, n_classes = counts
     # targets count every image except those kept in splits outside ``names``
     pool = locked < k
     unit_of = np.repeat(np.arange(n_units), np.diff(indptr))
@@ -469,7 +491,7 @@ def _split_units(ds: Dataset, units: np.ndarray, ratios, method: str, seed: int,
     desired_images = ratios * sizes[pool].sum()
     np.subtract.at(desired_images, locked[held], sizes[held])
     chosen = locked.copy()
-    _stratify(indptr, cls, cnt, sizes, desired, desired_images, chosen, rng, ratios)
+    _stratify(counts, sizes, desired, desired_images, chosen, rng, ratios)
     empty = np.flatnonzero(chosen == -1)
     chosen[empty] = _fill(sizes[empty], desired_images, rng)
     result = chosen[units]
@@ -502,22 +524,24 @@ def _locked_units(units, n_units, existing, names, notes):
     return locked, kept, all_names
 
 
-def _strata(indptr, cls, cnt, sizes):
+def _strata(counts: _ClassCounts, sizes: np.ndarray) -> _ClassCounts:
     """One stratum per unit (its rarest class; no annotations: a stratum of its own),
     counted in images, for single-label stratification."""
+    indptr, cls = counts.indptr, counts.cls
     n_units = len(sizes)
     if not len(cls):
-        return np.arange(n_units + 1), np.zeros(n_units, np.int64), sizes, 1
+        return _ClassCounts(np.arange(n_units + 1), np.zeros(n_units, np.int64), sizes, 1)
     freq = np.bincount(cls, minlength=cls.max() + 1)
     unit_of = np.repeat(np.arange(n_units), np.diff(indptr))
     rarity = pd.Series(freq[cls] * (cls.max() + 1) + cls).groupby(unit_of).min()
     stratum = np.full(n_units, cls.max() + 1)  # units without annotations
     stratum[rarity.index.to_numpy()] = rarity.to_numpy() % (cls.max() + 1)
-    return np.arange(n_units + 1), stratum, sizes.copy(), int(cls.max()) + 2
+    return _ClassCounts(np.arange(n_units + 1), stratum, sizes.copy(), int(cls.max()) + 2)
 
 
-def _stratify(indptr, cls, cnt, sizes, desired, desired_images, chosen, rng,
-              ratios) -> None:
+def _stratify(counts: _ClassCounts, sizes: np.ndarray, desired: np.ndarray,
+              desired_images: np.ndarray, chosen: np.ndarray, rng: np.random.Generator,
+              ratios: np.ndarray) -> None:
     """Iterative stratification (Sechidis et al. 2011) on instance counts, in place.
 
     Repeatedly take the class held by the fewest unassigned units and place each of those
@@ -528,6 +552,7 @@ def _stratify(indptr, cls, cnt, sizes, desired, desired_images, chosen, rng,
     a class weighs by 1/total^2 so rare classes count as much as frequent ones). Ties go
     to the split wanting the most images, then at random.
     """
+    indptr, cls, cnt, _ = counts
     n_units, n_classes = len(sizes), desired.shape[1]
     if not n_classes:
         return

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # stats reads a Dataset's columns; it never builds one
 NO_SPLIT = "(no split)"  # class_counts column for images without a split, when others have one
 
 
-def codes(ds: Dataset):
+def codes(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int,
+                               np.ndarray, list[str]]:
     """Integer codes of every annotation, for counting with ``np.bincount``.
 
     Returns ``(ids, names, cat, image, n_images, split, splits)``: the category ids (the
@@ -35,7 +36,7 @@ def codes(ds: Dataset):
     ids = np.r_[known.to_numpy(), orphans]
     names = np.r_[cats["name"].to_numpy(dtype=object), np.full(len(orphans), None, object)]
     if len(orphans):
-        cat = pd.Index(ids).get_indexer(ann_cat)
+        cat = pd.Index(ids).get_indexer(pd.Index(ann_cat))
     images = ds.images.drop_duplicates("id")
     ann_image = anns["image_id"].to_numpy(dtype=np.int64)
     image = pd.Index(images["id"].to_numpy(dtype=np.int64)).get_indexer(ann_image)

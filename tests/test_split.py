@@ -225,14 +225,69 @@ def test_grouped_multilabel_keeps_shares_close():
     shares_ok(split_table(out), {"train": 0.8, "val": 0.1, "test": 0.1})
 
 
-def test_components_union_find():
+def test_components():
     assert components(6, np.array([0, 2, 4]), np.array([1, 3, 2])).tolist() == \
         [0, 0, 1, 1, 1, 2]
     assert components(3, np.zeros(0, int), np.zeros(0, int)).tolist() == [0, 1, 2]
+    assert components(0, np.zeros(0, int), np.zeros(0, int)).tolist() == []
+    # self loops and an edge given many times (bool weights never sum to a dropped zero)
+    assert components(3, np.array([1] * 300 + [2]), np.array([1] * 300 + [2])).tolist() == \
+        [0, 1, 2]
+    assert components(2, np.zeros(256, int), np.ones(256, int)).tolist() == [0, 0]
     # a long chain, joined from its far end
     n = 1000
     labels = components(n, np.arange(1, n), np.arange(n - 1))
     assert (labels == 0).all()
+
+
+def union_find_components(n, a, b):
+    """The hand-written union-find that split used before scipy's connected_components:
+    the reference the labels (values and order) must still equal."""
+    parent = np.arange(n)
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    while True:
+        ra, rb = parent[a], parent[b]
+        differ = ra != rb
+        if not differ.any():
+            break
+        np.minimum.at(parent, np.maximum(ra, rb)[differ], np.minimum(ra, rb)[differ])
+        while True:
+            grand = parent[parent]
+            if (grand == parent).all():
+                break
+            parent = grand
+    return np.unique(parent, return_inverse=True)[1].reshape(-1)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_components_equal_the_old_union_find_on_random_graphs(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    edges = int(rng.integers(0, 2 * n))
+    a, b = rng.integers(0, n, edges), rng.integers(0, n, edges)
+    assert components(n, a, b).tolist() == union_find_components(n, a, b).tolist()
+
+
+@pytest.mark.parametrize("name, path, pattern", [
+    ("bccd", ("bccd", "BCCD"), r"^BloodImage_000(\d)"),
+    ("raccoon", ("raccoon",), r"^(raccoon-\d\d)"),
+])
+def test_components_equal_the_old_groups_on_real_datasets(name, path, pattern):
+    """The groups split forms on a real dataset (a file-name pattern and near-duplicate
+    images, here within 12 bits of perceptual hash) are those the union-find formed."""
+    from annokit.split import Grouping, _first_of_code, _group_codes, _near_duplicate_pairs, _units
+
+    ds = annokit.read(shared_dataset(*path), "voc")
+    n, notes = len(ds.images), []
+    near_a, near_b = _near_duplicate_pairs(ds, 12, notes)
+    assert notes == [] and len(near_a) >= n  # every image found: its own sha and phash
+    a = np.concatenate([np.arange(n), near_a])
+    b = np.concatenate([_first_of_code(_group_codes(ds, pattern, notes)), near_b])
+    old = union_find_components(n, a, b)
+    assert 1 < old.max() + 1 < n  # groups formed, and more than one
+    assert components(n, a, b).tolist() == old.tolist()
+    units, info = _units(ds, Grouping(pattern, True, 12), [])
+    assert units.tolist() == old.tolist() and info["units"] == old.max() + 1
 
 
 # -- near-duplicates ----------------------------------------------------------------------

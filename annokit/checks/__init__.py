@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -76,9 +78,9 @@ def load_config(path: str | os.PathLike) -> dict:
     try:
         text = data.decode("utf-8")
         if path.suffix.lower() == ".toml":
-            try:
+            if sys.version_info >= (3, 11):
                 import tomllib
-            except ModuleNotFoundError:  # Python 3.10
+            else:
                 import tomli as tomllib
             config = tomllib.loads(text)
         else:
@@ -135,7 +137,7 @@ def make_thresholds(**values) -> Thresholds:
     return replace(Thresholds(), **values)
 
 
-def check(ds: Dataset, *, checks: list[str] | None = None, skip: list[str] = (),
+def check(ds: Dataset, *, checks: Sequence[str] | None = None, skip: Sequence[str] = (),
           images: bool = True, severity: dict[str, str] | None = None,
           **thresholds) -> pd.DataFrame:
     """Run the checks on ``ds`` and return every finding, worst first.

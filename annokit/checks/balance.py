@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 
 from ..model import Dataset
@@ -148,7 +149,7 @@ def _entropy_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return terms.sum(axis=0)
 
 
-def js_divergence(p, q) -> np.ndarray:
+def js_divergence(p: ArrayLike, q: ArrayLike) -> np.ndarray:
     """Jensen-Shannon divergence (base 2, in [0, 1]) between distributions in columns.
 
     Example:

@@ -385,7 +385,7 @@ def robust_z(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.nda
 def _class_outliers(ds: Dataset, t: Thresholds, check_id: str, measure) -> pd.DataFrame:
     b = _good_boxes(ds)
     # a box cut by the image border owes its size and shape to the border: leave it out
-    b = b[~(_overhang(b) >= -t.edge_tolerance).any(axis=1)]
+    b = b.loc[~np.any(_overhang(b) >= -t.edge_tolerance, axis=1)]
     cat = b["category_id"].to_numpy()
     counts = b.groupby("category_id")["id"].transform("size").to_numpy()
     b, cat = b[counts >= t.outlier_min_count], cat[counts >= t.outlier_min_count]
@@ -441,8 +441,12 @@ def _polygon_table(ds: Dataset) -> pd.DataFrame:
 
     seg = ds.annotations["segmentation"]
     present = seg[seg.notna()]
-    rows, reasons = [], {}
-    owner, number, coords, good = [], [], [], []  # per part
+    rows: list[int] = []
+    reasons: dict[int, str] = {}
+    owner: list[int] = []  # per part: its annotation's position in rows, its number, ...
+    number: list[int] = []
+    coords: list[np.ndarray] = []
+    good: list[bool] = []
     for row, value in zip(present.index.tolist(), present.tolist()):
         if not isinstance(value, list) or not value:
             continue  # RLE dicts are rle_size's
@@ -473,21 +477,21 @@ def _polygon_table(ds: Dataset) -> pd.DataFrame:
     if coords:
         sizes = np.array([len(c) for c in coords])
         points = np.concatenate(coords)
-        owner, good = np.asarray(owner), np.asarray(good)
-        at = np.repeat(owner, sizes)  # bounds count every point, even of a broken part
+        owners, goods = np.asarray(owner), np.asarray(good)
+        at = np.repeat(owners, sizes)  # bounds count every point, even of a broken part
         np.minimum.at(low, at, points)
         np.maximum.at(high, at, points)
-        if good.any():
-            ring = np.repeat(np.arange(good.sum()), sizes[good])
-            geoms = shapely.polygons(shapely.linearrings(points[np.repeat(good, sizes)],
+        if goods.any():
+            ring = np.repeat(np.arange(goods.sum()), sizes[goods])
+            geoms = shapely.polygons(shapely.linearrings(points[np.repeat(goods, sizes)],
                                                          indices=ring))
-            np.add.at(area, owner[good], shapely.area(geoms))
-            number = np.asarray(number)[good]
+            np.add.at(area, owners[goods], shapely.area(geoms))
+            numbers = np.asarray(number)[goods]
             for g in np.flatnonzero(~shapely.is_valid(geoms)).tolist():
                 why = shapely.is_valid_reason(geoms[g])
                 why = re.sub(r"\[(\S+) (\S+)\]", lambda m: " at ({}, {})".format(
                     _n(float(m[1])), _n(float(m[2]))), why).lower()
-                reasons.setdefault(int(owner[good][g]), f"part {number[g]}: {why}")
+                reasons.setdefault(int(owners[goods][g]), f"part {numbers[g]}: {why}")
     low[~np.isfinite(low)] = np.nan
     high[~np.isfinite(high)] = np.nan
     reason = [reasons.get(k) for k in range(n)]
@@ -563,21 +567,22 @@ def rle_size(ds: Dataset, t: Thresholds) -> pd.DataFrame:
     images of unknown size are skipped."""
     seg = ds.annotations["segmentation"]
     present = seg[seg.notna()]
-    rows, mask_h, mask_w = [], [], []
+    rows: list[int] = []
+    sizes: list[tuple[float, float]] = []  # the mask's (height, width), NaN when missing
     for row, value in zip(present.index.tolist(), present.tolist()):
         if isinstance(value, dict):
             size = value.get("size")
-            ok = isinstance(size, (list, tuple)) and len(size) == 2
             rows.append(row)
-            mask_h.append(float(size[0]) if ok else np.nan)
-            mask_w.append(float(size[1]) if ok else np.nan)
+            sizes.append((float(size[0]), float(size[1]))
+                         if isinstance(size, (list, tuple)) and len(size) == 2
+                         else (np.nan, np.nan))
     if not rows:
         return empty_findings()
     a = ds.annotations.loc[rows, ["id", "image_id", "category_id"]]
     images = ds.images.drop_duplicates("id").set_index("id")
     W = a["image_id"].map(images["width"]).to_numpy(np.float64, na_value=np.nan)
     H = a["image_id"].map(images["height"]).to_numpy(np.float64, na_value=np.nan)
-    mask_h, mask_w = np.asarray(mask_h), np.asarray(mask_w)
+    mask_h, mask_w = np.asarray(sizes, dtype=np.float64).reshape(-1, 2).T
     known = np.isfinite(W) & np.isfinite(H)
     hit = known & ~((mask_h == H) & (mask_w == W))
     a, mask_h, mask_w, W, H = a[hit], mask_h[hit], mask_w[hit], W[hit], H[hit]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 
 from ..model import ANNOTATION_SCHEMA, Dataset
@@ -33,7 +34,7 @@ def _names(ds: Dataset, ids) -> list[str]:
     return [str(n) for n in pd.Series(np.asarray(ids)).map(names).fillna("?")]
 
 
-def images_holding(ds: Dataset, category_ids, limit: int = MAX_IMAGES
+def images_holding(ds: Dataset, category_ids: ArrayLike, limit: int = MAX_IMAGES
                    ) -> tuple[list[list[str]], np.ndarray]:
     """For each category id: the first ``limit`` images (file names, by image id) holding
     one of its annotations, and how many images hold one in all.
@@ -170,7 +171,7 @@ def duplicate_category_name(ds: Dataset, t: Thresholds) -> pd.DataFrame:
                     value=uses)
 
 
-def normalize_name(name) -> str:
+def normalize_name(name: object) -> str:
     """A category name in lower case without spaces, ``_`` or ``-``.
 
     Example:
@@ -235,7 +236,7 @@ def _similar_pairs(names: list[str], k: int) -> set[tuple[int, int]]:
             keys |= {"\0" + d for d in _deletions(name, min(k, len(name)))}
         for key in keys:
             buckets.setdefault(key, []).append(i)
-    pairs = set()
+    pairs: set[tuple[int, int]] = set()
     for members in buckets.values():
         pairs.update((a, b) for n, a in enumerate(members) for b in members[n + 1:])
     return pairs

@@ -7,7 +7,7 @@ every family when it is imported, so the registry is full before any check runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -86,13 +86,15 @@ class Check:
 
 
 CHECKS: dict[str, Check] = {}
+CheckFunction = TypeVar("CheckFunction", bound=Callable[[Dataset, Thresholds], pd.DataFrame])
 
 
-def register(check_id: str, severity: str, needs_images: bool = False):
+def register(check_id: str, severity: str, needs_images: bool = False
+             ) -> Callable[[CheckFunction], CheckFunction]:
     """Decorator adding a check function to the registry under ``check_id``."""
     assert severity in SEVERITIES, severity
 
-    def add(func):
+    def add(func: CheckFunction) -> CheckFunction:
         CHECKS[check_id] = Check(check_id, severity, func, needs_images)
         return func
     return add

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,8 @@ ACTIONS = {"swap": "relabel", "flip": "relabel", "badloc": "move", "spurious": "
 LOG_COLUMNS = ["annotation", "image", "change", "before", "after", "why"]
 
 
-def chosen_rows(table: pd.DataFrame, accept=ISSUES, max_quality: float | None = None
+def chosen_rows(table: pd.DataFrame, accept: Sequence[str] = ISSUES,
+                max_quality: float | None = None
                 ) -> pd.DataFrame:
     """The rows to apply: an accepted issue, quality at most ``max_quality`` (overlooked
     candidates: below the scorer's flag threshold unless a quality is given), and the
@@ -57,7 +59,7 @@ def chosen_rows(table: pd.DataFrame, accept=ISSUES, max_quality: float | None = 
 
 
 def apply_fixes(ds: Dataset, scores: Scores | pd.DataFrame | str | os.PathLike,
-                accept=ISSUES, max_quality: float | None = None
+                accept: Sequence[str] = ISSUES, max_quality: float | None = None
                 ) -> tuple[Dataset, pd.DataFrame]:
     """``ds`` with the chosen fixes applied, and the change log (``LOG_COLUMNS``).
 
@@ -91,12 +93,11 @@ def apply_fixes(ds: Dataset, scores: Scores | pd.DataFrame | str | os.PathLike,
     log = []
     relabel = rows[rows["action"] == "relabel"]
     at = position.reindex(relabel["annotation_id"].astype("int64")).to_numpy()
-    col = anns.columns.get_loc("category_id")
-    anns.iloc[at, col] = relabel["suggested_category_id"].astype("int64").to_numpy()
+    _set_at(anns, "category_id", at, relabel["suggested_category_id"].astype("int64").to_numpy())
     move = rows[rows["action"] == "move"]
     at_move = position.reindex(move["annotation_id"].astype("int64")).to_numpy()
     for c, s in zip("xywh", SUGGESTED):
-        anns.iloc[at_move, anns.columns.get_loc(c)] = move[s].to_numpy()
+        _set_at(anns, c, at_move, move[s].to_numpy())
     after = _describe(out, anns)
     for part, at_rows in ((relabel, at), (move, at_move)):
         log.append(_log(part, anns["id"].to_numpy()[at_rows], before[at_rows],
@@ -128,6 +129,13 @@ def _added(ds: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
         "kind": ["box"] * n, "x": rows["suggested_x"].to_numpy(),
         "y": rows["suggested_y"].to_numpy(), "w": rows["suggested_w"].to_numpy(),
         "h": rows["suggested_h"].to_numpy(), "iscrowd": np.zeros(n, np.int64)})
+
+
+def _set_at(frame: pd.DataFrame, column: str, positions: np.ndarray, values: np.ndarray) -> None:
+    """Write ``values`` into ``frame[column]`` at the row ``positions``, in place."""
+    column_values = frame[column].to_numpy(copy=True)
+    column_values[positions] = values
+    frame[column] = column_values
 
 
 def _describe(ds: Dataset, anns: pd.DataFrame) -> np.ndarray:

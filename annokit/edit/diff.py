@@ -195,8 +195,7 @@ def diff(old: Dataset, new: Dataset, *, match: str = "auto", iou: float = 0.5
 
 
 def _count(keys: pd.Series, size: int) -> np.ndarray:
-    keys = keys[keys >= 0].to_numpy(np.int64)
-    return np.bincount(keys, minlength=size)[:size]
+    return np.bincount(keys[keys >= 0].to_numpy(np.int64), minlength=size)[:size]
 
 
 def _image_table(all_files, keys_a, keys_b, added, removed, paired) -> pd.DataFrame:

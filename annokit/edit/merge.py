@@ -204,15 +204,15 @@ def _image_ids(merged: Dataset, ds: Dataset, source: str,
 
 def _renamed(names: pd.Series, source: str, taken: pd.Series) -> list[str]:
     tag = re.sub(r"[^A-Za-z0-9]+", "_", os.path.basename(os.path.normpath(source))) or "input"
-    taken = set(taken.tolist()) | set(names.tolist())
+    used = set(taken.tolist()) | set(names.tolist())
     out = []
     for name in names.tolist():
         stem, ext = os.path.splitext(name)
         candidate, n = f"{stem}__{tag}{ext}", 1
-        while candidate in taken:
+        while candidate in used:
             n += 1
             candidate = f"{stem}__{tag}{n}{ext}"
-        taken.add(candidate)
+        used.add(candidate)
         out.append(candidate)
     return out
 

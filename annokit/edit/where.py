@@ -238,7 +238,7 @@ def _as_bool(value, table: pd.DataFrame, expr: str, node: ast.AST) -> pd.Series:
 
 def _compare(node: ast.Compare, table: pd.DataFrame, expr: str) -> pd.Series:
     left = _eval(node.left, table, expr)
-    out = None
+    out = pd.Series(True, index=table.index)  # a chain (a < b < c) holds where every link does
     for op, right_node in zip(node.ops, node.comparators):
         right = _eval(right_node, table, expr)
         if isinstance(op, (ast.In, ast.NotIn)):
@@ -256,7 +256,7 @@ def _compare(node: ast.Compare, table: pd.DataFrame, expr: str) -> pd.Series:
             if not isinstance(result, pd.Series):
                 result = pd.Series(bool(result), index=table.index)
         result = result.fillna(False).astype(bool) if result.dtype != bool else result
-        out = result if out is None else out & result
+        out = out & result
         left = right
     return out
 

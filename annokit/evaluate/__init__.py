@@ -66,7 +66,8 @@ def read_pair(gt: str | os.PathLike, pred: str | os.PathLike, *, format: str | N
     return truth, predicted
 
 
-def check_order(gt: Dataset, pred: Dataset, gt_name="GT", pred_name="PRED") -> None:
+def check_order(gt: Dataset, pred: Dataset, gt_name: str | os.PathLike = "GT",
+                pred_name: str | os.PathLike = "PRED") -> None:
     """Refuse the two sides given the wrong way round: ground truth with scores against
     predictions with none (``annokit evaluate points`` once took PRED first).
 

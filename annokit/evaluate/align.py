@@ -11,10 +11,11 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 
 from ..errors import AnnokitError
-from ..model import Dataset
+from ..model import NONE, Dataset
 
 MAX_NAMED = 3  # names quoted in a note; the rest are counted
 
@@ -69,8 +70,8 @@ def code(codes: pd.Series, ids: pd.Series) -> np.ndarray:
 
 def decode(values: np.ndarray, codes: pd.Series) -> np.ndarray:
     """What each code stands for (None for -1)."""
-    codes = codes.to_numpy()
-    return np.where(codes >= 0, values[np.maximum(codes, 0)] if len(values) else None, None)
+    at = codes.to_numpy()
+    return np.where(at >= 0, values[np.maximum(at, 0)] if len(values) else NONE, NONE)
 
 
 def on_ground_truth(pred: Dataset, gt: Dataset, kinds: tuple[str, ...] = ("box",)
@@ -132,7 +133,7 @@ def on_ground_truth(pred: Dataset, gt: Dataset, kinds: tuple[str, ...] = ("box",
     return out, notes
 
 
-def unpredicted_note(gt: Dataset, predicted_image_ids, kind: str) -> list[str]:
+def unpredicted_note(gt: Dataset, predicted_image_ids: ArrayLike, kind: str) -> list[str]:
     """A note on the ground-truth images holding objects of ``kind`` (crowds aside: they are
     ignored) that no prediction (given by ground-truth image id) is on: every object there
     counts as a miss.

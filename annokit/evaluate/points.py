@@ -10,6 +10,9 @@ Example:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +27,29 @@ _PAIRS_PER_BATCH = 4_000_000  # candidate (prediction, ground truth) pairs held 
 
 
 # -- centre points -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PointMatching:
+    """How predicted points match ground-truth objects: the options of
+    :func:`match_points` (and :func:`point_metrics`), checked once.
+
+    Example:
+        >>> PointMatching(mode="distance", max_distance=5).classwise
+        True
+    """
+
+    mode: str = "box"
+    distance: float = 0.5
+    max_distance: float | None = None
+    size: Size | None = None
+    reference: Dataset | None = None
+    score_threshold: float | None = None
+    classwise: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise AnnokitError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+
 
 def match_points(pred: Dataset, gt: Dataset, *, mode: str = "box", distance: float = 0.5,
                  max_distance: float | None = None, size: Size | None = None,
@@ -58,22 +84,17 @@ def match_points(pred: Dataset, gt: Dataset, *, mode: str = "box", distance: flo
         >>> m = match_points(pred, gt, mode="box")  # doctest: +SKIP
         >>> m["outcome"].value_counts()  # doctest: +SKIP
     """
-    return _match_points(pred, gt, _pairing(pred, gt), mode=mode, distance=distance,
-                         max_distance=max_distance, size=size, reference=reference,
-                         score_threshold=score_threshold, classwise=classwise)[0]
+    matching = PointMatching(mode, distance, max_distance, size, reference, score_threshold,
+                             classwise)
+    return _match_points(pred, gt, _pairing(pred, gt), matching)[0]
 
 
-def _match_points(pred: Dataset, gt: Dataset, pairing: dict, *, mode: str = "box",
-                  distance: float = 0.5, max_distance: float | None = None,
-                  size: Size | None = None, reference: Dataset | None = None,
-                  score_threshold: float | None = None, classwise: bool = True
+def _match_points(pred: Dataset, gt: Dataset, pairing: dict, matching: PointMatching
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The match table, and the same with image and class codes (for the metrics)."""
-    if mode not in MODES:
-        raise AnnokitError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    preds = _predictions(pred, pairing["pred"], score_threshold)
-    truth = _ground_truth(gt, pairing["gt"], mode, distance, max_distance, size, reference)
-    matched, dist = _greedy(preds, truth, mode, classwise)
+    preds = _predictions(pred, pairing["pred"], matching.score_threshold)
+    truth = _ground_truth(gt, pairing["gt"], matching)
+    matched, dist = _greedy(preds, truth, matching.mode, matching.classwise)
     coded = _match_table(preds, truth, matched, dist)
     table = coded.assign(image=_decode(pairing["images"], coded["image"]),
                          category=_decode(pairing["classes"], coded["category"]))
@@ -98,7 +119,7 @@ def point_metrics(pred: Dataset, gt: Dataset, **options) -> dict:
         (0.571, 0.5)
     """
     pairing = _pairing(pred, gt)
-    matches, coded = _match_points(pred, gt, pairing, **options)
+    matches, coded = _match_points(pred, gt, pairing, PointMatching(**options))
     n_images = len(pairing["images"])
     per_image = _per_image(coded, n_images)
     totals = {k: int(per_image[k].sum()) for k in ("tp", "fp", "fn")}
@@ -137,9 +158,10 @@ def _predictions(pred: Dataset, codes: tuple, threshold: float | None) -> pd.Dat
     return preds.iloc[order].reset_index(drop=True)
 
 
-def _ground_truth(gt: Dataset, codes: tuple, mode: str, distance: float,
-                  max_distance: float | None, size, reference) -> pd.DataFrame:
+def _ground_truth(gt: Dataset, codes: tuple, matching: PointMatching) -> pd.DataFrame:
     """Ground-truth boxes and points with their centre ``cx, cy`` and match radius."""
+    mode, size, reference = matching.mode, matching.size, matching.reference
+    distance, max_distance = matching.distance, matching.max_distance
     learned = size is not None or reference is not None
     if mode == "box" and learned:
         gt = points_to_boxes(gt, size, reference=reference)
@@ -305,7 +327,8 @@ def _per_image(coded: pd.DataFrame, n_images: int) -> pd.DataFrame:
 def _per_class(coded: pd.DataFrame, n_images: int, classes: np.ndarray) -> pd.DataFrame:
     """The totals and rates per class; counting errors over every image, per class."""
     rows = []
-    for code, part in coded.groupby("category", sort=True):
+    for key, part in coded.groupby("category", sort=True):
+        code = cast(int, key)  # the category column holds integer codes (-1: none)
         per_image = _per_image(part, n_images)
         totals = {k: int(per_image[k].sum()) for k in ("tp", "fp", "fn")}
         errors = (per_image["pred"] - per_image["gt"]).to_numpy(float)

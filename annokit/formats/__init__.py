@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from importlib import import_module
 from pathlib import Path
+from typing import Callable
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import atomic_output
@@ -207,7 +208,8 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, src_format: str | None,
-            dst_format: str, *, transform=None, **options) -> tuple[Dataset, list[str]]:
+            dst_format: str, *, transform: Callable[[Dataset], Dataset] | None = None,
+            **options) -> tuple[Dataset, list[str]]:
     """Read ``src`` and write it as ``dst_format`` at ``dst``; return the dataset and notes.
 
     Each format option goes to the side whose format takes it (``voc_one_based`` to both

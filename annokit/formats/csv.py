@@ -45,7 +45,7 @@ import pandas as pd
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import place_images, safe_relative, shown_text
 from ..labels import to_image_labels
-from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
+from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, NONE, Dataset
 from .layout import fill_unknown_sizes, image_dirs, pick_root, sibling_image_dirs
 from .target import Notes, coordinate_text
 
@@ -130,9 +130,9 @@ def _match(header: list[str], peek: pd.DataFrame, layout: str | None) -> dict | 
             roles[role] = col
     if "file" not in roles:
         return None
-    numbered = sorted((int(m.group(1)), col) for col in header if col not in roles.values()
-                      and (m := LABEL_N.fullmatch(_key(col))))
-    numbered = [col for _, col in numbered]
+    ordered = sorted((int(m.group(1)), col) for col in header if col not in roles.values()
+                     and (m := LABEL_N.fullmatch(_key(col))))
+    numbered = [col for _, col in ordered]
     rest = [c for c in header if c not in roles.values() and c not in numbered]
     text = [c for c in rest if not _all_numeric(peek[c])]
     layout = layout or _guess(roles, numbered, rest, text, peek)
@@ -368,7 +368,7 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _text(values: pd.Series) -> pd.Series:
     """Stripped text as objects, empty cells None."""
     codes, texts = _distinct(values)
-    return pd.Series(np.append(texts, None)[codes], index=values.index, dtype=object)
+    return pd.Series(np.append(texts, NONE)[codes], index=values.index, dtype=object)
 
 
 def _numbers(frame: pd.DataFrame, col: str, reasons: dict[int, str], name: str,
@@ -421,7 +421,7 @@ def _row_images(frame: pd.DataFrame, plan: dict, reasons: dict[int, str]):
         image_of_row = np.full(len(frame), -1, dtype=np.int64)
         image_of_row[file_codes >= 0] = inverse.reshape(-1)
         files = files[unique // (len(splits) + 1)]
-        split_of_image = np.append(splits, None)[unique % (len(splits) + 1) - 1]
+        split_of_image = np.append(splits, NONE)[unique % (len(splits) + 1) - 1]
     first_rows = np.full(len(files), -1, dtype=np.int64)
     rows = np.flatnonzero(image_of_row >= 0)
     first_rows[image_of_row[rows[::-1]]] = rows[::-1]  # reversed: the first row wins
@@ -468,9 +468,11 @@ def _score(frame, plan, reasons) -> np.ndarray:
 
 
 def _annotation_frame(rows: np.ndarray, codes: np.ndarray, kind: str, frame: pd.DataFrame,
-                      plan: dict, extras: bool = True, **columns) -> pd.DataFrame:
-    """One annotation per entry of ``rows`` (source rows), label ``codes``, pass-throughs."""
-    out = pd.DataFrame({"row": rows, "label": codes, "kind": kind, **columns})
+                      plan: dict, columns: dict[str, np.ndarray] | None = None, *,
+                      extras: bool = True) -> pd.DataFrame:
+    """One annotation per entry of ``rows`` (source rows), label ``codes``, ``columns``
+    (score, geometry) and the pass-throughs."""
+    out = pd.DataFrame({"row": rows, "label": codes, "kind": kind, **(columns or {})})
     if extras:
         for col in plan["extras"]:  # a pass-through 'id' is not our id: csv_id
             clash = col in ANNOTATION_SCHEMA or col in ("row", "label")
@@ -508,8 +510,8 @@ def _shapes(frame, plan, reasons, roles: tuple[str, ...], kind: str):
         if "iscrowd" in plan["roles"]:
             crowd = _numbers(frame, plan["roles"]["iscrowd"], reasons, "iscrowd")[0][rows]
             geometry["iscrowd"] = np.nan_to_num(crowd).astype(np.int64)
-    return _annotation_frame(rows, codes[rows], kind, frame, plan, score=score[rows],
-                             **geometry), names
+    return _annotation_frame(rows, codes[rows], kind, frame, plan,
+                             {"score": score[rows], **geometry}), names
 
 
 def _points(frame, plan, reasons):
@@ -528,7 +530,8 @@ def _single(frame, plan, reasons):
     _flag(reasons, has_file & (codes < 0) & ~blank, lambda r: "empty label")
     score = _score(frame, plan, reasons)
     rows = np.flatnonzero(has_file & (codes >= 0))
-    return _annotation_frame(rows, codes[rows], "label", frame, plan, score=score[rows]), names
+    return _annotation_frame(rows, codes[rows], "label", frame, plan,
+                             {"score": score[rows]}), names
 
 
 def _multilabel(frame, plan, reasons):
@@ -692,7 +695,7 @@ def _rows_of(ds: Dataset, kind: str, notes: list[str], layout: str
     others = anns["kind"][~mine].value_counts()
     if len(others):
         notes.append(f"CSV layout {layout!r} holds {PLURAL[kind]} only: "
-                     + ", ".join(f"{n} {PLURAL.get(k, k)}" for k, n in others.items())
+                     + ", ".join(f"{n} {PLURAL.get(str(k), k)}" for k, n in others.items())
                      + " not written")
     anns = anns[mine]
     pos = pd.Index(ds.images["id"]).get_indexer(anns["image_id"])
@@ -764,9 +767,9 @@ def _image_columns(ds: Dataset, pos: np.ndarray, layout: str) -> dict:
     known = img["width"].notna().any() or img["height"].notna().any()
     previous = ds.meta.get("csv") or {}
     if previous.get("layout") == layout and previous.get("roles"):
-        sizes = "width" in previous["roles"] and known
+        sizes = bool("width" in previous["roles"] and known)
     else:
-        sizes = known or layout == "boxes"
+        sizes = bool(known or layout == "boxes")
     if sizes:
         for side in ("width", "height"):
             columns[side] = _cells(img[side].to_numpy(dtype=float, na_value=np.nan)[pos])
@@ -778,25 +781,24 @@ def _image_columns(ds: Dataset, pos: np.ndarray, layout: str) -> dict:
 def _category_names(ds: Dataset, anns: pd.DataFrame) -> np.ndarray:
     names = ds.categories["name"].astype(str).to_numpy(dtype=object)
     at = pd.Index(ds.categories["id"]).get_indexer(anns["category_id"])
-    return np.where(at >= 0, names[np.maximum(at, 0)], None)
+    return np.where(at >= 0, names[np.maximum(at, 0)], NONE)
 
 
 def _extra_columns(frame: pd.DataFrame, schema: dict, notes: list[str], what: str) -> dict:
     """Pass-through columns that a cell can hold (numbers, text, flags); notes on others."""
-    out, dropped = {}, []
+    out: dict[str, list | np.ndarray] = {}
+    dropped: list[str] = []
     for col in frame.columns:
         if col in schema:
             continue
         kind = pd.api.types.infer_dtype(frame[col], skipna=True)
         if kind == "empty":  # nothing in the rows written: no column
             continue
-        if kind in ("integer", "floating", "mixed-integer-float", "decimal", "boolean",
-                    "string"):
-            values = frame[col].to_numpy(dtype=object)
-            values = np.where(frame[col].notna().to_numpy(), values, None)
-            if kind in ("integer", "floating", "mixed-integer-float"):
-                values = _cells(frame[col].to_numpy(dtype=float, na_value=np.nan))
-            out[f"extra:{col}"] = values
+        if kind in ("integer", "floating", "mixed-integer-float"):
+            out[f"extra:{col}"] = _cells(frame[col].to_numpy(dtype=float, na_value=np.nan))
+        elif kind in ("decimal", "boolean", "string"):
+            out[f"extra:{col}"] = np.where(frame[col].notna().to_numpy(),
+                                           frame[col].to_numpy(dtype=object), NONE)
         else:
             dropped.append(str(col))
     if dropped:
@@ -1002,7 +1004,7 @@ def _place(ds: Dataset, out: Path, mode: str, problems: Problems) -> list[str]:
     folders = [out / "images" / s if isinstance(s, str) and s in split_roots else out / "images"
                for s in ds.images["split"]]
     sources = ds.image_paths()
-    destinations = []
+    destinations: list[str | None] = []
     for i, (folder, name) in enumerate(zip(folders, names)):
         if isinstance(name, str) and safe_relative(name):
             destinations.append(os.path.join(folder, name))

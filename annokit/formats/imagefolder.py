@@ -112,7 +112,7 @@ def _has_image(folder: Path) -> bool:
     return False
 
 
-def _split_dirs(root: Path) -> dict[str, Path] | None:
+def _split_dirs(root: Path) -> dict[str | None, Path] | None:
     """{split: folder} when every sub-folder is a split name and some hold class folders.
 
     A flat dataset whose classes happen to be called ``train`` or ``test`` keeps its
@@ -146,7 +146,8 @@ def read(path: Path, *, problems: Problems) -> Dataset:
                           "of class folders: root/<class>/<image>")
     splits = _split_dirs(root)
     parts = splits or {None: root}
-    rows, classes = [], set()
+    rows: list[tuple] = []
+    classes: set[str] = set()
     for split, folder in parts.items():
         rows += _images_in(folder, split)
         classes.update(d.name for d in subdirs(folder))
@@ -175,12 +176,13 @@ def read(path: Path, *, problems: Problems) -> Dataset:
     return Dataset(categories, images, anns, meta)
 
 
-def _images_in(folder: Path, split: str | None) -> list[tuple]:
+def _images_in(folder: Path, split: str | None
+               ) -> list[tuple[int, str | None, str, str | None, str]]:
     """(split order, split, file_name, class or None, path) of every image under ``folder``."""
     order = SPLIT_NAMES.index(split.lower()) if split else 0
-    rows = []
-    with os.scandir(folder) as entries:
-        entries = sorted(entries, key=lambda e: e.name)
+    rows: list[tuple[int, str | None, str, str | None, str]] = []
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
     for entry in entries:
         if entry.name.startswith("."):
             continue
@@ -312,7 +314,7 @@ def _destinations(imgs: pd.DataFrame, label: np.ndarray, count: np.ndarray,
             tail = f"{folders[cat]}/{tail}"
         rel[i] = prefix + tail
     again = pd.Series(rel).duplicated().to_numpy() & keep
-    for i in np.flatnonzero(again):
+    for i in np.flatnonzero(again).tolist():
         problems.skip(FormatError(rel[i], "another image goes to this path; not written",
                                   place=f"image id {imgs['id'].iat[i]}"))
         keep[i] = False

@@ -25,15 +25,19 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import safe_relative
 from ..imagesize import image_size
 from ..progress import track
+
+if TYPE_CHECKING:
+    from ..model import Dataset
 
 # What Ultralytics, torchvision and Pillow open; compared in lower case.
 IMAGE_EXTS = frozenset({".bmp", ".dng", ".gif", ".heic", ".jpeg", ".jpg", ".jpe", ".mpo",
@@ -61,7 +65,7 @@ def is_image(name: str) -> bool:
     return os.path.splitext(base)[1].lower() in IMAGE_EXTS and not base.startswith(".")
 
 
-def scan_images(folder: str | os.PathLike) -> list[str]:
+def scan_images(folder: str | os.PathLike[str]) -> list[str]:
     """Paths of the image files below ``folder``, at any depth, sorted; hidden folders skipped.
 
     Example:
@@ -75,7 +79,7 @@ def scan_images(folder: str | os.PathLike) -> list[str]:
     return found
 
 
-def image_index(folder: str | os.PathLike) -> dict[str, str]:
+def image_index(folder: str | os.PathLike[str]) -> dict[str, str]:
     """{stem: file name} for every image below ``folder`` (relative, forward slashes).
 
     The first file wins when two share a stem (``a.jpg`` and ``a.png``).
@@ -92,7 +96,7 @@ def image_index(folder: str | os.PathLike) -> dict[str, str]:
     return out
 
 
-def subdirs(folder: str | os.PathLike) -> list[Path]:
+def subdirs(folder: str | os.PathLike[str]) -> list[Path]:
     """Visible sub-folders of ``folder`` sorted by name; [] when it cannot be listed."""
     try:
         with os.scandir(folder) as entries:
@@ -190,7 +194,7 @@ def header_sizes(paths: list, problems: Problems | None = None, hint: str = "ima
     return widths, heights, found
 
 
-def unknown_sizes(width, height) -> np.ndarray:
+def unknown_sizes(width: ArrayLike, height: ArrayLike) -> np.ndarray:
     """Mask of sizes that are unknown: missing, not a number, 0 and below, or absurd
     (:data:`MAX_SIDE` and above, infinity)."""
     w = pd.to_numeric(pd.Series(np.asarray(width, dtype=object)), errors="coerce")
@@ -199,7 +203,7 @@ def unknown_sizes(width, height) -> np.ndarray:
     return ~known.to_numpy(dtype=bool)
 
 
-def fill_unknown_sizes(ds) -> None:
+def fill_unknown_sizes(ds: Dataset) -> None:
     """Set each image's unknown width/height (NA, or 0 and below) from its file's header.
 
     Readers call this on the Dataset they build; images that are missing or unreadable
@@ -223,7 +227,7 @@ def fill_unknown_sizes(ds) -> None:
 
 # -- names written as files and folders ---------------------------------------------------
 
-def safe_name(name) -> str:
+def safe_name(name: object) -> str:
     """``name`` as one file or folder name: see the module's policy.
 
     Example:

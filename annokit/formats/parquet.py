@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     """
     _, pq = _pyarrow()
     out.mkdir(parents=True)
-    meta = {"annokit_parquet": SCHEMA_VERSION, "dtypes": {}, "json_columns": {}}
+    meta: dict[str, Any] = {"annokit_parquet": SCHEMA_VERSION, "dtypes": {}, "json_columns": {}}
     for name in TABLES:
         frame = getattr(ds, name)
         table, dtypes, json_columns = _to_arrow(frame, name)
@@ -196,8 +197,8 @@ def _image_locations(ds: Dataset, out: Path, images: str, problems: Problems,
                                   f"{PLACED[images]}", place="images"))
     by_split = bool(split_roots)
     # a split becomes a folder name: made safe as every writer does ('../x' stays inside)
-    folder_of = safe_split_names(pd.Series(list(split_roots), dtype=object), notes)
-    folder_of = dict(zip(split_roots, folder_of))
+    safe_names = safe_split_names(pd.Series(list(split_roots), dtype=object), notes)
+    folder_of = dict(zip(split_roots, safe_names))
     folders = ds.images["split"].map(lambda s: f"{IMAGES_DIR}/{folder_of[s]}" if by_split and
                                      isinstance(s, str) and s in split_roots else IMAGES_DIR)
     destinations = pd.Series([str(out / f / n) if ok else None
@@ -239,7 +240,7 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
     if path.is_file():
         path = path.parent
     meta = _read_meta(path / META_FILE)
-    frames = {}
+    frames: dict[str, pd.DataFrame | None] = {}
     for name in TABLES:
         file = path / f"{name}.parquet"
         if name == "categories" and not file.exists():
@@ -321,7 +322,7 @@ def _restore(frame: pd.DataFrame, name: str, meta: dict, file: Path) -> pd.DataF
 
 
 def _decode_json(values: pd.Series, file: Path, col: str) -> pd.Series:
-    out = []
+    out: list[object] = []
     for row, text in enumerate(values.tolist()):
         if not isinstance(text, str):  # a null, read back as None, NA or NaN
             out.append(None)
@@ -344,7 +345,7 @@ def _as_dtype(values: pd.Series, dtype: str) -> pd.Series:
     try:
         if dtype in ("int64", "int32", "bool") and values.isna().any():
             return values  # a null where the writer had none: keep the nullable dtype
-        return values.astype(dtype)
+        return values.astype(pd.api.types.pandas_dtype(dtype))
     except (TypeError, ValueError):
         return values
 

@@ -74,7 +74,7 @@ def refuse_unholdable(ds: Dataset, format: str) -> None:
         return
     able = [f for f, held in AS_THEY_ARE.items()
             if f != format and set(kinds.index) <= set(held)]
-    what = ", ".join(f"{n} {_plural(k, n)}" for k, n in kinds.items())
+    what = ", ".join(f"{n} {_plural(str(k), n)}" for k, n in kinds.items())
     raise AnnokitError(f"{format} cannot hold any of the {int(kinds.sum())} annotations "
                        f"({what}): nothing written; write {' or '.join(sorted(able))} instead")
 
@@ -93,7 +93,7 @@ def dropped_note(kinds: pd.Series, format: str) -> str | None:
     if not len(lost):
         return None
     held = " and ".join(_plural(k, 2) for k in HOLDS[format])
-    what = " and ".join(f"{n} {_plural(k, n)}" for k, n in lost.items())
+    what = " and ".join(f"{n} {_plural(str(k), n)}" for k, n in lost.items())
     return f"{NAMES[format]} holds {held} only: {what} dropped"
 
 
@@ -230,7 +230,7 @@ def _plain_decimal(value: float) -> str:
     return np.format_float_positional(value, trim="-")
 
 
-def make_class_folders(out: Path, paths) -> None:
+def make_class_folders(out: Path, paths: Iterable[str]) -> None:
     """Make the folders that hold ``paths`` (relative to ``out``), and no others.
 
     torchvision's ``ImageFolder`` refuses a class folder with no image in it, so a class

@@ -199,7 +199,7 @@ def _parse(data: Any, file: Path, problems: Problems
 CHUNK = 50_000  # records parsed at a time: ~30 MB of dicts at COCO's size
 
 
-def _sections(raw: bytes) -> dict[str, msgspec.Raw] | None:
+def _sections(raw: bytes | mmap.mmap) -> dict[str, msgspec.Raw] | None:
     """The top-level values of a JSON object, unparsed; None when ``raw`` is not a valid JSON
     object (a results list, NaN, malformed JSON: the whole-document path names the problem)."""
     try:
@@ -285,7 +285,7 @@ def _stacked(chunks: list[tuple[list[dict], pd.DataFrame]], known: set[str]) -> 
     if len(frames) == 1:
         return frames[0]
     columns = _extras_order([f.columns for f in frames], chunks[0][0][:1], known)
-    data = {}
+    data: dict[str, np.ndarray | pd.Series] = {}
     for c in columns:
         parts = [f[c] for f in frames if c in f]
         if len({p.dtype for p in parts}) == 1 and parts[0].dtype == np.float64:
@@ -315,7 +315,8 @@ def _extras_order(columns: list[pd.Index], first: list[dict], known: set[str]) -
 def _as_objects(values: pd.Series) -> np.ndarray:
     if values.dtype == object:
         return values.to_numpy()
-    return values.to_numpy(dtype=object, na_value=None)
+    # na_value=None (nulls become None) is documented pandas; pandas-stubs type it as a scalar
+    return values.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
 
 
 def _records(value: Any, section: str, file: Path) -> tuple[list[dict], dict[int, str]]:
@@ -718,7 +719,10 @@ def _segmentation_box(seg: Any) -> tuple[float, float, float, float]:
     from pycocotools import mask
 
     rle = _rle(seg)
-    return (np.nan,) * 4 if rle is None else tuple(float(v) for v in mask.toBbox(rle))
+    if rle is None:
+        return (np.nan,) * 4
+    x, y, w, h = (float(v) for v in mask.toBbox(rle))
+    return x, y, w, h
 
 
 def _rle(seg: dict) -> dict | None:

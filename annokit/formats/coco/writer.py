@@ -5,7 +5,7 @@ import math
 import os
 from itertools import compress
 from pathlib import Path
-from typing import Any, Callable
+from typing import AbstractSet, Any, Callable
 
 import numpy as np
 import orjson
@@ -271,7 +271,7 @@ def _annotation_dicts(anns: pd.DataFrame, images: pd.DataFrame) -> list[dict]:
     return dicts
 
 
-def _extra_columns(frame: pd.DataFrame, schema: dict, handled: set[str] = frozenset()
+def _extra_columns(frame: pd.DataFrame, schema: dict, handled: AbstractSet[str] = frozenset()
                    ) -> list[str]:
     return [c for c in frame.columns if c not in schema and c not in handled and c != "split"]
 
@@ -283,13 +283,13 @@ def _add_columns(dicts: list[dict], frame: pd.DataFrame, columns: list[str]) -> 
         present = values.notna().to_numpy()
         if not present.any():
             continue
-        values = values.astype(object).tolist() if values.dtype.kind not in "iufb" \
+        cells = values.astype(object).tolist() if values.dtype.kind not in "iufb" \
             else values.tolist()
         if present.all():
-            for d, v in zip(dicts, values):
+            for d, v in zip(dicts, cells):
                 d[col] = v
         else:
-            for d, v in zip(compress(dicts, present), compress(values, present)):
+            for d, v in zip(compress(dicts, present), compress(cells, present)):
                 d[col] = v
 
 
