@@ -6,13 +6,9 @@
                 (float64, absolute pixels, COCO's continuous convention), iscrowd,
                 segmentation (polygons, RLE or None), score (NaN for ground truth),
                 + pass-through columns (VOC ``difficult``, COCO extras, ...)
-``meta``        what a format carries that is not an annotation (``meta['coco']``,
-                ``meta['voc']``, ``meta['yolo']``...), where the images are
-                (``image_root``, ``split_roots``), what the reader skipped (``skipped``),
-                ``source_format``, ``source_path`` (the file or folder read), and images the
-                source listed in two splits (``split_overlaps``); ``image_files`` (image id ->
-                absolute path) and ``image_folders`` (never replaced by a writer) for images
-                gathered from several roots (a merge).
+``meta``        a :class:`Meta`: the keys are declared there, each with what it holds
+                (where the images are, what the reader skipped, what a format carries
+                that is not an annotation, what split/rebalance/crops did).
 
 Ids are kept as the source wrote them (formats without ids number from 1); writers
 renumber annotation ids only where the target forbids them (0 or repeated in COCO).
@@ -23,6 +19,7 @@ except the (rare) segmentation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -31,6 +28,37 @@ from .errors import AnnokitError
 from .fileio import confined
 
 KINDS = ("box", "point", "label")
+
+
+class Meta(TypedDict, total=False):
+    """The keys ``Dataset.meta`` may hold: every one a reader, writer or command uses.
+
+    A new key is declared here first (mypy and tests/test_model.py hold the code to this
+    list), so the next reader of the code finds what each means in one place.
+    """
+
+    # what was read
+    source_format: str            # the format name ('coco', 'voc', ...)
+    source_path: str              # the file or folder read, absolute (FiftyOne protects it)
+    skipped: list[str]            # records the reader skipped, one line each ("file:place: why")
+    read_notes: list[str]         # what the reader worked out for itself, said once
+    split_overlaps: Any           # images the source listed in two splits
+    # where the images are
+    image_root: str | None        # the folder ``file_name`` is relative to
+    split_roots: dict[str, str]   # split -> its image folder, where splits live apart
+    image_files: dict[int, str]   # image id -> absolute path: images gathered from several
+    #                               roots (a merge), never resolved against image_root
+    image_folders: list[str]      # every folder images came from: no writer replaces them
+    # what a format carries that is not an annotation (the writer of the same format
+    # gives it back; each format's module documents its own dict)
+    coco: dict[str, Any]          # info, licenses, the other top-level keys, per-file parts
+    voc: dict[str, Any]           # per-file <folder>, <source>, <segmented>, ImageSets lists
+    yolo: dict[str, Any]          # data.yaml keys, the task, Darknet obj.data
+    csv: dict[str, Any]           # the layout and delimiter read
+    # what a command did to this dataset
+    split_info: dict[str, Any]    # ratios or folds, seed, groups, notes (annokit split)
+    rebalance_info: dict[str, Any]  # method, seed, counts before and after, notes
+    crops: dict[str, Any]         # boxes, crops written, notes (detection -> crops)
 
 # A missing cell of an object column is None. numpy takes this 0-d object array wherever it
 # takes a bare None as a fill (``np.where(ok, names, NONE)``, ``np.append(names, NONE)[codes]``
@@ -161,17 +189,18 @@ class Dataset:
     categories: pd.DataFrame
     images: pd.DataFrame
     annotations: pd.DataFrame
-    meta: dict
+    meta: Meta
 
     def __init__(self, categories: pd.DataFrame | None = None,
                  images: pd.DataFrame | None = None,
-                 annotations: pd.DataFrame | None = None, meta: dict | None = None) -> None:
+                 annotations: pd.DataFrame | None = None, meta: Meta | dict | None = None) -> None:
         # a table may be None or lack columns: each field holds the conformed DataFrame
         self.categories = _conform(categories, CATEGORY_SCHEMA, "categories")
         _refuse_surrogates(self.categories)
         self.images = _conform(images, IMAGE_SCHEMA, "images")
         self.annotations = _conform(annotations, ANNOTATION_SCHEMA, "annotations")
-        self.meta = {} if meta is None else meta
+        # a reader may hand a plain dict: its keys are checked where they are written
+        self.meta = Meta() if meta is None else meta  # type: ignore[assignment]
 
     # -- looking at it -------------------------------------------------------
     def __len__(self) -> int:

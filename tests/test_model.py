@@ -1,9 +1,14 @@
 """The Dataset model: core columns and dtypes, repr, summary, image paths."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
+import annokit
 from annokit import Dataset
+from annokit.split import split as split_dataset
+from conftest import ROOT
 
 
 def small():
@@ -72,3 +77,31 @@ def test_frames_are_writable():
     ds.categories.loc[0, "name"] = "kitten"
     assert ds.images["split"].tolist()[:2] == ["test", "train"]
     assert ds.annotations["x"].iloc[0] == 5.0 and ds.categories["name"].iloc[0] == "kitten"
+
+
+# -- meta: every key declared in model.Meta ----------------------------------------------
+
+META_ACCESS = re.compile(r"""\.meta(?:\[|\.get\(|\.setdefault\(|\.pop\()\s*["'](\w+)["']""")
+
+
+def test_every_meta_key_the_code_names_is_declared():
+    from annokit.model import Meta
+
+    named = {m.group(1): path.name for path in (ROOT / "annokit").rglob("*.py")
+             for m in META_ACCESS.finditer(path.read_text())}
+    assert named, "the pattern found no meta access at all"
+    undeclared = {k: f for k, f in named.items() if k not in Meta.__annotations__}
+    assert not undeclared, f"declare these in annokit.model.Meta: {undeclared}"
+
+
+@pytest.mark.filterwarnings("ignore:images moved between split folders")
+@pytest.mark.parametrize("source", ["coco/basic/annotations.json", "coco/splits", "shapes/voc",
+                                    "voc/splits", "csv/label.csv", "csv/points.csv"])
+def test_every_meta_key_a_reader_sets_is_declared(source):
+    from annokit.model import Meta
+
+    ds = annokit.read(ROOT / "fixtures" / source)
+    split = split_dataset(ds, ratios=(0.5, 0.5), names=("a", "b"), seed=0)
+    for made in (ds, split):
+        assert set(made.meta) <= set(Meta.__annotations__), set(made.meta) - set(
+            Meta.__annotations__)
