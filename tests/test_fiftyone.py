@@ -124,6 +124,24 @@ def test_import_annokit_stays_light():
     assert out.split() == ["False", "False"]
 
 
+def test_the_fo_fixture_restores_the_environment_when_it_skips(tmp_path):
+    """fiftyone imported before the session could name its database: the ``fo`` fixture
+    skips, stops the mongod it started, and the tests after it see none of its settings."""
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_env.py").write_text(
+        "import os\n"
+        "import fiftyone  # imported first: the fixture cannot name the database\n\n\n"
+        "def test_uses(fo):\n    pass\n\n\n"
+        "def test_after():\n"
+        "    assert [k for k in os.environ if k.startswith('FIFTYONE_')] == []\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIFTYONE_")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-rs", str(tmp_path / "test_env.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert "1 passed, 1 skipped" in done.stdout, done.stdout + done.stderr
+    assert "imported before this session could give it a private database" in done.stdout
+
+
 # -- building -----------------------------------------------------------------------------
 
 def test_bccd_with_planted_findings_and_scores(fo, bccd):

@@ -33,9 +33,11 @@ Modules, one concern each (none imports FiftyOne until a function runs):
 ``fields``, ``files``  names shared both ways; which image files cannot be opened
 
 Samples are written in bulk: plain documents in FiftyOne's stored layout, inserted in
-batches through the one FiftyOne internal annokit uses (``store._insert_documents``; its
+batches through FiftyOne internals kept in one function (``store._insert_documents``; its
 docstring says what it is measured to save). ``bulk=False`` takes FiftyOne's public
-``add_samples`` path instead; the tests check that both give the same dataset.
+``add_samples`` path instead; the tests check that both give the same dataset. The only
+other call below FiftyOne's public API deletes a dataset whose creation a signal cut short
+(``database._delete_stored``).
 """
 from .app import close_app, exposure_warning, launch, serve
 from .build import to_fiftyone
