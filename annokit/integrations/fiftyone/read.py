@@ -64,7 +64,7 @@ def from_fiftyone(fo_dataset, *, label_field: str = GT) -> Dataset:
     images = images.iloc[order].drop(columns=["filepath", "_sample", "_special"]
                                      ).reset_index(drop=True)
     if not len(anns):
-        return Dataset(categories, images, None, meta)
+        return Dataset(categories, images, meta=meta)
     sample_rank = pd.Series(np.arange(len(order)), index=samples)
     anns = anns.assign(_order=anns["_sample"].map(sample_rank)).sort_values(
         ["_order", "_k"], kind="stable").drop(columns=["_order", "_k", "_sample"])

@@ -70,7 +70,7 @@ def annotation_table(ds: Dataset, images: pd.DataFrame, findings,
     on_placed = a["image_id"].isin(images["id"]).to_numpy()
     placed = on_placed & (~spatial | (w > 0) & (h > 0))
     lost = a.loc[on_placed & ~placed, "image_id"].value_counts(sort=False)
-    files = images.drop_duplicates("id").set_index("id")["file_name"]
+    files = images.drop_duplicates("id").set_index("id")["file_name"].to_dict()
     notes = [f"{files[i]}: image size unknown (is the image there?); its {n} objects left out"
              for i, n in lost.items()]
     table = pd.DataFrame({
@@ -87,14 +87,14 @@ def annotation_table(ds: Dataset, images: pd.DataFrame, findings,
         table[col] = scored[col] if scored is not None else None
     table["suggested_label"] = None if scored is None else pd.Series(
         scored["suggested_category_id"]).map(names).to_numpy(object)
-    table["attrs"] = _attribute_dicts(a)
+    table["attrs"] = pd.Series(_attribute_dicts(a), index=table.index, dtype=object)
     return table[placed].reset_index(drop=True), notes
 
 
 def _annotation_tags(a: pd.DataFrame, findings, scored) -> list[list[str]]:
     """Per annotation: ``annokit:<check>`` for each check that flagged it, and
     ``annokit:issue:<type>`` for the scorer's issue."""
-    tags = [[] for _ in range(len(a))]
+    tags: list[list[str]] = [[] for _ in range(len(a))]
     if findings is not None and len(findings):
         flagged = findings.dropna(subset=["annotation_id"]).drop_duplicates(
             ["annotation_id", "check"])
