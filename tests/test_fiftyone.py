@@ -142,6 +142,20 @@ def test_the_fo_fixture_restores_the_environment_when_it_skips(tmp_path):
     assert "imported before this session could give it a private database" in done.stdout
 
 
+def test_the_fiftyone_tested_is_within_the_extras_bound(fo):
+    """The bulk insert uses FiftyOne internals (store._insert_documents): the ``fiftyone``
+    extra allows only the versions these tests ran on."""
+    from packaging.requirements import Requirement
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["fiftyone"]
+    bound = next(Requirement(r) for r in extra if Requirement(r).name == "fiftyone")
+    assert bound.specifier.contains(fo.__version__), (fo.__version__, str(bound))
+    assert any(s.operator == "<" for s in bound.specifier), "an upper bound"
+
+
 # -- building -----------------------------------------------------------------------------
 
 def test_bccd_with_planted_findings_and_scores(fo, bccd):
