@@ -511,6 +511,22 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def not_regular(path: str | os.PathLike) -> str | None:
+    """What ``path`` is, in :func:`open_regular`'s words, when it exists and is not a regular
+    file; None for a regular file or nothing there (a stat, never an open: a FIFO cannot
+    hang it).
+
+    Example:
+        >>> not_regular("/dev/null"), not_regular("/no/such/file")
+        ('a character device', None)
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return None if stat.S_ISREG(mode) else _kind(mode)
+
+
 def open_regular(path: str | os.PathLike, *, limit: int | None = None,
                  what: str = "file") -> BinaryIO:
     """Open ``path`` for binary reading when it is a regular file of at most ``limit`` bytes.

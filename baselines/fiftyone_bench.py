@@ -10,6 +10,8 @@ once, before the timed runs, so every run pays a warm connection only):
     synthetic   convert_bench.py's synthetic COCO set (N images, ~7.3 boxes each, COCO's 80
                 classes), images hard-linked:
                 annokit    ``annokit.read(coco json)`` + ``annokit.to_fiftyone(ds, name)``
+                annokit-public  the same with ``bulk=False``: ``fo.Sample.from_dict`` +
+                           ``add_samples``, FiftyOne's public API only
                 fiftyone   ``fo.Dataset.from_dir(dataset_type=fo.types.COCODetectionDataset,
                            data_path=images, labels_path=json)``
 
@@ -19,6 +21,7 @@ its time. Results go to baselines/fiftyone_results.json (merged by key).
 Example:
     .venv/bin/python baselines/fiftyone_bench.py --bccd
     nohup .venv/bin/python baselines/fiftyone_bench.py --n 50000 > baselines/_work/fo.log 2>&1 &
+    .venv/bin/python baselines/fiftyone_bench.py --n 5000 --tools annokit,annokit-public
 """
 from __future__ import annotations
 
@@ -93,6 +96,15 @@ print("BUILD", time.perf_counter() - t)
 assert len(fo_ds) == {n} and fo_ds.count("ground_truth.detections") == len(ds.annotations)
 fo_ds.delete()
 """,
+    "annokit-public": """
+import time, annokit
+ds = annokit.read({labels!r}, "coco", image_root={images!r})
+t = time.perf_counter()
+fo_ds = annokit.to_fiftyone(ds, "bench-annokit-public", overwrite=True, bulk=False)
+print("BUILD", time.perf_counter() - t)
+assert len(fo_ds) == {n} and fo_ds.count("ground_truth.detections") == len(ds.annotations)
+fo_ds.delete()
+""",
     "fiftyone": """
 import fiftyone as fo
 fo_ds = fo.Dataset.from_dir(dataset_type=fo.types.COCODetectionDataset, data_path={images!r},
@@ -118,7 +130,8 @@ def run(tool: str, **values) -> dict:
         raise SystemExit(f"{tool} failed:\n{err[-3000:]}")
     extra = dict(line.split(" ", 1) for line in out.splitlines()
                  if line.startswith(("BUILD", "BOXES", "CONNECT")))
-    result = {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024),
+    result = {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+              "peak_rss_mb": round(usage.ru_maxrss / 1024),
               "load_before": [round(v, 2) for v in load_before],
               "load_after": [round(v, 2) for v in os.getloadavg()]}
     if "BUILD" in extra:

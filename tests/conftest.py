@@ -179,7 +179,8 @@ def _private_mongod(folder: Path):
 @pytest.fixture(scope="session")
 def fo(tmp_path_factory):
     """The real fiftyone module on a private database (its own ``mongod`` where FiftyOne
-    bundles one); dropped at the end of the session."""
+    bundles one); dropped at the end of the session. The environment it sets is restored
+    however the session ends, a skip included."""
     import importlib.util
 
     if importlib.util.find_spec("fiftyone") is None:
@@ -189,34 +190,64 @@ def fo(tmp_path_factory):
     env = {"FIFTYONE_DATABASE_DIR": str(folder),
            "FIFTYONE_DATABASE_NAME": name, "FIFTYONE_DO_NOT_TRACK": "true",
            "FIFTYONE_DATABASE_VALIDATION": "false", "FIFTYONE_SHOW_PROGRESS_BARS": "false"}
+    old = {k: os.environ.get(k) for k in [*env, "FIFTYONE_DATABASE_URI"]}
     mongod, uri = (None, None) if os.environ.get("FIFTYONE_DATABASE_URI") else \
         _private_mongod(folder)
     if uri:
         env["FIFTYONE_DATABASE_URI"] = uri  # the subprocesses the tests start use it too
-    old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        import fiftyone
-    except ImportError:
-        pytest.skip("fiftyone is not installed (pip install -e '.[fiftyone]'; CI installs it)")
+        yield _fiftyone_on(name)
+    finally:
+        _stop(mongod)
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _fiftyone_on(name: str):
+    """fiftyone, its database called ``name`` started; skip when fiftyone was imported
+    before the environment could name it."""
+    import fiftyone
+
     if fiftyone.config.database_name != name:
-        if mongod is not None:
-            mongod.kill()
         pytest.skip("fiftyone was imported before this session could give it a private "
                     "database")
     fiftyone.list_datasets()  # starts MongoDB
-    yield fiftyone
-    fiftyone.close_app()
-    from fiftyone.core.odm import database
+    return fiftyone
 
-    fiftyone.delete_datasets("*")
-    database.get_db_client().drop_database(name)
+
+def _stop(mongod) -> None:
+    """Drop this session's database (if FiftyOne started) and stop its ``mongod``."""
+    import sys
+
+    fiftyone = sys.modules.get("fiftyone")
+    name = os.environ.get("FIFTYONE_DATABASE_NAME")
+    if fiftyone is not None and fiftyone.config.database_name == name:
+        from fiftyone.core.odm import database
+
+        fiftyone.close_app()
+        fiftyone.delete_datasets("*")
+        database.get_db_client().drop_database(name)
+        if mongod is not None:
+            database._disconnect()
     if mongod is not None:
-        database._disconnect()
         mongod.terminate()
         mongod.wait(timeout=60)
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+
+
+@pytest.fixture
+def victim(tmp_path):
+    """Three BCCD images with their VOC files, copied under ``tmp_path/victim``: a dataset
+    the test may lose (tests/test_fiftyone.py, tests/hostile/test_hostile_fiftyone.py)."""
+    import shutil
+
+    src = shared_dataset("bccd", "BCCD")
+    root = tmp_path / "victim"
+    for folder, suffix in (("Annotations", ".xml"), ("JPEGImages", ".jpg")):
+        (root / folder).mkdir(parents=True)
+        for k in range(3):
+            shutil.copy(src / folder / f"BloodImage_0000{k}{suffix}", root / folder)
+    return root

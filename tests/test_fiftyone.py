@@ -96,13 +96,25 @@ def test_missing_fiftyone_names_the_extra(monkeypatch):
                                      "pip install 'annokit[fiftyone]'")
 
 
-def test_docstring_examples():
+@pytest.mark.parametrize("module", ["app", "build", "database", "documents", "fields", "files",
+                                    "provenance", "tables"])
+def test_docstring_examples(module):
     import doctest
+    import importlib
 
-    from annokit.integrations import fiftyone as bridge
-
+    bridge = importlib.import_module(f"annokit.integrations.fiftyone.{module}")
     result = doctest.testmod(bridge, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_package_keeps_its_public_names():
+    """The split into modules kept what annokit, the CLI and users import."""
+    from annokit.integrations import fiftyone as bridge
+
+    for name in bridge.__all__:
+        assert getattr(bridge, name) is not None, name
+    assert annokit.to_fiftyone is bridge.to_fiftyone
+    assert annokit.from_fiftyone is bridge.from_fiftyone
 
 
 def test_import_annokit_stays_light():
@@ -110,6 +122,38 @@ def test_import_annokit_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_fo_fixture_restores_the_environment_when_it_skips(tmp_path):
+    """fiftyone imported before the session could name its database: the ``fo`` fixture
+    skips, stops the mongod it started, and the tests after it see none of its settings."""
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_env.py").write_text(
+        "import os\n"
+        "import fiftyone  # imported first: the fixture cannot name the database\n\n\n"
+        "def test_uses(fo):\n    pass\n\n\n"
+        "def test_after():\n"
+        "    assert [k for k in os.environ if k.startswith('FIFTYONE_')] == []\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIFTYONE_")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-rs", str(tmp_path / "test_env.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert "1 passed, 1 skipped" in done.stdout, done.stdout + done.stderr
+    assert "imported before this session could give it a private database" in done.stdout
+
+
+def test_the_fiftyone_tested_is_within_the_extras_bound(fo):
+    """The bulk insert uses FiftyOne internals (store._insert_documents): the ``fiftyone``
+    extra allows only the versions these tests ran on."""
+    from packaging.requirements import Requirement
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["fiftyone"]
+    bound = next(Requirement(r) for r in extra if Requirement(r).name == "fiftyone")
+    assert bound.specifier.contains(fo.__version__), (fo.__version__, str(bound))
+    assert any(s.operator == "<" for s in bound.specifier), "an upper bound"
 
 
 # -- building -----------------------------------------------------------------------------
@@ -243,16 +287,16 @@ def test_bulk_documents_equal_fiftyones_own(fo, bccd):
         if field.split(".")[-1] not in skip:
             assert bulk.values(field) == public.values(field), field
     assert len(leaves) > 25
-    raw = bulk._sample_collection.find_one({}, {"_id": 0, "_dataset_id": 0, "_rand": 0})
-    own = public._sample_collection.find_one({}, {"_id": 0, "_dataset_id": 0, "_rand": 0})
-    assert _shape(raw) == _shape(own)
+    # the stored documents, as FiftyOne serialises them (public: Sample.to_mongo_dict)
+    for raw, own in zip(bulk.iter_samples(), public.iter_samples()):
+        assert _shape(raw.to_mongo_dict()) == _shape(own.to_mongo_dict())
 
 
 def _shape(doc):
     """A document's keys and value types, ids and times left out."""
     if isinstance(doc, dict):
         return {k: _shape(v) for k, v in doc.items()
-                if k not in ("_id", "created_at", "last_modified_at")}
+                if k not in ("_id", "_dataset_id", "_rand", "created_at", "last_modified_at")}
     if isinstance(doc, list):
         return [_shape(v) for v in doc]
     return type(doc).__name__
@@ -760,18 +804,6 @@ def test_names_fiftyone_cannot_take_are_one_line(fo, bccd):
 
 
 # -- export never writes over or into what built the dataset (item 2) ------------------------
-
-@pytest.fixture
-def victim(tmp_path):
-    """Three BCCD images with their VOC files, copied: a dataset the test may lose."""
-    src = shared_dataset("bccd", "BCCD")
-    root = tmp_path / "victim"
-    for folder, suffix in (("Annotations", ".xml"), ("JPEGImages", ".jpg")):
-        (root / folder).mkdir(parents=True)
-        for k in range(3):
-            shutil.copy(src / folder / f"BloodImage_0000{k}{suffix}", root / folder)
-    return root
-
 
 def _tree(root: Path) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))

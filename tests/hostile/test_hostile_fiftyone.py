@@ -8,8 +8,8 @@ import json
 import os
 import shutil
 import signal
-import sys
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,15 +23,10 @@ SLOW_START = 180  # s: a subprocess starts FiftyOne and joins its MongoDB (slow 
 
 
 @pytest.fixture
-def case(tmp_path):
-    """A VOC dataset of three BCCD images and their XML files, copied: one the case may lose."""
-    src = shared_dataset("bccd", "BCCD")
-    root = tmp_path / "victim"
-    for folder, suffix in (("Annotations", ".xml"), ("JPEGImages", ".jpg")):
-        (root / folder).mkdir(parents=True)
-        for k in range(3):
-            shutil.copy(src / folder / f"BloodImage_0000{k}{suffix}", root / folder)
-    return tmp_path
+def case(victim):
+    """The folder holding conftest's ``victim`` (three BCCD images and their VOC files,
+    copied): the commands run there and name it ``victim``."""
+    return victim.parent
 
 
 def _run(*args, cwd: Path):
