@@ -22,8 +22,8 @@ def provenance(ds: Dataset, predictions: Dataset | None, scores) -> dict:
         return None if path is None else os.path.realpath(os.fspath(path))
 
     roots = [ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values()]
-    sources = ds.meta.get("source_path")
-    sources = sources if isinstance(sources, (list, tuple)) else [sources]
+    source = ds.meta.get("source_path")  # a str; a list from older code is taken too
+    sources = list(source) if isinstance(source, (list, tuple)) else [source]
     return {"annotations": [real(p) for p in sources if p],
             "image_roots": sorted({real(p) for p in roots if p}),
             "predictions": real(predictions.meta.get("source_path"))
