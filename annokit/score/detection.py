@@ -191,15 +191,16 @@ def _apply_offsets(box: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.hstack([centre - size / 2, size])
 
 
-def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str], pretrained=None
-            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str], pretrained=None,
+            with_candidates: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Out-of-fold per-box type qualities and scored overlooked candidates (classic).
 
     ``folds`` gives each image's fold. Returns (per annotation row: the type qualities and
-    suggestions, indexed by annotation position; candidates: pos, x, y, w, h, code, prob).
+    suggestions, indexed by annotation position; candidates: pos, x, y, w, h, code, prob;
+    none without ``with_candidates``, when another family looks for missed objects).
     """
     boxes, classes = box_table(ds)
-    table = featurise(ds, boxes, seed, skipped, pretrained=pretrained)
+    table = featurise(ds, boxes, seed, skipped, with_candidates, pretrained)
     k = len(classes)
     scores = _empty_box_scores(len(ds.annotations))
     if table is None:
@@ -227,8 +228,10 @@ def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str], pretr
     gt = kind == "gt"
     _fill_box_scores(scores, table[gt], probs[gt], offsets[gt], classes)
     cand = kind == "candidate"
-    return _calibrated(scores, table, probs, label, classes, seed, boxes,
-                       _candidates(table[cand], probs[cand, :k], classes))
+    # P(object) of a candidate: its object score against the annotated boxes' own
+    chance = calibrate.object_probability(probs[cand, :k].sum(axis=1), probs[gt, :k].sum(axis=1))
+    found = _candidates(table[cand], probs[cand, :k], classes, chance)
+    return _calibrated(scores, table, probs, label, classes, seed, boxes, found)
 
 
 def _calibrated(scores, table, probs, label, classes, seed, boxes, found):
@@ -246,7 +249,8 @@ def _calibrated(scores, table, probs, label, classes, seed, boxes, found):
     scores.loc[rows, "issue"] = judged["issue"]
     need = calibrate.typical(probs[gt][np.arange(gt.sum()), code[gt]], code[gt], k)
     found_need = need[pd.Index(classes).get_indexer(found["category_id"])]
-    return scores, calibrate.keep_candidates(found, found["sure"].to_numpy(), found_need, boxes)
+    return scores, calibrate.keep_candidates(found, found["sure"].to_numpy(), found_need, boxes,
+                                             found.get("chance"))
 
 
 def _empty_box_scores(n: int) -> pd.DataFrame:
@@ -286,9 +290,10 @@ def _fill_box_scores(scores: pd.DataFrame, gt: pd.DataFrame, probs: np.ndarray,
     scores.loc[rows, ["suggested_x", "suggested_y", "suggested_w", "suggested_h"]] = moved
 
 
-def _candidates(cand: pd.DataFrame, objects: np.ndarray, classes: np.ndarray) -> pd.DataFrame:
+def _candidates(cand: pd.DataFrame, objects: np.ndarray, classes: np.ndarray,
+                chance: np.ndarray | None = None) -> pd.DataFrame:
     """Candidates worth showing: object probability >= MIN_OBJECT, non-overlapping, the
-    MAX_CANDIDATES best per image."""
+    MAX_CANDIDATES best per image. ``chance``: the calibrated P(object) of each."""
     if not len(cand):
         return _empty_candidates()
     out = pd.DataFrame({"pos": cand["pos"].to_numpy(), "x": cand["x"].to_numpy(),
@@ -296,6 +301,8 @@ def _candidates(cand: pd.DataFrame, objects: np.ndarray, classes: np.ndarray) ->
                         "h": cand["h"].to_numpy(),
                         "category_id": classes[objects.argmax(axis=1)],
                         "object": objects.sum(axis=1), "sure": objects.max(axis=1)})
+    if chance is not None:
+        out["chance"] = chance
     return suppress(out[out["object"] >= MIN_OBJECT])
 
 
@@ -378,13 +385,30 @@ def from_predictions(ds: Dataset, pred: Dataset, *, min_score: float = 0.05
                                        "w": pb[free, 2], "h": pb[free, 3],
                                        "category_id": mine["category_id"].to_numpy()[free],
                                        "object": mine["score"].to_numpy()[free]}))
+    detected = np.zeros(len(scores))  # the detector's score of each annotated object
     if parts:
         table = pd.concat(parts)
         rows = table.index.to_numpy()
+        detected[rows] = table.pop("detected").to_numpy()
         for col in table.columns:
             scores.loc[rows, col] = table[col].to_numpy()
     cand = suppress(pd.concat(cands, ignore_index=True)) if cands else _empty_candidates()
-    return scores, cand
+    return scores, _sure_candidates(cand, detected[boxes["row"].to_numpy()], boxes, classes)
+
+
+def _sure_candidates(cand: pd.DataFrame, detected: np.ndarray, boxes: pd.DataFrame,
+                     classes: np.ndarray) -> pd.DataFrame:
+    """A detector's candidates with a calibrated P(object) (``chance``: its score against
+    its scores of the annotated objects, ``detected``), shown as the classic ones are: as
+    sure as it is of a typical annotated object of the class, clear of annotated boxes,
+    within the review budget."""
+    if not len(cand):
+        return cand
+    cand = cand.assign(chance=calibrate.object_probability(cand["object"].to_numpy(), detected))
+    need = calibrate.typical(detected, boxes["code"].to_numpy(np.int64), len(classes))
+    code = pd.Index(classes).get_indexer(cand["category_id"])
+    return calibrate.keep_candidates(cand, cand["object"].to_numpy(), need[code], boxes,
+                                     cand["chance"].to_numpy())
 
 
 def _image_prediction_scores(group: pd.DataFrame, mine: pd.DataFrame | None,
@@ -394,8 +418,8 @@ def _image_prediction_scores(group: pd.DataFrame, mine: pd.DataFrame | None,
     cls = classes[group["code"].to_numpy()]
     out = pd.DataFrame({"swap_quality": np.full(n, 0.5), "badloc_quality": np.zeros(n),
                         "spurious_quality": np.zeros(n),
-                        "suggested_category_id": pd.array([pd.NA] * n, dtype="Int64")},
-                       index=group["row"].to_numpy())
+                        "suggested_category_id": pd.array([pd.NA] * n, dtype="Int64"),
+                        "detected": np.zeros(n)}, index=group["row"].to_numpy())
     if mine is None or not len(mine):
         return out
     iou = iou_matrix(group[["x", "y", "w", "h"]].to_numpy(), mine[["x", "y", "w", "h"]].to_numpy())
@@ -403,6 +427,7 @@ def _image_prediction_scores(group: pd.DataFrame, mine: pd.DataFrame | None,
     same = cls[:, None] == mine["category_id"].to_numpy()[None, :]
     close = iou >= 0.5
     s_own = np.where(close & same, score, 0).max(axis=1)
+    out["detected"] = s_own
     other = np.where(close & ~same, score, 0)
     s_other = other.max(axis=1)
     out["swap_quality"] = np.where(s_own + s_other > 0,
