@@ -3,6 +3,8 @@ on or inside an annotated box, only as sure as a typical annotated object; the d
 command records which family judged which type."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,11 +96,27 @@ def test_classic_candidates_have_calibrated_quality():
     assert (np.diff(found["chance"].to_numpy()[order]) >= 0).all()
 
 
+def test_default_family_per_type_is_recorded(tmp_path):
+    """No --model: each type goes to the family chosen for it (today classic for all, as
+    measured in baselines/README.md), recorded in ``families``; --model forces one."""
+    from test_score import make_shapes
+
+    chosen = sys.modules["annokit.score"].DEFAULT_OVERLOOKED  # annokit.score: the function
+    ds = make_shapes(tmp_path / "shapes", n_images=12)
+    result = score(ds, folds=3)
+    expected = "classic" if chosen is None else chosen
+    assert result.families == {"swap": "classic", "badloc": "classic", "spurious": "classic",
+                               "overlooked": expected}
+
+
 @pytest.mark.slow
-def test_default_judges_box_types_classic_and_overlooked_by_the_detector(tmp_path):
+def test_default_can_give_overlooked_to_the_detector(tmp_path, monkeypatch):
+    """With a detector chosen for overlooked objects (DEFAULT_OVERLOOKED), the default runs
+    classic for the box types and the detector for candidates, and says so."""
     pytest.importorskip("torch")
     from test_score import make_shapes
 
+    monkeypatch.setattr(sys.modules["annokit.score"], "DEFAULT_OVERLOOKED", "cnn")
     ds = make_shapes(tmp_path / "shapes", n_images=12)
     result = score(ds, folds=3, iterations=20)
     assert result.families == {"swap": "classic", "badloc": "classic", "spurious": "classic",
