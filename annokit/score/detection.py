@@ -15,8 +15,9 @@ predictions      a detector's boxes (the user's ``--predictions``, or the out-of
 Per box: ``swap_quality`` = p(annotated class) / (p(annotated) + p(best other class)),
 ``spurious_quality`` = p(annotated) / (p(annotated) + p(background)),
 ``badloc_quality`` = p(annotated) / (p(annotated) + p(badly located) + p(background)).
-For ``classic``, ``quality`` and ``issue`` are calibrated and flagged by ``calibrate.judge_boxes``; from predictions, ``quality`` is the
-lowest of the three and ``issue`` the type that gave it when it is below :data:`FLAG`.
+For ``classic``, ``quality`` and ``issue`` are calibrated and flagged by
+``calibrate.judge_boxes``; from predictions, ``quality`` is the lowest of the three and
+``issue`` the type that gave it when it is below :data:`FLAG`.
 
 Example:
     >>> boxes, candidates = classic(ds, folds, seed=0, skipped=[])  # doctest: +SKIP
