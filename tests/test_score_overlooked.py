@@ -127,3 +127,22 @@ def test_default_can_give_overlooked_to_the_detector(tmp_path, monkeypatch):
     n = len(ds.annotations)
     assert result.annotations.iloc[:n]["quality"].tolist() == \
         forced.annotations.iloc[:n]["quality"].tolist()  # the box types: the same family
+
+
+def test_predictions_quality_is_calibrated_and_flags_the_empty_box():
+    """From a detector's boxes, quality = P(right) calibrated against moved and background
+    boxes judged the same way: the boxes the detector confirms are near 1 and unflagged, a
+    box with nothing under it is flagged spurious, quality follows the lowest type quality."""
+    ds = _boxes_dataset()
+    pred = _predictions(ds, [])
+    empty = pred.annotations["id"] == 1  # the detector finds nothing at annotation 1
+    pred = annokit.Dataset(pred.categories, pred.images, pred.annotations[~empty])
+    result = score(ds, predictions=pred)
+    n = len(ds.annotations)
+    table = result.annotations.iloc[:n]
+    assert table["quality"].between(0, 1).all()
+    assert table["issue"].iloc[0] == "spurious" and table["quality"].iloc[0] < 0.5
+    assert table["issue"].iloc[1:].isna().all() and (table["quality"].iloc[1:] > 0.9).all()
+    raw = table[["swap_quality", "badloc_quality", "spurious_quality"]].min(axis=1)
+    order = np.argsort(raw.to_numpy(), kind="stable")
+    assert (np.diff(table["quality"].to_numpy()[order]) >= 0).all()

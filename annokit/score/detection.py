@@ -398,7 +398,64 @@ def from_predictions(ds: Dataset, pred: Dataset, *, min_score: float = 0.05
         for col in table.columns:
             scores.loc[rows, col] = table[col].to_numpy()
     cand = suppress(pd.concat(cands, ignore_index=True)) if cands else _empty_candidates()
+    _calibrate_predictions(ds, scores, boxes, p_by, classes)
     return scores, _sure_candidates(cand, detected[boxes["row"].to_numpy()], boxes, classes)
+
+
+def _calibrate_predictions(ds: Dataset, scores: pd.DataFrame, boxes: pd.DataFrame,
+                           p_by: dict, classes: np.ndarray, seed: int = 0) -> None:
+    """``quality`` = P(the annotation is right) and ``issue`` for the boxes judged against
+    a detector's boxes, calibrated as the classic family's are (``calibrate.calibrate``):
+    the lowest type quality of the dataset's boxes against known-wrong examples judged the
+    same way (each box moved, ``samples.jitter``; background boxes given a class by class
+    frequency), ``e`` the share of boxes below :data:`FLAG`. A box is flagged when its
+    lowest type quality is below FLAG and its quality below ``calibrate.FLAG``. Without
+    image sizes (no examples can be placed) the uncalibrated rule stays."""
+    cols = [f"{t}_quality" for t in ISSUES]
+    rows = boxes["row"].to_numpy()
+    q = scores.loc[rows, cols].to_numpy(np.float64)
+    judged = np.isfinite(q).all(axis=1)
+    wrong = _wrong_examples(ds, boxes, p_by, classes, seed)
+    if not len(wrong) or not judged.any():
+        return
+    raw = q[judged].min(axis=1)
+    e = float(np.clip((raw < FLAG).mean(), *calibrate.ERROR_RATE))
+    right = calibrate.calibrate(np.r_[raw, wrong], np.r_[np.zeros(len(raw), bool),
+                                                        np.ones(len(wrong), bool)], e)
+    quality = np.clip(right(raw) + 1e-6 * (raw - 0.5), 0, 1)  # the raw order in ties
+    worst = np.asarray(ISSUES, dtype=object)[q[judged].argmin(axis=1)]
+    scores["quality"] = np.nan
+    scores["issue"] = pd.Series([None] * len(scores), dtype=object)
+    at = rows[judged]
+    scores.loc[at, "quality"] = quality
+    scores.loc[at, "issue"] = np.where((raw < FLAG) & (quality < calibrate.FLAG), worst, None)
+
+
+def _wrong_examples(ds: Dataset, boxes: pd.DataFrame, p_by: dict, classes: np.ndarray,
+                    seed: int) -> np.ndarray:
+    """The lowest type quality of known-wrong boxes against the predictions: each
+    annotated box moved to IoU < 0.5, and as many background boxes given a class drawn by
+    class frequency, on the images whose size is known."""
+    size = ds.images[["width", "height"]].to_numpy(np.float64, na_value=np.nan)
+    rng = np.random.default_rng(seed)
+    freq = np.bincount(boxes["code"].to_numpy(np.int64), minlength=len(classes)) + 1.0
+    rel = boxes[["w", "h"]].to_numpy() / size[boxes["pos"].to_numpy()]
+    rel = rel[np.isfinite(rel).all(axis=1)]
+    out = []
+    for pos, group in boxes.groupby("pos", sort=False):
+        width, height = size[pos]
+        if not (np.isfinite([width, height]).all() and width > 0 and height > 0):
+            continue
+        xywh = group[["x", "y", "w", "h"]].to_numpy(np.float64)
+        moved = jitter(xywh, rng, width, height)
+        empty = negatives(xywh, rel, len(xywh), rng, width, height)
+        code = np.r_[group["code"].to_numpy(np.int64),
+                     rng.choice(len(classes), len(empty), p=freq / freq.sum())]
+        fake = pd.DataFrame(np.vstack([moved, empty]), columns=["x", "y", "w", "h"])
+        fake = fake.assign(code=code, row=np.arange(len(fake)))
+        judged = _image_prediction_scores(fake, p_by.get(pos), classes)
+        out.append(judged[[f"{t}_quality" for t in ISSUES]].to_numpy(np.float64).min(axis=1))
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def _sure_candidates(cand: pd.DataFrame, detected: np.ndarray, boxes: pd.DataFrame,
