@@ -136,7 +136,7 @@ def _default_overlooked(model: str | None, backbone: str | None, task: str,
     """No ``model`` (nor backbone, predictions): the family that finds overlooked boxes
     best, :data:`DEFAULT_OVERLOOKED`, when torch is installed; None: the box family does."""
     if model is not None or backbone is not None or predictions is not None \
-            or task != "detection":
+            or task != "detection" or DEFAULT_OVERLOOKED is None:
         return None
     try:
         import torch  # noqa: F401
