@@ -146,3 +146,31 @@ def test_predictions_quality_is_calibrated_and_flags_the_empty_box():
     raw = table[["swap_quality", "badloc_quality", "spurious_quality"]].min(axis=1)
     order = np.argsort(raw.to_numpy(), kind="stable")
     assert (np.diff(table["quality"].to_numpy()[order]) >= 0).all()
+
+
+def test_default_and_classic_run_without_torch(tmp_path):
+    """``--model classic`` and the default never need torch (an import hook makes every
+    ``import torch`` fail, as on an install without it)."""
+    import subprocess
+    from pathlib import Path
+
+    code = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def no_torch(name, *a, **k):\n"
+        "    if name.split('.')[0] == 'torch':\n"
+        "        raise ImportError('No module named torch')\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = no_torch\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from pathlib import Path\n"
+        "from test_score import make_shapes\n"
+        "from annokit.score import score\n"
+        f"ds = make_shapes(Path({str(tmp_path)!r}) / 's', n_images=12)\n"
+        "for model in ('classic', None):\n"
+        "    r = score(ds, folds=3, model=model)\n"
+        "    print(sorted(set(r.families.values())))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == ["['classic']", "['classic']"]
