@@ -19,8 +19,10 @@ from PIL import Image, ImageDraw
 TILE = 256
 
 
-def _tile(path: Path, box, other, colour, caption: str) -> Image.Image:
+def _tile(path: Path, box, other, colour, caption: str, annotated=()) -> Image.Image:
     im = Image.open(path).convert("RGB")
+    for ax, ay, aw, ah in annotated:  # the image's annotated boxes, thin blue
+        ImageDraw.Draw(im).rectangle([ax, ay, ax + aw, ay + ah], outline=(0, 90, 255), width=1)
     x, y, w, h = box
     side = max(w, h) * 2.2 + 20
     cx, cy = x + w / 2, y + h / 2
@@ -61,9 +63,11 @@ def main() -> None:
         rows = cand.sort_values("quality").head(args.n)
         for _, r in rows.iterrows():
             box = r[["suggested_x", "suggested_y", "suggested_w", "suggested_h"]].to_numpy(float)
+            mine = anns.loc[anns["image_id"] == r["image_id"], ["x", "y", "w", "h"]]
             tiles.append(_tile(files[r["image_id"]], box, None,
                                (255, 220, 0),
-                               f"cand {names[r['category_id']]} q={r['quality']:.2f}"))
+                               f"cand {names[r['category_id']]} q={r['quality']:.2f}",
+                               mine.to_numpy(float).tolist()))
     else:
         rows = own[own["issue"].notna()].sort_values("quality").head(args.n)
         for i, r in rows.iterrows():

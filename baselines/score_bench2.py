@@ -144,6 +144,58 @@ def detection_metrics(table, cand, err, deleted) -> dict:
     return out
 
 
+def cleanlab_metrics(ds, pred, err, deleted) -> dict:
+    """The reference: cleanlab.object_detection.rank's per-box scores on the same
+    out-of-fold predictions (``result.predictions``): AUROC per planted type (swap and
+    badloc by their own score; spurious by the badloc score, as cleanlab has no type for a
+    box on nothing) and recall of deleted boxes among its 2k lowest overlooked scores."""
+    from cleanlab.object_detection import rank
+
+    classes = ds.categories["id"].to_numpy()
+    code = {c: i for i, c in enumerate(classes.tolist())}
+    anns, boxes = ds.annotations, pred.annotations
+    by_img = {i: g for i, g in anns.groupby("image_id")}
+    pred_by = {i: g for i, g in boxes.groupby("image_id")}
+    labels, predictions, rows, pred_rows = [], [], [], []
+    for image in ds.images["id"].tolist():
+        a = by_img.get(image, anns.iloc[:0])
+        xy = a[["x", "y", "w", "h"]].to_numpy(float)
+        labels.append({"bboxes": np.c_[xy[:, :2], xy[:, :2] + xy[:, 2:]],
+                       "labels": np.array([code[c] for c in a["category_id"]], int)})
+        rows.append(a.index.to_numpy())
+        p = pred_by.get(image, boxes.iloc[:0])
+        pxy = p[["x", "y", "w", "h"]].to_numpy(float)
+        full = np.c_[pxy[:, :2], pxy[:, :2] + pxy[:, 2:], p["score"].to_numpy(float)]
+        cls = np.array([code.get(c, -1) for c in p["category_id"]], int)
+        predictions.append([full[cls == k] for k in range(len(classes))])
+        pred_rows.append(np.concatenate([p.index.to_numpy()[cls == k]
+                                         for k in range(len(classes))]))
+    out = {}
+    per_type = {"swap": rank.compute_swap_box_scores, "badloc": rank.compute_badloc_box_scores}
+    scores = {}
+    for name, fn in per_type.items():
+        got = fn(labels=labels, predictions=predictions)
+        scores[name] = np.full(len(anns), np.nan)
+        for r, g in zip(rows, got):
+            scores[name][anns.index.get_indexer(r)] = g
+    clean = np.array([e is None for e in err])
+    for kind, by in (("swap", "swap"), ("badloc", "badloc"), ("spurious", "badloc")):
+        planted = np.array([e == kind for e in err])
+        if planted.any():
+            judge = clean | planted
+            out[kind] = {"auroc": _auroc(planted[judge],
+                                         1 - np.nan_to_num(scores[by][judge], nan=1.0))}
+    if deleted is not None and len(deleted):
+        over = rank.compute_overlooked_box_scores(labels=labels, predictions=predictions)
+        q = np.full(len(boxes), np.nan)
+        for r, g in zip(pred_rows, over):
+            q[boxes.index.get_indexer(r)] = g
+        cand = boxes.assign(quality=np.nan_to_num(q, nan=1.0)).reset_index(drop=True)
+        first, _ = _found(cand, deleted)
+        out["overlooked"] = {"recall_at_2k": float((first < 2 * len(deleted)).mean())}
+    return out
+
+
 def flip_metrics(table, err) -> dict:
     planted = np.array([e == "flip" for e in err])
     flagged = table["issue"].notna().to_numpy()
@@ -174,6 +226,8 @@ def run_one(dataset: str, recipe: str, seed: int, rate: float, model: str | None
     else:
         table, cand = split_rows(result, len(noisy.annotations))
         metrics = detection_metrics(table, cand, err, deleted)
+        if getattr(result, "predictions", None) is not None:
+            metrics["cleanlab"] = cleanlab_metrics(noisy, result.predictions, err, deleted)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"dataset": dataset, "recipe": recipe, "seed": seed, "rate": rate,
             "model": model or "default", "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
@@ -202,6 +256,14 @@ def table(rows: list[dict]) -> str:
                      + " | ".join(cells) + f" | {m['flags']} ({_f(m['precision'], 2)}) | "
                      f"{_f(m['flags_per_100_clean'], 1)} | {cand} | {over} | {r['wall_s']} | "
                      f"{r['cpu_s']} | {r['peak_mb']} | {r['load_at_start'][0]} |")
+        ref = m.get("cleanlab")
+        if ref:  # the reference on the same out-of-fold predictions, one row below
+            cells = [_f(ref[k]["auroc"]) if k in ref else "" for k in ("swap", "badloc",
+                                                                       "spurious")]
+            over = _f((ref.get("overlooked") or {}).get("recall_at_2k"), 2)
+            lines.append(f"| {r['dataset']} | {r['recipe']} | {r['seed']} | cleanlab on "
+                         f"{r['model']}'s predictions | " + " | ".join(cells)
+                         + f" |  |  |  |  | {over} / - |  |  |  |  |")
     return "\n".join(lines)
 
 

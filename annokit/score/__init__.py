@@ -38,6 +38,9 @@ from .contract import (ISSUES, OUT_SUFFIXES, Scores, clip_qualities, flagged, re
 MODELS = ("classic", "cnn", "pretrained")
 # per task, what measured best for its error types within the time budget (baselines/)
 DEFAULT_MODEL = {"detection": "classic", "classification": "pretrained"}
+# with no --model, overlooked objects are found by this family when it is installed
+# (baselines/README.md, "score v2"); the box types stay with DEFAULT_MODEL
+DEFAULT_OVERLOOKED: str | None = None
 TASKS = ("classification", "detection")
 
 
@@ -70,6 +73,7 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
     from .registry import FAMILIES, families
 
     task = _task(ds, task)
+    overlooked_by = _default_overlooked(model, backbone, task, predictions)
     model = _default_model(model, backbone, task)
     if model not in families():
         raise AnnokitError(f"unknown model {model!r}: choose one of {', '.join(families())}")
@@ -94,7 +98,7 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
         _quiet_fits()
         if task == "detection":
             table = _detection(ds, model, predictions, folds, seed, skipped, iterations, used,
-                               backbone)
+                               backbone, overlooked_by)
         else:
             if predictions is not None:
                 raise AnnokitError("--predictions takes a detector's boxes; classification "
@@ -105,8 +109,8 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
     table = _clip_suggestions(ds, table)
     clip_qualities(table)
     return Scores(table, _image_table(ds, table, task), skipped, task,
-                  used[0] if used else None, _families(task, model, predictions, backbone,
-                                                               weights))
+                  used[0] if used else None,
+                  _families(task, model, predictions, backbone, weights, overlooked_by))
 
 
 def _default_model(model: str | None, backbone: str | None, task: str) -> str:
@@ -127,7 +131,22 @@ def _default_model(model: str | None, backbone: str | None, task: str) -> str:
     return best
 
 
-def _families(task: str, model: str, predictions, backbone: str | None, weights=None) -> dict:
+def _default_overlooked(model: str | None, backbone: str | None, task: str,
+                        predictions) -> str | None:
+    """No ``model`` (nor backbone, predictions): the family that finds overlooked boxes
+    best, :data:`DEFAULT_OVERLOOKED`, when torch is installed; None: the box family does."""
+    if model is not None or backbone is not None or predictions is not None \
+            or task != "detection" or DEFAULT_OVERLOOKED is None:
+        return None
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    return DEFAULT_OVERLOOKED
+
+
+def _families(task: str, model: str, predictions, backbone: str | None, weights=None,
+              overlooked_by: str | None = None) -> dict:
     """Which family judged which error type (recorded in the output)."""
     if predictions is not None:
         family = "predictions"
@@ -138,7 +157,7 @@ def _families(task: str, model: str, predictions, backbone: str | None, weights=
     else:
         family = model
     types = ("swap", "badloc", "spurious", "overlooked") if task == "detection" else ("flip",)
-    return {t: family for t in types}
+    return {t: overlooked_by if t == "overlooked" and overlooked_by else family for t in types}
 
 
 def _clip_suggestions(ds: Dataset, table: pd.DataFrame) -> pd.DataFrame:
@@ -221,7 +240,7 @@ def _require_boxes(ds: Dataset) -> None:
 
 
 def _detection(ds, model, predictions, folds, seed, skipped, iterations, used,
-               backbone=None) -> pd.DataFrame:
+               backbone=None, overlooked_by=None) -> pd.DataFrame:
     _require_boxes(ds)
     if predictions is not None:
         pred = load_predictions(predictions, ds, skipped)
@@ -233,7 +252,14 @@ def _detection(ds, model, predictions, folds, seed, skipped, iterations, used,
             from .backbones import extractor
 
             extra = extractor(backbone)
-        boxes, cand = detection.classic(ds, _folds(ds, folds, seed), seed, skipped, extra)
+        boxes, cand = detection.classic(ds, _folds(ds, folds, seed), seed, skipped, extra,
+                                        with_candidates=overlooked_by is None)
+        if overlooked_by == "cnn":  # the detector's out-of-fold boxes find missed objects
+            from . import cnn
+
+            pred = cnn.detect_out_of_fold(ds, _folds(ds, folds, seed), seed, [], iterations)
+            used.append(pred)
+            cand = detection.from_predictions(ds, pred)[1]
     elif model not in MODELS:  # a registered detector, through the one out-of-fold loop
         from .registry import FAMILIES, run_family
 
@@ -273,7 +299,8 @@ def _overlooked(ds: Dataset, cand: pd.DataFrame) -> pd.DataFrame:
         "annotation_id": pd.array([pd.NA] * n, dtype="Int64"),
         "image_id": ds.images["id"].to_numpy(np.int64)[cand["pos"].to_numpy(np.int64)],
         "category_id": pd.array(cand["category_id"].to_numpy(), dtype="Int64"),
-        "quality": np.clip(1 - cand["object"].to_numpy(np.float64), 0, 1),
+        "quality": np.clip(1 - cand["chance" if "chance" in cand else "object"]
+                           .to_numpy(np.float64), 0, 1),
         "issue": np.full(n, "overlooked", dtype=object),
         "suggested_category_id": pd.array(cand["category_id"].to_numpy(), dtype="Int64"),
         **{f"suggested_{c}": cand[c].to_numpy(np.float64) for c in "xywh"}})

@@ -42,6 +42,7 @@ MAX_IOU = 0.2     # a candidate overlapping an annotated box at least this much 
 MAX_INSIDE = 0.5  # ... nor one whose area (or an annotated box's) lies this much in the other
 PER_BOX = 0.1     # at most this many candidates per annotated box are shown, surest first
 ERROR_RATE = (0.005, 0.3)  # bounds on the estimated share of wrong boxes
+OBJECT_SHARE = (0.001, 0.5)  # bounds on the estimated share of missed objects in candidates
 
 
 def thresholds(probs: np.ndarray, label: np.ndarray) -> np.ndarray:
@@ -156,11 +157,43 @@ def typical(probs_own: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def object_probability(cand: np.ndarray, annotated: np.ndarray) -> np.ndarray:
+    """P(an object is there) for each candidate, from its out-of-fold object score.
+
+    ``annotated``: the same score on the annotated boxes (objects); ``cand``: on the
+    candidates, a mixture of background and a share ``pi`` of missed objects. An isotonic
+    fit of "annotated box vs candidate" on the score, both groups weighted equally, gives
+    the density ratio of objects to candidates; P(object | s) = ``pi`` times that ratio
+    (the positive-unlabelled estimate, as :func:`calibrate` does for wrong boxes), clipped
+    to [0, 1]. ``pi`` is counted as confident learning does: the share of candidates
+    scoring at least the median annotated box. Monotone in the score.
+
+    Example:
+        >>> p = object_probability(np.array([0.1, 0.2, 0.3, 0.95]), np.array([0.9, 0.95, 0.99]))
+        >>> bool(p[-1] > 0.5 > p[0]), bool((np.diff(p) >= 0).all())
+        (True, True)
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    cand, annotated = np.asarray(cand, np.float64), np.asarray(annotated, np.float64)
+    if not len(cand) or not len(annotated):
+        return np.zeros(len(cand))
+    share = float(np.clip((cand >= np.median(annotated)).mean(), *OBJECT_SHARE))
+    score = np.r_[annotated, cand]
+    is_object = np.r_[np.ones(len(annotated)), np.zeros(len(cand))]
+    w = np.where(is_object > 0, 0.5 / len(annotated), 0.5 / len(cand))
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    g = iso.fit(score, is_object, sample_weight=w).predict(cand)
+    p = np.clip(share * g / np.maximum(1 - g, 1e-12), 0, 1)
+    return np.clip(p + 1e-6 * (cand - 0.5), 0, 1)  # keep the score's order in ties
+
+
 def keep_candidates(cand: pd.DataFrame, sure: np.ndarray, need: np.ndarray,
-                    boxes: pd.DataFrame) -> pd.DataFrame:
+                    boxes: pd.DataFrame, rank: np.ndarray | None = None) -> pd.DataFrame:
     """The candidates as sure as a typical annotated object (``sure >= need``) that overlap
     no annotated box of their image (``boxes``: pos, x, y, w, h) and hold none; of those,
-    the surest, at most :data:`PER_BOX` per annotated box (a review budget).
+    the best by ``rank`` (default ``sure``), at most :data:`PER_BOX` per annotated box (a
+    review budget).
 
     Example:
         >>> keep_candidates(cand, sure, need, boxes)  # doctest: +SKIP
@@ -178,7 +211,8 @@ def keep_candidates(cand: pd.DataFrame, sure: np.ndarray, need: np.ndarray,
         free[mine] = ~_touches(xywh[mine], have)
     keep = np.flatnonzero(ok & free)
     budget = max(1, int(PER_BOX * len(boxes)))
-    keep = keep[np.argsort(-np.asarray(sure)[keep], kind="stable")[:budget]]
+    rank = np.asarray(sure if rank is None else rank)
+    keep = keep[np.argsort(-rank[keep], kind="stable")[:budget]]
     return cand.iloc[np.sort(keep)].reset_index(drop=True)
 
 
