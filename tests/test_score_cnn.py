@@ -8,7 +8,7 @@ import annokit
 from annokit.score import score
 from annokit.score.inject import inject_detection_errors, inject_label_flips
 
-from test_score import _ranks_first, make_classes, make_shapes
+from score_data import make_classes, make_shapes, ranks_first
 
 torch = pytest.importorskip("torch", reason="torch is absent: pip install 'annokit[torch]' "
                                             "runs the CNN tests")
@@ -27,7 +27,7 @@ def test_cnn_detector_ranks_planted_errors_first(planted):
     noisy, truth, deleted, result = planted
     n = len(noisy.annotations)
     wrong = truth["error"].notna().to_numpy()
-    assert _ranks_first(result.annotations["quality"].to_numpy()[:n], wrong) >= 0.6
+    assert ranks_first(result.annotations["quality"].to_numpy()[:n], wrong) >= 0.6
     spurious = truth["error"].to_numpy() == "spurious"
     assert (result.annotations["issue"].to_numpy()[:n][spurious] == "spurious").mean() >= 0.6
     assert result.predictions is not None and len(result.predictions.annotations)
@@ -62,7 +62,7 @@ def test_cnn_classifier_flags_flips(tmp_path):
     noisy, truth = inject_label_flips(ds, 0.08, seed=3)
     result = score(noisy, model="cnn", folds=3, iterations=120)
     flipped = truth["flipped"].to_numpy()
-    assert _ranks_first(result.annotations["quality"].to_numpy(), flipped) >= 0.6
+    assert ranks_first(result.annotations["quality"].to_numpy(), flipped) >= 0.6
 
 
 def test_weights_of_an_unknown_kind_are_refused(tmp_path):

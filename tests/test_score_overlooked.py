@@ -99,7 +99,7 @@ def test_classic_candidates_have_calibrated_quality():
 def test_default_family_per_type_is_recorded(tmp_path):
     """No --model: each type goes to the family chosen for it (today classic for all, as
     measured in baselines/README.md), recorded in ``families``; --model forces one."""
-    from test_score import make_shapes
+    from score_data import make_shapes
 
     chosen = sys.modules["annokit.score"].DEFAULT_OVERLOOKED  # annokit.score: the function
     ds = make_shapes(tmp_path / "shapes", n_images=12)
@@ -114,7 +114,7 @@ def test_default_can_give_overlooked_to_the_detector(tmp_path, monkeypatch):
     """With a detector chosen for overlooked objects (DEFAULT_OVERLOOKED), the default runs
     classic for the box types and the detector for candidates, and says so."""
     pytest.importorskip("torch")
-    from test_score import make_shapes
+    from score_data import make_shapes
 
     monkeypatch.setattr(sys.modules["annokit.score"], "DEFAULT_OVERLOOKED", "cnn")
     ds = make_shapes(tmp_path / "shapes", n_images=12)
@@ -164,7 +164,7 @@ def test_default_and_classic_run_without_torch(tmp_path):
         "builtins.__import__ = no_torch\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from pathlib import Path\n"
-        "from test_score import make_shapes\n"
+        "from score_data import make_shapes\n"
         "from annokit.score import score\n"
         f"ds = make_shapes(Path({str(tmp_path)!r}) / 's', n_images=12)\n"
         "for model in ('classic', None):\n"

@@ -14,7 +14,7 @@ from annokit.score import load_predictions, score
 from annokit.score.contract import clip_qualities
 from annokit.score.inject import inject_detection_errors, inject_label_flips
 from annokit.score.registry import FAMILIES, out_of_fold, register
-from test_score import make_classes, make_shapes
+from score_data import make_classes, make_shapes
 
 
 @given(st.lists(st.integers(0, 4), min_size=2, max_size=40), st.integers(0, 2**31))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -208,15 +207,10 @@ def _quiet_fits() -> None:
 def _one_thread():
     """One BLAS/OpenMP thread: on a busy two-core machine threads fight and run 10x slower,
     and a fixed thread count keeps CPU results the same run to run."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return nullcontext()
-    try:  # the limit holds for the libraries loaded when it is set: load them first, or
-        import scipy.linalg  # noqa: F401  (the first run in a process differs from the next)
-        import sklearn.linear_model  # noqa: F401
-    except ImportError:
-        pass
+    import scipy.linalg  # noqa: F401  the limit holds for the libraries loaded when it is
+    import sklearn.linear_model  # noqa: F401  set: load them first (else a process's first
+    from threadpoolctl import threadpool_limits  # run differs from the next)
+
     return threadpool_limits(1)
 
 

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ MAX_SIDE = 384     # images are resized so that their longer side is at most thi
 CONTEXT = 2.0      # context region: the box enlarged this much around its centre
 
 
-def _torch():
+def _torch() -> Any:  # Any: classes subclass its nn.Module inside functions
     try:
         import torch
     except ImportError:
@@ -47,8 +48,10 @@ def _torch():
 def _modules():
     torch = _torch()
     nn, F = torch.nn, torch.nn.functional
+    Conv2d: Any = nn.Conv2d  # torch is Any here: mypy takes no class from a variable
+    Module: Any = nn.Module
 
-    class SameConv(nn.Conv2d):
+    class SameConv(Conv2d):
         """Conv2d with TensorFlow's "SAME" padding, computed for each input size."""
 
         def forward(self, x):
@@ -61,7 +64,7 @@ def _modules():
     def bn(c):
         return nn.BatchNorm2d(c, eps=1e-3)
 
-    class Block(nn.Module):
+    class Block(Module):
         def __init__(self, k, s, e, cin, cout):
             super().__init__()
             mid = cin * e
@@ -82,7 +85,7 @@ def _modules():
             y = self._bn2(self._project_conv(y))
             return x + y if self.skip else y
 
-    class Lite0(nn.Module):
+    class Lite0(Module):
         def __init__(self):
             super().__init__()
             self._conv_stem = SameConv(3, 32, 3, 2, bias=False)
@@ -155,7 +158,7 @@ def lite0():
     return net.eval()
 
 
-def to_input(image) -> "object":
+def to_input(image) -> tuple[Any, float]:
     """A PIL image as a 1 x 3 x H x W tensor, TF-Lite scaled, longer side <= MAX_SIDE.
 
     Returns the tensor and the scale from source pixels to its pixels.

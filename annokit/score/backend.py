@@ -1,10 +1,12 @@
 """PyTorch for the CNN family and the embeddings, imported only when asked for."""
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import AnnokitError
 
 
-def require_torch():
+def require_torch() -> Any:  # Any: classes subclass its nn.Module inside functions
     """Return the ``torch`` module, or raise one line saying how to install it.
 
     Example:

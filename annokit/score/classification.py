@@ -16,21 +16,12 @@ import numpy as np
 import pandas as pd
 
 from .. import parallel
-from ..errors import AnnokitError
 from ..model import Dataset
 from . import models
 from .features import image_features, read_images
 from .registry import out_of_fold
 
 FEATURE_SIDE = 256  # JPEGs are drafted near this size before the features are taken
-
-
-def _cleanlab():
-    try:
-        import cleanlab  # noqa: F401
-    except ImportError:  # a core dependency; only a broken install lacks it
-        raise AnnokitError("classification scoring needs cleanlab: pip install cleanlab") \
-            from None
 
 
 def label_table(ds: Dataset) -> tuple[pd.DataFrame, np.ndarray, bool]:
@@ -126,7 +117,6 @@ def score_labels(labels: pd.DataFrame, y: np.ndarray, probs: np.ndarray, classes
         >>> rows, image_quality = score_labels(  # doctest: +SKIP
         ...     labels, y, probs, classes, False, 10)
     """
-    _cleanlab()
     rows = pd.DataFrame({"quality": np.full(n_annotations, np.nan),
                          "issue": np.full(n_annotations, None, dtype=object),
                          "suggested_category_id": pd.array([pd.NA] * n_annotations,

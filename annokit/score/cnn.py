@@ -17,6 +17,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -59,8 +61,8 @@ def _load(ds: Dataset, side: int, skipped: list[str], letterbox: bool
     scale = np.ones(n)
     ok = np.zeros(n, bool)
     for i, im in read_images(ds, "loading images", skipped, side * 2):
-        width = ds.images["width"].iat[i]
-        width = float(width) if pd.notna(width) else float(im.width)
+        declared = ds.images["width"].iat[i]
+        width = float(declared) if pd.notna(declared) else float(im.width)  # type: ignore[arg-type]
         if letterbox:
             s = side / max(im.width, im.height)
             small = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))))
@@ -96,7 +98,9 @@ def centre_net(classes: int):
     torch = require_torch()
     nn = torch.nn
 
-    class CentreNet(nn.Module):
+    Module: Any = nn.Module  # torch is Any here: mypy takes no class from a variable
+
+    class CentreNet(Module):
         def __init__(self):
             super().__init__()
             self.s4 = nn.Sequential(_conv(nn, 3, 16, 2), _conv(nn, 16, 24, 2))
@@ -133,10 +137,11 @@ def _targets(boxes: pd.DataFrame, n_images: int, classes: int, cells: int, scale
     cell = np.clip(np.floor(centre).astype(np.int64), 0, cells - 1)
     sigma = np.maximum(np.sqrt(xywh[:, 2] * xywh[:, 3]) / 6, 0.5)
     grid = np.arange(cells)
+    codes = boxes["code"].to_numpy()
     for i in range(len(boxes)):  # target painting: once per box, before training
         gx = np.exp(-((grid - centre[i, 0]) ** 2) / (2 * sigma[i] ** 2))
         gy = np.exp(-((grid - centre[i, 1]) ** 2) / (2 * sigma[i] ** 2))
-        p, c = pos[i], boxes["code"].iat[i]
+        p, c = pos[i], codes[i]
         np.maximum(heat[p, c], np.outer(gy, gx), out=heat[p, c])
         heat[p, c, cell[i, 1], cell[i, 0]] = 1.0
         size[p, :, cell[i, 1], cell[i, 0]] = np.log(np.maximum(xywh[i, 2:], 0.25))

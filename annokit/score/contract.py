@@ -165,11 +165,7 @@ def write_scores(ds: Dataset, result: Scores, path: str | os.PathLike, *,
             if suffix == ".csv":
                 table.to_csv(tmp, index=False)
             else:
-                try:
-                    table.to_parquet(tmp, index=False)
-                except ImportError:
-                    raise AnnokitError("writing .parquet needs pyarrow: pip install pyarrow") \
-                        from None
+                table.to_parquet(tmp, index=False)
     return path
 
 
@@ -326,8 +322,6 @@ def _from_table(data: bytes, path: Path, suffix: str) -> pd.DataFrame:
             table = pd.read_csv(io.BytesIO(data), low_memory=False)
         else:
             table = pd.read_parquet(io.BytesIO(data))
-    except ImportError:
-        raise AnnokitError("reading .parquet needs pyarrow: pip install pyarrow") from None
     except Exception as e:  # the parsers' own errors (ArrowInvalid, ParserError, ...)
         # the type only: a parser's message can quote the file's content
         raise _not_ours(path, f"not a readable {suffix[1:]} table ({type(e).__name__})") \
@@ -374,7 +368,8 @@ def _from_json(data: bytes, path: Path):
     images = pd.DataFrame({"image_id": [i.get("id") for i in doc["images"]],
                            "quality": [i.get("quality") for i in doc["images"]],
                            "file_name": [i.get("file_name") for i in doc["images"]]})
-    info = doc.get("annokit_scores") if isinstance(doc.get("annokit_scores"), dict) else {}
+    recorded = doc.get("annokit_scores")
+    info: dict = recorded if isinstance(recorded, dict) else {}
     skipped = [str(s) for s in info.get("skipped") or []] \
         if isinstance(info.get("skipped"), list) else []
     task = info.get("task") if info.get("task") in ("detection", "classification") else None
@@ -385,11 +380,11 @@ def _json_row(a: dict, own: bool) -> list:
     # format 1 wrote candidates among the annotations, their box in bbox
     box = a.get("bbox") if not own or a.get("issue") == "overlooked" \
         else a.get("suggested_bbox")
-    ok = isinstance(box, list) and len(box) == 4
+    corners = box if isinstance(box, list) and len(box) == 4 else [None] * 4
     return [a.get("id") if own else None, a.get("image_id"), a.get("category_id"),
             a.get("quality"), a.get("issue") if own else "overlooked",  # the list says it
             a.get("suggested_category_id") if own else a.get("category_id"),
-            *(box if ok else [None] * 4)]
+            *corners]
 
 
 def _typed(table: pd.DataFrame, images: pd.DataFrame, path: Path):

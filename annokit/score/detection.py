@@ -29,7 +29,7 @@ import pandas as pd
 
 from .. import parallel
 from ..geometry import iou_matrix
-from ..model import Dataset
+from ..model import NONE, Dataset
 from . import calibrate, models
 from .features import crop_features, read_images
 from .overlap import greedy_keep, max_iou as max_overlap, row_blocks
@@ -134,7 +134,9 @@ def _featurise_images(jobs: list, roots: dict, sizes_rel: np.ndarray, seed: int,
     part = Dataset(images=pd.DataFrame({"id": np.arange(1, len(jobs) + 1),
                                         "file_name": [j[1] for j in jobs],
                                         "split": [j[2] for j in jobs]}), meta=dict(roots))
-    out, skipped, done = [], [], 0
+    out: list = []
+    skipped: list[str] = []
+    done = 0
     for i, im in read_images(part, "features", skipped):
         out.extend(skipped[done:])  # the images before this one that could not be read
         done = len(skipped)
@@ -347,7 +349,7 @@ def combine(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     safe = np.where(np.isfinite(q), q, 1.0)
     quality = np.where(judged, safe.min(axis=1), np.nan)
     worst = np.asarray(ISSUES, dtype=object)[safe.argmin(axis=1)]
-    issue = np.where(judged & (quality < FLAG), worst, None)
+    issue = np.where(judged & (quality < FLAG), worst, NONE)
     return quality, issue
 
 
@@ -428,7 +430,7 @@ def _calibrate_predictions(ds: Dataset, scores: pd.DataFrame, boxes: pd.DataFram
     scores["issue"] = pd.Series([None] * len(scores), dtype=object)
     at = rows[judged]
     scores.loc[at, "quality"] = quality
-    scores.loc[at, "issue"] = np.where((raw < FLAG) & (quality < calibrate.FLAG), worst, None)
+    scores.loc[at, "issue"] = np.where((raw < FLAG) & (quality < calibrate.FLAG), worst, NONE)
 
 
 def _wrong_examples(ds: Dataset, boxes: pd.DataFrame, p_by: dict, classes: np.ndarray,

@@ -26,8 +26,9 @@ MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 WHAT = ("pass a torchvision/timm ResNet state dict (.pt/.pth, torch.save(model.state_dict())) "
         "or an ONNX file (.onnx)")
-RESNETS = {(2, 2, 2, 2): "resnet18", (3, 4, 6, 3): "resnet34", (3, 4, 23, 3): "resnet101",
-           (3, 8, 36, 3): "resnet152"}
+RESNETS: dict[tuple[int, ...], str] = {
+    (2, 2, 2, 2): "resnet18", (3, 4, 6, 3): "resnet34", (3, 4, 23, 3): "resnet101",
+    (3, 8, 36, 3): "resnet152"}
 
 
 def _batches(ds: Dataset, skipped: list[str], size: int = 32):

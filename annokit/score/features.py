@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..errors import AnnokitError
 from ..fileio import open_image
 
 CROP = 48          # side of the (padded) crop HOG looks at
@@ -29,16 +28,6 @@ IMAGE_SIDE = 64    # classification: images are squashed to this side for colour
 HOG_SIDE = 128     # ... and to this one for HOG (16 and 32 px cells: 7x7 and 3x3 blocks)
 GRID = 4           # classification: coarse colour layout, GRID x GRID cells
 BLOCK = 512        # boxes featurised at once (their float temporaries: ~50 MB)
-
-
-def _skimage():
-    try:
-        from skimage.color import rgb2hsv
-        from skimage.feature import hog
-    except ImportError:  # a core dependency; only a broken install lacks it
-        raise AnnokitError("the classic scorer needs scikit-image: pip install scikit-image") \
-            from None
-    return hog, rgb2hsv
 
 
 def open_rgb(path: str, max_side: int | None = None) -> Image.Image:
@@ -124,7 +113,7 @@ def crops(im: Image.Image, boxes_xyxy: np.ndarray, side: int = CROP, pad: float 
 
 def _hog(grey: np.ndarray, cell: int) -> np.ndarray:
     """HOG vectors of a stack of grey images (n, s, s)."""
-    hog, _ = _skimage()
+    from skimage.feature import hog  # here, not at import: annokit starts fast
     return np.stack([hog(g, orientations=9, pixels_per_cell=(cell, cell),
                          cells_per_block=(2, 2), feature_vector=True) for g in grey]) \
         if len(grey) else np.zeros((0, 0))
@@ -132,7 +121,7 @@ def _hog(grey: np.ndarray, cell: int) -> np.ndarray:
 
 def _hsv_hist(rgb: np.ndarray) -> np.ndarray:
     """Per-image HSV histograms (BINS per channel, normalised) of (n, a, b, 3) uint8."""
-    _, rgb2hsv = _skimage()
+    from skimage.color import rgb2hsv
     n = len(rgb)
     hsv = rgb2hsv(rgb.reshape(-1, rgb.shape[2], 3)).reshape(n, -1, 3)
     codes = np.minimum((hsv * BINS).astype(np.int64), BINS - 1)

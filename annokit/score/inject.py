@@ -75,7 +75,8 @@ def _spurious(ds: Dataset, anns: pd.DataFrame, count: int, rng) -> pd.DataFrame:
     rel = (anns[["w", "h"]].to_numpy() /
            images.set_index("id").loc[anns["image_id"], ["width", "height"]].to_numpy(float))
     every = ds.annotations
-    rows, next_id = [], int(max(every["id"].max(), anns["id"].max())) + 1
+    rows: list[dict] = []
+    next_id = int(max(every["id"].max(), anns["id"].max())) + 1
     chosen = rng.integers(0, len(images), count * 3)
     for pos in chosen.tolist():
         if len(rows) == count:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import AnnokitError
 
 COMPONENTS = 160  # PCA dimensions before the linear models
 C_BOXES = 0.5      # inverse regularisation of the box classifier
@@ -24,14 +23,6 @@ C_BOXES = 0.5      # inverse regularisation of the box classifier
 # cross-validation (log loss, C in 0.0003..0.01) on the training folds chose for
 # sign_language_digits in every fold; fixed here, as that search costs 10x the fit
 C_IMAGES = 0.003
-
-
-def _sklearn():
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:  # a core dependency; only a broken install lacks it
-        raise AnnokitError("the classic scorer needs scikit-learn: pip install scikit-learn") \
-            from None
 
 
 def reduce(features: np.ndarray, seed: int = 0, components: int | None = COMPONENTS
@@ -43,7 +34,6 @@ def reduce(features: np.ndarray, seed: int = 0, components: int | None = COMPONE
         >>> reduce(np.eye(4), components=2).shape
         (4, 2)
     """
-    _sklearn()
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
@@ -65,7 +55,6 @@ def box_classifier(seed: int = 0):
         >>> box_classifier(1).random_state
         1
     """
-    _sklearn()
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=C_BOXES, max_iter=400, random_state=seed)
@@ -78,7 +67,6 @@ def box_regressor(seed: int = 0):
         >>> type(box_regressor()).__name__
         'Ridge'
     """
-    _sklearn()
     from sklearn.linear_model import Ridge
 
     return Ridge(alpha=10.0)
@@ -91,7 +79,6 @@ def image_classifier(seed: int = 0):
         >>> image_classifier().C
         0.003
     """
-    _sklearn()
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=C_IMAGES, max_iter=500, random_state=seed)
