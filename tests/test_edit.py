@@ -564,14 +564,3 @@ def test_cli_apply_real_scores_on_bccd(bccd, tmp_path):
     totals = json.loads(stdout)["totals"]
     assert code == (1 if len(log) else 0)
     assert totals["removed"] >= (log["change"] == "remove").sum()
-
-
-@pytest.mark.parametrize("name", ["annokit.edit.where", "annokit.edit.classes",
-                                  "annokit.edit.merge"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name),
-                             optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0, result

@@ -96,17 +96,6 @@ def test_missing_fiftyone_names_the_extra(monkeypatch):
                                      "pip install 'annokit[fiftyone]'")
 
 
-@pytest.mark.parametrize("module", ["app", "build", "database", "documents", "fields", "files",
-                                    "provenance", "tables"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    bridge = importlib.import_module(f"annokit.integrations.fiftyone.{module}")
-    result = doctest.testmod(bridge, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_the_package_keeps_its_public_names():
     """The split into modules kept what annokit, the CLI and users import."""
     from annokit.integrations import fiftyone as bridge

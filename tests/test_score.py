@@ -257,18 +257,6 @@ def test_bad_arguments(planted):
         score(noisy, weights=__file__)
 
 
-@pytest.mark.parametrize("name", ["annokit.score.features", "annokit.score.samples",
-                                  "annokit.score.models", "annokit.score.detection",
-                                  "annokit.score.overlap", "annokit.score.contract"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name),
-                             optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_predictions_from_yolo_labels_with_confidence(planted, tmp_path):
     """YOLO label lines with a sixth (confidence) column; images matched by file stem."""
     noisy, truth, _ = planted

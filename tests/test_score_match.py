@@ -2,8 +2,6 @@
 made for (one line saying what differs), and accepted for their own, flagged or not."""
 from __future__ import annotations
 
-import doctest
-import importlib
 
 import pandas as pd
 import pytest
@@ -36,12 +34,6 @@ def _table(ds, names: bool = False) -> pd.DataFrame:
         table["category_name"] = table["category_id"].map(
             ds.categories.set_index("id")["name"])
     return table
-
-
-def test_docstring_examples():
-    module = importlib.import_module("annokit.score.match")
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 @pytest.mark.parametrize("names", [False, True])
