@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import annokit
-from conftest import FIXTURES, shared_dataset
+from conftest import FIXTURES, run_cli, shared_dataset
 
 PEER_YOLO = ("peer_fixtures", "datumaro_cvat", "yolo_dataset")
 
@@ -40,14 +40,9 @@ def test_voc_xml_and_images_in_sibling_folders(tmp_path, xml, images):
 
 
 def test_voc_sibling_folders_convert_from_the_cli(tmp_path):
-    from click.testing import CliRunner
-
-    from annokit.cli import main
-
     root = _raccoon_siblings(tmp_path, "annots", "images")
-    result = CliRunner().invoke(main, ["convert", "auto", "coco", str(root),
-                                       str(tmp_path / "out"), "--images", "copy"])
-    assert result.exit_code == 0, result.stderr
+    code, _, err = run_cli("convert", "auto", "coco", root, tmp_path / "out", "--images", "copy")
+    assert code == 0, err
     assert (tmp_path / "out" / "annotations.json").is_file()  # no split: one file
     assert len(list((tmp_path / "out" / "images").iterdir())) == 4
 

@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 import annokit
-from annokit.cli import main
+
 from annokit.score import Scores, load_predictions, score, write_scores
 from annokit.score.inject import inject_detection_errors, inject_label_flips
+from conftest import run_cli
 from score_data import make_classes, make_shapes, ranks_first
 
 @pytest.fixture(scope="module")
@@ -234,15 +234,15 @@ def test_cli_score(planted, tmp_path):
     noisy.meta.pop("coco", None)
     annokit.write(noisy, src, "coco")
     out = tmp_path / "scores.csv"
-    got = CliRunner().invoke(main, ["score", str(src), "--image-root", noisy.meta["image_root"],
-                                    "--folds", "3", "--out", str(out), "--quiet"])
-    assert got.exit_code == 0, got.output
-    assert "flagged" in got.output and "quality" in got.output
+    code, out_text, err = run_cli("score", src, "--image-root", noisy.meta["image_root"],
+                                  "--folds", "3", "--out", out, "--quiet")
+    assert code == 0, err
+    assert "flagged" in out_text and "quality" in out_text
     assert len(pd.read_csv(out)) >= len(noisy.annotations)
-    bad = CliRunner().invoke(main, ["score", str(src), "--folds", "1"])
-    assert bad.exit_code == 2 and "not a finite number in [2, 100]" in bad.output
-    into = CliRunner().invoke(main, ["score", str(src), "--out", str(src)])
-    assert into.exit_code == 2 and "refusing to write over" in into.output
+    code, _, err = run_cli("score", src, "--folds", "1")
+    assert code == 2 and "not a finite number in [2, 100]" in err
+    code, _, err = run_cli("score", src, "--out", src)
+    assert code == 2 and "refusing to write over" in err
 
 
 def test_bad_arguments(planted):
