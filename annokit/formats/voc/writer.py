@@ -59,26 +59,13 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     rel, keep = _output_names(imgs, problems, notes)
     imgs, rel = imgs[keep].reset_index(drop=True), rel[keep]
     stems = _output_stems(rel)
-    boxes, positions = _writable_boxes(ds, imgs, notes)
-    objects = _object_xml(ds, boxes, imgs.iloc[positions], meta_voc, voc_one_based, notes)
-    order = np.argsort(positions, kind="stable")
-    bounds = np.searchsorted(positions[order], np.arange(len(imgs) + 1))
-    objects = [objects[i] for i in order.tolist()]
-    heads = _image_heads(imgs, rel, meta_voc, notes)
-
-    ann_dir = out / "Annotations"
-    ann_dir.mkdir(parents=True)
-    made = {""}
-    prefix = str(ann_dir) + os.sep
-    for i in progress.track(range(len(imgs)), "writing VOC XML", total=len(imgs)):
-        stem = stems[i]
-        parent = stem.rpartition("/")[0]
-        if parent not in made:
-            os.makedirs(prefix + parent, exist_ok=True)
-            made.add(parent)
-        body = "".join(objects[bounds[i]:bounds[i + 1]])
-        with open(f"{prefix}{stem}.xml", "wb") as f:
-            f.write(f"{heads[i]}{body}</annotation>\n".encode("utf-8"))
+    rows, positions = _writable_boxes(ds, imgs, notes)
+    order = np.argsort(positions, kind="stable")  # boxes in image order
+    rows, positions = rows[order], positions[order]
+    objects = _ObjectXml(ds, rows, meta_voc, voc_one_based, notes)
+    heads = _ImageHeads(imgs, rel, meta_voc, notes)
+    texts = _xml_texts(imgs, objects, heads, positions)
+    _write_xml_files(out / "Annotations", stems, texts)
     _write_image_sets(out, imgs, stems, meta_voc, notes)
     names = ds.categories.sort_values("id", kind="stable")["name"].astype(str)
     (out / "labels.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
@@ -89,8 +76,41 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
         sources = ds.image_paths()[keep].reset_index(drop=True)
         targets = pd.Series([str(out / "JPEGImages" / r) for r in rel])
         notes += place_images(sources, targets, images)
-    return Notes(notes, images=len(imgs), annotations=len(boxes),
+    return Notes(notes, images=len(imgs), annotations=len(rows),
                  categories=len(ds.categories))
+
+
+WRITE_CHUNK = 20_000  # images whose XML text is made at a time: a million boxes' text
+#                       (~350 bytes each as Python strings) never exists all at once
+
+
+def _xml_texts(imgs: pd.DataFrame, objects: _ObjectXml, heads: _ImageHeads,
+               positions: np.ndarray):
+    """Each image's whole XML text, in image order, made WRITE_CHUNK images at a time.
+
+    ``positions`` is each writable box's image row, sorted (the boxes of ``objects``).
+    """
+    bounds = np.searchsorted(positions, np.arange(len(imgs) + 1)).tolist()
+    for c0 in range(0, len(imgs), WRITE_CHUNK):
+        c1 = min(c0 + WRITE_CHUNK, len(imgs))
+        first = bounds[c0]
+        body = objects.text(slice(first, bounds[c1]), imgs.iloc[positions[first:bounds[c1]]])
+        for i, head in enumerate(heads.text(c0, c1), c0):
+            yield f"{head}{''.join(body[bounds[i] - first:bounds[i + 1] - first])}</annotation>\n"
+
+
+def _write_xml_files(ann_dir: Path, stems: list[str], texts) -> None:
+    """``Annotations/<stem>.xml`` for every image, from ``texts`` in the same order."""
+    ann_dir.mkdir(parents=True)
+    made = {""}
+    prefix = str(ann_dir) + os.sep
+    for stem, text in progress.track(zip(stems, texts), "writing VOC XML", total=len(stems)):
+        parent = stem.rpartition("/")[0]
+        if parent not in made:
+            os.makedirs(prefix + parent, exist_ok=True)
+            made.add(parent)
+        with open(f"{prefix}{stem}.xml", "wb") as f:
+            f.write(text.encode("utf-8"))
 
 
 def _write_labelmap(file: Path, names: list[str], notes: list[str]) -> None:
@@ -154,7 +174,8 @@ def _output_stems(rel: np.ndarray) -> list[str]:
 
 
 def _writable_boxes(ds: Dataset, imgs: pd.DataFrame, notes: list[str]):
-    """The annotations VOC can hold, and each one's image row; notes for the rest."""
+    """Row numbers of the annotations VOC can hold, and each one's image row; notes for
+    the rest. Rows, not a copy: the boxes are taken a chunk at a time when written."""
     anns = ds.annotations
     positions = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
     ok = positions >= 0
@@ -175,59 +196,69 @@ def _writable_boxes(ds: Dataset, imgs: pd.DataFrame, notes: list[str]):
     lost = int(((positions < 0) & (kinds == "box")).sum())
     if lost:
         notes.append(f"{lost} boxes of images not written (or unknown) dropped")
-    boxes = anns[ok]
-    note = zero_size_note(boxes, imgs, "voc")
+    rows = np.flatnonzero(ok)
+    note = zero_size_note(anns[["image_id", "w", "h"]].iloc[rows], imgs, "voc")
     if note:
         notes.append(note)
-    seg = boxes["segmentation"].to_numpy(object)
+    seg = anns["segmentation"].to_numpy(object)[rows]
     seg = seg[~pd.isna(seg)]  # mostly None: look only at the rest
     polygons = sum(1 for s in seg if isinstance(s, list) and s)
     rles = sum(1 for s in seg if isinstance(s, dict))
     if polygons or rles:
         notes.append(f"VOC cannot hold segmentation: {polygons} polygons and {rles} RLE "
                      "masks dropped, boxes kept")
-    crowd = int((boxes["iscrowd"] == 1).sum())
+    crowd = int((anns["iscrowd"].iloc[rows] == 1).sum())
     if crowd:
         notes.append(f"VOC has no crowd flag: {crowd} crowd boxes written as ordinary "
                      "boxes")
-    scored = int(boxes["score"].notna().sum())
+    scored = int(anns["score"].iloc[rows].notna().sum())
     if scored:
         notes.append(f"VOC has no score: {scored} scores written as a non-standard "
                      "<score> element that VOC tools ignore")
-    return boxes, positions[ok]
+    return rows, positions[ok]
 
 
-def _object_xml(ds: Dataset, boxes: pd.DataFrame, sizes: pd.DataFrame, meta_voc: dict,
-                one_based: bool, notes: list[str]) -> list[str]:
-    """One '<object>...</object>' string per box, built over whole columns.
+class _ObjectXml:
+    """'<object>...</object>' strings of the writable boxes, made a range at a time over
+    whole columns; what VOC cannot hold is noted once, for all of them."""
 
-    ``sizes`` holds each box's image row (width, height): coordinates past an image edge
-    by rounding noise are written as the edge.
-    """
-    names = np.array([escape(str(n)) for n in ds.categories["name"]], dtype=object)
-    name = names[pd.Index(ds.categories["id"]).get_indexer(boxes["category_id"])]
-    x, y = boxes["x"].to_numpy(float), boxes["y"].to_numpy(float)
-    x2, y2 = x + boxes["w"].to_numpy(float), y + boxes["h"].to_numpy(float)
-    width = sizes["width"].to_numpy(float, na_value=np.nan)
-    height = sizes["height"].to_numpy(float, na_value=np.nan)
-    first = 1.0 if one_based else 0.0  # VOC's official sets count pixels from 1
-    if one_based:
-        x, y = x + 1, y + 1
-    xmin = coordinate_text(x, low=first, high=width + first)
-    ymin = coordinate_text(y, low=first, high=height + first)
-    xmax = coordinate_text(x2, low=first, high=width)
-    ymax = coordinate_text(y2, low=first, high=height)
-    pose = _texts(boxes, "pose", "Unspecified")
-    trunc, diff = _flag_texts(boxes, "truncated"), _flag_texts(boxes, "difficult")
-    occl = ([f"\t\t<occluded>{v}</occluded>\n" for v in _flag_texts(boxes, "occluded")]
-            if "occluded" in boxes else [""] * len(boxes))
-    tail = _object_tails(boxes, meta_voc, notes)
-    return [f"\t<object>\n\t\t<name>{n}</name>\n\t\t<pose>{p}</pose>\n"
-            f"\t\t<truncated>{t}</truncated>\n\t\t<difficult>{d}</difficult>\n{o}"
-            f"\t\t<bndbox>\n\t\t\t<xmin>{a}</xmin>\n\t\t\t<ymin>{b}</ymin>\n"
-            f"\t\t\t<xmax>{c}</xmax>\n\t\t\t<ymax>{e}</ymax>\n\t\t</bndbox>\n{z}\t</object>\n"
-            for n, p, t, d, o, a, b, c, e, z in zip(name, pose, trunc, diff, occl, xmin,
-                                                    ymin, xmax, ymax, tail)]
+    def __init__(self, ds: Dataset, rows: np.ndarray, meta_voc: dict, one_based: bool,
+                 notes: list[str]) -> None:
+        self.anns, self.rows, self.one_based = ds.annotations, rows, one_based
+        self.score_tag = meta_voc.get("score_tag", "score")
+        self.names = np.array([escape(str(n)) for n in ds.categories["name"]], dtype=object)
+        self.category_ids = pd.Index(ds.categories["id"])
+        self.elements = _tail_elements(self.anns, rows, meta_voc, notes)
+
+    def text(self, part: slice, sizes: pd.DataFrame) -> list[str]:
+        """The strings of boxes ``part`` (positions in ``rows``); ``sizes`` holds each one's
+        image row (width, height): coordinates past an image edge by rounding noise are
+        written as the edge."""
+        boxes = self.anns.iloc[self.rows[part]]
+        name = self.names[self.category_ids.get_indexer(boxes["category_id"])]
+        x, y = boxes["x"].to_numpy(float), boxes["y"].to_numpy(float)
+        x2, y2 = x + boxes["w"].to_numpy(float), y + boxes["h"].to_numpy(float)
+        width = sizes["width"].to_numpy(float, na_value=np.nan)
+        height = sizes["height"].to_numpy(float, na_value=np.nan)
+        first = 1.0 if self.one_based else 0.0  # VOC's official sets count pixels from 1
+        if self.one_based:
+            x, y = x + 1, y + 1
+        xmin = coordinate_text(x, low=first, high=width + first)
+        ymin = coordinate_text(y, low=first, high=height + first)
+        xmax = coordinate_text(x2, low=first, high=width)
+        ymax = coordinate_text(y2, low=first, high=height)
+        pose = _texts(boxes, "pose", "Unspecified")
+        trunc, diff = _flag_texts(boxes, "truncated"), _flag_texts(boxes, "difficult")
+        occl = ([f"\t\t<occluded>{v}</occluded>\n" for v in _flag_texts(boxes, "occluded")]
+                if "occluded" in boxes else [""] * len(boxes))
+        tail = _object_tails(boxes, self.elements, self.score_tag)
+        return [f"\t<object>\n\t\t<name>{n}</name>\n\t\t<pose>{p}</pose>\n"
+                f"\t\t<truncated>{t}</truncated>\n\t\t<difficult>{d}</difficult>\n{o}"
+                f"\t\t<bndbox>\n\t\t\t<xmin>{a}</xmin>\n\t\t\t<ymin>{b}</ymin>\n"
+                f"\t\t\t<xmax>{c}</xmax>\n\t\t\t<ymax>{e}</ymax>\n\t\t</bndbox>\n{z}"
+                "\t</object>\n"
+                for n, p, t, d, o, a, b, c, e, z in zip(name, pose, trunc, diff, occl, xmin,
+                                                        ymin, xmax, ymax, tail)]
 
 
 def _texts(frame: pd.DataFrame, column: str, default: str) -> np.ndarray:
@@ -245,26 +276,31 @@ def _flag_texts(frame: pd.DataFrame, column: str) -> np.ndarray:
     return np.array(list(map(str, values.astype(np.int64).tolist())), dtype=object)
 
 
-def _object_tails(boxes: pd.DataFrame, meta_voc: dict, notes: list[str]) -> list[str]:
-    """Pass-through object children (score, parts, actions, CVAT attributes) as XML."""
+def _tail_elements(anns: pd.DataFrame, rows: np.ndarray, meta_voc: dict,
+                   notes: list[str]) -> dict[str, str]:
+    """{column: element} of the pass-through object children (parts, actions, CVAT
+    attributes); a note for the annotation columns VOC has no element for."""
     elements = dict(meta_voc.get("object_elements") or {})
-    if "attributes" in boxes:
+    if "attributes" in anns:
         elements.setdefault("attributes", "attributes")
-    columns = [c for c in elements if c in boxes]
+    columns = [c for c in elements if c in anns]
     known = set(ANNOTATION_SCHEMA) | VOC_OBJECT_COLUMNS | set(columns) | {"area"}
-    dropped = [c for c in boxes.columns if c not in known and boxes[c].notna().any()]
+    dropped = [c for c in anns.columns if c not in known and anns[c].iloc[rows].notna().any()]
     if dropped:
         notes.append(f"VOC has no element for annotation columns {', '.join(dropped)}: "
                      "dropped")
+    return {c: elements[c] for c in columns}
+
+
+def _object_tails(boxes: pd.DataFrame, elements: dict[str, str], score_tag: str) -> list[str]:
+    """Pass-through object children (score, parts, actions, CVAT attributes) as XML."""
     parts = []
     score = boxes["score"].to_numpy(float)
     if (score == score).any():
-        tag = meta_voc.get("score_tag", "score")
         text = coordinate_text(score, decimals=None)
-        parts.append([f"\t\t<{tag}>{t}</{tag}>\n" if v == v else ""
+        parts.append([f"\t\t<{score_tag}>{t}</{score_tag}>\n" if v == v else ""
                       for t, v in zip(text, score)])
-    for c in columns:
-        tag = elements[c]
+    for c, tag in elements.items():
         render = _cvat_attributes if tag == "attributes" else \
             (lambda v, tag=tag: _element(tag, v, 2))
         parts.append(_render(boxes[c].to_numpy(object), render))
@@ -326,43 +362,53 @@ def _element(tag: str, value, depth: int) -> str:
     return f"{indent}<{tag}>{escape(_str(value))}</{tag}>\n"
 
 
-def _image_heads(imgs: pd.DataFrame, rel: np.ndarray, meta_voc: dict,
-                 notes: list[str]) -> list[str]:
-    """'<annotation>' up to the first object, for every image."""
-    n = len(imgs)
-    attrs = {c: a for c, a in (meta_voc.get("image_attributes") or {}).items() if c in imgs}
-    elements = {c: t for c, t in (meta_voc.get("image_elements") or {}).items()
-                if c in imgs}
-    known = set(IMAGE_SCHEMA) | VOC_IMAGE_COLUMNS | set(attrs) | set(elements)
-    # other formats' image extras (license, date_captured, ...) become elements too
-    others = [c for c in imgs.columns if c not in known and imgs[c].notna().any()]
-    elements.update({c: c for c in others if _XML_NAME.fullmatch(str(c))})
-    dropped = [str(c) for c in others if c not in elements]
-    if dropped:
-        notes.append(f"VOC cannot name an element after image columns {', '.join(dropped)}: "
-                     "dropped")
+class _ImageHeads:
+    """'<annotation>' up to the first object, for a range of images at a time; the image
+    columns VOC cannot name an element after are noted once."""
 
-    def column(name: str, tag: str, default: str = "") -> list[str]:
-        if name not in imgs:
-            return [default] * n
-        return _render(imgs[name].astype(object).to_numpy(), lambda v: _element(tag, v, 1))
+    def __init__(self, imgs: pd.DataFrame, rel: np.ndarray, meta_voc: dict,
+                 notes: list[str]) -> None:
+        self.imgs, self.rel = imgs, rel
+        self.attrs = {c: a for c, a in (meta_voc.get("image_attributes") or {}).items()
+                      if c in imgs}
+        elements = {c: t for c, t in (meta_voc.get("image_elements") or {}).items()
+                    if c in imgs}
+        known = set(IMAGE_SCHEMA) | VOC_IMAGE_COLUMNS | set(self.attrs) | set(elements)
+        # other formats' image extras (license, date_captured, ...) become elements too
+        others = [c for c in imgs.columns if c not in known and imgs[c].notna().any()]
+        elements.update({c: c for c in others if _XML_NAME.fullmatch(str(c))})
+        dropped = [str(c) for c in others if c not in elements]
+        if dropped:
+            notes.append(f"VOC cannot name an element after image columns "
+                         f"{', '.join(dropped)}: dropped")
+        self.elements = elements
 
-    def attribute(name: str, key: str) -> list[str]:
-        return _render(imgs[name].astype(object).to_numpy(),
-                       lambda v: "" if _missing(v) else f" {key}={quoteattr(_str(v))}")
+    def text(self, start: int, stop: int) -> list[str]:
+        """The heads of images ``start`` to ``stop`` (rows of ``imgs``)."""
+        imgs, n = self.imgs.iloc[start:stop], stop - start
 
-    opening = ["<annotation>\n"] * n
-    if attrs:
-        keys = zip(*[attribute(c, a) for c, a in attrs.items()])
-        opening = ["<annotation" + "".join(k) + ">\n" for k in keys]
-    filename = [escape(r.rsplit("/", 1)[-1]) for r in rel]
-    extra = [column(c, t) for c, t in elements.items()]
-    extra = ["".join(e) for e in zip(*extra)] if extra else [""] * n
-    return [f"{o}{fo}\t<filename>{f}</filename>\n{p}{so}{e}{si}{se}"
-            for o, fo, f, p, so, e, si, se in zip(
-                opening, column("folder", "folder"), filename, column("path", "path"),
-                column("source", "source"), extra, _size_xml(imgs),
-                column("segmented", "segmented", "\t<segmented>0</segmented>\n"))]
+        def column(name: str, tag: str, default: str = "") -> list[str]:
+            if name not in imgs:
+                return [default] * n
+            return _render(imgs[name].astype(object).to_numpy(),
+                           lambda v: _element(tag, v, 1))
+
+        def attribute(name: str, key: str) -> list[str]:
+            return _render(imgs[name].astype(object).to_numpy(),
+                           lambda v: "" if _missing(v) else f" {key}={quoteattr(_str(v))}")
+
+        opening = ["<annotation>\n"] * n
+        if self.attrs:
+            keys = zip(*[attribute(c, a) for c, a in self.attrs.items()])
+            opening = ["<annotation" + "".join(k) + ">\n" for k in keys]
+        filename = [escape(r.rsplit("/", 1)[-1]) for r in self.rel[start:stop]]
+        extra = [column(c, t) for c, t in self.elements.items()]
+        extra = ["".join(e) for e in zip(*extra)] if extra else [""] * n
+        return [f"{o}{fo}\t<filename>{f}</filename>\n{p}{so}{e}{si}{se}"
+                for o, fo, f, p, so, e, si, se in zip(
+                    opening, column("folder", "folder"), filename, column("path", "path"),
+                    column("source", "source"), extra, _size_xml(imgs),
+                    column("segmented", "segmented", "\t<segmented>0</segmented>\n"))]
 
 
 def _size_xml(imgs: pd.DataFrame) -> list[str]:
