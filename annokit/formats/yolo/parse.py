@@ -71,13 +71,16 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
 
 def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: list[int],
                  kpt: tuple[int, int] | None, problems: Problems):
-    """Image sizes from headers and every label file, parsed in bulk.
+    """Image sizes from headers and every label file, parsed in bulk, READ_CHUNK files
+    at a time.
 
     ``names`` is ({class index: name}, the file they come from, for messages).
     """
     n = len(table)
     widths, heights = np.zeros(n, np.int64), np.zeros(n, np.int64)
     keep = np.ones(n, bool)
+    counts = np.zeros(n, np.int64)  # lines in each label file
+    scan = _Scan(kpt)
     texts: list[bytes] = []
     paths, labels = table["path"].tolist(), table["label"].tolist()
     for i in track(range(n), "reading YOLO labels", total=n):
@@ -94,7 +97,10 @@ def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: li
                                       hint="image left out"))
             keep[i], data = False, b""
         texts.append(_normal_lines(data))
-    anns, task = _parse(texts, widths, heights, labels, names, ids, kpt, problems)
+        if len(texts) == READ_CHUNK or i == n - 1:
+            counts[i + 1 - len(texts):i + 1] = scan.add(texts)
+            texts = []
+    anns, task = _parse(scan, counts, widths, heights, labels, names, ids, kpt, problems)
     images = table.assign(width=widths, height=heights)[keep]
     images = images[["file_name", "width", "height", "split"]].reset_index()
     images["id"] = np.arange(1, len(images) + 1)
@@ -127,35 +133,81 @@ def _normal_lines(data: bytes) -> bytes:
     return data + b"\n" if data and not data.endswith(b"\n") else data
 
 
-def _parse(texts, widths, heights, labels, names, ids, kpt, problems):
+READ_CHUNK = 20_000  # label files whose text is parsed at a time: the text of every file
+#                      (and the copy joining it) never exists all at once, the numbers do
+
+
+class _Scan:
+    """Label text turned into numbers a chunk of files at a time: for each field count,
+    the (global) line numbers and values of its lines, with the lines that are no numbers;
+    lines of a field count no YOLO line has; the text of the lines that failed to parse."""
+
+    def __init__(self, kpt) -> None:
+        self.kpt, self.lines = kpt, 0
+        self.blocks: dict[int, list[tuple[np.ndarray, np.ndarray, list]]] = {}
+        self.errors: list[tuple[int, str]] = []  # (line, reason)
+        self.words: dict[int, bytes] = {}  # line -> its text, for lines that are no numbers
+
+    def add(self, texts: list[bytes]) -> np.ndarray:
+        """Parse the lines of ``texts`` (one per file, normalised); their line counts."""
+        counts = np.fromiter((t.count(b"\n") for t in texts), np.int64, count=len(texts))
+        text = b"".join(texts)
+        first = self.lines
+        self.lines += int(counts.sum())
+        nf = _field_counts(text, self.lines - first)
+        lines: list[bytes] = []  # split only when needed: several line kinds, or bad lines
+
+        def line_list() -> list[bytes]:
+            if not lines:
+                lines.extend(text.split(b"\n"))
+            return lines
+
+        kinds = [f for f in np.flatnonzero(np.bincount(nf)) if f > 0] if len(nf) else []
+        for fields in kinds:
+            rows = np.flatnonzero(nf == fields)
+            if _line_kind(int(fields), self.kpt) is None:
+                self.errors += [(r, f"expected 5 fields (class cx cy w h), got {fields}")
+                                for r in (rows + first).tolist()]
+                continue
+            values, bad = _numbers(text if len(kinds) == 1 else None, rows, int(fields),
+                                   line_list)
+            for j, _ in bad:
+                self.words[first + int(rows[j])] = line_list()[rows[j]]
+            self.blocks.setdefault(int(fields), []).append((rows + first, values, bad))
+        return counts
+
+    def block(self, fields: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
+        """All lines of ``fields`` fields: (lines, values, bad), the chunks freed as they
+        are copied in (at most one chunk more than the block in memory)."""
+        parts = self.blocks.pop(fields)
+        total = sum(len(p[0]) for p in parts)
+        rows, values, bad = np.empty(total, np.int64), np.empty((total, fields)), []
+        at = 0
+        while parts:
+            r, v, b = parts.pop(0)
+            rows[at:at + len(r)], values[at:at + len(r)] = r, v
+            bad += [(j + at, reason) for j, reason in b]
+            at += len(r)
+        return rows, values, bad
+
+
+def _parse(scan: _Scan, counts, widths, heights, labels, names, ids, kpt, problems):
     """Every line of every file to one annotation frame, numbers parsed per field count."""
-    counts = np.fromiter((t.count(b"\n") for t in texts), np.int64, count=len(texts))
-    text = b"".join(texts)
-    owner = np.repeat(np.arange(len(texts)), counts)
-    lineno = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts) + 1
-    nf = _field_counts(text, len(owner))
-    lines: list[bytes] = []  # split only when needed: several line kinds, or bad lines
-
-    def line_list() -> list[bytes]:
-        if not lines:
-            lines.extend(text.split(b"\n"))
-        return lines
-
-    kinds = [f for f in np.flatnonzero(np.bincount(nf)) if f > 0] if len(nf) else []
-    errors: list[tuple[int, str]] = []  # (line index, reason), reported in reading order
+    owner = np.repeat(np.arange(len(counts)), counts)
+    starts = np.cumsum(counts) - counts
+    line_of = _line_texts(scan.words, labels, owner, starts)
+    errors = list(scan.errors)  # (line index, reason), reported in reading order
     blocks = []
-    for fields in kinds:
-        rows = np.flatnonzero(nf == fields)
-        kind = _line_kind(int(fields), kpt)
-        if kind is None:
-            errors += [(r, f"expected 5 fields (class cx cy w h), got {fields}") for r in rows]
-            continue
-        values, bad = _numbers(text if len(kinds) == 1 else None, rows, int(fields), line_list)
+    for fields in sorted(scan.blocks):
+        kind = _line_kind(fields, kpt)
+        rows, values, bad = scan.block(fields)
         if kind.startswith("polygon"):  # pose and DOTA lines are no polygons: skip them
-            bad = sorted(_not_polygons(int(fields), rows, values, bad, kpt, line_list))
+            bad = sorted(_not_polygons(fields, rows, values, bad, kpt, line_of))
         errors += [(rows[j], reason) for j, reason in bad]
-        good = _without(len(rows), bad)
-        blocks.append((kind, rows[good], values[good]))
+        if bad:
+            good = _without(len(rows), bad)
+            rows, values = rows[good], values[good]
+        blocks.append((kind, rows, values))
     names, names_from = names
     if names_from is None:  # no names file: every class index in the labels is a class
         _name_by_index(names, ids, [values[:, 0] for _, _, values in blocks])
@@ -166,16 +218,17 @@ def _parse(texts, widths, heights, labels, names, ids, kpt, problems):
         category, bad = _classes(values[:, 0], lookup, f"{names_from} ({len(names)} names)")
         bad += _out_of_range(kind, values, {j for j, _ in bad})
         errors += [(rows[j], reason) for j, reason in bad]
-        ok = _without(len(rows), bad)
-        rows, values, category = rows[ok], values[ok], category[ok]
+        if bad:
+            ok = _without(len(rows), bad)
+            rows, values, category = rows[ok], values[ok], category[ok]
         w, h = widths[owner[rows]].astype(float), heights[owner[rows]].astype(float)
         frame = _to_absolute(kind, values, w, h, kpt)
         frames.append(frame.assign(row=rows, category_id=category, image_id=owner[rows]))
     for row, reason in sorted(errors, key=lambda e: e[0]):
-        shown = line_list()[row].decode("utf-8", "replace").strip()
+        shown = line_of(int(row)).decode("utf-8", "replace").strip()
         label = labels[owner[row]]  # quoted only when it really lies in its labels folder
         shown = shown_text(shown, label, os.path.dirname(os.path.abspath(label)))
-        problems.skip(FormatError(label, reason, place=f"line {lineno[row]}",
+        problems.skip(FormatError(label, reason, place=f"line {row - starts[owner[row]] + 1}",
                                   hint=f"line skipped: {shown}"))
     empty = pd.DataFrame({c: pd.Series(dtype=object if d is object else d)
                           for c, d in ANNOTATION_SCHEMA.items()} | {"row": pd.Series(dtype=int)})
@@ -192,8 +245,32 @@ def _parse(texts, widths, heights, labels, names, ids, kpt, problems):
     return anns, task
 
 
+def _line_texts(words: dict[int, bytes], labels: list[str], owner: np.ndarray,
+                starts: np.ndarray):
+    """``line_of(row)``: the text of line ``row``, for messages. Lines that failed to parse
+    were kept; any other (a class without a name, a value out of range: few) is read again
+    from its file, the last file's lines cached."""
+    cache: dict[int, list[bytes]] = {}
+
+    def line_of(row: int) -> bytes:
+        if row in words:
+            return words[row]
+        image = int(owner[row])
+        if image not in cache:
+            cache.clear()
+            try:
+                cache[image] = _normal_lines(_label_bytes(labels[image])).split(b"\n")
+            except (AnnokitError, OSError):
+                cache[image] = []
+        lines = cache[image]
+        number = int(row - starts[image])
+        return lines[number] if number < len(lines) else b""
+
+    return line_of
+
+
 def _not_polygons(fields: int, rows: np.ndarray, values: np.ndarray, bad: list, kpt,
-                  line_list) -> list[tuple[int, str]]:
+                  line_of) -> list[tuple[int, str]]:
     """``bad`` plus the lines of a polygon-sized block that are something else.
 
     - pose lines without ``kpt_shape``: ``class cx cy w h`` + k keypoints ``x y v``, every
@@ -215,13 +292,13 @@ def _not_polygons(fields: int, rows: np.ndarray, values: np.ndarray, bad: list, 
         reasons[j] = (f"a pose line (class cx cy w h and {k} keypoints), but data.yaml has no "
                       f"kpt_shape; not read as a polygon (add kpt_shape: [{k}, 2 or 3])")
     if fields == 10:
-        for j in _dota_lines(rows, values, line_list):
+        for j in _dota_lines(rows, values, line_of):
             reasons[j] = ("a DOTA/OBB labelTxt line (x1 y1 ... x4 y4 class difficult), not a "
                           "YOLO box or polygon")
     return list(reasons.items())
 
 
-def _dota_lines(rows: np.ndarray, values: np.ndarray, line_list) -> np.ndarray:
+def _dota_lines(rows: np.ndarray, values: np.ndarray, line_of) -> np.ndarray:
     """Positions in ``rows`` of DOTA lines: 8 numbers, a class, 0 or 1; the corners in
     pixels (above 1.5) or the class a word."""
     difficult = np.isin(values[:, 9], (0, 1))
@@ -229,9 +306,8 @@ def _dota_lines(rows: np.ndarray, values: np.ndarray, line_list) -> np.ndarray:
     worded = np.isnan(values[:, 8]) & ~np.isnan(values[:, :8]).any(axis=1) & difficult
     found = pixels | worded
     if np.isnan(values).any():  # a failed parse left NaN: look at the words themselves
-        lines = line_list()
         for j in np.flatnonzero(np.isnan(values).any(axis=1) & ~found):
-            words = lines[rows[j]].split()
+            words = line_of(int(rows[j])).split()
             found[j] = (all(_is_float(w) for w in words[:8]) and not _is_float(words[8])
                         and words[9] in (b"0", b"1"))
     return np.flatnonzero(found)
