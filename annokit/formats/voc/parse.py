@@ -4,6 +4,7 @@ fields appended to flat column lists, the tree released; then the model's frames
 from __future__ import annotations
 
 import math
+from array import array
 import os
 import re
 from copy import deepcopy
@@ -93,10 +94,34 @@ IMAGE_FIELDS = ("filename", "folder", "path", "source", "width", "height", "dept
                 "segmented")
 
 
+OBJECT_KEYS = ("image", "number", "name", "pose", "truncated", "difficult", "occluded",
+               "xmin", "ymin", "xmax", "ymax", "score")
+FLUSH = 50_000 * len(OBJECT_KEYS)  # the flat list is moved into the columns this often
+
+
+def _object_columns() -> dict:
+    """Empty object columns: numbers in typed arrays (8 bytes a value, no float objects),
+    texts in lists (shared string objects)."""
+    return {k: array("q") if k in ("image", "number") else
+            array("d") if k in ("xmin", "ymin", "xmax", "ymax", "score") else []
+            for k in OBJECT_KEYS}
+
+
+def _flush(flat: list, columns: dict) -> None:
+    """Move the objects of ``flat`` (their fields one after another) into ``columns``."""
+    step = len(OBJECT_KEYS)
+    for i, key in enumerate(OBJECT_KEYS[:-1]):
+        columns[key].extend(flat[i::step])
+    columns["score"].extend([math.nan if s is None else s for s in flat[step - 1::step]])
+    flat.clear()
+
+
 def _parse_all(entries, problems: Problems) -> dict:
-    """Parse every XML once into flat lists (one per field); columns are built later."""
+    """Parse every XML once into columns: each file's tree is released once read, and the
+    objects' fields go through a short flat list into typed columns (no object per box)."""
     img = {k: [] for k in ("stem", "file", "split", "origin", *IMAGE_FIELDS)}
-    flat = []  # the objects' fields one after another, sliced into columns at the end
+    obj = _object_columns()
+    flat = []  # the latest objects' fields one after another, moved into ``obj`` often
     same = {}  # one string object per distinct name/pose: no copy per box
 
     img_extra: dict[str, dict[int, object]] = {}   # column -> {image row: value}
@@ -140,7 +165,10 @@ def _parse_all(entries, problems: Problems) -> dict:
             add((row, number, shared(name, name), shared(pose, pose), trunc, diff, occl,
                  x1, y1, x2, y2, score))
             if more:
-                _put(obj_extra, tags["object"], more, len(flat) // 12 - 1, OBJECT_RESERVED)
+                _put(obj_extra, tags["object"], more,
+                     len(obj["image"]) + len(flat) // len(OBJECT_KEYS) - 1, OBJECT_RESERVED)
+        if len(flat) >= FLUSH:
+            _flush(flat, obj)
         if extra:
             _put(img_extra, tags["image"], extra, row,
                  IMAGE_RESERVED | set(tags["attribute"].values()))
@@ -151,10 +179,7 @@ def _parse_all(entries, problems: Problems) -> dict:
                            ("origin", origin), *fields.items()):
             img[key].append(value)
 
-    keys = ("image", "number", "name", "pose", "truncated", "difficult", "occluded", "xmin",
-            "ymin", "xmax", "ymax", "score")
-    obj = {k: flat[i::len(keys)] for i, k in enumerate(keys)}
-    del flat
+    _flush(flat, obj)
     if all(v is None for v in obj["occluded"]):
         del obj["occluded"]
     img["extra"], obj["extra"] = img_extra, obj_extra
@@ -475,9 +500,7 @@ def _frames(img: dict, obj: dict, cat_ids: np.ndarray, one_based: bool,
     else:
         x, y, w, h = x1, y1, x2 - x1, y2 - y1
     m = len(x1)
-    scores = obj.pop("score")
-    score = np.array([np.nan if s is None else s for s in scores], dtype=float) \
-        if any(s is not None for s in scores) else np.full(m, np.nan)
+    score = np.asarray(obj.pop("score"), float)
     annotations = pd.DataFrame({
         "id": np.arange(1, m + 1), "image_id": np.asarray(obj["image"], np.int64) + 1,
         "category_id": cat_ids, "kind": "box", "x": x, "y": y, "w": w, "h": h,
