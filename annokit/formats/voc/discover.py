@@ -290,7 +290,6 @@ def _fill_sizes(images: dict, folder: str, roots: dict) -> None:
     """Width/height as numbers; a missing or zero size is read from the image header."""
     width = pd.to_numeric(pd.Series(images["width"], dtype=object), errors="coerce")
     height = pd.to_numeric(pd.Series(images["height"], dtype=object), errors="coerce")
-    width, height = width.where(width <= 1e6), height.where(height <= 1e6)  # 1e308: unknown
     missing = np.flatnonzero(unknown_sizes(width, height))
     width, height = np.array(width, dtype=float), np.array(height, dtype=float)
     # a name outside the image folder is never opened (confined gives None)

@@ -16,7 +16,7 @@ from ...geometry import convert_boxes, normalize
 from ...imagesize import image_size
 from ...model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ...progress import track
-from ..layout import safe_split_names
+from ..layout import safe_split_names, unknown_sizes
 from ..target import NORMALISED, Notes, dropped_note, zero_size_note
 from .discover import OWN_KEYS, SPLIT_KEYS, _kpt_shape, _label_of, label_path
 
@@ -64,8 +64,8 @@ def _plan_images(ds: Dataset, problems: Problems, notes: list[str], placed: bool
     """Images that can be written, with their size, split folder and output paths (and
     where each image is, when ``placed`` or a size must come from its header)."""
     imgs = ds.images[["id", "file_name", "width", "height", "split"]].copy()
-    sized = (imgs["width"].fillna(0) > 0) & (imgs["height"].fillna(0) > 0)
-    imgs["source"] = ds.image_paths() if placed or not sized.all() else None
+    unknown = unknown_sizes(imgs["width"], imgs["height"])
+    imgs["source"] = ds.image_paths() if placed or unknown.any() else None
     imgs["split"] = _split_folders(imgs["split"], notes)
     safe = np.fromiter((isinstance(f, str) and safe_relative(f)
                         for f in imgs["file_name"].tolist()),
@@ -108,8 +108,7 @@ def _split_folders(split: pd.Series, notes: list[str]) -> pd.Series:
 
 def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: list[str]) -> pd.DataFrame:
     """Fill unknown sizes from the image headers; leave out images where that fails."""
-    unknown = imgs["width"].isna() | imgs["height"].isna() | \
-        (imgs["width"].fillna(0) <= 0) | (imgs["height"].fillna(0) <= 0)
+    unknown = unknown_sizes(imgs["width"], imgs["height"])  # missing, 0 or absurd
     if not unknown.any():
         return imgs
     imgs = imgs.copy()
