@@ -267,6 +267,14 @@ def main() -> None:
                 record(f"{kind}:{name}:n{n}", run)
 
 
+def _clear(out: Path) -> None:
+    """Remove a run's output: a folder, or the one file a floor writes (COCO JSON)."""
+    if out.is_dir():
+        shutil.rmtree(out)
+    else:
+        out.unlink(missing_ok=True)
+
+
 def sources(args) -> None:
     """Time every tool and direction on the prepared VOC/YOLO data at each size."""
     from convert_bench import prepare
@@ -281,9 +289,9 @@ def sources(args) -> None:
                     continue  # convert_bench has floors for these two only
                 for _ in range(args.repeat):
                     out = SCRATCH / f"out-{os.getpid()}"
-                    shutil.rmtree(out, ignore_errors=True)
+                    _clear(out)
                     run = timed(["source", tool, str(data), direction, str(out)], args.annokit)
-                    shutil.rmtree(out, ignore_errors=True)
+                    _clear(out)
                     run.update(n=n, boxes=info["n_boxes"])
                     label = f":{args.label}" if args.label else ""
                     print(direction, tool + label, run, flush=True)

@@ -180,6 +180,8 @@ class _Scan:
         """All lines of ``fields`` fields: (lines, values, bad), the chunks freed as they
         are copied in (at most one chunk more than the block in memory)."""
         parts = self.blocks.pop(fields)
+        if len(parts) == 1:  # one chunk: nothing to copy
+            return parts[0]
         total = sum(len(p[0]) for p in parts)
         rows, values, bad = np.empty(total, np.int64), np.empty((total, fields)), []
         at = 0
