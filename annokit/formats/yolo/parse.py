@@ -225,7 +225,8 @@ def _parse(scan: _Scan, counts, widths, heights, labels, names, ids, kpt, proble
             rows, values, category = rows[ok], values[ok], category[ok]
         w, h = widths[owner[rows]].astype(float), heights[owner[rows]].astype(float)
         frame = _to_absolute(kind, values, w, h, kpt)
-        frames.append(frame.assign(row=rows, category_id=category, image_id=owner[rows]))
+        frame["row"], frame["category_id"], frame["image_id"] = rows, category, owner[rows]
+        frames.append(frame)  # columns set in place: no copy of a million-row frame
     for row, reason in sorted(errors, key=lambda e: e[0]):
         shown = line_of(int(row)).decode("utf-8", "replace").strip()
         label = labels[owner[row]]  # quoted only when it really lies in its labels folder
@@ -234,10 +235,11 @@ def _parse(scan: _Scan, counts, widths, heights, labels, names, ids, kpt, proble
                                   hint=f"line skipped: {shown}"))
     empty = pd.DataFrame({c: pd.Series(dtype=object if d is object else d)
                           for c, d in ANNOTATION_SCHEMA.items()} | {"row": pd.Series(dtype=int)})
-    anns = pd.concat(frames, ignore_index=True) if frames else empty
+    anns = frames[0] if len(frames) == 1 else \
+        pd.concat(frames, ignore_index=True) if frames else empty
     if len(frames) > 1:
         anns = anns.sort_values("row", kind="stable").reset_index(drop=True)
-    anns = anns.drop(columns="row")
+    del anns["row"]
     anns["id"] = np.arange(1, len(anns) + 1)
     task = "segment" if any(k.startswith("polygon") for k, _, _ in blocks) else None
     corners = {len(v[0]) for k, r, v in blocks if k.startswith("polygon") and len(r)}
@@ -460,13 +462,17 @@ def _to_absolute(kind: str, values: np.ndarray, w: np.ndarray, h: np.ndarray, kp
 def _whole_edges(xyxy: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Box edges within YOLO's rounding of a whole pixel become that pixel.
 
-    Six decimals of ``cx`` and ``w`` place an edge to within 0.75e-6 of the image side
+    ``xyxy`` (a temporary of the caller's) is changed in place and returned. Six decimals
+    of ``cx`` and ``w`` place an edge to within 0.75e-6 of the image side
     (0.0005 px at 640 px): an integer box written as YOLO reads back as integers, so a
     VOC -> YOLO -> VOC round trip gives back the source's integers.
     """
-    side = np.stack([w, h, w, h], axis=1)
-    nearest = np.round(xyxy)
-    return np.where(np.abs(xyxy - nearest) <= YOLO_QUANTUM * side + 1e-9, nearest, xyxy)
+    for column, side in enumerate((w, h, w, h)):  # in place, an edge column at a time:
+        edge = xyxy[:, column]                     # no (n, 4) temporaries for a million boxes
+        nearest = np.round(edge)
+        snap = np.abs(edge - nearest) <= YOLO_QUANTUM * side + 1e-9
+        edge[snap] = nearest[snap]
+    return xyxy
 
 
 def _keypoints(values: np.ndarray, w: np.ndarray, h: np.ndarray, kpt) -> list:
