@@ -30,6 +30,8 @@ def escape(text: str) -> str:
         raise AnnokitError(f"{text[:60]!r}: holds control characters XML cannot hold; "
                            "rename it before writing VOC (nothing was written)")
     return _sax_escape(text)
+
+
 VOC_IMAGE_COLUMNS = {"folder", "path", "source", "depth", "segmented"}
 VOC_OBJECT_COLUMNS = {"pose", "truncated", "difficult", "occluded", "attributes"}
 _XML_NAME = re.compile(r"(?!xml)[A-Za-z_][\w.-]*", re.I)
