@@ -23,6 +23,16 @@ ijson and pysimdjson are measured only (``pip install ijson pysimdjson``), not d
 
 ``convert``: ``floor-json`` / ``floor`` are convert_bench's COCO->YOLO floors (stdlib json /
 orjson), ``annokit`` is ``annokit.convert(..., images="none")``; output to /dev/shm.
+
+``sources``: VOC and YOLO inputs (convert_bench's ``prepare``: the floors' own outputs with
+hard-linked real JPEGs, built once under ``--data``, default /tmp/annokit-stream-bench) read
+or converted. Directions: ``voc2coco``, ``yolo2coco`` (convert_bench's floors exist for
+these), ``voc2yolo``, ``yolo2yolo``, ``coco2voc`` (the VOC writer), and ``read-voc`` /
+``read-yolo`` (``annokit.read`` alone: the reader's own peak). ``--annokit DIR`` runs
+another checkout's package (a before/after comparison in one session)::
+
+    python baselines/stream_bench.py sources --n 50000 --tools floor-json,floor,annokit \
+        --directions voc2coco,yolo2coco,read-voc,read-yolo
 """
 from __future__ import annotations
 
@@ -45,6 +55,12 @@ SCRATCH = Path("/dev/shm/annokit-stream-bench")
 DECODERS = ("json", "orjson", "msgspec-struct", "msgspec-raw+orjson", "ijson", "simdjson",
             "annokit")
 CONVERTERS = ("floor-json", "floor", "annokit")
+DIRECTIONS = ("voc2coco", "yolo2coco", "voc2yolo", "yolo2yolo", "coco2voc", "read-voc",
+              "read-yolo")
+SOURCE_FORMATS = {"voc2coco": ("voc", "coco"), "yolo2coco": ("yolo", "coco"),
+                  "voc2yolo": ("voc", "yolo"), "yolo2yolo": ("yolo", "yolo"),
+                  "coco2voc": ("coco", "voc")}
+DATA = Path("/tmp/annokit-stream-bench")
 CHUNK = 50_000
 
 
@@ -171,13 +187,31 @@ def convert(tool: str, path: Path, out: Path) -> None:
     floor_coco2yolo(path, out, json.loads if tool == "floor-json" else orjson.loads)
 
 
+def convert_source(tool: str, direction: str, data: Path, out: Path) -> None:
+    """One run of ``sources``: a floor, or annokit reading (and writing) the prepared data."""
+    from convert_bench import data_paths, run_floor
+
+    if tool in ("floor", "floor-json"):
+        run_floor(direction, data, out, stdlib=tool == "floor-json")
+        return
+    import annokit
+    paths = data_paths(data)
+    if direction.startswith("read-"):
+        fmt = direction[5:]
+        ds = annokit.read(paths[fmt], fmt)
+        print(f"read {len(ds.images)} images, {len(ds.annotations)} boxes")
+        return
+    src, dst = SOURCE_FORMATS[direction]
+    annokit.convert(paths[src], out, src, dst, images="none")
+
+
 # -- the parent ----------------------------------------------------------------------------
 
-def timed(args: list[str]) -> dict:
-    stats = SCRATCH / "rusage.json"
+def timed(args: list[str], package: Path = HERE.parent) -> dict:
+    stats = SCRATCH / f"rusage-{os.getpid()}.json"  # two benches at once keep theirs apart
     SCRATCH.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0]
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    env = {**os.environ, "PYTHONPATH": f"{package}{os.pathsep}{HERE.parent}"}
     subprocess.run([sys.executable, "-S", "-c", LAUNCHER, str(stats), sys.executable,
                     str(Path(__file__).resolve()), "--child", *args], env=env, check=True)
     r = json.loads(stats.read_text())
@@ -197,15 +231,25 @@ def main() -> None:
         kind, name, path = sys.argv[2:5]
         if kind == "decode":
             decode(name, Path(path))
+        elif kind == "source":
+            convert_source(name, sys.argv[5], Path(path), Path(sys.argv[6]))
         else:
             convert(name, Path(path), Path(sys.argv[5]))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("decoders", "convert"))
+    parser.add_argument("what", choices=("decoders", "convert", "sources"))
     parser.add_argument("--n", type=int, nargs="+", default=[500_000])
     parser.add_argument("--tools", default=None, help="comma-separated decoders or converters")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--directions", default=",".join(DIRECTIONS[:2]))
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--annokit", type=Path, default=HERE.parent,
+                        help="the folder holding the annokit package to run")
+    parser.add_argument("--label", default="", help="added to the result keys (e.g. 'before')")
     args = parser.parse_args()
+    if args.what == "sources":
+        sources(args)
+        return
     names = args.tools.split(",") if args.tools else (
         DECODERS if args.what == "decoders" else CONVERTERS)
     for n in args.n:
@@ -221,6 +265,37 @@ def main() -> None:
                 run.update(n=n, json_mib=round(mib, 1), x_json=round(run["peak_mib"] / mib, 2))
                 print(kind, name, run, flush=True)
                 record(f"{kind}:{name}:n{n}", run)
+
+
+def _clear(out: Path) -> None:
+    """Remove a run's output: a folder, or the one file a floor writes (COCO JSON)."""
+    if out.is_dir():
+        shutil.rmtree(out)
+    else:
+        out.unlink(missing_ok=True)
+
+
+def sources(args) -> None:
+    """Time every tool and direction on the prepared VOC/YOLO data at each size."""
+    from convert_bench import prepare
+
+    tools = args.tools.split(",") if args.tools else list(CONVERTERS)
+    for n in args.n:
+        data = args.data / f"n{n}"
+        info = prepare(data, n)
+        for direction in args.directions.split(","):
+            for tool in tools:
+                if tool != "annokit" and direction not in ("voc2coco", "yolo2coco"):
+                    continue  # convert_bench has floors for these two only
+                for _ in range(args.repeat):
+                    out = SCRATCH / f"out-{os.getpid()}"
+                    _clear(out)
+                    run = timed(["source", tool, str(data), direction, str(out)], args.annokit)
+                    _clear(out)
+                    run.update(n=n, boxes=info["n_boxes"])
+                    label = f":{args.label}" if args.label else ""
+                    print(direction, tool + label, run, flush=True)
+                    record(f"source:{direction}:{tool}{label}:n{n}", run)
 
 
 if __name__ == "__main__":

@@ -380,6 +380,19 @@ def test_write_reads_unknown_sizes_from_headers_or_leaves_the_image_out(tmp_path
         annokit.write(ds, tmp_path / "strict", "yolo", strict=True)
 
 
+def test_write_takes_an_absurd_size_from_the_header_as_every_reader_does(tmp_path):
+    """layout.MAX_SIDE is the one cap: a width of 5,000,000 px is garbage, not a size."""
+    make_image(tmp_path / "pics" / "a.png", (50, 40))
+    ds = Dataset(categories=pd.DataFrame({"id": [1], "name": ["thing"]}),
+                 images=pd.DataFrame({"id": [1], "file_name": ["a.png"], "width": [5_000_000],
+                                      "height": [40]}),
+                 annotations=pd.DataFrame({"image_id": [1], "category_id": 1,
+                                           "x": 0.0, "y": 0.0, "w": 10.0, "h": 10.0}),
+                 meta={"image_root": str(tmp_path / "pics")})
+    annokit.write(ds, tmp_path / "out", "yolo", images="none")
+    assert (tmp_path / "out/labels/a.txt").read_text() == "0 0.100000 0.125000 0.200000 0.250000\n"
+
+
 def test_write_notes_what_yolo_cannot_hold(tmp_path):
     ds = Dataset(
         categories=pd.DataFrame({"id": [1], "name": ["cell"], "supercategory": ["blood"]}),

@@ -48,7 +48,8 @@ IMAGE_DIRS = ("images", "jpegimages", "imgs", "img", "image", "jpg", "jpeg", "pn
 # Split folder names that readers recognise, in the order splits are listed.
 SPLIT_NAMES = ("train", "val", "valid", "validation", "test")
 PROBES = 3  # named images tried when looking for the image folder
-MAX_SIDE = 1 << 31  # a width or height at or above this is not a size (read the header)
+MAX_SIDE = 1_000_000  # px: a width or height above this is garbage, not a size (read the
+#                      header); one cap for every format (COCO's reader reports it too)
 _UNSAFE = re.compile(r"[^\w.\-]+")
 
 
@@ -196,10 +197,10 @@ def header_sizes(paths: list, problems: Problems | None = None, hint: str = "ima
 
 def unknown_sizes(width: ArrayLike, height: ArrayLike) -> np.ndarray:
     """Mask of sizes that are unknown: missing, not a number, 0 and below, or absurd
-    (:data:`MAX_SIDE` and above, infinity)."""
+    (above :data:`MAX_SIDE`, infinity)."""
     w = pd.to_numeric(pd.Series(np.asarray(width, dtype=object)), errors="coerce")
     h = pd.to_numeric(pd.Series(np.asarray(height, dtype=object)), errors="coerce")
-    known = (w > 0) & (h > 0) & (w < MAX_SIDE) & (h < MAX_SIDE)
+    known = (w > 0) & (h > 0) & (w <= MAX_SIDE) & (h <= MAX_SIDE)
     return ~known.to_numpy(dtype=bool)
 
 

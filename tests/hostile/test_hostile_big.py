@@ -51,7 +51,7 @@ def test_streamed_voc_reads_the_same_as_a_whole_tree(monkeypatch):
     samples = FIXTURES / "voc"
     for folder in (samples / "root", samples / "bad", FIXTURES / "shapes" / "voc"):
         whole = annokit.read(folder, "voc")
-        monkeypatch.setattr(voc, "STREAM_BYTES", -1)
+        monkeypatch.setattr(voc.parse, "STREAM_BYTES", -1)
         streamed = annokit.read(folder, "voc")
         monkeypatch.undo()
         assert streamed.meta["skipped"] == whole.meta["skipped"]
