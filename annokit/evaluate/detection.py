@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnnokitError
-from ..formats.coco import _areas as coco_areas
+from ..formats.coco import areas as coco_areas
 from ..model import Dataset
 from .align import on_ground_truth, unpredicted_note
 

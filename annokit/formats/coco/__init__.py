@@ -25,10 +25,8 @@ apart; this module is their public face.
 """
 from __future__ import annotations
 
-from .discover import (ROBOFLOW_FILE, ROOT_FILE, TASK_PREFIXES, _annotation_files,  # noqa: F401
-                       _looks_like_coco, _roboflow_splits, _sources, _split_name, detect)
-from .parse import (CHUNK, MAX_COORD, MAX_SIDE, _json_type, _load, _parse,  # noqa: F401
-                    _polygon_problem, _rle, _rle_problem, read, read_results)
-from .writer import RESERVED, _areas, _mask_area, to_dict, write  # noqa: F401
+from .discover import detect
+from .parse import read, read_results
+from .writer import areas, to_dict, write
 
-__all__ = ["detect", "read", "read_results", "to_dict", "write"]
+__all__ = ["areas", "detect", "read", "read_results", "to_dict", "write"]

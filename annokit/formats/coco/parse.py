@@ -23,14 +23,13 @@ import pandas as pd
 from ...errors import AnnokitError, FormatError, Problems
 from ...fileio import open_regular, read_regular
 from ...model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
-from ..layout import fill_unknown_sizes
+from ..layout import MAX_SIDE, fill_unknown_sizes
 from .discover import _pick_root, _sources
 
 _SECTIONS = ("images", "annotations", "categories")
 # bad input must cost a bounded amount: pycocotools' memory grows with polygon coordinates
 # (1e9 crashed it) and its RLE counts are uint32, so both are checked before any call
 MAX_COORD = 1e5       # px: a box or polygon coordinate beyond this is garbage
-MAX_SIDE = 1e6        # px: an image width or height beyond this is garbage
 _RLE_CHARS = re.compile(r"[0-o]*")  # pycocotools' compressed counts: chars 48..111
 
 

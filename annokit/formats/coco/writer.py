@@ -260,7 +260,7 @@ def _annotation_dicts(anns: pd.DataFrame, images: pd.DataFrame) -> list[dict]:
               "bbox": b, "iscrowd": z}
              for i, m, c, s, a, b, z in zip(anns["id"].tolist(), anns["image_id"].tolist(),
                                             anns["category_id"].tolist(), segs,
-                                            _areas(anns, images).tolist(), boxes,
+                                            areas(anns, images).tolist(), boxes,
                                             anns["iscrowd"].tolist())]
     extras = _extra_columns(anns, ANNOTATION_SCHEMA, {"area", "bbox"})
     _add_columns(dicts, anns, ["score"] + extras)
@@ -293,8 +293,16 @@ def _add_columns(dicts: list[dict], frame: pd.DataFrame, columns: list[str]) -> 
                 d[col] = v
 
 
-def _areas(anns: pd.DataFrame, images: pd.DataFrame) -> np.ndarray:
-    """The ``area`` column where known; else the mask area (pycocotools) or w*h."""
+def areas(anns: pd.DataFrame, images: pd.DataFrame) -> np.ndarray:
+    """The ``area`` column where known; else the mask area (pycocotools) or w*h.
+
+    Example:
+        >>> anns = pd.DataFrame({"w": [4.0, 2.0], "h": [5.0, 2.0], "area": [None, 3.0],
+        ...                      "segmentation": [None, None], "image_id": [1, 1],
+        ...                      "kind": ["box", "box"]})
+        >>> areas(anns, pd.DataFrame({"id": [1], "width": [10], "height": [10]})).tolist()
+        [20.0, 3.0]
+    """
     n = len(anns)
     area = (np.array(pd.to_numeric(anns["area"], errors="coerce"), dtype=np.float64)
             if "area" in anns else np.full(n, np.nan))  # a copy: the dataset stays as it was
