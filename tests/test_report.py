@@ -17,8 +17,10 @@ from PIL import Image
 from annokit.checks import findings as make_findings
 from annokit.errors import AnnokitError
 from annokit.model import Dataset
-from annokit.report import (MAX_SCATTER_POINTS, MAX_TABLE_ROWS, PALETTE, _quota, _thumbnail,
-                            json_schema, report, summary_table, to_json_dict)
+from annokit.report import (MAX_SCATTER_POINTS, MAX_TABLE_ROWS, PALETTE, json_schema, report,
+                            summary_table, to_json_dict)
+from annokit.report.sections import quota_per_group as _quota
+from annokit.report.thumbnails import thumbnail as _thumbnail
 from conftest import shared_dataset
 
 CHROMIUM = Path("/usr/bin/chromium")
