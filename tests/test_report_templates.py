@@ -19,7 +19,8 @@ from PIL import Image
 
 from annokit.checks import findings as make_findings
 from annokit.model import Dataset
-from annokit.report import report
+from annokit.report import PALETTE, report
+from annokit.report.plots import scatter
 from annokit.report.render import environment, package_text
 from conftest import ROOT
 
@@ -49,6 +50,17 @@ def test_environment_escapes_and_refuses_unknown_names():
         "<td>&lt;b a=&#34;1&#34;&gt;&amp;</td>"
     with pytest.raises(jinja2.UndefinedError):  # a typo in a template fails, never blank
         env.get_template("page.html").render()
+
+
+def test_the_one_unescaped_block_takes_palette_colours_only():
+    """templates/svg.html draws the scatter's dots unescaped (numbers and our colours): a
+    colour from anywhere else is refused before it could reach the page."""
+    xs = np.array([1.0, 2.0])
+    with pytest.raises(ValueError, match="palette"):
+        scatter(xs, xs, np.array(['"/><script>x</script>', PALETTE[0]], dtype=object), "s")
+    page = environment().get_template("svg.html").module.scatter(
+        scatter(xs, xs, np.array(PALETTE[:2], dtype=object), "a <b>"))
+    assert page.count("<circle ") == 2 and 'aria-label="a &lt;b&gt;"' in page
 
 
 def _hostile_dataset(root: Path) -> tuple[Dataset, pd.DataFrame]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
            "#ff9da7", "#e15759"]
@@ -107,13 +108,17 @@ def log_ticks(lo: float, hi: float) -> list[float]:
 
 def scatter(xs: np.ndarray, ys: np.ndarray, fills: np.ndarray, label: str, *,
             width: int = 640, height: int = 360) -> dict:
-    """Log-log scatter of positive values, one small dot per point (positions as arrays).
+    """Log-log scatter of positive values, one small dot per point, coloured from the palette
+    (positions as text with one decimal).
 
     Example:
-        >>> p = scatter(np.array([4., 40.]), np.array([1., 2.]), np.array(["red", "blue"]), "s")
+        >>> p = scatter(np.array([4., 40.]), np.array([1., 2.]), np.array(PALETTE[:2]), "s")
         >>> len(p["points"]), p["radius"]
         (2, 4)
     """
+    unknown = set(pd.unique(fills)) - {*PALETTE, OTHER_COLOUR}
+    if unknown:  # the dots are drawn unescaped (templates/svg.html): colours we chose only
+        raise ValueError(f"scatter colours must come from the palette, not {sorted(unknown)}")
     left, bottom, pad = 52, 36, 10
     plot_w, plot_h = width - left - pad, height - bottom - pad
     x_lo, x_hi = log_range(xs)
@@ -128,7 +133,12 @@ def scatter(xs: np.ndarray, ys: np.ndarray, fills: np.ndarray, label: str, *,
     return {"kind": "scatter", "width": width, "height": height, "label": label,
             "left": left, "pad": pad, "plot_w": plot_w, "plot_h": plot_h,
             "x_ticks": x_ticks, "y_ticks": y_ticks, "radius": radius,
-            "points": list(zip(px.tolist(), py.tolist(), fills.tolist()))}
+            "points": list(zip(_fixed(px), _fixed(py), fills.tolist()))}
+
+
+def _fixed(values: np.ndarray) -> list[str]:
+    """Coordinates as text with one decimal (thousands of dots: formatted here, in one pass)."""
+    return [f"{v:.1f}" for v in values.tolist()]
 
 
 def log_range(values: np.ndarray) -> tuple[float, float]:

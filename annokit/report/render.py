@@ -44,6 +44,21 @@ def _number(value, spec: str = ",") -> str:
     return format(value, spec)
 
 
+def _environment_class():
+    import jinja2
+
+    class Environment(jinja2.Environment):
+        """Looks ``{{ p.left }}`` up as a dict key first: the templates read plain dicts, and
+        jinja2's attribute-first lookup costs an AttributeError on each of them."""
+
+        def getattr(self, obj, attribute):
+            if type(obj) is dict and attribute in obj:
+                return obj[attribute]
+            return super().getattr(obj, attribute)
+
+    return Environment
+
+
 @lru_cache(maxsize=1)
 def environment():
     """The Jinja2 environment: autoescaping always on, undefined names an error, templates
@@ -55,7 +70,7 @@ def environment():
     """
     import jinja2
 
-    env = jinja2.Environment(
+    env = _environment_class()(
         loader=jinja2.FunctionLoader(lambda name: package_text(TEMPLATES, name)),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True, keep_trailing_newline=True)

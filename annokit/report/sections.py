@@ -61,24 +61,28 @@ def findings_section(ds: Dataset, findings: pd.DataFrame, summary: dict) -> dict
               for c in counts["by_check"]]
     shown = first_per_group(findings, "check", MAX_TABLE_ROWS)
     classes = finding_classes(ds, shown)
-    rows = list(zip(shown["severity"].astype(str), shown["check"].astype(str),
+    rows = list(zip(_texts(shown["severity"]), _texts(shown["check"]),
                     _image_texts(shown["image_id"], file_names(ds, shown["image_id"])),
                     _id_texts(shown["annotation_id"]), [c or "" for c in classes],
-                    shown["message"].astype(str), _value_texts(shown["value"])))
+                    _texts(shown["message"]), _value_texts(shown["value"])))
     return {"counts": counts, "groups": groups, "rows": rows, "shown": len(shown),
             "severities": [s for s in SEVERITIES if counts["by_severity"][s]],
             "checks": sorted({c["check"] for c in counts["by_check"]}),
             "classes": sorted({c for c in classes if c})}
 
 
+def _texts(values: pd.Series) -> list[str]:
+    return [str(v) for v in values.tolist()]  # tolist: one conversion for Arrow strings
+
+
 def _image_texts(image_ids: pd.Series, files: pd.Series) -> list[str]:
     """The image's file name, else 'id N', else '' (a dataset-level finding)."""
     return [f if isinstance(f, str) else "" if i is pd.NA else f"id {i}"
-            for i, f in zip(image_ids.astype(object), files)]
+            for i, f in zip(image_ids.astype(object).tolist(), files.tolist())]
 
 
 def _id_texts(ids: pd.Series) -> list[str]:
-    return ["" if i is pd.NA else str(i) for i in ids.astype(object)]
+    return ["" if i is pd.NA else str(i) for i in ids.astype(object).tolist()]
 
 
 def _value_texts(values: pd.Series) -> list[str]:
@@ -130,4 +134,7 @@ def finding_classes(ds: Dataset, findings: pd.DataFrame) -> list:
     cat = findings["category_id"].astype("float64").to_numpy()
     cat = np.where(np.isnan(cat), from_ann, cat)
     names = ds.categories.drop_duplicates("id").set_index("id")["name"]
-    return [None if c != c else str(names.get(int(c), f"id {int(c)}")) for c in cat]
+    where = names.index.get_indexer(cat)  # one lookup for all rows (-1: undefined or none)
+    known = names.to_numpy(dtype=object)
+    return [None if c != c else str(known[w]) if w >= 0 else f"id {int(c)}"
+            for c, w in zip(cat.tolist(), where.tolist())]
