@@ -1,12 +1,14 @@
 """Time the QC report's rendering (HTML and JSON) on the real BCCD set and on a synthetic
-20,000-box set (the findings table and the scatter at their caps), and record the figures in
-baselines/report_results.json under a label (e.g. "f-strings" before the Jinja2 templates,
-"templates" after). Reading the data and running the checks are not timed.
+20,000-box set (the findings table and the scatter at their caps), against the report of an
+earlier commit run in the same process, the two interleaved call by call so that a busy
+machine slows both alike. Reading the data and running the checks are not timed.
 
-    .venv/bin/python baselines/report_bench.py --label templates [--repeat 7]
+    .venv/bin/python baselines/report_bench.py --against aeda538 [--repeat 15]
 
-Each figure is the median of --repeat runs of `annokit.report(...)` into a temporary folder,
-wall and CPU seconds, with the load average beside them (the machine is shared).
+--against loads that commit's annokit/report.py (the f-string report, before the templates)
+from git. Each figure is the median of --repeat calls of report(...) into a temporary folder,
+wall and CPU seconds, with the load average beside them; the first call of each (imports,
+template compilation) is recorded apart. Results go to baselines/report_results.json.
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -57,35 +61,57 @@ def synthetic(n_images: int = 2000, n_boxes: int = 20000) -> tuple[annokit.Datas
     return ds, found
 
 
-def timed(ds, found, path: Path, repeat: int) -> dict:
-    walls, cpus = [], []
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        annokit.report(ds, found, path)
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return {"wall_s": round(statistics.median(walls), 4),
-            "cpu_s": round(statistics.median(cpus), 4),
-            "wall_min_s": round(min(walls), 4), "bytes": path.stat().st_size,
-            "load_avg": round(os.getloadavg()[0], 2)}
+def report_at(commit: str):
+    """``report`` of ``annokit/report.py`` at ``commit``, loaded beside today's package."""
+    source = subprocess.run(["git", "show", f"{commit}:annokit/report.py"], cwd=HERE,
+                            capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType(f"annokit._report_{commit}")
+    module.__package__, module.__file__ = "annokit", str(HERE.parent / "annokit" / "report.py")
+    exec(compile(source, f"{commit}:annokit/report.py", "exec"), module.__dict__)
+    return module.report
+
+
+def _figures(walls: list[float], cpus: list[float], path: Path) -> dict:
+    return {"first_wall_s": round(walls[0], 4), "wall_s": round(statistics.median(walls[1:]), 4),
+            "cpu_s": round(statistics.median(cpus[1:]), 4),
+            "cpu_min_s": round(min(cpus[1:]), 4), "bytes": path.stat().st_size}
+
+
+def interleaved(reports: dict, ds, found, folder: Path, ext: str, repeat: int) -> dict:
+    """Each report function called ``repeat`` + 1 times, taking turns; figures per name."""
+    times = {name: ([], []) for name in reports}
+    for _ in range(repeat + 1):
+        for name, func in reports.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            func(ds, found, folder / f"{name}.{ext}")
+            times[name][0].append(time.perf_counter() - wall)
+            times[name][1].append(time.process_time() - cpu)
+    out = {name: _figures(*times[name], folder / f"{name}.{ext}") for name in reports}
+    out["load_avg"] = round(os.getloadavg()[0], 2)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--label", required=True, help="name of this run in the results")
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--against", default="aeda538",
+                        help="the commit whose annokit/report.py is timed beside today's")
+    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    run = {"annokit": str(Path(annokit.__file__).parent), "python": platform.python_version(),
-           "cpus": os.cpu_count()}
+    reports = {f"f-strings@{args.against}": report_at(args.against),
+               "templates": annokit.report}
+    run = {"python": platform.python_version(), "cpus": os.cpu_count(), "repeat": args.repeat,
+           "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with tempfile.TemporaryDirectory() as tmp:
         for name, make in (("bccd", bccd), ("synthetic_20k", synthetic)):
             ds, found = make()
             for ext in ("html", "json"):
-                figures = timed(ds, found, Path(tmp) / f"r.{ext}", args.repeat)
+                figures = interleaved(reports, ds, found, Path(tmp), ext, args.repeat)
+                old, new = (figures[n]["cpu_s"] for n in reports)
+                figures["cpu_ratio"] = round(new / old, 3)
                 run[f"{name}.{ext}"] = figures
-                print(f"{args.label:>12} {name:>14} {ext:>4}: {figures}")
-    results[args.label] = run
+                print(f"{name:>14} {ext:>4}: {json.dumps(figures)}")
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
+    results["runs"].append(run)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
 
