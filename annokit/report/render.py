@@ -14,7 +14,9 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
+import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 from ..model import Dataset
 from .charts import charts
@@ -44,19 +46,14 @@ def _number(value, spec: str = ",") -> str:
     return format(value, spec)
 
 
-def _environment_class():
-    import jinja2
+class _Environment(jinja2.Environment):
+    """Looks ``{{ p.left }}`` up as a dict key first: the templates read plain dicts, and
+    jinja2's attribute-first lookup raises an AttributeError on each of them."""
 
-    class Environment(jinja2.Environment):
-        """Looks ``{{ p.left }}`` up as a dict key first: the templates read plain dicts, and
-        jinja2's attribute-first lookup costs an AttributeError on each of them."""
-
-        def getattr(self, obj, attribute):
-            if type(obj) is dict and attribute in obj:
-                return obj[attribute]
-            return super().getattr(obj, attribute)
-
-    return Environment
+    def getattr(self, obj, attribute):
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
 
 
 @lru_cache(maxsize=1)
@@ -68,9 +65,7 @@ def environment():
         >>> environment().autoescape
         True
     """
-    import jinja2
-
-    env = _environment_class()(
+    env = _Environment(
         loader=jinja2.FunctionLoader(lambda name: package_text(TEMPLATES, name)),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True, keep_trailing_newline=True)
@@ -80,8 +75,6 @@ def environment():
 
 @lru_cache(maxsize=1)
 def _static() -> dict:
-    from markupsafe import Markup
-
     # the package's own files, inlined as they are (escaping would break CSS quotes and JS)
     return {"css": Markup(package_text(STATIC, "report.css")),
             "js": Markup(package_text(STATIC, "report.js"))}
