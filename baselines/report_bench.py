@@ -8,7 +8,9 @@ machine slows both alike. Reading the data and running the checks are not timed.
 --against loads that commit's annokit/report.py (the f-string report, before the templates)
 from git. Each figure is the median of --repeat calls of report(...) into a temporary folder,
 wall and CPU seconds, with the load average beside them; the first call of each (imports,
-template compilation) is recorded apart. Results go to baselines/report_results.json.
+template compilation) is recorded apart, and --fresh N new processes per report time the
+single report a command makes (BCCD's HTML: imports and template compilation included).
+Results go to baselines/report_results.json.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import types
@@ -91,16 +94,48 @@ def interleaved(reports: dict, ds, found, folder: Path, ext: str, repeat: int) -
     return out
 
 
+def one_fresh(which: str, against: str) -> None:
+    """A single HTML report of BCCD in this (fresh) process, as `annokit check --html` makes
+    one: imports, template compilation and all. Prints CPU and wall seconds as JSON."""
+    ds, found = bccd()
+    func = report_at(against) if which == "f-strings" else annokit.report
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, cpu = time.perf_counter(), time.process_time()
+        func(ds, found, Path(tmp) / "r.html")
+        print(json.dumps({"cpu_s": time.process_time() - cpu,
+                          "wall_s": time.perf_counter() - wall}))
+
+
+def fresh(against: str, runs: int) -> dict:
+    """``runs`` fresh processes for each report, taking turns: mean CPU and wall seconds."""
+    times = {"f-strings": [], "templates": []}
+    for _ in range(runs):
+        for which in times:
+            done = subprocess.run([sys.executable, __file__, "--one", which, "--against",
+                                   against], capture_output=True, text=True, check=True)
+            times[which].append(json.loads(done.stdout.splitlines()[-1]))
+    return {which: {k: round(statistics.mean(t[k] for t in got), 4) for k in ("cpu_s", "wall_s")}
+            for which, got in times.items()} | {"runs": runs,
+                                                 "load_avg": round(os.getloadavg()[0], 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", default="aeda538",
                         help="the commit whose annokit/report.py is timed beside today's")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--fresh", type=int, default=6,
+                        help="fresh processes per report for the first-render figures")
+    parser.add_argument("--one", choices=("f-strings", "templates"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        return one_fresh(args.one, args.against)
     reports = {f"f-strings@{args.against}": report_at(args.against),
                "templates": annokit.report}
     run = {"python": platform.python_version(), "cpus": os.cpu_count(), "repeat": args.repeat,
            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    run["bccd.html first render, fresh process"] = fresh(args.against, args.fresh)
+    print(f"first render: {json.dumps(run['bccd.html first render, fresh process'])}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, make in (("bccd", bccd), ("synthetic_20k", synthetic)):
             ds, found = make()

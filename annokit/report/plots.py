@@ -1,12 +1,13 @@
-"""Plot geometry for the report's SVG charts: where each bar, tick and dot goes, in numbers.
+"""Plot geometry for the report's SVG charts: where each bar, tick, label and dot goes.
 
-No markup here: templates/svg.html turns these dicts into SVG (autoescaped), so a class name
-or a split name is text wherever it lands.
+Every position is computed here and given as the text of an SVG attribute (``f1``: one
+decimal, ``f0``: none); templates/svg.html only places them, autoescaped, so a class name or
+a split name is text wherever it lands.
 
 Example:
     >>> p = hbars([("cat", [(3, "#4e79a7", "3")])], "annotations per class")
-    >>> p["kind"], p["rows"][0]["bars"][0]["length"] > 0
-    ('hbars', True)
+    >>> p["kind"], p["rows"][0]["bars"][0]["width"]
+    ('hbars', '590.5')
 """
 from __future__ import annotations
 
@@ -18,6 +19,26 @@ import pandas as pd
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
            "#ff9da7", "#e15759"]
 OTHER_COLOUR = "#a0a0a0"  # classes beyond the palette
+
+
+def f1(value: float) -> str:
+    """A coordinate with one decimal.
+
+    Example:
+        >>> f1(3.14159)
+        '3.1'
+    """
+    return f"{value:.1f}"
+
+
+def f0(value: float) -> str:
+    """A coordinate rounded to a whole number.
+
+    Example:
+        >>> f0(99.5), f0(100.5)
+        ('100', '100')
+    """
+    return f"{value:.0f}"
 
 
 def short(text: str, n: int = 28) -> str:
@@ -36,7 +57,7 @@ def hbars(rows: list[tuple[str, list[tuple[float, str, str]]]], label: str, *,
 
     Example:
         >>> hbars([("dog", [(2, "#f28e2b", "2")])], "per class")["height"]
-        24
+        '24'
     """
     longest = max((len(short(str(r[0]))) for r in rows), default=4)
     widest = max((len(t) for _, bars in rows for _, _, t in bars), default=4)
@@ -47,13 +68,15 @@ def hbars(rows: list[tuple[str, list[tuple[float, str, str]]]], label: str, *,
     for name, bars in rows:
         start, drawn = y, []
         for value, colour, text in bars:
-            drawn.append({"y": y, "length": max(value * scale, 1 if value else 0),
-                          "colour": colour, "title": f"{name}: {text}", "text": text})
+            length = max(value * scale, 1 if value else 0)
+            drawn.append({"y": y, "width": f1(length), "colour": colour, "text": text,
+                          "title": f"{name}: {text}", "text_x": f1(left + length + 4),
+                          "text_y": y + bar - 2})
             y += bar
-        out.append({"bars": drawn, "name": short(str(name)), "name_y": (start + y) / 2 + 4})
+        out.append({"bars": drawn, "name": short(str(name)), "name_y": f1((start + y) / 2 + 4)})
         y += gap
-    return {"kind": "hbars", "width": width, "height": y, "label": label, "left": left,
-            "bar": bar, "rows": out}
+    return {"kind": "hbars", "width": f0(width), "height": f0(y), "label": label, "left": left,
+            "name_x": left - 6, "bar": bar, "axis_y": y, "rows": out}
 
 
 def nice_ticks(top: float, n: int = 4) -> list[float]:
@@ -81,13 +104,20 @@ def vbars(labels: list[str], counts: np.ndarray, label: str, ylabel: str, *,
     plot_w, plot_h = width - left - 10, height - bottom - top_pad
     top = max(int(counts.max()), 1)
     slot = plot_w / len(counts)
-    ticks = [{"y": top_pad + plot_h * (1 - t / top), "value": t} for t in nice_ticks(top)]
+    ticks = [{"y": f1(y), "text_y": f1(y + 4), "text": f"{t:,.0f}"}
+             for t in nice_ticks(top) for y in [top_pad + plot_h * (1 - t / top)]]
     every = max(1, math.ceil(len(counts) / 12))
-    bars = [{"x": left + i * slot, "height": plot_h * n / top, "name": name, "count": int(n),
-             "labelled": i % every == 0} for i, (name, n) in enumerate(zip(labels, counts))]
-    return {"kind": "vbars", "width": width, "height": height, "label": label,
-            "ylabel": ylabel, "left": left, "right": width - 10, "top_pad": top_pad,
-            "plot_w": plot_w, "plot_h": plot_h, "slot": slot, "ticks": ticks, "bars": bars,
+    bars = []
+    for i, (name, n) in enumerate(zip(labels, counts)):
+        x, bar_h = left + i * slot, plot_h * n / top
+        bars.append({"x": f1(x + 1), "y": f1(top_pad + plot_h - bar_h), "height": f1(bar_h),
+                     "title": f"{name}: {n:,} {ylabel}", "name": name,
+                     "name_x": f1(x + slot / 2) if i % every == 0 else None})
+    return {"kind": "vbars", "width": f0(width), "height": f0(height), "label": label,
+            "ylabel": ylabel, "left": left, "right": width - 10, "tick_x": left - 4,
+            "bar_width": f1(max(slot - 2, 1)), "name_y": top_pad + plot_h + 14,
+            "label_x": f0(left + plot_w / 2), "label_y": height - 4,
+            "ylabel_y": f0(top_pad + plot_h / 2), "ticks": ticks, "bars": bars,
             "colour": PALETTE[0]}
 
 
@@ -125,19 +155,22 @@ def scatter(xs: np.ndarray, ys: np.ndarray, fills: np.ndarray, label: str, *,
     y_lo, y_hi = log_range(ys)
     px = left + plot_w * (np.log10(xs) - math.log10(x_lo)) / math.log10(x_hi / x_lo)
     py = pad + plot_h * (1 - (np.log10(ys) - math.log10(y_lo)) / math.log10(y_hi / y_lo))
-    x_ticks = [{"at": left + plot_w * math.log10(t / x_lo) / math.log10(x_hi / x_lo),
-                "value": t} for t in log_ticks(x_lo, x_hi)]
-    y_ticks = [{"at": pad + plot_h * (1 - math.log10(t / y_lo) / math.log10(y_hi / y_lo)),
-                "value": t} for t in log_ticks(y_lo, y_hi)]
+    x_ticks = [{"x": f1(left + plot_w * math.log10(t / x_lo) / math.log10(x_hi / x_lo)),
+                "text": f"{t:g}"} for t in log_ticks(x_lo, x_hi)]
+    y_ticks = [{"y": f1(y), "text_y": f1(y + 4), "text": f"{t:g}"} for t in log_ticks(y_lo, y_hi)
+               for y in [pad + plot_h * (1 - math.log10(t / y_lo) / math.log10(y_hi / y_lo))]]
     radius = 4 if len(xs) <= 300 else 3 if len(xs) <= 2000 else 2  # fewer points, bigger dots
-    return {"kind": "scatter", "width": width, "height": height, "label": label,
+    return {"kind": "scatter", "width": f0(width), "height": f0(height), "label": label,
             "left": left, "pad": pad, "plot_w": plot_w, "plot_h": plot_h,
+            "right": left + plot_w, "bottom": pad + plot_h, "tick_x": left - 4,
+            "tick_y": pad + plot_h + 14, "label_x": f0(left + plot_w / 2),
+            "label_y": height - 4, "ylabel_y": f0(pad + plot_h / 2),
             "x_ticks": x_ticks, "y_ticks": y_ticks, "radius": radius,
             "points": list(zip(_fixed(px), _fixed(py), fills.tolist()))}
 
 
 def _fixed(values: np.ndarray) -> list[str]:
-    """Coordinates as text with one decimal (thousands of dots: formatted here, in one pass)."""
+    """Coordinates as text with one decimal, for thousands of dots at once."""
     return [f"{v:.1f}" for v in values.tolist()]
 
 
