@@ -143,7 +143,7 @@ def scatter(xs: np.ndarray, ys: np.ndarray, fills: np.ndarray, label: str, *,
 
     Example:
         >>> p = scatter(np.array([4., 40.]), np.array([1., 2.]), np.array(PALETTE[:2]), "s")
-        >>> len(p["points"]), p["radius"]
+        >>> len(p["points"][0]), p["radius"]
         (2, 4)
     """
     unknown = set(pd.unique(fills)) - {*PALETTE, OTHER_COLOUR}
@@ -166,7 +166,7 @@ def scatter(xs: np.ndarray, ys: np.ndarray, fills: np.ndarray, label: str, *,
             "tick_y": pad + plot_h + 14, "label_x": f0(left + plot_w / 2),
             "label_y": height - 4, "ylabel_y": f0(pad + plot_h / 2),
             "x_ticks": x_ticks, "y_ticks": y_ticks, "radius": radius,
-            "points": list(zip(_fixed(px), _fixed(py), fills.tolist()))}
+            "points": [_fixed(px), _fixed(py), fills.tolist()]}  # x, y, colour columns
 
 
 def _fixed(values: np.ndarray) -> list[str]:
