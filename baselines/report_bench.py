@@ -6,11 +6,11 @@ machine slows both alike. Reading the data and running the checks are not timed.
     .venv/bin/python baselines/report_bench.py --against aeda538 [--repeat 15]
 
 --against loads that commit's annokit/report.py (the f-string report, before the templates)
-from git. Each figure is the median of --repeat calls of report(...) into a temporary folder,
-wall and CPU seconds, with the load average beside them; the first call of each (imports,
-template compilation) is recorded apart, and --fresh N new processes per report time the
-single report a command makes (BCCD's HTML: imports and template compilation included).
-Results go to baselines/report_results.json.
+from git. Each figure is the median of --repeat calls of report(...) into a temporary folder:
+wall and CPU seconds and minor page faults, with the load average beside them. The first
+call of each (imports, template compilation) is recorded apart, and --fresh N new processes
+per report time the single report a command makes (BCCD's HTML, imports and template
+compilation included). Results are appended to baselines/report_results.json.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -74,21 +75,28 @@ def report_at(commit: str):
     return module.report
 
 
-def _figures(walls: list[float], cpus: list[float], path: Path) -> dict:
+def _figures(walls: list[float], cpus: list[float], faults: list[int], path: Path) -> dict:
     return {"first_wall_s": round(walls[0], 4), "wall_s": round(statistics.median(walls[1:]), 4),
             "cpu_s": round(statistics.median(cpus[1:]), 4),
-            "cpu_min_s": round(min(cpus[1:]), 4), "bytes": path.stat().st_size}
+            "cpu_min_s": round(min(cpus[1:]), 4),
+            "minor_page_faults": int(statistics.median(faults[1:])),
+            "bytes": path.stat().st_size}
+
+
+def _faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def interleaved(reports: dict, ds, found, folder: Path, ext: str, repeat: int) -> dict:
     """Each report function called ``repeat`` + 1 times, taking turns; figures per name."""
-    times = {name: ([], []) for name in reports}
+    times = {name: ([], [], []) for name in reports}
     for _ in range(repeat + 1):
         for name, func in reports.items():
-            wall, cpu = time.perf_counter(), time.process_time()
+            wall, cpu, faults = time.perf_counter(), time.process_time(), _faults()
             func(ds, found, folder / f"{name}.{ext}")
             times[name][0].append(time.perf_counter() - wall)
             times[name][1].append(time.process_time() - cpu)
+            times[name][2].append(_faults() - faults)
     out = {name: _figures(*times[name], folder / f"{name}.{ext}") for name in reports}
     out["load_avg"] = round(os.getloadavg()[0], 2)
     return out
@@ -126,14 +134,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--fresh", type=int, default=6,
                         help="fresh processes per report for the first-render figures")
+    parser.add_argument("--raise-mmap-threshold", action="store_true",
+                        help="free one 4 MB block first: glibc then serves Pillow's 1.2 MB "
+                             "image buffers from the heap instead of fresh, faulting mmaps")
     parser.add_argument("--one", choices=("f-strings", "templates"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.raise_mmap_threshold:
+        block = bytearray(4 << 20)  # allocated and freed: glibc's dynamic threshold rises
+        del block
     if args.one:
         return one_fresh(args.one, args.against)
     reports = {f"f-strings@{args.against}": report_at(args.against),
                "templates": annokit.report}
     run = {"python": platform.python_version(), "cpus": os.cpu_count(), "repeat": args.repeat,
-           "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+           "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "raise_mmap_threshold": args.raise_mmap_threshold}
     run["bccd.html first render, fresh process"] = fresh(args.against, args.fresh)
     print(f"first render: {json.dumps(run['bccd.html first render, fresh process'])}")
     with tempfile.TemporaryDirectory() as tmp:
