@@ -17,8 +17,10 @@ from PIL import Image
 from annokit.checks import findings as make_findings
 from annokit.errors import AnnokitError
 from annokit.model import Dataset
-from annokit.report import (MAX_SCATTER_POINTS, MAX_TABLE_ROWS, PALETTE, _quota, _thumbnail,
-                            json_schema, report, summary_table, to_json_dict)
+from annokit.report import (MAX_SCATTER_POINTS, MAX_TABLE_ROWS, PALETTE, json_schema, report,
+                            summary_table, to_json_dict)
+from annokit.report.sections import quota_per_group
+from annokit.report.thumbnails import thumbnail
 from conftest import shared_dataset
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -279,7 +281,7 @@ def test_thumbnail_colours_flagged_boxes(tmp_path):
                          "w": [200., 200., 100.], "h": [200., 100., 100.]})
     flags = make_findings("x", ["bad", "odd"], image_id=[1, 1], annotation_id=[1, 2])
     flags["severity"] = ["error", "warning"]
-    jpeg = _thumbnail(str(tmp_path / "white.png"), anns, flags)
+    jpeg = thumbnail(str(tmp_path / "white.png"), anns, flags)
     with Image.open(io.BytesIO(jpeg)) as im:
         assert im.size == (320, 240)  # scale 0.5
         px = np.asarray(im.convert("RGB"), dtype=int)
@@ -289,16 +291,16 @@ def test_thumbnail_colours_flagged_boxes(tmp_path):
     assert near(200, 150, (255, 140, 0))    # left edge of box 2 (x=300*0.5): orange
     assert near(120, 50, (150, 150, 150))   # left edge of box 3 (x=100*0.5): grey
     assert near(160, 160, (255, 255, 255))  # inside nothing: still white
-    assert _thumbnail(str(tmp_path / "nope.jpg"), anns, flags) == "image file not found"
+    assert thumbnail(str(tmp_path / "nope.jpg"), anns, flags) == "image file not found"
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
-    assert _thumbnail(str(tmp_path / "broken.jpg"), anns, flags).startswith("cannot be read")
+    assert thumbnail(str(tmp_path / "broken.jpg"), anns, flags).startswith("cannot be read")
 
 
 def test_quota_water_filling():
     # 10 + 100 + q <= 500  ->  q = 390
-    assert _quota(np.array([1000, 10, 100]), 500) == 390
-    assert _quota(np.array([3, 4]), 500) == 4  # everything fits
-    assert _quota(np.array([100, 100, 100]), 30) == 10
+    assert quota_per_group(np.array([1000, 10, 100]), 500) == 390
+    assert quota_per_group(np.array([3, 4]), 500) == 4  # everything fits
+    assert quota_per_group(np.array([100, 100, 100]), 30) == 10
 
 
 def test_large_dataset_is_sampled_and_capped(tmp_path):
