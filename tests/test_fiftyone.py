@@ -27,9 +27,9 @@ from click.testing import CliRunner
 import annokit
 from annokit.cli import main
 from annokit.errors import AnnokitError
+from browser import CHROMIUM, chromium
 from conftest import ROOT, assert_same_content, run_cli, shared_dataset
 
-CHROMIUM = Path("/usr/bin/chromium")
 # FiftyOne and its dependencies warn about their own deprecations
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 ARTEFACTS = ROOT / "out" / "artefacts"
@@ -595,13 +595,8 @@ def test_browse_serves_the_app_until_interrupted(fo, tmp_path, signame, code, wo
 
 
 def _screenshot(tmp_path: Path, shot: Path, url: str, budget: int) -> None:
-    done = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update",
-         f"--user-data-dir={tmp_path / 'chromium-profile'}", f"--screenshot={shot}",
-         "--window-size=1400,900", f"--virtual-time-budget={budget}", url],
-        capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-2000:]
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,900",
+             f"--virtual-time-budget={budget}", url, timeout=240)
 
 
 def _colours(shot: Path) -> tuple[list, list]:
@@ -644,7 +639,7 @@ def test_app_serves_bccd_worst_first_in_chromium(fo, bccd, tmp_path):
         while _get(url) != 200 and time.monotonic() < deadline:
             time.sleep(1)
         assert _get(url) == 200
-        if not CHROMIUM.exists():
+        if not CHROMIUM.exists():  # skip before the work, not in the middle of it
             pytest.skip("/usr/bin/chromium is absent (apt-get install chromium); CI installs it")
         from fiftyone.core.utils import to_slug
 

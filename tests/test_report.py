@@ -5,7 +5,6 @@ import base64
 import io
 import json
 import re
-import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -21,9 +20,9 @@ from annokit.report import (MAX_SCATTER_POINTS, MAX_TABLE_ROWS, PALETTE, json_sc
                             summary_table, to_json_dict)
 from annokit.report.sections import quota_per_group
 from annokit.report.thumbnails import thumbnail
+from browser import chromium, page_text
 from conftest import shared_dataset
 
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _images(root: Path, count: int = 5) -> None:
@@ -340,39 +339,23 @@ def test_large_dataset_is_sampled_and_capped(tmp_path):
 
 # -- a real browser --------------------------------------------------------------------
 
-def _chromium(tmp_path: Path, *args: str) -> str:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is absent (apt-get install chromium); CI installs it")
-    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'chromium-profile'}", *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-def _text(dom: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
-
-
 @pytest.mark.slow
-def test_html_renders_in_chromium(ds, tmp_path):
+def test_html_renders_inchromium(ds, tmp_path):
     page = report(ds, _findings(), tmp_path / "qc.html")
-    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert '<dd id="n-images">7</dd>' in dom and '<dd id="n-annotations">10</dd>' in dom
-    text = _text(dom)
+    text = page_text(dom)
     assert "Images 7 Annotations 10 Categories 3" in text
     assert "6 of 6 rows shown" in text  # written by the inline script: it ran
     assert dom.count("<svg ") >= 4 and dom.count("<img ") == 3
     # filters set from the URL hash hide the other rows
-    dom = _chromium(tmp_path, "--dump-dom", page.as_uri() + "#sev=warning&q=leaves")
-    assert "1 of 6 rows shown" in _text(dom)
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri() + "#sev=warning&q=leaves")
+    assert "1 of 6 rows shown" in page_text(dom)
     visible = re.findall(r'<tr data-sev="(\w+)"[^>]*?(hidden="")?>', dom)
     assert [s for s, hidden in visible if not hidden] == ["warning"]
 
     shot = tmp_path / "shot.png"
-    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri())
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri())
     with Image.open(shot) as im:
         assert im.size == (1280, 2000)
         colours = im.convert("RGB").getcolors(maxcolors=1 << 20)

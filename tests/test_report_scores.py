@@ -24,7 +24,7 @@ from annokit.cli import main
 from annokit.errors import AnnokitError
 from annokit.report import (FIX_COLOUR, json_schema, report, scores_summary, to_json_dict)
 from conftest import FIXTURES, ROOT
-from test_report import _chromium, _text
+from browser import chromium, page_text
 
 SHAPES = FIXTURES / "shapes" / "voc"
 ARTIFACTS = os.environ.get("ANNOKIT_TEST_ARTIFACTS", str(ROOT / "test-artifacts"))
@@ -201,16 +201,16 @@ def test_nothing_flagged(planted, tmp_path):
 
 
 @pytest.mark.slow
-def test_section_renders_in_chromium(planted, tmp_path):
+def test_section_renders_inchromium(planted, tmp_path):
     ds, scores, _ = planted
     page = report(ds, check(ds), tmp_path / "qc.html", scores=scores)
-    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
-    text = _text(dom)
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri())
+    text = page_text(dom)
     assert "Likely annotation errors" in text
     assert "4 likely errors on 4 of 12 scored images" in text
     assert dom.count('<figure class="thumb score">') == 4
     shot = tmp_path / "likely-errors.png"
-    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,4000",
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,4000",
               page.as_uri() + "#likely-errors")
     with Image.open(shot) as im:
         assert im.size == (1280, 4000)

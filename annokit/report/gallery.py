@@ -80,7 +80,7 @@ def worst_images(ds: Dataset, findings: pd.DataFrame, limit: int) -> dict | None
 
 def _worst_figure(file_name, counts: pd.Series, picture: bytes, messages: pd.Series) -> dict:
     return {"file_name": str(file_name), "src": _data_uri(picture),
-            "tally": ", ".join(severity_count(n, s) for s, n in counts.items() if n),
+            "tally": ", ".join(severity_count(n, str(s)) for s, n in counts.items() if n),
             "messages": [str(m) for m in messages[:MAX_MESSAGES]],
             "more": max(len(messages) - MAX_MESSAGES, 0)}
 
@@ -145,10 +145,10 @@ def _score_figure(file_name, quality, rows: pd.DataFrame, names: pd.Series,
     issues = [{"issue": str(r["issue"]), "quality": quality_text(r["quality"]),
                "text": issue_text(r, names)}
               for _, r in rows.head(MAX_ISSUES).iterrows()]  # a few rows per image
-    pictures = [{"label": label, "src": _data_uri(p)}
-                for p, label in zip(pictures, ("as annotated", "suggested fix"))]
+    shown = [{"label": label, "src": _data_uri(p)}
+             for p, label in zip(pictures, ("as annotated", "suggested fix"))]
     return {"file_name": str(file_name), "quality": quality_text(quality), "issues": issues,
-            "more": max(len(rows) - MAX_ISSUES, 0), "pictures": pictures}
+            "more": max(len(rows) - MAX_ISSUES, 0), "pictures": shown}
 
 
 def _scores_table(ds: Dataset, suspect: pd.DataFrame, names: pd.Series) -> dict:

@@ -99,6 +99,7 @@ def scores_summary(ds: Dataset, scores) -> str:
         likely annotation errors: 2 (swap 2), 3 candidate overlooked objects on 4 images; ...
     """
     data = scores_json(ds, prepare_scores(scores))
+    assert data is not None  # scores were given
     counts = data["counts"]
     # candidate overlooked objects are not annotations: counted apart, after the errors
     by_issue = {i: n for i, n in counts["by_issue"].items() if n and i != "overlooked"}

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..checks import FINDING_COLUMNS, FINDING_EXTRAS, SEVERITIES, SEVERITY_RANK
 from ..errors import AnnokitError
-from ..model import Dataset
+from ..model import NONE, Dataset
 from ..stats import class_counts
 
 SCHEMA_VERSION = 1  # raised when a field is renamed, removed or changes meaning
@@ -145,10 +145,10 @@ def plain(values: pd.Series) -> list:
     """
     if values.dtype.kind == "f":
         arr = values.to_numpy(np.float64)
-        return np.where(np.isfinite(arr), arr, None).tolist()
+        return np.where(np.isfinite(arr), arr, NONE).tolist()
     if values.dtype.kind in "iu":  # numpy or nullable ints: no per-value pandas work
         missing = values.isna().to_numpy()
-        return np.where(missing, None, values.to_numpy(np.int64, na_value=0)).tolist()
+        return np.where(missing, NONE, values.to_numpy(np.int64, na_value=0)).tolist()
     return values.astype(object).where(values.notna(), None).tolist()
 
 

@@ -101,6 +101,8 @@ def score_pictures(info: pd.Series, image_anns: pd.DataFrame, rows: pd.DataFrame
     if isinstance(left, str):
         return left
     plain = thumbnail(info["path"], image_anns.iloc[:0], flags.iloc[:0])
+    if isinstance(plain, str):  # the file changed since the first picture
+        return plain
     with Image.open(io.BytesIO(plain)) as im:
         im = im.convert("RGB")
     scale = im.width / _full_width(info)
