@@ -21,7 +21,7 @@ class FormatError(AnnokitError):
         'labels/a.txt:line 3: expected 5 fields, got 4'
     """
 
-    def __init__(self, file: str | os.PathLike, reason: str, place: str | None = None,
+    def __init__(self, file: str | os.PathLike[str], reason: str, place: str | None = None,
                  hint: str | None = None):
         self.file = os.fspath(file)
         self.place = place

@@ -66,13 +66,13 @@ class Meta(TypedDict, total=False):
 NONE = np.array(None, dtype=object)
 
 # column -> dtype; the order is the order columns are kept in
-CATEGORY_SCHEMA = {"id": "int64", "name": object, "supercategory": object}
-IMAGE_SCHEMA = {"id": "int64", "file_name": object, "width": "Int64", "height": "Int64",
-                "split": object}
-ANNOTATION_SCHEMA = {"id": "int64", "image_id": "int64", "category_id": "int64",
-                     "kind": object, "x": "float64", "y": "float64", "w": "float64",
-                     "h": "float64", "iscrowd": "int64", "segmentation": object,
-                     "score": "float64"}
+CATEGORY_SCHEMA: dict[str, str | type] = {"id": "int64", "name": object, "supercategory": object}
+IMAGE_SCHEMA: dict[str, str | type] = {"id": "int64", "file_name": object, "width": "Int64",
+                                      "height": "Int64", "split": object}
+ANNOTATION_SCHEMA: dict[str, str | type] = {
+    "id": "int64", "image_id": "int64", "category_id": "int64", "kind": object, "x": "float64",
+    "y": "float64", "w": "float64", "h": "float64", "iscrowd": "int64", "segmentation": object,
+    "score": "float64"}
 _DEFAULTS = {"supercategory": None, "split": None, "width": pd.NA, "height": pd.NA,
              "kind": "box", "iscrowd": 0, "segmentation": None, "score": np.nan,
              "x": np.nan, "y": np.nan, "w": np.nan, "h": np.nan}

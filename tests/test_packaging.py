@@ -47,17 +47,9 @@ def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
-def test_mypy_skips_only_modules_that_exist():
-    """The [tool.mypy] list of modules whose errors are ignored names real annokit modules
-    (a stale name would ignore nothing and hide that the list is out of date)."""
-    skipped = [m for o in _pyproject()["tool"]["mypy"]["overrides"] if o.get("ignore_errors")
+def test_mypy_checks_every_annokit_module():
+    """No [tool.mypy] override ignores the errors of annokit's own code: `mypy annokit` in
+    .ci/run covers the whole package."""
+    ignored = [m for o in _pyproject()["tool"]["mypy"]["overrides"] if o.get("ignore_errors")
                for m in o["module"]]
-    assert skipped
-    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-               for p in (ROOT / "annokit").rglob("*.py")}
-    packages = {m for m in modules if (ROOT / m.replace(".", "/")).is_dir()}
-    for name in skipped:
-        if name.endswith(".*"):  # a package's modules: listed beside the package itself
-            assert name[:-2] in skipped, name
-        else:
-            assert name in modules or name in packages, f"{name} is no annokit module"
+    assert not [m for m in ignored if m.split(".")[0] == "annokit"], ignored

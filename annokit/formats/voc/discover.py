@@ -56,7 +56,7 @@ def _is_voc_xml(path: str | os.PathLike) -> bool:
     return _VOC_HEAD.match(head) is not None
 
 
-def _has_voc_xml(folder: str | os.PathLike, tries: int = 3) -> bool:
+def _has_voc_xml(folder: str | os.PathLike[str], tries: int = 3) -> bool:
     """True when one of the first few XML files directly in ``folder`` is VOC."""
     try:
         with os.scandir(folder) as entries:
@@ -132,7 +132,8 @@ def _layout(path: Path, problems: Problems):
     if ann is not None:
         files = _xml_files(ann, recursive=True)
         splits, list_only, trainval, overlaps = _image_sets(path, set(files))
-        entries = [(s, f, splits.get(s), None) for s, f in files.items()]
+        entries: list[tuple[str, str | None, str | None, tuple[Path, int] | None]] = [
+            (s, f, splits.get(s), None) for s, f in files.items()]
         entries += [(s, None, split, origin) for s, (split, origin) in list_only.items()]
         entries.sort(key=lambda e: e[0])
         return "root", entries, [], trainval, overlaps
@@ -186,7 +187,8 @@ def _image_sets(root: Path, stems: set[str]):
     unsplit = names == [UNSPLIT_LIST]
     split_of: dict[str, str | None] = {}
     list_only: dict = {}
-    overlaps: dict[tuple[str, str], int] = {}  # an image kept in its first list; QC flags it
+    # an image kept in its first list; QC flags it (None: a repeat within an unsplit list)
+    overlaps: dict[tuple[str | None, str], int] = {}
     for name in names:
         for number, stem in _list_lines(lists[name]):
             if stem in split_of:
@@ -197,8 +199,8 @@ def _image_sets(root: Path, stems: set[str]):
             split_of[stem] = None if unsplit else name
             if stem not in stems:
                 list_only[stem] = (split_of[stem], (lists[name], number))
-    overlaps = [{"splits": list(pair), "images": n} for pair, n in overlaps.items()]
-    return split_of, list_only, {"train", "val", "trainval"} <= set(lists), overlaps
+    overlap_rows = [{"splits": list(pair), "images": n} for pair, n in overlaps.items()]
+    return split_of, list_only, {"train", "val", "trainval"} <= set(lists), overlap_rows
 
 
 def _list_lines(path: Path):

@@ -7,8 +7,10 @@ import math
 from array import array
 import os
 import re
+from collections.abc import Iterable
 from copy import deepcopy
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,18 +121,20 @@ def _flush(flat: list, columns: dict) -> None:
 def _parse_all(entries, problems: Problems) -> dict:
     """Parse every XML once into columns: each file's tree is released once read, and the
     objects' fields go through a short flat list into typed columns (no object per box)."""
-    img = {k: [] for k in ("stem", "file", "split", "origin", *IMAGE_FIELDS)}
+    img: dict[str, list[object]] = {k: [] for k in ("stem", "file", "split", "origin",
+                                                   *IMAGE_FIELDS)}
     obj = _object_columns()
-    flat = []  # the latest objects' fields one after another, moved into ``obj`` often
-    same = {}  # one string object per distinct name/pose: no copy per box
+    flat: list[object] = []  # the latest objects' fields one after another, into ``obj`` often
+    same: dict[str | None, str | None] = {}  # one string object per distinct name/pose
 
     img_extra: dict[str, dict[int, object]] = {}   # column -> {image row: value}
     obj_extra: dict[str, dict[int, object]] = {}   # column -> {object row: value}
-    tags = {"image": {}, "attribute": {}, "object": {}}  # XML name -> column name
+    tags: dict[str, dict[str, str]] = {"image": {}, "attribute": {}, "object": {}}  # XML -> column
     score_tag = "score"
     add, shared = flat.extend, same.setdefault
     empty = dict.fromkeys(IMAGE_FIELDS)
 
+    objects: Iterable[Any]  # a list of <object> elements, or a generator for a large file
     for stem, file, split, origin in progress.track(entries, "reading VOC XML"):
         fields, objects, extra, attrib = empty, (), None, None
         if file is not None and _large(file):  # objects parsed and freed one at a time
@@ -182,10 +186,11 @@ def _parse_all(entries, problems: Problems) -> dict:
     _flush(flat, obj)
     if all(v is None for v in obj["occluded"]):
         del obj["occluded"]
-    img["extra"], obj["extra"] = img_extra, obj_extra
+    images: dict[str, object] = {**img, "extra": img_extra}
+    obj["extra"] = obj_extra
     columns = {kind: {column: tag for tag, column in names.items()}
                for kind, names in tags.items()}
-    return {"images": img, "annotations": obj, "score_tag": score_tag,
+    return {"images": images, "annotations": obj, "score_tag": score_tag,
             "image_elements": columns["image"], "image_attributes": columns["attribute"],
             "object_elements": columns["object"]}
 
@@ -295,6 +300,8 @@ def _skip_object(file: str, number: int, element, problems: Problems) -> None:
 
 
 def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
     try:
         return float(text)
     except (TypeError, ValueError):
@@ -351,7 +358,9 @@ def _stream_fields(file: str):
     """Like :func:`_image_fields` for a large file: (fields, objects, extra, attrib) where
     ``objects`` parses each <object> as it is consumed and frees it after; ``fields`` and
     ``extra`` are complete once ``objects`` is exhausted."""
-    fields, extra, attrib = dict.fromkeys(IMAGE_FIELDS), {}, {}
+    fields = dict.fromkeys(IMAGE_FIELDS)
+    extra: dict[str, object] = {}
+    attrib: dict[str, str] = {}
 
     def objects():
         depth = 0
@@ -388,7 +397,8 @@ def _parse_file(file: str, problems: Problems):
     return _checked_root(file, tree, problems)
 
 
-def _unreadable(file: str, error: Exception, problems: Problems) -> None:
+def _unreadable(file: str, error: etree.XMLSyntaxError | OSError | AnnokitError,
+                problems: Problems) -> None:
     """Record why ``file`` could not be parsed (its line and column where known)."""
     if isinstance(error, etree.XMLSyntaxError):
         line, column = error.position if error.position else (0, 0)
@@ -471,7 +481,7 @@ def _categories(labels: list[str], names: list[str]):
     codes, uniques = pd.factorize(np.asarray(names, dtype=object))
     known = set(labels)
     order = labels + [n for n in uniques if n not in known]
-    ids = pd.Index(order).get_indexer(uniques) + 1
+    ids = pd.Index(order).get_indexer(pd.Index(uniques)) + 1  # what pandas does with an array
     categories = pd.DataFrame({"id": np.arange(1, len(order) + 1), "name": order,
                                "supercategory": [None] * len(order)})
     cat_ids = ids[codes] if len(codes) else np.zeros(0, dtype=np.int64)

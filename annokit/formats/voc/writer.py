@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from xml.sax.saxutils import escape as _sax_escape, quoteattr
 
@@ -161,7 +163,7 @@ def _output_names(imgs: pd.DataFrame, problems: Problems, notes: list[str]):
         notes.append("file names repeat across splits: written under "
                      "JPEGImages/<split>/ and Annotations/<split>/")
     again = pd.Series(rel).duplicated(keep="first").to_numpy() & keep
-    for i in np.flatnonzero(again):
+    for i in np.flatnonzero(again).tolist():
         problems.skip(FormatError(rel[i], "another image has this file name; not written",
                                   place=f"image id {imgs['id'].iat[i]}"))
         keep[i] = False
@@ -303,8 +305,8 @@ def _object_tails(boxes: pd.DataFrame, elements: dict[str, str], score_tag: str)
         parts.append([f"\t\t<{score_tag}>{t}</{score_tag}>\n" if v == v else ""
                       for t, v in zip(text, score)])
     for c, tag in elements.items():
-        render = _cvat_attributes if tag == "attributes" else \
-            (lambda v, tag=tag: _element(tag, v, 2))
+        render: Callable[[object], str] = _cvat_attributes if tag == "attributes" else \
+            partial(_element, tag, depth=2)
         parts.append(_render(boxes[c].to_numpy(object), render))
     if not parts:
         return [""] * len(boxes)
@@ -404,8 +406,8 @@ class _ImageHeads:
             keys = zip(*[attribute(c, a) for c, a in self.attrs.items()])
             opening = ["<annotation" + "".join(k) + ">\n" for k in keys]
         filename = [escape(r.rsplit("/", 1)[-1]) for r in self.rel[start:stop]]
-        extra = [column(c, t) for c, t in self.elements.items()]
-        extra = ["".join(e) for e in zip(*extra)] if extra else [""] * n
+        columns = [column(c, t) for c, t in self.elements.items()]
+        extra = ["".join(e) for e in zip(*columns)] if columns else [""] * n
         return [f"{o}{fo}\t<filename>{f}</filename>\n{p}{so}{e}{si}{se}"
                 for o, fo, f, p, so, e, si, se in zip(
                     opening, column("folder", "folder"), filename, column("path", "path"),

@@ -125,10 +125,12 @@ def _from_yaml(file: Path, image_root: Path | None, problems: Problems):
                           hint="add e.g. 'train: images/train'")
     here = file.parent
     base = image_root or _dataset_root(doc.get("path"), here)
-    sources, seen = [], {}
+    sources = []
+    seen: dict[Path, tuple[list, list]] = {}  # what each folder or list gave
     for key in keys:
         items = doc[key] if isinstance(doc[key], list) else [doc[key]]
-        images, roots = [], []
+        images: list[tuple] = []  # (path, origin)
+        roots: list[Path | str] = []
         for item in items:
             found = _locate(str(item), [base, here]) or \
                 _split_by_folders(key, str(item), [base, here], file, problems)
@@ -162,7 +164,8 @@ def _from_darknet(file: Path, image_root: Path | None, problems: Problems):
         raise FormatError(file, "no class names: 'names' is missing or its file does not exist",
                           hint="add 'names = data/obj.names'")
     names = _read_names_file(names_file)
-    sources, seen = [], {}
+    sources = []
+    seen: dict[Path, tuple[list, list]] = {}  # what each folder or list gave
     for key in ("train", "valid", "test"):
         if not keys.get(key):
             continue
@@ -170,7 +173,8 @@ def _from_darknet(file: Path, image_root: Path | None, problems: Problems):
         if found is None:
             problems.skip(FormatError(file, f"{key}: {keys[key]} not found", place=f"key {key}"))
             continue
-        images, roots = [], []
+        images: list[tuple] = []  # (path, origin)
+        roots: list[Path | str] = []
         _add_images(found, images, roots, bases, problems, seen, allowed=allowed)
         sources.append(("val" if key == "valid" else key, images, roots))
     if not sources:
@@ -200,17 +204,21 @@ def _from_folder(found: Path, image_root: Path | None, problems: Problems):
     names = _read_names_file(names_file) if names_file else {}
     ids = list(range(1, len(names) + 1))
     root = image_root or (folder / "images" if labels else folder)
-    splits = {d.name: d for d in subdirs(root)} if labels else {}
-    if not splits or not all(s.lower() in SPLIT_NAMES for s in splits):
+    named = {d.name: d for d in subdirs(root)} if labels else {}
+    splits: dict[str | None, Path] = {name: d for name, d in named.items()}
+    if not named or not all(s.lower() in SPLIT_NAMES for s in named):
         splits = {None: root}
     label_base = labels or folder
     sources = []
     for split, where in splits.items():
-        images = [(p, None) for p in scan_images(where)]
+        paths = scan_images(where)
+        images: list[tuple[str, None] | tuple[str, None, str]]
         if image_root:  # labels stay in the given folder, at the images' relative paths
             images = [(p, None, os.path.splitext(os.path.join(label_base,
                                                               os.path.relpath(p, root)))[0]
-                       + ".txt") for p, _ in images]
+                       + ".txt") for p in paths]
+        else:
+            images = [(p, None) for p in paths]
         sources.append((split, images, [where]))
     return names, names_file.name if names_file else None, ids, {}, sources
 
@@ -470,7 +478,8 @@ def _image_table(sources) -> pd.DataFrame:
                 for b, sb in zip(sources[i + 1:], sets[i + 1:]) if sa & sb]
     if same:
         sources = [(None, *sources[0][1:])]
-    rows, seen, label_dirs = [], set(), {}
+    rows, seen = [], set()
+    label_dirs: dict[str, str] = {}  # image folder -> its label folder
     for split, images, roots in sources:
         root = os.path.commonpath([str(r) for r in roots]) if roots else None
         cut = len(os.path.join(root, "")) if root else 0  # images are all below root

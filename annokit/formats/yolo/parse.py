@@ -70,7 +70,7 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None) -> D
 # .. label files .........................................................................
 
 def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: list[int],
-                 kpt: tuple[int, int] | None, problems: Problems):
+                 kpt: tuple[int, int | None] | None, problems: Problems):
     """Image sizes from headers and every label file, parsed in bulk, READ_CHUNK files
     at a time.
 
@@ -88,7 +88,7 @@ def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: li
             widths[i], heights[i] = image_size(paths[i])
             data = _label_bytes(labels[i])
         except FormatError as e:
-            origin = table["origin"].iat[i]
+            origin: object = table["origin"].iat[i]  # "list.txt:line n" or None
             problems.skip(FormatError(e.file, e.reason, e.place, hint="image left out" + (
                 f"; listed at {origin}" if origin else "")))
             keep[i], data = False, b""
@@ -202,6 +202,7 @@ def _parse(scan: _Scan, counts, widths, heights, labels, names, ids, kpt, proble
     blocks = []
     for fields in sorted(scan.blocks):
         kind = _line_kind(fields, kpt)
+        assert kind is not None  # _Scan.add keeps only the lines of a known kind in blocks
         rows, values, bad = scan.block(fields)
         if kind.startswith("polygon"):  # pose and DOTA lines are no polygons: skip them
             bad = sorted(_not_polygons(fields, rows, values, bad, kpt, line_of))
@@ -289,7 +290,7 @@ def _not_polygons(fields: int, rows: np.ndarray, values: np.ndarray, bad: list, 
         pose[:] = fields in (5 + 2 * kpt[0], 5 + 3 * kpt[0])
     elif (fields - 5) % 3 == 0:
         v = values[:, 7::3]
-        pose = np.isin(v, (0, 1, 2)).all(axis=1)
+        pose = np.asarray(np.isin(v, (0, 1, 2)).all(axis=1))
         pose &= bool((v[pose] == 2).any())
     for j in np.flatnonzero(pose):
         k = (fields - 5) // (2 if kpt is not None and fields == 5 + 2 * kpt[0] else 3)
@@ -329,6 +330,8 @@ def _field_counts(text: bytes, n_lines: int) -> np.ndarray:
 def _out_of_range(kind: str, values: np.ndarray, already: set) -> list[tuple[int, str]]:
     """Lines whose normalised values leave [0, 1] (negative sizes included): Ultralytics
     refuses them, and they would become negative or absurd boxes."""
+    low: float
+    high: float
     if kind.startswith("polygon"):  # corners a little outside the image occur (OBB): kept
         coords = values[:, 1:-1] if kind.endswith("score") else values[:, 1:]
         low, high, what = -1, 2, "polygon coordinates must lie in [-1, 2] (normalised)"
@@ -385,7 +388,7 @@ def _numbers(text: bytes | None, rows: np.ndarray, fields: int, line_list):
     else:
         bad, bad_rows = [], set()
     finite = np.isfinite(values).all(axis=1)
-    bad += [(j, "non-finite value (nan or inf)") for j in np.flatnonzero(~finite)
+    bad += [(int(j), "non-finite value (nan or inf)") for j in np.flatnonzero(~finite)
             if j not in bad_rows]
     return values, sorted(bad)
 
@@ -437,8 +440,8 @@ def _show(value: float) -> str:
 def _to_absolute(kind: str, values: np.ndarray, w: np.ndarray, h: np.ndarray, kpt) -> pd.DataFrame:
     """Normalised line values to absolute boxes (and polygons, keypoints, scores)."""
     n = len(values)
-    columns = {"kind": "box", "iscrowd": 0, "segmentation": np.full(n, None, object),
-               "score": np.nan}
+    segmentation = np.full(n, None, object)
+    columns = {"kind": "box", "iscrowd": 0, "segmentation": segmentation, "score": np.nan}
     if kind.startswith("polygon"):
         points = values[:, 1:-1] if kind.endswith("score") else values[:, 1:]
         xs, ys = points[:, 0::2] * w[:, None], points[:, 1::2] * h[:, None]
@@ -447,7 +450,7 @@ def _to_absolute(kind: str, values: np.ndarray, w: np.ndarray, h: np.ndarray, kp
         flat = np.empty_like(points)
         flat[:, 0::2], flat[:, 1::2] = xs, ys
         for j, polygon in enumerate(flat.tolist()):
-            columns["segmentation"][j] = [polygon]
+            segmentation[j] = [polygon]
     else:
         xyxy = denormalize(convert_boxes(values[:, 1:5], "cxcywh", "xyxy"), w, h)
         boxes = convert_boxes(_whole_edges(xyxy, w, h), "xyxy", "xywh")

@@ -116,11 +116,13 @@ def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: list[str]) -> pd
     for i, source in zip(imgs.index[unknown], imgs.loc[unknown, "source"]):
         try:
             if source is None:
-                raise FormatError(imgs.at[i, "file_name"], "image not found")
+                # a str already: names that are not were left out before (``safe``)
+                raise FormatError(str(imgs.at[i, "file_name"]), "image not found")
             imgs.loc[i, ["width", "height"]] = image_size(source)
         except FormatError as e:
+            image_id: object = imgs.at[i, "id"]
             problems.skip(FormatError(e.file, f"size unknown and {e.reason}",
-                                      place=f"image id {imgs.at[i, 'id']}",
+                                      place=f"image id {image_id}",
                                       hint="YOLO needs it to normalise; image not written"))
             left_out.append(i)
     if left_out:
