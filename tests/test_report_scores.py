@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,7 @@ import annokit
 from annokit.checks import check
 from annokit.cli import main
 from annokit.errors import AnnokitError
+from annokit.score.contract import Scores
 from annokit.report import (FIX_COLOUR, json_schema, report, scores_summary, to_json_dict)
 from conftest import FIXTURES, ROOT
 from browser import chromium, page_text
@@ -29,15 +29,6 @@ from browser import chromium, page_text
 SHAPES = FIXTURES / "shapes" / "voc"
 ARTIFACTS = os.environ.get("ANNOKIT_TEST_ARTIFACTS", str(ROOT / "test-artifacts"))
 RED = (230, 20, 20)
-
-
-@dataclass
-class Scores:
-    """The contract's shape (annokit.score.Scores), built by hand."""
-    annotations: pd.DataFrame
-    images: pd.DataFrame
-    skipped: list = field(default_factory=list)
-    task: str = "detection"
 
 
 def _wrong_shapes():

@@ -89,14 +89,7 @@ def _hostile_dataset(root: Path) -> tuple[Dataset, pd.DataFrame]:
 
 
 def _scores(ds: Dataset):
-    from dataclasses import dataclass, field
-
-    @dataclass
-    class Scores:
-        annotations: pd.DataFrame
-        images: pd.DataFrame
-        skipped: list = field(default_factory=list)
-        task: str = "detection"
+    from annokit.score.contract import Scores
 
     anns = pd.DataFrame({"annotation_id": pd.array([1, 2, 3], dtype="Int64"),
                          "image_id": [1, 1, 2], "category_id": pd.array([1, 2, 1], dtype="Int64"),
