@@ -99,6 +99,21 @@ def test_candidates_on_or_inside_annotated_boxes_are_not_shown(monkeypatch):
     assert kept["y"].tolist() == [10.0, 300.0, 100.0]
 
 
+def test_a_part_of_a_candidate_is_not_shown_beside_it(monkeypatch):
+    # bccd, by eye: one unlabelled white cell shown twice, whole and its top lobe
+    monkeypatch.setattr(calibrate, "PER_BOX", 10.0)
+    boxes = pd.DataFrame({"pos": [0, 1], "x": [500.0, 500], "y": [300.0, 300],
+                          "w": [40.0, 40], "h": [40.0, 40]})
+    cand = pd.DataFrame({"pos": [0, 0, 0, 1], "x": [160.0, 220, 10, 220],
+                         "y": [0.0, 0, 400, 0], "w": [210.0, 104, 30, 104],
+                         "h": [170.0, 68, 30, 68], "category_id": 1})
+    sure = np.array([0.95, 0.99, 0.9, 0.9])  # the lobe is surer than the whole cell
+    kept = calibrate.keep_candidates(cand, sure, np.zeros(4), boxes)
+    # image 0: the lobe (surest) and the free one; the whole cell holds the lobe: dropped.
+    # image 1: the same lobe box stands alone, so it is shown
+    assert kept[["pos", "x"]].values.tolist() == [[0, 220.0], [0, 10.0], [1, 220.0]]
+
+
 def test_candidates_keep_to_the_review_budget():
     boxes = pd.DataFrame({"pos": np.zeros(30, int), "x": np.arange(30) * 10.0, "y": 0.0,
                           "w": 5.0, "h": 5.0})

@@ -212,8 +212,23 @@ def keep_candidates(cand: pd.DataFrame, sure: np.ndarray, need: np.ndarray,
     keep = np.flatnonzero(ok & free)
     budget = max(1, int(PER_BOX * len(boxes)))
     rank = np.asarray(sure if rank is None else rank)
-    keep = keep[np.argsort(-rank[keep], kind="stable")[:budget]]
-    return cand.iloc[np.sort(keep)].reset_index(drop=True)
+    keep = _one_per_object(keep[np.argsort(-rank[keep], kind="stable")], xywh, pos)
+    return cand.iloc[np.sort(keep[:budget])].reset_index(drop=True)
+
+
+def _one_per_object(order: np.ndarray, xywh: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``order`` (best first) without the candidates that touch a better one of their image,
+    by the rule that keeps them off annotated boxes: a part of an object shown beside the
+    whole is the same object twice."""
+    kept: list[int] = []
+    by_image: dict[int, list[int]] = {}
+    for i in order.tolist():  # a handful of candidates per image
+        mine = by_image.setdefault(int(pos[i]), [])
+        if mine and _touches(xywh[[i]], xywh[mine])[0]:
+            continue
+        mine.append(i)
+        kept.append(i)
+    return np.asarray(kept, dtype=np.int64)
 
 
 def _touches(cand: np.ndarray, have: np.ndarray) -> np.ndarray:
