@@ -1,6 +1,7 @@
 """The ``annokit`` command line: parse, call the library, print. No logic of its own."""
 from __future__ import annotations
 
+import atexit
 import functools
 import math
 import os
@@ -148,15 +149,29 @@ def run() -> None:
             stream.reconfigure(errors="backslashreplace")
     try:
         _run()
+        code = 0
     except SystemExit as e:
-        if e.code in (130, 143):  # cleaned up already: leave now, not after worker threads
-            _exit_now(e.code)
-        raise
+        code = _exit_code(e)
+    if code not in (130, 143):  # cleaned up already: leave now, not after worker threads
+        atexit._run_exitfuncs()
+    _exit_now(code)
+
+
+def _exit_code(e: SystemExit) -> int:
+    if e.code is None or isinstance(e.code, int):
+        return e.code or 0
+    click.echo(e.code, err=True)  # sys.exit("message"), as Python itself would
+    return 1
 
 
 def _exit_now(code: int) -> None:
-    """Exit at once: an image worker thread still blocked in a read (a slow disk, a
-    network mount) must not hold an interrupted run open, as joining it at exit would."""
+    """Exit without the interpreter's teardown, once every output is committed.
+
+    An image worker thread still blocked in a read (a slow disk, a network mount) must not
+    hold an interrupted run open, as joining it at exit would; and native thread pools
+    (Arrow's) can abort in their static destructors at exit (apache/arrow#34314), which
+    turned a clean exit 2 into SIGABRT on CI.
+    """
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

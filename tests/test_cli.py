@@ -279,3 +279,22 @@ def test_detection_to_multilabel_csv(tmp_path):
 
     labels = annokit.read(tmp_path / "labels.csv")
     assert set(labels.annotations["kind"]) == {"label"} and len(labels) == 12
+
+
+def test_the_command_exits_with_its_code_after_atexit_and_whole_output():
+    """The entry point leaves through os._exit (Arrow's thread pool can abort in the C++
+    teardown): atexit handlers still run, piped output still arrives, the code is kept."""
+    import subprocess
+    import sys
+
+    script = ("import atexit, sys; from annokit import cli; "
+              "atexit.register(lambda: print('atexit ran')); "
+              "sys.argv = ['annokit', *sys.argv[1:]]; cli.run()")
+    ok = subprocess.run([sys.executable, "-c", script, "info", str(FIXTURES / "coco" / "basic")],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "images=3" in ok.stdout and ok.stdout.rstrip().endswith("atexit ran")
+    bad = subprocess.run([sys.executable, "-c", script, "info", "no-such-dataset"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("annokit: error:")
+    assert "atexit ran" in bad.stdout
