@@ -33,6 +33,38 @@ def pytest_report_teststatus(report, config):
     return None
 
 
+def dataset(annotations: dict | None = None, *, images: int | dict = 1,
+            categories: tuple | list | dict = ("car", "person"), size: tuple | None = (100, 80),
+            file_name: str = "img_{:05d}.jpg", meta: dict | None = None, **image_columns):
+    """The one builder of small hand-made datasets for unit tests.
+
+    Columns not given are filled: annotation ids 1..n, image 1, category 1, the box
+    (1, 1, 5, 5); ``images=n`` makes images 1..n named by ``file_name``, of ``size``
+    (``None``: no width or height) plus ``image_columns``; ``categories`` as names (ids
+    1..) or as columns. A dict for ``images`` or ``categories`` is used as given.
+
+    Example:
+        >>> ds = dataset({"image_id": [1, 2], "category_id": [2, 1]}, images=2)
+        >>> ds.annotations["id"].tolist()
+        [1, 2]
+    """
+    from annokit import Dataset
+
+    anns = dict(annotations or {})
+    n = max((len(v) for v in anns.values() if not np.isscalar(v)), default=0)
+    for column, value in (("id", range(1, n + 1)), ("image_id", 1), ("category_id", 1),
+                          ("x", 1.0), ("y", 1.0), ("w", 5.0), ("h", 5.0)):
+        anns.setdefault(column, value)
+    if not isinstance(categories, dict):
+        categories = {"id": range(1, len(categories) + 1), "name": list(categories)}
+    if not isinstance(images, dict):
+        images = {"id": range(1, images + 1),
+                  "file_name": [file_name.format(i) for i in range(1, images + 1)],
+                  **({"width": size[0], "height": size[1]} if size else {})}
+    return Dataset(pd.DataFrame(categories), pd.DataFrame({**images, **image_columns}),
+                   pd.DataFrame(anns, index=range(n)), meta=meta or {})
+
+
 def _content(ds, columns):
     """Annotations joined with file and category names, in a canonical order."""
     names = ds.categories.set_index("id")["name"]

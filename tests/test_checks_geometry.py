@@ -1,5 +1,6 @@
 """Geometry checks: each fires on a small hand-made dataset with hand-checked numbers, and
 stays quiet on a clean one; pairs match a brute-force IoU; real data finds its known faults."""
+import functools
 import math
 
 import numpy as np
@@ -13,20 +14,15 @@ from annokit.checks import Thresholds
 from annokit.checks import geometry as gc
 from annokit.model import Dataset
 
-from conftest import assert_finding_columns, assert_no_findings, checks_of, shared_dataset
+from conftest import (assert_finding_columns, assert_no_findings, checks_of, dataset,
+                      shared_dataset)
 
 T = Thresholds()
 
 
-def make(annotations: dict, images=None, categories=None) -> Dataset:
-    """Boxes in image 1 (100x50) unless told otherwise; classes car (1) and person (2)."""
-    images = images or {"id": [1, 2], "file_name": ["a.jpg", "b.jpg"],
-                        "width": [100, None], "height": [50, None]}
-    categories = categories or {"id": [1, 2], "name": ["car", "person"]}
-    n = len(annotations["x"])
-    annotations = {"id": list(range(1, n + 1)), "image_id": [1] * n,
-                   "category_id": [1] * n, **annotations}
-    return Dataset(pd.DataFrame(categories), pd.DataFrame(images), pd.DataFrame(annotations))
+# boxes of class car in image 1 (100x50) unless told otherwise; image 2's size is unknown
+make = functools.partial(dataset, images={"id": [1, 2], "file_name": ["a.jpg", "b.jpg"],
+                                          "width": [100, None], "height": [50, None]})
 
 
 def ids(found: pd.DataFrame) -> list[int]:

@@ -1,5 +1,7 @@
 """Label checks: each fires on a small hand-made dataset with hand-checked values, and stays
 quiet on a clean one; real datasets read with annokit.read."""
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -7,20 +9,15 @@ from annokit.checks import CHECKS, Thresholds
 from annokit.checks import labels as lc
 from annokit.model import Dataset
 
-from conftest import assert_no_findings, checks_of, shared_dataset
+from conftest import assert_no_findings, checks_of, dataset, shared_dataset
 
 T = Thresholds()
 
 
-def make(categories=None, images=None, annotations=None) -> Dataset:
-    categories = categories or {"id": [1, 2], "name": ["car", "person"]}
-    images = images or {"id": [1, 2], "file_name": ["a.jpg", "b.jpg"],
-                        "width": [100, 100], "height": [50, 50]}
-    annotations = annotations or {"id": [1, 2], "image_id": [1, 2], "category_id": [1, 2],
-                                  "x": [1.0, 1.0], "y": [1.0, 1.0], "w": [5.0, 5.0],
-                                  "h": [5.0, 5.0]}
-    return Dataset(pd.DataFrame(categories), pd.DataFrame(images),
-                   pd.DataFrame(annotations))
+# two 100x50 images with a car on the first and a person on the second, unless told otherwise
+make = functools.partial(dataset, annotations={"image_id": [1, 2], "category_id": [1, 2]},
+                         images={"id": [1, 2], "file_name": ["a.jpg", "b.jpg"],
+                                 "width": [100, 100], "height": [50, 50]})
 
 
 def label_checks():
