@@ -65,7 +65,7 @@ def test_basic_ids_and_categories_kept(basic):
     assert basic.annotations["id"].tolist() == [5, 6, 900_000_000_001, 8]
     assert basic.annotations["category_id"].tolist() == [1, 7, HUGE, 7]
     assert basic.meta["image_root"] == str(BASIC / "images")
-    assert basic.meta["skipped"] == []
+    assert basic.notes.texts("skipped") == []
 
 
 def test_basic_image_without_annotations_kept(basic):
@@ -228,7 +228,7 @@ def test_read_results_takes_images_and_categories_from_ground_truth(basic):
     assert pred.images["file_name"].tolist() == ["red.png", "green.png", "sub/blue.png"]
     assert pred.categories["name"].tolist() == ["person", "car", "blob"]
     assert pred.annotations["score"].tolist() == [0.9, 0.35, 0.75]
-    assert pred.meta["skipped"] == [f"{HERE / 'results.json'}:results[3]: image_id 99 has "
+    assert pred.notes.texts("skipped") == [f"{HERE / 'results.json'}:results[3]: image_id 99 has "
                                     "no image"]
     with pytest.raises(FormatError, match=r"results\[3\]: image_id 99 has no image"):
         coco.read_results(HERE / "results.json", basic, strict=True)
@@ -305,7 +305,7 @@ BROKEN = [
 def test_broken_records_are_skipped_named_and_counted():
     ds = annokit.read(BAD / "broken_records.json", "coco")
     prefix = f"{BAD / 'broken_records.json'}:"
-    assert ds.meta["skipped"] == [prefix + m for m in BROKEN]
+    assert ds.notes.texts("skipped") == [prefix + m for m in BROKEN]
     assert ds.annotations["id"].tolist() == [1, 9]
     assert ds.images["id"].tolist() == [1]
     assert ds.categories["name"].tolist() == ["cat", "dog"]
@@ -517,7 +517,7 @@ def test_broken_segmentation_is_a_skipped_record_never_an_internal_error(tmp_pat
                                             "height": 6}],
                                 "categories": [{"id": 1, "name": "x"}], "annotations": anns}))
     ds = annokit.read(file, "coco")
-    assert ds.meta["skipped"] == [f"{file}:annotation id {k}: {why}"
+    assert ds.notes.texts("skipped") == [f"{file}:annotation id {k}: {why}"
                                   for k, (_, why) in enumerate(BROKEN_SEGMENTATIONS, start=1)]
     assert ds.annotations["id"].tolist() == [99]
     assert ds.annotations[["x", "y", "w", "h"]].iloc[0].tolist() == [0, 0, 4, 3]

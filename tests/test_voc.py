@@ -68,7 +68,7 @@ def test_root_layout_splits_and_lists():
     assert boxes(ds, "000004.png") == []
     assert (column(ds, "000004.png", "width"), column(ds, "000004.png", "height")) == (80, 60)
     assert boxes(ds, "000003.jpg") == []
-    assert ds.meta["skipped"] == [
+    assert ds.notes.texts("skipped") == [
         f"{VOC / 'root/ImageSets/Main/test.txt'}:line 2: 'ghost' has no XML in "
         f"Annotations/ and no image in {VOC / 'root/JPEGImages'}"]
     assert ds.meta["image_root"] == str(VOC / "root" / "JPEGImages")
@@ -209,7 +209,7 @@ BAD = VOC / "bad"
 
 def test_bad_input_is_skipped_and_named_one_line_each():
     ds = annokit.read(BAD, "voc")
-    skipped = ds.meta["skipped"]
+    skipped = ds.notes.texts("skipped")
     expected = [
         f"{BAD / 'bad_coords.xml'}:object 'car' #1: bndbox needs numeric xmin, ymin, xmax, "
         "ymax; got xmin='abc', ymin='2', xmax='3', ymax='4'",
@@ -301,7 +301,7 @@ def same_frames(a, b):
 def test_roundtrip_keeps_everything(src, tmp_path):
     ds, back, notes = roundtrip(VOC / src, tmp_path)
     assert notes == []
-    assert back.meta["skipped"] == []
+    assert back.notes.texts("skipped") == []
     if src == "splits":  # written as one VOC root: the split comes back from ImageSets
         assert back.meta["voc"]["layout"] == "root"
         assert_same_content(ds, back, columns=ATTRS)
@@ -523,7 +523,7 @@ def test_raccoon_counts_without_trusting_path(where):
 def test_datumaro_voc_fixtures():
     root = shared_dataset("peer_fixtures", "datumaro_openvino", "voc_dataset")
     ds = annokit.read(root / "voc_dataset1")
-    assert ds.meta["skipped"] == []
+    assert ds.notes.texts("skipped") == []
     assert ds.images.set_index("file_name")["split"].to_dict() == {
         "2007_000001.jpg": "train", "2007_000002.jpg": "test"}   # per-class lists ignored
     assert boxes(ds, "2007_000001.jpg") == [("cat", 1.0, 2.0, 2.0, 2.0),

@@ -36,7 +36,7 @@ def images(ds: Dataset) -> list[tuple]:
 
 def skipped(ds: Dataset) -> list[str]:
     """Skipped records without the absolute part of their path."""
-    return [m.replace(str(YOLO) + "/", "") for m in ds.meta["skipped"]]
+    return [m.replace(str(YOLO) + "/", "") for m in ds.notes.texts("skipped")]
 
 
 def make_image(path, size) -> None:
@@ -61,7 +61,7 @@ def test_ultralytics_layout_hand_checked():
     assert ds.meta["split_roots"] == {s: str(YOLO / "ultralytics" / "images" / s)
                                       for s in ("train", "val")}
     assert ds.image_paths().tolist()[2] == str(YOLO / "ultralytics/images/val/c.jpg")
-    assert ds.meta["skipped"] == [] and ds.meta["yolo"] == {}
+    assert ds.notes.texts("skipped") == [] and ds.meta["yolo"] == {}
 
 
 def test_empty_and_missing_label_files_keep_their_images():
@@ -92,7 +92,7 @@ def test_roboflow_paths_off_by_one_folder():
     # r2 '1 0.25 0.75 0.5 0.5' -> cx=30, w=60 -> x=0; cy=60, h=40 -> y=40
     assert boxes(ds) == [[45, 30, 30, 20], [0, 40, 60, 40]]
     assert ds.meta["yolo"]["roboflow"]["project"] == "fixtures"
-    assert ds.meta["skipped"] == []
+    assert ds.notes.texts("skipped") == []
 
 
 @pytest.mark.parametrize("path", ["darknet/data", "darknet/data/obj.data"])
@@ -182,7 +182,7 @@ def test_strict_raises_the_first_bad_record(tmp_path):
         annokit.read(root, "yolo", strict=True)
     assert str(error.value).endswith("a.txt:line 2: expected 5 fields (class cx cy w h), got 4 "
                                      "(line skipped: '0 0.5 0.5 0.2')")
-    assert [m.split(":", 1)[1][:6] for m in annokit.read(root, "yolo").meta["skipped"]] == \
+    assert [m.split(":", 1)[1][:6] for m in annokit.read(root, "yolo").notes.texts("skipped")] == \
         ["line 2", "line 3"]
 
 
@@ -206,8 +206,8 @@ def test_a_split_path_that_does_not_exist_is_skipped(tmp_path):
     make_image(tmp_path / "images" / "train" / "a.png", (8, 8))
     (tmp_path / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [a]\n")
     ds = annokit.read(tmp_path, "yolo")
-    assert len(ds) == 1 and len(ds.meta["skipped"]) == 1
-    assert ds.meta["skipped"][0].endswith("data.yaml:key val: val: images/val not found (looked "
+    [skipped] = ds.notes.texts("skipped")
+    assert len(ds) == 1 and skipped.endswith("data.yaml:key val: val: images/val not found (looked "
                                           f"under {tmp_path}) (fix the path or give --image-root)")
 
 
@@ -306,7 +306,7 @@ def test_yolo_round_trip_keeps_everything(tmp_path, name):
     ds = read(name)
     annokit.write(ds, tmp_path / "out", "yolo")
     back = annokit.read(tmp_path / "out", "yolo")
-    assert back.meta["skipped"] == []
+    assert back.notes.texts("skipped") == []
     assert_same_content(ds, back, keep_ids=True)
     assert back.categories.values.tolist() == ds.categories.values.tolist()
     keep = {k: v for k, v in ds.meta["yolo"].items() if k != "darknet"}
@@ -546,8 +546,8 @@ def test_yolo_mark_darknet_sample():
     assert (len(ds), len(ds.annotations)) == (10, 35)
     assert ds.categories["name"].tolist() == ["air", "bird"]
     assert ds.images["split"].isna().all()  # train and valid are the same list
-    assert len(ds.meta["skipped"]) == 1
-    assert ds.meta["skipped"][0].endswith("train.txt:line 7: lists data/img/air7.jpg, which does "
+    [skipped] = ds.notes.texts("skipped")
+    assert skipped.endswith("train.txt:line 7: lists data/img/air7.jpg, which does "
                                           "not exist (its labels cannot be placed without the "
                                           "image)")
     # air1.jpg is 800x532: '0 0.498437 0.479861 0.117188 0.168056'
@@ -564,7 +564,7 @@ def test_datumaro_detection_fixtures(name):
     root = shared_dataset("peer_fixtures", "datumaro_cvat", "yolo_dataset", name)
     assert yolo.detect(root)
     ds = annokit.read(root, "yolo")
-    assert len(ds.categories) == 10 and ds.meta["skipped"] == []
+    assert len(ds.categories) == 10 and ds.notes.texts("skipped") == []
     assert images(ds) == [("1.jpg", 15, 10, "train")]
     # 15x10: '2 0.133333 0.3 0.266667 0.2' -> (0, 2, 4, 2); '4 0.266667 0.45 0.133333 0.3'
     np.testing.assert_allclose(boxes(ds), [[0, 2, 4, 2], [3, 3, 2, 3]], atol=1e-4)
@@ -579,8 +579,8 @@ def test_empty_names_make_every_line_a_skipped_record(tmp_path):
     (root / "data.yaml").write_text(yaml.safe_dump(doc))
     ds = annokit.read(root)
     assert len(ds.annotations) == 0 and len(ds.categories) == 0
-    assert ds.meta["skipped"] and all("has no name in data.yaml (0 names)" in s
-                                      for s in ds.meta["skipped"])
+    assert ds.notes.texts("skipped") and all("has no name in data.yaml (0 names)" in s
+                                      for s in ds.notes.texts("skipped"))
 
 
 def test_category_ids_holding_lists_are_one_error_line(tmp_path):
