@@ -280,7 +280,7 @@ def test_missing_input_and_no_xml(tmp_path):
 
 def roundtrip(src, tmp_path, **options):
     ds = annokit.read(src, **options)
-    notes = annokit.write(ds, tmp_path / "out", "voc", **options)
+    notes = annokit.write(ds, tmp_path / "out", "voc", **options).texts()
     return ds, annokit.read(tmp_path / "out", "voc", **options), notes
 
 
@@ -385,7 +385,7 @@ def test_write_from_another_format_notes_what_voc_cannot_hold(tmp_path):
             "score": [np.nan, 0.75, np.nan, np.nan, np.nan, np.nan],
             "area": [100.0, 4, 0, 0, 1, 16],    # derived: COCO writers recompute it
             "num_keypoints": [0, 0, 1, 0, 0, 0]}))
-    notes = annokit.write(ds, tmp_path / "out", "voc")
+    notes = annokit.write(ds, tmp_path / "out", "voc").texts()
     assert notes[0].startswith("../evil.jpg:image id 12: file name escapes the image root")
     assert set(notes[1:]) == {
         "VOC holds boxes only: 1 point and 1 label dropped",
@@ -435,7 +435,7 @@ def test_write_keeps_clashing_names_apart(tmp_path):
         annotations=pd.DataFrame({"image_id": [1, 2, 3, 4], "category_id": [1] * 4,
                                   "x": [1.0, 2, 3, 4], "y": [0.0] * 4, "w": [1.0] * 4,
                                   "h": [1.0] * 4}))
-    notes = annokit.write(ds, tmp_path / "out", "voc")
+    notes = annokit.write(ds, tmp_path / "out", "voc").texts()
     assert notes == ["file names repeat across splits: written under JPEGImages/<split>/ "
                      "and Annotations/<split>/"]
     names = sorted(str(p.relative_to(tmp_path / "out" / "Annotations"))

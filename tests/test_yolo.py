@@ -276,7 +276,7 @@ def test_detects_files_and_refuses_others(tmp_path):
 
 def test_write_ultralytics_layout(tmp_path):
     out = tmp_path / "out"
-    notes = annokit.write(read("ultralytics"), out, "yolo")
+    notes = annokit.write(read("ultralytics"), out, "yolo").texts()
     assert notes == []
     assert (out / "labels/train/a.txt").read_text() == \
         "0 0.500000 0.500000 0.200000 0.400000\n1 0.250000 0.500000 0.100000 0.200000\n"
@@ -343,7 +343,7 @@ def one_image(tmp_path, anns: dict, size=(200, 100), **image_columns) -> Dataset
 def test_write_clips_edges_and_says_so(tmp_path):
     ds = one_image(tmp_path, {"x": [0.0, -20, 250, 10], "y": [0.0, 10, 10, 10],
                               "w": [200.00001, 60, 10, 20], "h": [100.0, 20, 10, 20]})
-    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none")
+    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none").texts()
     assert (tmp_path / "out/labels/a.txt").read_text().splitlines() == [
         "0 0.500000 0.500000 1.000000 1.000000",  # 1.0000000005 at the edge: rounding
         "0 0.100000 0.200000 0.200000 0.200000",  # -20..40 clipped to 0..40
@@ -370,7 +370,7 @@ def test_write_reads_unknown_sizes_from_headers_or_leaves_the_image_out(tmp_path
                  annotations=pd.DataFrame({"image_id": [1, 2], "category_id": 1,
                                            "x": 0.0, "y": 0.0, "w": 10.0, "h": 10.0}),
                  meta={"image_root": str(tmp_path / "pics")})
-    notes = annokit.write(ds, tmp_path / "out", "yolo")
+    notes = annokit.write(ds, tmp_path / "out", "yolo").texts()
     assert (tmp_path / "out/labels/a.txt").read_text() == "0 0.100000 0.125000 0.200000 0.250000\n"
     assert not (tmp_path / "out/labels/gone.txt").exists()
     assert notes == [f"{tmp_path}/pics/gone.png:image id 2: size unknown and image file not "
@@ -404,7 +404,7 @@ def test_write_notes_what_yolo_cannot_hold(tmp_path):
             "w": [10.0, 10, np.nan, np.nan], "h": [10.0, 10, np.nan, np.nan],
             "iscrowd": [0, 1, 0, 0], "difficult": [1, 0, 0, 0],
             "segmentation": [None, {"size": [100, 100], "counts": "abc"}, None, None]}))
-    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none", yolo_task="segment")
+    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none", yolo_task="segment").texts()
     assert notes == [
         "YOLO holds boxes only: 1 point and 1 label dropped",
         "1 RLE masks written as boxes (YOLO segment holds polygons)",
@@ -420,7 +420,7 @@ def test_write_segment_joins_parts_and_turns_boxes_into_rectangles(tmp_path):
     ds = one_image(tmp_path, {"x": [0.0, 20], "y": [0.0, 20], "w": [60.0, 10],
                               "h": [10.0, 10], "segmentation": [two_squares, None]},
                    size=(100, 50))
-    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none", yolo_task="segment")
+    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none", yolo_task="segment").texts()
     lines = (tmp_path / "out/labels/a.txt").read_text().splitlines()
     points = np.array(lines[0].split()[1:], float).reshape(-1, 2) * [100, 50]
     # the second square is visited from the first's nearest corner (10, 0) and back
@@ -429,7 +429,7 @@ def test_write_segment_joins_parts_and_turns_boxes_into_rectangles(tmp_path):
     assert lines[1] == "0 0.200000 0.400000 0.300000 0.400000 0.300000 0.600000 0.200000 0.600000"
     assert notes == ["1 boxes without a polygon, in label files with polygons, were written "
                      "as rectangle polygons"]
-    notes = annokit.write(ds, tmp_path / "detect", "yolo", images="none", yolo_task="detect")
+    notes = annokit.write(ds, tmp_path / "detect", "yolo", images="none", yolo_task="detect").texts()
     assert (tmp_path / "detect/labels/a.txt").read_text().splitlines()[0] == \
         "0 0.300000 0.100000 0.600000 0.200000"
     assert notes == ["1 polygons not written: detect writes boxes (use yolo_task='segment' / "
@@ -442,7 +442,7 @@ def test_write_refuses_escaping_and_clashing_file_names(tmp_path):
                                       "file_name": ["../evil.png", "a.jpg", "a.png"]}),
                  annotations=pd.DataFrame({"image_id": [1, 2, 3], "category_id": 1,
                                            "x": 0.0, "y": 0.0, "w": 5.0, "h": 5.0}))
-    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none")
+    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none").texts()
     assert notes == [
         "../evil.png:image id 1: file name escapes the image root (image and labels not "
         "written)",
@@ -459,7 +459,7 @@ def test_write_images_without_a_split_join_train(tmp_path):
                                       "file_name": ["a.png", "b.png", "c.png"],
                                       "split": ["val", None, "trainval"]}),
                  meta={"image_root": str(tmp_path / "pics")})
-    notes = annokit.write(ds, tmp_path / "out", "yolo")
+    notes = annokit.write(ds, tmp_path / "out", "yolo").texts()
     assert notes == ["1 images without a split were written to the train split (YOLO keeps "
                      "every image under a split when any has one)"]
     doc = yaml.safe_load((tmp_path / "out/data.yaml").read_text())
@@ -528,7 +528,7 @@ def test_boxes_survive_yolo_within_a_millionth_of_the_image(image_dir, tmp_path_
                  .assign(image_id=lambda f: f["image_id"] + 1, category_id=4),
                  meta={"image_root": str(image_dir)})
     out = tmp_path_factory.mktemp("yolo_property") / "out"
-    notes = annokit.write(ds, out, "yolo")
+    notes = annokit.write(ds, out, "yolo").texts()
     empty = any(w <= 0 or h <= 0 for *_, w, h in found)  # written as they are, with a note
     assert notes == ([n for n in notes if "of zero width or height" in n] if empty else [])
     assert len(notes) == empty
