@@ -218,7 +218,7 @@ class Dataset:
         splits = self.images["split"].value_counts()
         if len(splits):
             text += ", splits=" + "/".join(f"{s} {n}" for s, n in splits.items())
-        skipped = len(self.notes.of("skipped"))
+        skipped = self._skipped()
         return text + (f", skipped={skipped}" if skipped else "") + ")"
 
     def summary(self) -> pd.DataFrame:
@@ -238,10 +238,15 @@ class Dataset:
 
     def summary_line(self) -> str:
         """One line for logs: images, annotations, categories, skipped records."""
-        skipped = self.notes.of("skipped")
+        skipped = self._skipped()
         line = (f"{len(self.images)} images, {len(self.annotations)} annotations, "
                 f"{len(self.categories)} categories")
-        return line + (f", {len(skipped)} skipped" if skipped else "")
+        return line + (f", {skipped} skipped" if skipped else "")
+
+    def _skipped(self) -> int:
+        """Records left out, counted without making ``meta['notes']`` (a repr changes
+        nothing)."""
+        return sum(n.kind == "skipped" for n in self.meta.get("notes") or ())
 
     @property
     def notes(self) -> Notes:
