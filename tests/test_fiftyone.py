@@ -22,10 +22,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 import annokit
-from annokit.cli import main
 from annokit.errors import AnnokitError
 from browser import CHROMIUM, chromium
 from conftest import ROOT, assert_same_content, run_cli, shared_dataset
@@ -90,10 +88,10 @@ def test_missing_fiftyone_names_the_extra(monkeypatch):
     shapes = annokit.read(ROOT / "fixtures" / "shapes" / "voc")
     with pytest.raises(AnnokitError, match=r"pip install 'annokit\[fiftyone\]'"):
         annokit.to_fiftyone(shapes, "x")
-    result = CliRunner().invoke(main, ["fiftyone-export", "x", "out", "--format", "coco"])
-    assert result.exit_code == 2
-    assert result.output.strip() == ("annokit: error: FiftyOne is not installed: "
-                                     "pip install 'annokit[fiftyone]'")
+    code, out, err = run_cli("fiftyone-export", "x", "out", "--format", "coco")
+    assert code == 2 and out == ""
+    assert err.strip() == ("annokit: error: FiftyOne is not installed: "
+                           "pip install 'annokit[fiftyone]'")
 
 
 def test_the_package_keeps_its_public_names():
@@ -350,11 +348,10 @@ def test_a_dataset_made_in_fiftyone_comes_back(fo, tmp_path):
     plain.rename_sample_field("ground_truth", "detections")
     assert len(annokit.from_fiftyone(plain, label_field="detections").annotations) == 2
     assert annokit.from_fiftyone(plain).summary_line() == "2 images, 0 annotations, 0 categories"
-    result = CliRunner().invoke(main, ["fiftyone-export", "made-in-fiftyone",
-                                       str(tmp_path / "out"), "--format", "coco",
-                                       "--label-field", "nope"])
-    assert result.output == ("annokit: error: FiftyOne dataset 'made-in-fiftyone' has no "
-                             "field 'nope'\n")
+    code, out, err = run_cli("fiftyone-export", "made-in-fiftyone", tmp_path / "out",
+                             "--format", "coco", "--label-field", "nope")
+    assert code == 2 and out == "" and err == (
+        "annokit: error: FiftyOne dataset 'made-in-fiftyone' has no field 'nope'\n")
 
 
 # -- the round trip on every real dataset -------------------------------------------------
@@ -461,10 +458,10 @@ def test_predictions_become_a_field(fo, bccd):
 # -- edits in FiftyOne come back ----------------------------------------------------------
 
 def test_edits_through_fiftyone_come_back_in_the_exported_file(fo, bccd, tmp_path):
-    result = CliRunner().invoke(main, ["browse", str(shared_dataset("bccd", "BCCD")),
-                                       "--no-launch", "--no-images", "--name", "edit"])
-    assert result.exit_code == 0, result.output
-    assert result.output.startswith("FiftyOne dataset 'edit': 364 samples, 4888 boxes, ")
+    code, out, err = run_cli("browse", shared_dataset("bccd", "BCCD"), "--no-launch",
+                             "--no-images", "--name", "edit")
+    assert code == 0, err
+    assert out.startswith("FiftyOne dataset 'edit': 364 samples, 4888 boxes, ")
     fo_ds = fo.load_dataset("edit")
     sample = fo_ds.match({"file_name": "BloodImage_00000.jpg"}).first()
     dets = sample["ground_truth"].detections
@@ -479,11 +476,9 @@ def test_edits_through_fiftyone_come_back_in_the_exported_file(fo, bccd, tmp_pat
     sample.save()
 
     out = tmp_path / "fixed.json"
-    result = CliRunner().invoke(main, ["fiftyone-export", "edit", str(out), "--format", "coco",
-                                       "--debug"])
-    import traceback
-    assert result.exit_code == 0, "".join(traceback.format_exception(*result.exc_info))
-    assert "1 images reviewed" in result.output
+    code, printed, err = run_cli("fiftyone-export", "edit", out, "--format", "coco")
+    assert code == 0, err
+    assert "1 images reviewed" in printed
     coco = json.loads(out.read_text())
     cats = {c["name"]: c["id"] for c in coco["categories"]}
     assert cats["WBC"] == 1 and cats["RBC"] == 2 and cats["Platelets"] == 3  # ids kept
@@ -504,33 +499,30 @@ def test_edits_through_fiftyone_come_back_in_the_exported_file(fo, bccd, tmp_pat
 
     # any format, through annokit's writers
     for fmt in ("voc", "yolo"):
-        result = CliRunner().invoke(main, ["fiftyone-export", "edit", str(tmp_path / fmt),
-                                           "--format", fmt, "--images", "none"])
-        assert result.exit_code == 0, result.output
+        code, printed, err = run_cli("fiftyone-export", "edit", tmp_path / fmt, "--format",
+                                     fmt, "--images", "none")
+        assert code == 0, err
         again = annokit.read(tmp_path / fmt, fmt) if fmt == "voc" else None
         if again is not None:
             assert len(again.annotations) == 4889
     # never over or into the input
-    result = CliRunner().invoke(main, ["fiftyone-export", "edit",
-                                       str(shared_dataset("bccd", "BCCD") / "out"),
-                                       "--format", "coco"])
-    assert result.exit_code == 2 and "refusing to write over or into the input" in result.output
+    code, printed, err = run_cli("fiftyone-export", "edit", shared_dataset("bccd", "BCCD") / "out",
+                                 "--format", "coco")
+    assert code == 2 and "refusing to write over or into the input" in err
 
 
 def test_cli_errors_are_one_line(fo, bccd):
-    runner = CliRunner()
-    result = runner.invoke(main, ["fiftyone-export", "no-such-dataset", "out", "--format",
-                                  "coco"])
-    assert result.exit_code == 2
-    assert result.output.startswith("annokit: error: no FiftyOne dataset named "
-                                    "'no-such-dataset' (datasets: ")
-    args = ["browse", str(shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data")),
+    code, out, err = run_cli("fiftyone-export", "no-such-dataset", "out", "--format", "coco")
+    assert code == 2 and out == ""
+    assert err.startswith("annokit: error: no FiftyOne dataset named 'no-such-dataset' "
+                          "(datasets: ")
+    args = ["browse", shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data"),
             "--no-launch", "--no-images", "--name", "again"]
-    assert runner.invoke(main, args).exit_code == 0
-    result = runner.invoke(main, args)
-    assert result.exit_code == 2 and result.output == (
+    assert run_cli(*args)[0] == 0
+    code, out, err = run_cli(*args)
+    assert code == 2 and out == "" and err == (
         "annokit: error: FiftyOne dataset 'again' exists (use --overwrite to rebuild it)\n")
-    assert runner.invoke(main, [*args, "--overwrite"]).exit_code == 0
+    assert run_cli(*args, "--overwrite")[0] == 0
 
 
 # -- the App ------------------------------------------------------------------------------

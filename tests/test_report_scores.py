@@ -14,16 +14,14 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 import annokit
 from annokit.checks import check
-from annokit.cli import main
 from annokit.errors import AnnokitError
 from annokit.score.contract import Scores
 from annokit.report import (FIX_COLOUR, json_schema, report, scores_summary, to_json_dict)
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, run_cli
 from browser import chromium, page_text
 
 SHAPES = FIXTURES / "shapes" / "voc"
@@ -216,21 +214,19 @@ SCORER = importlib.util.find_spec("annokit.score") is not None
 
 @pytest.mark.skipif(SCORER, reason="annokit.score is installed: check --score runs (below)")
 def test_check_score_without_the_scorer_is_one_line():
-    result = CliRunner().invoke(main, ["check", str(SHAPES), "--score"])
-    assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith("annokit: error: --score needs annokit.score")
+    code, out, err = run_cli("check", SHAPES, "--score")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("annokit: error: --score needs annokit.score")
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SCORER, reason="annokit.score cannot be imported yet (the scorer "
                                        "is merged separately); check --score is tested then")
 def test_check_score_runs_the_scorer(tmp_path):
-    result = CliRunner().invoke(main, ["check", str(SHAPES), "--score", "--json",
-                                       str(tmp_path / "qc.json"), "--html",
-                                       str(tmp_path / "qc.html"), "--fail-on", "never"])
-    assert result.exit_code == 0, result.stderr
-    assert "likely annotation errors:" in result.stdout
+    code, out, err = run_cli("check", SHAPES, "--score", "--json", tmp_path / "qc.json",
+                             "--html", tmp_path / "qc.html", "--fail-on", "never")
+    assert code == 0, err
+    assert "likely annotation errors:" in out
     data = json.loads((tmp_path / "qc.json").read_text())
     assert data["scores"]["counts"]["annotations"] == 35
     assert len(data["scores"]["images"]) == 12

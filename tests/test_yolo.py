@@ -429,7 +429,8 @@ def test_write_segment_joins_parts_and_turns_boxes_into_rectangles(tmp_path):
     assert lines[1] == "0 0.200000 0.400000 0.300000 0.400000 0.300000 0.600000 0.200000 0.600000"
     assert notes == ["1 boxes without a polygon, in label files with polygons, were written "
                      "as rectangle polygons"]
-    notes = annokit.write(ds, tmp_path / "detect", "yolo", images="none", yolo_task="detect").texts()
+    notes = annokit.write(ds, tmp_path / "detect", "yolo", images="none",
+                          yolo_task="detect").texts()
     assert (tmp_path / "detect/labels/a.txt").read_text().splitlines()[0] == \
         "0 0.300000 0.100000 0.600000 0.200000"
     assert notes == ["1 polygons not written: detect writes boxes (use yolo_task='segment' / "
