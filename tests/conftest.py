@@ -100,6 +100,36 @@ def assert_same_content(a, b, *, columns=(), image_columns=("width", "height"),
             assert sorted(getattr(a, frame)["id"]) == sorted(getattr(b, frame)["id"]), frame
 
 
+def boxes_dataset(image_ids, category_ids, *, names=None, n_images: int | None = None,
+                  boxes=None, file_names=None, size=None, kind: str = "box", meta=None,
+                  **image_columns):
+    """The one test builder: an annotation per (image id, category id) given, images
+    1..n_images (default the largest id) named ``img_00001.jpg`` (or ``file_names``),
+    categories named ``names`` ({id: name}; default ``c<id>`` for each id used), boxes
+    (x, y, w, h) each or 1, 1, 5, 5, image ``size`` (w, h) when given.
+
+    Example:
+        >>> boxes_dataset([1, 1, 2], [1, 2, 1]).summary_line()
+        '2 images, 3 annotations, 2 categories'
+    """
+    from annokit import Dataset
+
+    n = n_images or max(image_ids)
+    names = names or {c: f"c{c}" for c in sorted(set(category_ids))}
+    images = pd.DataFrame({"id": np.arange(1, n + 1),
+                           "file_name": [f"img_{i:05d}.jpg" for i in range(1, n + 1)]
+                           if file_names is None else file_names,
+                           **({"width": size[0], "height": size[1]} if size else {}),
+                           **image_columns})
+    xywh = np.asarray(boxes, dtype=float).reshape(-1, 4) if boxes is not None else \
+        np.tile([1.0, 1.0, 5.0, 5.0], (len(image_ids), 1))
+    annotations = pd.DataFrame({"id": np.arange(1, len(image_ids) + 1), "image_id": image_ids,
+                                "category_id": category_ids, "kind": kind, "x": xywh[:, 0],
+                                "y": xywh[:, 1], "w": xywh[:, 2], "h": xywh[:, 3]})
+    categories = pd.DataFrame({"id": list(names), "name": list(names.values())})
+    return Dataset(categories, images, annotations, meta=dict(meta or {}))
+
+
 def checks_of(family: str) -> list:
     """(id, Check) of every registered check whose id starts with ``family.``."""
     from annokit.checks import CHECKS

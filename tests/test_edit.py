@@ -16,24 +16,17 @@ from annokit.edit import (apply_fixes, diff, drop_classes, drop_empty_images, ke
 from annokit.edit.where import WhereError, parse
 from annokit.score import Scores, write_scores
 from annokit.score.contract import read_scores
-from conftest import assert_same_content, run_cli as run, shared_dataset
+from conftest import assert_same_content, boxes_dataset, run_cli as run, shared_dataset
 
 
 def make(boxes, names=("car", "bus", "bike"), n_images=3, **image_columns):
     """Boxes as (image id, class name, x, y, w, h); images 1..n_images, 100x80."""
-    cats = pd.DataFrame({"id": [1, 2, 5][:len(names)], "name": list(names)})
-    ids = dict(zip(cats["name"], cats["id"]))
-    return Dataset(
-        categories=cats,
-        images=pd.DataFrame({"id": range(1, n_images + 1),
-                             "file_name": [f"im{i}.jpg" for i in range(1, n_images + 1)],
-                             "width": 100, "height": 80, **image_columns}),
-        annotations=pd.DataFrame({
-            "id": range(1, len(boxes) + 1), "image_id": [b[0] for b in boxes],
-            "category_id": [ids[b[1]] for b in boxes],
-            "x": [float(b[2]) for b in boxes], "y": [float(b[3]) for b in boxes],
-            "w": [float(b[4]) for b in boxes], "h": [float(b[5]) for b in boxes]}),
-        meta={"source_format": "coco"})
+    ids = dict(zip(names, [1, 2, 5]))
+    return boxes_dataset([b[0] for b in boxes], [ids[b[1]] for b in boxes],
+                         names={ids[n]: n for n in names}, n_images=n_images,
+                         boxes=[b[2:] for b in boxes], size=(100, 80),
+                         file_names=[f"im{i}.jpg" for i in range(1, n_images + 1)],
+                         meta={"source_format": "coco"}, **image_columns)
 
 
 BOXES = [(1, "car", 0, 0, 10, 10), (1, "bus", 20, 20, 4, 4), (2, "bike", 5, 5, 30, 30),

@@ -6,30 +6,23 @@ import math
 import os
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from annokit import AnnokitError, Dataset
+from annokit import AnnokitError
 from annokit.rebalance import (class_counts, format_rebalance_table, image_list, oversample,
                                rebalance, repeat_factors, resample, undersample)
 
 import annokit
-from conftest import FIXTURES, shared_dataset
+from conftest import FIXTURES, boxes_dataset, shared_dataset
 
 
 def make(pairs, n_images, names="ABC", **image_columns):
     """Boxes given as (image id, class letter) pairs; images 1..n_images."""
-    ids = [i for i, _ in pairs]
-    cats = [names.index(c) + 1 for _, c in pairs]
-    return Dataset(
-        categories=pd.DataFrame({"id": range(1, len(names) + 1), "name": list(names)}),
-        images=pd.DataFrame({"id": range(1, n_images + 1),
-                             "file_name": [f"im{i}.jpg" for i in range(1, n_images + 1)],
-                             **image_columns}),
-        annotations=pd.DataFrame({"id": range(1, len(pairs) + 1), "image_id": ids,
-                                  "category_id": cats, "x": 0.0, "y": 0.0, "w": 4.0,
-                                  "h": 4.0}),
-        meta={"image_root": "/data/images"})
+    return boxes_dataset([i for i, _ in pairs], [names.index(c) + 1 for _, c in pairs],
+                         names=dict(enumerate(names, 1)), n_images=n_images,
+                         boxes=[(0, 0, 4, 4)] * len(pairs),
+                         file_names=[f"im{i}.jpg" for i in range(1, n_images + 1)],
+                         meta={"image_root": "/data/images"}, **image_columns)
 
 
 def lvis_example():

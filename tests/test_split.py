@@ -14,7 +14,7 @@ from annokit.split import (components, fold_splits, format_split_table, kfold,
                            split, split_table)
 
 import annokit
-from conftest import FIXTURES, shared_dataset
+from conftest import FIXTURES, boxes_dataset, shared_dataset
 
 
 def split_notes(ds) -> list[str]:
@@ -22,16 +22,9 @@ def split_notes(ds) -> list[str]:
     return ds.notes.of(source="split").texts()
 
 
-def make(image_ids, labels, *, kind="box", file_names=None, n_images=None, **image_columns):
+def make(image_ids, labels, **options):
     """A dataset with one annotation per (image id, category id) pair given."""
-    n = n_images or max(image_ids)
-    names = file_names or [f"img_{i:05d}.jpg" for i in range(1, n + 1)]
-    cats = sorted(set(labels))
-    return Dataset(
-        categories=pd.DataFrame({"id": cats, "name": [f"c{c}" for c in cats]}),
-        images=pd.DataFrame({"id": np.arange(1, n + 1), "file_name": names, **image_columns}),
-        annotations=pd.DataFrame({"image_id": image_ids, "category_id": labels, "kind": kind,
-                                  "x": 1.0, "y": 1.0, "w": 5.0, "h": 5.0}))
+    return boxes_dataset(image_ids, labels, **options)
 
 
 def multilabel(n_images=2000, seed=7) -> Dataset:
