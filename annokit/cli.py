@@ -129,8 +129,9 @@ def _say(notes: Iterable[Note], quiet: bool) -> None:
     sources = list(dict.fromkeys(source for source, _ in groups))
     for source, kind in sorted(groups, key=lambda g: (sources.index(g[0]), g[1] == "skipped")):
         texts = groups[source, kind]
-        for text in texts[:MAX_LISTED]:
-            click.echo(f"  {kind}: {text}", err=True)
+        for text in texts[:MAX_LISTED]:  # one line each, whatever a file name holds
+            click.echo(f"  {kind}: " + text.replace("\r", "\\r").replace("\n", "\\n"),
+                       err=True)
         if len(texts) > MAX_LISTED:
             click.echo(f"  ... and {len(texts) - MAX_LISTED} more", err=True)
 

@@ -180,3 +180,18 @@ def test_check_json_carries_the_notes_and_the_skipped_block(tmp_path):
     [note] = report["notes"]
     assert note["source"] == "read" and note["kind"] == "skipped" and BROKEN in note["text"]
     assert report["dataset"]["skipped"] == {"count": 1, "records": [note["text"]]}
+
+
+def test_a_note_is_one_line_whatever_it_holds(tmp_path, monkeypatch):
+    real = edit.apply_class_options
+
+    def layer(ds, **options):
+        out = real(ds, **options)
+        out.notes.add("new-layer", "a\nb.jpg: left out\r")
+        return out
+
+    monkeypatch.setattr(edit, "apply_class_options", layer)
+    code, out, err = run("edit", coco_file(tmp_path / "in"), tmp_path / "out",
+                         "--map-classes", "dog=cat")
+    assert code == 0, err
+    assert "  note: a\\nb.jpg: left out\\r" in err.splitlines()
