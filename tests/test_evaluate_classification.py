@@ -63,8 +63,7 @@ def test_partial_scores_leave_roc_out_with_a_note_and_missing_predictions_count_
     assert m["confusion"].loc["dog", "(none)"] == 2
     assert m["notes"].texts() == [
         "3 of 6 images have no prediction: counted as wrong (predicted (none))",
-                          "ROC-AUC left out: it needs a score for every class on every image "
-                          "(15 of 18 missing)"]
+        "ROC-AUC left out: it needs a score for every class on every image (15 of 18 missing)"]
 
 
 def test_multilabel():

@@ -207,8 +207,9 @@ def test_a_split_path_that_does_not_exist_is_skipped(tmp_path):
     (tmp_path / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [a]\n")
     ds = annokit.read(tmp_path, "yolo")
     [skipped] = ds.notes.texts("skipped")
-    assert len(ds) == 1 and skipped.endswith("data.yaml:key val: val: images/val not found (looked "
-                                          f"under {tmp_path}) (fix the path or give --image-root)")
+    assert len(ds) == 1 and skipped.endswith(
+        f"data.yaml:key val: val: images/val not found (looked under {tmp_path}) (fix the path "
+        "or give --image-root)")
 
 
 def test_annokit_category_ids_restore_the_original_ids(tmp_path):
@@ -548,9 +549,8 @@ def test_yolo_mark_darknet_sample():
     assert ds.categories["name"].tolist() == ["air", "bird"]
     assert ds.images["split"].isna().all()  # train and valid are the same list
     [skipped] = ds.notes.texts("skipped")
-    assert skipped.endswith("train.txt:line 7: lists data/img/air7.jpg, which does "
-                                          "not exist (its labels cannot be placed without the "
-                                          "image)")
+    assert skipped.endswith("train.txt:line 7: lists data/img/air7.jpg, which does not exist "
+                            "(its labels cannot be placed without the image)")
     # air1.jpg is 800x532: '0 0.498437 0.479861 0.117188 0.168056'
     np.testing.assert_allclose(boxes(ds)[0], [(0.498437 - 0.117188 / 2) * 800,
                                               (0.479861 - 0.168056 / 2) * 532,

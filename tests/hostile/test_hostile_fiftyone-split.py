@@ -56,4 +56,4 @@ def test_devices_and_folders_are_left_out_when_reading_back(fo, images):
     assert back.annotations[["x", "y", "w", "h"]].values.tolist() == [[4.0, 3.0, 20.0, 15.0]]
     assert back.notes.texts("skipped") == [
         f"{name}: {kind}, not a regular image file; sample left out"
-                                    for name, kind in LEFT_OUT.items()]
+        for name, kind in LEFT_OUT.items()]
