@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .notes import Notes
+from .notes import Note, Notes
 
 
 class AnnokitError(Exception):
@@ -65,7 +65,7 @@ class Problems:
         """Record ``error`` and go on, or raise it when strict."""
         if self.strict:
             raise error
-        self.notes.add(self.source, str(error), "skipped")
+        self.notes.append(Note(self.source, str(error), "skipped"))  # per record: no checks
 
     @property
     def skipped(self) -> list[str]:
