@@ -22,13 +22,15 @@ if _os.path.basename(_sys.argv[0]) == "annokit" or _sys.orig_argv[1:3] == ["-m",
 from .errors import AnnokitError, FormatError, Problems
 from .formats import convert, detect, read, write
 from .model import Dataset
+from .notes import Note, Notes
 from .checks import check
 from .report import report
 from .score import Scores, score
 from .edit import apply_fixes, diff, drop_classes, keep_classes, map_classes, merge, where
 from .version import __version__
 
-__all__ = ["AnnokitError", "Dataset", "FormatError", "Problems", "Scores", "check", "convert",
+__all__ = ["AnnokitError", "Dataset", "FormatError", "Note", "Notes", "Problems", "Scores",
+           "check", "convert",
            "detect", "from_fiftyone", "read", "report", "score", "to_fiftyone", "write",
            "__version__"]
 __all__ += ["apply_fixes", "diff", "drop_classes", "keep_classes", "map_classes", "merge",

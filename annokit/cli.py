@@ -8,12 +8,14 @@ import os
 import signal
 import sys
 import warnings
+from typing import Iterable
 
 import click
 
 from . import fileio, formats, progress
 from .errors import AnnokitError, Terminated
 from .fileio import IMAGE_MODES, check_output, write_file_atomic
+from .notes import Note, Notes
 from .formats.target import summary_line as written_summary
 
 MAX_LISTED = 20  # skipped records listed one per line; the rest are counted
@@ -111,13 +113,27 @@ def _to_stdout(data: bytes) -> None:
     sys.stdout.flush()
 
 
-def _list_notes(notes: list[str], quiet: bool, label: str = "skipped") -> None:
+def _say(notes: Iterable[Note], quiet: bool) -> None:
+    """Print every note of ``notes`` this command has not printed yet: the one place notes
+    reach the user (skipped records as ``skipped:``, the rest as ``note:``), grouped by
+    the layer that said them, MAX_LISTED lines a group and the rest counted."""
+    context = click.get_current_context(silent=True)
+    said: set[Note] = context.meta.setdefault("annokit.said", set()) if context else set()
+    fresh = [n for n in dict.fromkeys(notes) if n not in said]
+    said.update(fresh)
     if quiet:
         return
-    for note in notes[:MAX_LISTED]:
-        click.echo(f"  {label}: {note}", err=True)
-    if len(notes) > MAX_LISTED:
-        click.echo(f"  ... and {len(notes) - MAX_LISTED} more", err=True)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for note in fresh:
+        groups.setdefault((note.source, note.kind), []).append(note.text)
+    sources = list(dict.fromkeys(source for source, _ in groups))
+    for source, kind in sorted(groups, key=lambda g: (sources.index(g[0]), g[1] == "skipped")):
+        texts = groups[source, kind]
+        for text in texts[:MAX_LISTED]:  # one line each, whatever a file name holds
+            click.echo(f"  {kind}: " + text.replace("\r", "\\r").replace("\n", "\\n"),
+                       err=True)
+        if len(texts) > MAX_LISTED:
+            click.echo(f"  ... and {len(texts) - MAX_LISTED} more", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -239,8 +255,7 @@ def _read_options(func):
 
 def _read(dataset: str, quiet: bool, format: str = "auto", **options):
     ds = formats.read(dataset, None if format == "auto" else format, **options)
-    _list_notes(ds.meta.get("read_notes", []), quiet, label="note")
-    _list_notes(ds.meta.get("skipped", []), quiet)
+    _say(ds.notes, quiet)
     return ds
 
 
@@ -307,20 +322,17 @@ def _edit_classes(ds, classes: dict):
 
 
 def _write(ds, output, to: str | None, dataset, quiet: bool,
-           voc_one_based: bool = False, notes_out: list | None = None,
-           **options) -> tuple[str, str]:
+           voc_one_based: bool = False, **options) -> tuple[str, str]:
     """Write ``ds`` at ``output``, never over ``dataset`` (one input path or several);
-    return the format and a summary of what was written. With ``notes_out``, the writer's
-    notes are added to it instead of printed (several writes, each note once)."""
+    return the format and a summary of what was written. Once written (a refused output
+    is one line), what every layer said of ``ds`` and then the writer's notes are
+    printed, each once (k folds written one by one say a note once)."""
     fmt = to or ds.meta["source_format"]
     if voc_one_based and fmt == "voc":  # VOC read 1-based is written back 1-based
         options["voc_one_based"] = True
     inputs = dataset if isinstance(dataset, tuple) else (dataset,)
     notes = formats.write(ds, output, fmt, protect=inputs, **options)
-    if notes_out is None:
-        _list_notes(notes, quiet, label="note")
-    else:
-        notes_out.extend(n for n in notes if n not in notes_out)
+    _say([*ds.notes, *notes], quiet)
     return fmt, written_summary(ds, notes)
 
 
@@ -380,9 +392,7 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
     src = None if src_format == "auto" else src_format
     ds, notes = formats.convert(input, output, src, dst_format, **options,
                                 transform=lambda ds: _edit_classes(ds, classes))
-    _list_notes(ds.meta.get("read_notes", []), quiet, label="note")
-    _list_notes(ds.meta.get("skipped", []), quiet)
-    _list_notes(notes, quiet, label="note")
+    _say([*ds.notes, *notes], quiet)
     source = ds.meta.get("source_format", src_format)
     line = f"{source} -> {dst_format}: {written_summary(ds, notes)} written to {output}"
     if notes:
@@ -499,7 +509,7 @@ def _score(ds, model: str, quiet: bool):
         raise AnnokitError(f"--score needs annokit.score, which this installation cannot "
                            f"import ({e}); run check without --score") from None
     scores = score(ds, model=model)
-    _list_notes(list(getattr(scores, "skipped", []) or []), quiet)
+    _say(scores.notes, quiet)
     return scores
 
 
@@ -550,24 +560,19 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
                  voc_one_based=read["voc_one_based"])
     grouping = dict(seed=seed, group_by=group_by, near_duplicates=near_duplicates,
                     phash_distance=phash_distance, method=method)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", splitting.SplitWarning)  # printed below, once
-        if folds is not None:
-            result = splitting.kfold(ds, folds, **grouping)
-            _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet, label="note")
-            notes: list[str] = []  # every fold writes the same kind of notes: each once
-            with atomic_output(output, overwrite=overwrite, protect=(dataset,)) as tmp:
-                for i, part in enumerate(splitting.fold_splits(result)):
-                    _write(part, tmp / f"fold_{i}", notes_out=notes,
-                           **{**write, "overwrite": False})
-            _list_notes(notes, quiet, label="note")
-            click.echo(splitting.format_split_table(splitting.fold_table(result)))
-            click.echo(f"{folds} folds written to {output}/fold_0..{folds - 1} (fold <i> "
-                       "is fold_<i>'s val split, the other folds its train split)")
-            return
-        result = splitting.split(ds, _floats(ratios, "ratios"), names=names.split(","),
-                                 keep_existing=keep_existing, **grouping)
-    _list_notes(result.meta.get("split_info", {}).get("notes", []), quiet, label="note")
+    if folds is not None:
+        result = splitting.kfold(ds, folds, **grouping)
+        _say(result.notes, quiet)
+        with atomic_output(output, overwrite=overwrite, protect=(dataset,)) as tmp:
+            for i, part in enumerate(splitting.fold_splits(result)):
+                _write(part, tmp / f"fold_{i}", **{**write, "overwrite": False})
+        click.echo(splitting.format_split_table(splitting.fold_table(result)))
+        click.echo(f"{folds} folds written to {output}/fold_0..{folds - 1} (fold <i> "
+                   "is fold_<i>'s val split, the other folds its train split)")
+        return
+    result = splitting.split(ds, _floats(ratios, "ratios"), names=names.split(","),
+                             keep_existing=keep_existing, **grouping)
+    _say(result.notes, quiet)
     fmt, written = _write(result, output, **write)
     click.echo(splitting.format_split_table(splitting.split_table(result)))
     click.echo(f"{written} split and written as {fmt} to {output}")
@@ -627,7 +632,7 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
         _write(out, output, to=fmt, dataset=dataset, quiet=quiet, images=images,
                overwrite=overwrite, voc_one_based=read["voc_one_based"])
     # after the write: a refused output is one line, nothing else
-    _list_notes(out.meta.get("rebalance_info", {}).get("notes", []), quiet, label="note")
+    _say(out.notes, quiet)
     click.echo(rebalancing.format_rebalance_table(table))
     # count what was written: an image list of --only-split holds that split alone
     one_split = only_split if fmt == "image list" else None
@@ -746,12 +751,12 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
     if json_out and json_out != STDOUT:  # a bad --json path is refused before the work
         check_output(json_out, (ground_truth, predictions), overwrite=True, report=True)
     gt, pred = evaluation.read_pair(ground_truth, predictions, **read)
-    _list_notes(gt.meta.get("skipped", []), quiet)
-    _list_notes(pred.meta.get("skipped", []), quiet)
+    _say(gt.notes, quiet)
+    _say(pred.notes, quiet)
     metrics = evaluation.evaluate(
         gt, pred, task, mode=mode, distance=distance, max_distance=max_distance,
         size=_sizes(size), score_threshold=score_threshold, classwise=not any_class, **options)
-    _list_notes(metrics["notes"], quiet, label="note")
+    _say(metrics["notes"], quiet)
     click.echo(evaluation.format_metrics(metrics), err=json_out == STDOUT)
     if json_out:
         data = orjson.dumps(evaluation.to_plain(metrics), option=orjson.OPT_INDENT_2)
@@ -868,7 +873,7 @@ def browse(dataset: str, predictions, scores, name, port: int, address: str, no_
     found = checks.check(ds, images=not no_images)
     fo_ds = fo_bridge.to_fiftyone(ds, name, predictions=pred, findings=found, scores=scores,
                                   overwrite=overwrite)
-    _list_notes(fo_ds.info["annokit"]["skipped"], quiet)
+    _say(Notes.from_json(fo_ds.info["annokit"]["notes"]), quiet)
     click.echo(f"FiftyOne dataset {name!r}: {fo_bridge.summary_line(fo_ds)}, "
                f"{len(found)} findings; views: {', '.join(fo_ds.list_saved_views())}")
     if no_launch:
@@ -913,10 +918,10 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
     protect = fo_bridge.protected_paths(fo_ds)  # what it was built from, whatever built it
     check_output(output, protect, overwrite=overwrite)  # before reading it all
     ds = fo_bridge.from_fiftyone(fo_ds, label_field=label_field)
-    _list_notes(ds.meta.get("skipped") or [], quiet)
+    _say(ds.notes, quiet)
     notes = formats.write(ds, output, to, overwrite=overwrite, images=images,
                           protect=protect, voc_one_based=voc_one_based)
-    _list_notes(notes, quiet, label="note")
+    _say(notes, quiet)
     reviewed = int(ds.images["reviewed"].sum()) if "reviewed" in ds.images else 0
     click.echo(f"FiftyOne {name!r} -> {to}: {ds.summary_line()}, {reviewed} images reviewed, "
                f"written to {output}")
@@ -970,7 +975,7 @@ def score_command(dataset: str, read: dict, quiet: bool, task, model, backbone, 
     ds = _read(dataset, quiet, **read)
     result = score(ds, task=task, model=model, predictions=predictions, folds=folds, seed=seed,
                    weights=weights, iterations=iterations, backbone=backbone)
-    _list_notes(result.skipped, quiet)
+    _say(result.notes, quiet)
     click.echo(format_worst(ds, result, top))
     if out:
         write_scores(ds, result, out, overwrite=True, protect=inputs)
@@ -1078,7 +1083,7 @@ def merge_command(paths: tuple, fold_names: bool, strict: bool, to, images, over
     to = to or read[0].meta["source_format"]
     merged, notes = edit.merge(read, _source_labels(inputs), fold_names=fold_names)
     del read  # the inputs' tables go before the writer builds its output
-    _list_notes(notes, quiet, label="note")
+    _say(notes, quiet)
     merged = _edit_classes(merged, classes)
     fmt, written = _write(merged, output, to=to,
                           dataset=tuple(inputs), quiet=quiet, images=images,

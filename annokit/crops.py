@@ -29,6 +29,7 @@ from .errors import AnnokitError, FormatError, Problems
 from .fileio import open_image, safe_relative
 from .formats.layout import class_folders, split_folders
 from .formats.target import empty_class_notes, make_class_folders
+from .notes import Notes
 from .model import Dataset
 from .progress import track
 
@@ -65,14 +66,14 @@ def write_crops(ds: Dataset, out: str | os.PathLike, *, padding: float = 0.0,
     The result is a classification Dataset: one image per crop (``file_name`` relative to
     the split folder, its size, ``split``), with ``source_image_id``,
     ``source_annotation_id`` and ``source_file_name``, and one ``'label'`` annotation each
-    (the box's class and score). ``meta["crops"]["notes"]`` says what was not cropped.
+    (the box's class and score). Its ``notes`` (source "crops") say what was not cropped.
     It writes into ``out`` directly; ``annokit.write(ds, out, "imagefolder", crops=True)``
     does the same atomically.
 
     Example:
         >>> crops = write_crops(ds, "out/crops", padding=0.1,
         ...                     problems=Problems())  # doctest: +SKIP
-        >>> crops.meta["crops"]["notes"]              # doctest: +SKIP
+        >>> crops.notes.of(source="crops").texts()    # doctest: +SKIP
         ['2 boxes smaller than 1 px not cropped']
     """
     if not np.isfinite(padding) or padding < 0:
@@ -255,6 +256,8 @@ def _result(ds: Dataset, crops: _Crops, sizes: np.ndarray, out: Path,
     anns = pd.DataFrame({"image_id": ids, "category_id": boxes["category_id"].to_numpy()[done],
                          "kind": "label", "score": boxes["score"].to_numpy()[done]})
     roots = {s: str(out / s) for s in set(split) if s is not None}
+    said = Notes(ds.notes)  # the input's notes stay; the crops' follow
+    said.add_all("crops", notes)
     meta = {"image_root": str(out), "split_roots": roots,
-            "crops": {"boxes": len(boxes), "written": n, "notes": notes}}
+            "crops": {"boxes": len(boxes), "written": n}, "notes": said}
     return Dataset(ds.categories.copy(), images, anns, meta)

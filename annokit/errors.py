@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from .notes import Note, Notes
+
 
 class AnnokitError(Exception):
     """A problem the user can fix (bad input, a refused output path, a bad option)."""
@@ -38,32 +40,40 @@ class Problems:
     """What a reader does with a broken record: skip and remember it, or stop.
 
     Lenient (the default) collects every skipped record so that nothing is dropped
-    silently; strict raises the first one.
+    silently; strict raises the first one. Skipped records and notes go into one
+    :class:`~annokit.notes.Notes` (``notes``), said by ``source``.
 
     Example:
         >>> problems = Problems(strict=False)
         >>> problems.skip(FormatError("a.xml", "no <bndbox>", place="object 2"))
         >>> problems.messages()
         ['a.xml:object 2: no <bndbox>']
+        >>> problems.notes
+        [Note(source='read', text='a.xml:object 2: no <bndbox>', kind='skipped')]
     """
 
-    def __init__(self, strict: bool = False):
+    def __init__(self, strict: bool = False, source: str = "read"):
         self.strict = strict
-        self.skipped: list[FormatError] = []
-        self.notes: list[str] = []  # what a reader worked out for itself, said once
+        self.source = source
+        self.notes = Notes()
 
     def note(self, text: str) -> None:
         """Record something the user should know that is not a skipped record."""
-        self.notes.append(text)
+        self.notes.add(self.source, text)
 
     def skip(self, error: FormatError) -> None:
         """Record ``error`` and go on, or raise it when strict."""
         if self.strict:
             raise error
-        self.skipped.append(error)
+        self.notes.append(Note(self.source, str(error), "skipped"))  # per record: no checks
+
+    @property
+    def skipped(self) -> list[str]:
+        """The skipped records' lines."""
+        return self.notes.of("skipped").texts()
 
     def messages(self) -> list[str]:
-        return [str(e) for e in self.skipped]
+        return self.skipped
 
     def __len__(self) -> int:
         return len(self.skipped)

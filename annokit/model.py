@@ -26,6 +26,7 @@ import pandas as pd
 
 from .errors import AnnokitError
 from .fileio import confined
+from .notes import Notes
 
 KINDS = ("box", "point", "label")
 
@@ -40,8 +41,8 @@ class Meta(TypedDict, total=False):
     # what was read
     source_format: str            # the format name ('coco', 'voc', ...)
     source_path: str              # the file or folder read, absolute (FiftyOne protects it)
-    skipped: list[str]            # records the reader skipped, one line each ("file:place: why")
-    read_notes: list[str]         # what the reader worked out for itself, said once
+    notes: Notes                  # what every layer said: records skipped ("file:place: why")
+    #                               and notes, each with its source (annokit.notes)
     split_overlaps: Any           # images the source listed in two splits
     # where the images are
     image_root: str | None        # the folder ``file_name`` is relative to
@@ -56,9 +57,9 @@ class Meta(TypedDict, total=False):
     yolo: dict[str, Any]          # data.yaml keys, the task, Darknet obj.data
     csv: dict[str, Any]           # the layout and delimiter read
     # what a command did to this dataset
-    split_info: dict[str, Any]    # ratios or folds, seed, groups, notes (annokit split)
-    rebalance_info: dict[str, Any]  # method, seed, counts before and after, notes
-    crops: dict[str, Any]         # boxes, crops written, notes (detection -> crops)
+    split_info: dict[str, Any]    # ratios or folds, seed, groups (annokit split)
+    rebalance_info: dict[str, Any]  # method, seed, counts before and after
+    crops: dict[str, Any]         # boxes, crops written (detection -> crops)
 
 # A missing cell of an object column is None. numpy takes this 0-d object array wherever it
 # takes a bare None as a fill (``np.where(ok, names, NONE)``, ``np.append(names, NONE)[codes]``
@@ -217,7 +218,7 @@ class Dataset:
         splits = self.images["split"].value_counts()
         if len(splits):
             text += ", splits=" + "/".join(f"{s} {n}" for s, n in splits.items())
-        skipped = len(self.meta.get("skipped", ()))
+        skipped = self._skipped()
         return text + (f", skipped={skipped}" if skipped else "") + ")"
 
     def summary(self) -> pd.DataFrame:
@@ -237,10 +238,31 @@ class Dataset:
 
     def summary_line(self) -> str:
         """One line for logs: images, annotations, categories, skipped records."""
-        skipped = self.meta.get("skipped", [])
+        skipped = self._skipped()
         line = (f"{len(self.images)} images, {len(self.annotations)} annotations, "
                 f"{len(self.categories)} categories")
-        return line + (f", {len(skipped)} skipped" if skipped else "")
+        return line + (f", {skipped} skipped" if skipped else "")
+
+    def _skipped(self) -> int:
+        """Records left out, counted without making ``meta['notes']`` (a repr changes
+        nothing)."""
+        return sum(n.kind == "skipped" for n in self.meta.get("notes") or ())
+
+    @property
+    def notes(self) -> Notes:
+        """What every layer said about this dataset (``meta['notes']``, made when absent):
+        append to it, never replace it, so the notes of earlier layers stay.
+
+        Example:
+            >>> ds = Dataset()
+            >>> ds.notes.add("split", "no group column: images split one by one")
+            >>> ds.notes.texts()
+            ['no group column: images split one by one']
+        """
+        notes = self.meta.get("notes")
+        if not isinstance(notes, Notes):  # absent, or a plain list from a stored meta
+            notes = self.meta["notes"] = Notes(notes or ())
+        return notes
 
     # -- where the images are -------------------------------------------------
     def image_paths(self) -> pd.Series:

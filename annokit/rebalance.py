@@ -26,6 +26,7 @@ import pandas as pd
 from .errors import AnnokitError
 from . import stats
 from .model import Dataset
+from .notes import Notes
 
 METHODS = ("repeat", "oversample", "undersample")
 MAX_IMAGES = 10_000_000  # a resampled dataset larger than this is a mistake, not a plan
@@ -221,7 +222,8 @@ def resample(ds: Dataset, copies: ArrayLike) -> Dataset:
     out_anns["image_id"] = image_ids
     ann_ids = anns["id"].to_numpy()
     out_anns["id"] = _new_ids(ann_ids[ann_rows], ann_nth, ann_ids.max(initial=0))
-    return Dataset(ds.categories.copy(), out_images, out_anns, dict(ds.meta))
+    meta = {**ds.meta, "notes": Notes(ds.notes)}  # a new list: notes added later stay here
+    return Dataset(ds.categories.copy(), out_images, out_anns, meta)
 
 
 def _new_ids(ids: np.ndarray, nth: np.ndarray, largest: int) -> np.ndarray:
@@ -270,7 +272,7 @@ def undersample(ds: Dataset, cap: int, *, seed: int = 0, protect_rare: bool = Tr
     Classes are lowered most frequent first, each by dropping the images where it makes
     up the largest share of the boxes. With ``protect_rare``, an image holding a class that
     is at or below the cap is never dropped, so a class may stay above the cap (noted in
-    ``meta['rebalance_info']['notes']``). Images without annotations are kept.
+    ``notes``, source "rebalance"). Images without annotations are kept.
 
     Example:
         >>> out = undersample(ds, cap=1000)  # doctest: +SKIP
@@ -316,7 +318,8 @@ def rebalance(ds: Dataset, method: str = "repeat", *, seed: int = 0,
     out = resample(ds, copies)
     out.meta["rebalance_info"] = {"method": method, "seed": seed, "only_split": only_split,
                                   "threshold": threshold if method == "repeat" else None,
-                                  "target": target, "cap": cap, "notes": notes}
+                                  "target": target, "cap": cap}
+    out.notes.add_all("rebalance", notes)
     return out, rebalance_table(ds, out, only_split=only_split)
 
 

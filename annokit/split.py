@@ -21,7 +21,6 @@ a ``fold`` column (``kfold``); :func:`split_table` shows the per-class counts an
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple, Sequence
 
@@ -61,13 +60,6 @@ class _ClassCounts(NamedTuple):
     n_classes: int
 
 
-class SplitWarning(UserWarning):
-    """Something the split could not honour fully (e.g. images absent for near-duplicates).
-
-    The same text is kept in ``ds.meta['split_info']['notes']`` of the result.
-    """
-
-
 # -- public API ---------------------------------------------------------------------------
 
 def split(ds: Dataset, ratios: Sequence[float] = (0.8, 0.1, 0.1), *,
@@ -81,8 +73,9 @@ def split(ds: Dataset, ratios: Sequence[float] = (0.8, 0.1, 0.1), *,
     near-duplicate images (``near_duplicates``, needs the image files), always land in
     the same split. ``keep_existing`` keeps the images' current splits and assigns only
     images whose split is None, so that the final per-class shares approach the targets.
-    Deterministic for a ``seed``. What was chosen and any notes are in
-    ``result.meta['split_info']``.
+    Deterministic for a ``seed``. What was chosen is in ``result.meta['split_info']``;
+    what the split could not honour fully (images absent for near-duplicates, images
+    without a group) is in ``result.notes`` (source "split").
 
     Example:
         >>> out = split(ds, (0.8, 0.1, 0.1), group_by=r"^(video\\d+)_")  # doctest: +SKIP
@@ -97,9 +90,10 @@ def split(ds: Dataset, ratios: Sequence[float] = (0.8, 0.1, 0.1), *,
     grouping = Grouping(group_by, near_duplicates, phash_distance)
     chosen, all_names, info = _plan(ds, ratios, names, method, seed, grouping, existing)
     out = ds.copy()
-    _set_splits(out, np.asarray(all_names, dtype=object)[chosen], info["notes"])
+    notes = info.pop("notes")
+    _set_splits(out, np.asarray(all_names, dtype=object)[chosen], notes)
     out.meta["split_info"] = {"ratios": dict(zip(names, ratios)), **info}
-    _warn(info["notes"])
+    out.notes.add_all("split", notes)
     return out
 
 
@@ -130,8 +124,8 @@ def kfold(ds: Dataset, k: int = 5, *, seed: int = 0, group_by: str | pd.Series |
                            "near-duplicates)")
     out = ds.copy()
     out.images["fold"] = chosen.astype(np.int64)
+    out.notes.add_all("split", info.pop("notes"))
     out.meta["split_info"] = {"folds": int(k), **info}
-    _warn(info["notes"])
     return out
 
 
@@ -253,11 +247,6 @@ def _plan(ds: Dataset, ratios, names, method: str, seed: int, grouping: Grouping
     method = _choose_method(ds, method)
     chosen, all_names = _split_units(ds, units, ratios, method, seed, existing, names, notes)
     return chosen, all_names, {"method": method, "seed": seed, **info, "notes": notes}
-
-
-def _warn(notes: list[str]) -> None:
-    for note in notes:  # stacklevel: the caller of split() / kfold()
-        warnings.warn(note, SplitWarning, stacklevel=3)
 
 
 # -- what is split: units of images that stay together ------------------------------------

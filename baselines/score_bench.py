@@ -231,7 +231,8 @@ def run_one(dataset: str, model: str, seed: int, rate: float, iterations: int | 
     return {"dataset": dataset, "model": model, "seed": seed, "rate": rate,
             "iterations": iterations, "wall_s": round(wall, 1),
             "cpu_s_whole_process": round(use.ru_utime + use.ru_stime, 1), "peak_mb": round(peak),
-            "load_before": os.getloadavg(), "skipped": len(result.skipped), "metrics": metrics}
+            "load_before": os.getloadavg(), "skipped": len(result.notes.of("skipped")),
+            "metrics": metrics}
 
 
 def _fmt(v) -> str:

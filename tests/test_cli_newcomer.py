@@ -57,7 +57,7 @@ def test_rebalance_factors_rounded_down_by_chance_say_so():
     # down on every image
     out, _ = rebalance(annokit.read(SHAPES), "repeat", threshold=0.45, seed=1)
     assert len(out.images) == 12
-    assert out.meta["rebalance_info"]["notes"] == [
+    assert out.notes.of(source="rebalance").texts() == [
         "nothing repeated: the largest repeat factor (square: 1.04) was rounded down to one "
         "copy for every image (seeded); raise --threshold or try another --seed"]
 
@@ -137,7 +137,7 @@ def test_eval_says_how_many_images_have_no_predictions(tmp_path):
     assert (f"note: {len(missed)} of {len(held)} images with ground-truth boxes have no "
             f"predictions; their {boxes} boxes count as misses") in err
     notes = json.loads((tmp_path / "m.json").read_text())["notes"]
-    assert any("count as misses" in n for n in notes)
+    assert any("count as misses" in n["text"] and n["source"] == "eval" for n in notes)
     # every image predicted: no such note
     _results(tmp_path / "gt.json", tmp_path / "all.json", lambda i: True)
     code, out, err = run("eval", tmp_path / "gt.json", tmp_path / "all.json")

@@ -65,7 +65,7 @@ def test_basic_ids_and_categories_kept(basic):
     assert basic.annotations["id"].tolist() == [5, 6, 900_000_000_001, 8]
     assert basic.annotations["category_id"].tolist() == [1, 7, HUGE, 7]
     assert basic.meta["image_root"] == str(BASIC / "images")
-    assert basic.meta["skipped"] == []
+    assert basic.notes.texts("skipped") == []
 
 
 def test_basic_image_without_annotations_kept(basic):
@@ -112,7 +112,7 @@ def test_basic_extras_pass_through(basic):
 
 @pytest.mark.parametrize("target", ["out", "out.json"])
 def test_round_trip_gives_back_equal_json(basic, tmp_path, target):
-    notes = annokit.write(basic, tmp_path / target, "coco")
+    notes = annokit.write(basic, tmp_path / target, "coco").texts()
     assert notes == []
     written = tmp_path / target if target.endswith(".json") else tmp_path / target / \
         "annotations.json"
@@ -172,7 +172,7 @@ def test_roboflow_read_renumbers_colliding_ids():
 @pytest.mark.parametrize("layout", ["standard", "roboflow"])
 def test_roboflow_written_back_with_splits(tmp_path, layout):
     ds = annokit.read(ROBOFLOW, "coco")
-    notes = annokit.write(ds, tmp_path / "out", "coco", images="copy", layout=layout)
+    notes = annokit.write(ds, tmp_path / "out", "coco", images="copy", layout=layout).texts()
     assert notes == []
     if layout == "roboflow":
         assert (tmp_path / "out/valid/_annotations.coco.json").is_file()
@@ -187,7 +187,7 @@ def test_roboflow_written_back_with_splits(tmp_path, layout):
 
 def test_single_file_with_splits_says_splits_are_not_kept(tmp_path):
     ds = annokit.read(SPLITS, "coco")
-    notes = annokit.write(ds, tmp_path / "all.json", "coco", images="copy")
+    notes = annokit.write(ds, tmp_path / "all.json", "coco", images="copy").texts()
     assert any("splits (train, val) are not kept" in n for n in notes)
     assert "images not placed (images='copy'): a .json target holds annotations only" in notes
     written = load(tmp_path / "all.json")
@@ -228,7 +228,7 @@ def test_read_results_takes_images_and_categories_from_ground_truth(basic):
     assert pred.images["file_name"].tolist() == ["red.png", "green.png", "sub/blue.png"]
     assert pred.categories["name"].tolist() == ["person", "car", "blob"]
     assert pred.annotations["score"].tolist() == [0.9, 0.35, 0.75]
-    assert pred.meta["skipped"] == [f"{HERE / 'results.json'}:results[3]: image_id 99 has "
+    assert pred.notes.texts("skipped") == [f"{HERE / 'results.json'}:results[3]: image_id 99 has "
                                     "no image"]
     with pytest.raises(FormatError, match=r"results\[3\]: image_id 99 has no image"):
         coco.read_results(HERE / "results.json", basic, strict=True)
@@ -262,7 +262,7 @@ def test_missing_or_zero_sizes_come_from_the_image_header():
 
 def test_unknown_sizes_are_left_out_when_writing(tmp_path):
     ds = annokit.read(HERE / "no_size", "coco")
-    notes = annokit.write(ds, tmp_path / "a.json", "coco")
+    notes = annokit.write(ds, tmp_path / "a.json", "coco").texts()
     assert notes == ["1 images have no known width/height: written without them"]
     images = {i["file_name"]: i for i in load(tmp_path / "a.json")["images"]}
     assert "width" not in images["gone.png"] and images["zero.png"]["width"] == 50
@@ -305,7 +305,7 @@ BROKEN = [
 def test_broken_records_are_skipped_named_and_counted():
     ds = annokit.read(BAD / "broken_records.json", "coco")
     prefix = f"{BAD / 'broken_records.json'}:"
-    assert ds.meta["skipped"] == [prefix + m for m in BROKEN]
+    assert ds.notes.texts("skipped") == [prefix + m for m in BROKEN]
     assert ds.annotations["id"].tolist() == [1, 9]
     assert ds.images["id"].tolist() == [1]
     assert ds.categories["name"].tolist() == ["cat", "dog"]
@@ -376,7 +376,7 @@ def made_up() -> Dataset:
 
 
 def test_writer_notes_and_fixes_what_coco_cannot_hold(tmp_path):
-    notes = annokit.write(made_up(), tmp_path / "a.json", "coco")
+    notes = annokit.write(made_up(), tmp_path / "a.json", "coco").texts()
     assert notes == [
         "COCO holds boxes and points only: 1 label dropped",
         "annotation ids renumbered 1..4: some were 0, negative or repeated "
@@ -404,7 +404,7 @@ def test_unsafe_file_name_not_copied_lenient_or_strict(tmp_path):
         (tmp_path / name if name == "escape.jpg" else tmp_path / "src" / name).write_bytes(b"x")
     ds = made_up()
     ds.meta["image_root"] = str(tmp_path / "src")
-    notes = annokit.write(ds, tmp_path / "out", "coco", images="copy")
+    notes = annokit.write(ds, tmp_path / "out", "coco", images="copy").texts()
     assert notes[0] == ("../escape.jpg:image id 2: file_name "  # its path is never made
                         "'../escape.jpg' leaves the image folder; image not placed")
     assert (tmp_path / "out/images/a.jpg").is_file()
@@ -481,7 +481,7 @@ def test_labelme_coco_output(tmp_path):
     assert ds.images["file_name"].iloc[0] == "JPEGImages/2011_000003.jpg"
     assert ds.meta["image_root"] == str(root.absolute())
     assert ds.annotations["id"].tolist() == list(range(12))  # LabelMe starts at 0
-    notes = annokit.write(ds, tmp_path / "out", "coco")
+    notes = annokit.write(ds, tmp_path / "out", "coco").texts()
     assert notes == ["annotation ids renumbered 1..12: some were 0, negative or repeated "
                      "(pycocotools treats id 0 as 'no match')"]
     back = annokit.read(tmp_path / "out", "coco", image_root=root)
@@ -517,7 +517,7 @@ def test_broken_segmentation_is_a_skipped_record_never_an_internal_error(tmp_pat
                                             "height": 6}],
                                 "categories": [{"id": 1, "name": "x"}], "annotations": anns}))
     ds = annokit.read(file, "coco")
-    assert ds.meta["skipped"] == [f"{file}:annotation id {k}: {why}"
+    assert ds.notes.texts("skipped") == [f"{file}:annotation id {k}: {why}"
                                   for k, (_, why) in enumerate(BROKEN_SEGMENTATIONS, start=1)]
     assert ds.annotations["id"].tolist() == [99]
     assert ds.annotations[["x", "y", "w", "h"]].iloc[0].tolist() == [0, 0, 4, 3]

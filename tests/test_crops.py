@@ -59,7 +59,7 @@ def test_crop_pixels_are_the_box(src, tmp_path):
     ds = dataset(src, [(0, "red", 10, 5, 20, 20), (0, "blue", 50, 30, 20, 20)])
     problems = Problems()
     crops = write_crops(ds, tmp_path / "out", problems=problems)
-    assert problems.messages() == [] and crops.meta["crops"]["notes"] == []
+    assert problems.messages() == [] and crops.notes.of(source="crops").texts() == []
     red = pixels(tmp_path / "out" / "red" / "scene_1.png")
     blue = pixels(tmp_path / "out" / "blue" / "scene_2.png")
     assert red.shape == (20, 20, 3) and (red == RED).all()
@@ -111,7 +111,7 @@ def test_min_size_outside_and_non_boxes(src, tmp_path):
     ds.annotations.loc[len(ds.annotations)] = ds.annotations.iloc[0]
     ds.annotations.loc[5, ["id", "kind"]] = [6, "label"]
     crops = write_crops(ds, tmp_path / "out", min_size=4, problems=Problems())
-    assert crops.meta["crops"]["notes"] == [
+    assert crops.notes.of(source="crops").texts() == [
         "crops are cut from boxes: 1 'label' annotations ignored",
         "1 boxes without finite coordinates: not cropped",
         "2 boxes smaller than 4 px not cropped",
@@ -123,7 +123,7 @@ def test_min_size_outside_and_non_boxes(src, tmp_path):
     # the default minimum of 1 px keeps the 3x9 box and drops only the empty one
     crops = write_crops(ds, tmp_path / "out1", problems=Problems())
     assert crops.images["source_annotation_id"].tolist() == [1, 2]
-    assert "1 boxes smaller than 1 px not cropped" in crops.meta["crops"]["notes"]
+    assert "1 boxes smaller than 1 px not cropped" in crops.notes.of(source="crops").texts()
 
 
 def test_bad_options_are_refused(src, tmp_path):

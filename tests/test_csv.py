@@ -28,7 +28,7 @@ def read(path, strict: bool = False, **options) -> Dataset:
     """What the registry's read does: a Problems policy, skipped records in meta."""
     problems = Problems(strict)
     ds = csvfmt.read(Path(path), problems=problems, **options)
-    ds.meta["skipped"] = problems.messages()
+    ds.meta["notes"] = problems.notes
     return ds
 
 
@@ -57,7 +57,7 @@ def labels(ds: Dataset) -> list[tuple[str, str]]:
 
 
 def skipped(ds: Dataset) -> list[str]:
-    return [m.replace(str(CSV) + "/", "") for m in ds.meta["skipped"]]
+    return [m.replace(str(CSV) + "/", "") for m in ds.notes.texts("skipped")]
 
 
 # -- detecting the layout ------------------------------------------------------------------
@@ -112,7 +112,7 @@ def test_single_label_hand_checked():
     assert (ds.annotations["kind"] == "label").all()
     assert ds.annotations[["x", "y", "w", "h", "score"]].isna().all().all()
     assert ds.meta["image_root"] == str(CSV / "images") and ds.meta["split_roots"] == {}
-    assert ds.meta["skipped"] == []
+    assert ds.notes.texts("skipped") == []
 
 
 def test_single_label_in_long_form_gives_several_labels_per_image():
@@ -265,7 +265,7 @@ def test_zero_size_columns_mean_unknown(tmp_path):
     table = tmp_path / "t.csv"
     table.write_text("filename,width,height,class,xmin,ymin,xmax,ymax\na.png,0,0,cat,1,1,2,2\n")
     ds = read(table)
-    assert ds.images["width"].isna().all() and ds.meta["skipped"] == []
+    assert ds.images["width"].isna().all() and ds.notes.texts("skipped") == []
 
 
 # -- broken input --------------------------------------------------------------------------
@@ -314,12 +314,12 @@ def test_a_bad_one_hot_value_and_an_empty_single_label(tmp_path):
     table = tmp_path / "t.csv"
     table.write_text("file_name,cat,dog\na.png,1,2\nb.png,0,1\n")
     ds = read(table)
-    assert [m.split(": ", 1)[1] for m in ds.meta["skipped"]] == \
+    assert [m.split(": ", 1)[1] for m in ds.notes.texts("skipped")] == \
         ["dog '2' is not 0 or 1 (fix or remove the row)"]
     assert labels(ds) == [("b.png", "dog")]
     table.write_text("file_name,label\na.png,\n\nb.png,cat\n")
     ds = read(table)  # line 3 is blank: not a record
-    assert [m.split(":", 1)[1] for m in ds.meta["skipped"]] == \
+    assert [m.split(":", 1)[1] for m in ds.notes.texts("skipped")] == \
         ["line 2: empty label (fix or remove the row)"]
 
 
@@ -526,7 +526,7 @@ def test_raccoon_tensorflow_csv_counts_and_sizes():
     data = shared_dataset("raccoon", "data")
     ds = read(data / "raccoon_labels.csv")
     assert (len(ds.images), len(ds.annotations)) == (200, 217)
-    assert ds.categories["name"].tolist() == ["raccoon"] and ds.meta["skipped"] == []
+    assert ds.categories["name"].tolist() == ["raccoon"] and ds.notes.texts("skipped") == []
     # TensorFlow's layout: data/*.csv with the images in images/ beside data/
     assert Path(ds.meta["image_root"]).resolve() == shared_dataset("raccoon", "images").resolve()
     first = ds.images.set_index("file_name").loc["raccoon-1.jpg"]

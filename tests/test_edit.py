@@ -155,10 +155,12 @@ def test_merge_unifies_classes_and_renumbers():
              n_images=2)
     b.images["file_name"] = ["b1.jpg", "b2.jpg"]
     merged, notes = merge([a, b], ["a", "b"])
+    notes = notes.texts()
     assert merged.categories["name"].tolist() == ["car", "bus", "bike", "Car", "truck"]
     assert merged.categories["id"].is_unique and merged.annotations["id"].is_unique
     assert merged.images["id"].is_unique and len(merged.images) == 5
     folded, notes = merge([a, b], ["a", "b"], fold_names=True)
+    notes = notes.texts()
     assert folded.categories["name"].tolist() == ["car", "bus", "bike", "truck"]
     assert any("'Car' joined with 'car'" in n for n in notes)
     car = folded.annotations[folded.annotations["source"] == "b"]
@@ -178,6 +180,7 @@ def test_merge_joins_shared_images_and_renames_clashes(tmp_path):
              n_images=2)
     b.meta["image_root"] = str(tmp_path / "b")
     merged, notes = merge([a, b], ["a", "b"])
+    notes = notes.texts()
     assert merged.images["file_name"].tolist() == ["im1.jpg", "im2.jpg", "im2__b.jpg"]
     # im1: same bytes -> one image; b's first box repeats a's and is dropped
     on_im1 = merged.annotations[merged.annotations["image_id"] == 1]
@@ -210,6 +213,7 @@ def test_merge_three_and_a_merge_again_keeps_sources():
 def test_merge_of_a_copy_changes_nothing():
     ds = make(BOXES)
     merged, notes = merge([ds, ds.copy()], ["a", "b"])
+    notes = notes.texts()
     assert_same_content(ds, merged, keep_ids=True)
     assert any("4 annotations duplicated" in n for n in notes)
 

@@ -39,7 +39,7 @@ def test_single_label_figures_by_hand():
         "cat": {"cat": 2, "dog": 1, "bird": 0}, "dog": {"cat": 1, "dog": 1, "bird": 0},
         "bird": {"cat": 0, "dog": 0, "bird": 1}}
     assert np.isnan(m["roc_auc_macro"])
-    assert m["notes"] == ["ROC-AUC left out: the predictions carry no scores"]
+    assert m["notes"].texts() == ["ROC-AUC left out: the predictions carry no scores"]
 
 
 def test_roc_auc_one_vs_rest_from_full_scores():
@@ -53,7 +53,7 @@ def test_roc_auc_one_vs_rest_from_full_scores():
     # dog: positives .7 .4 against .1 .3 .5 .1: 7 of 8; bird: 1.0
     assert m["per_class"]["roc_auc"].tolist() == pytest.approx([8 / 9, 7 / 8, 1.0])
     assert m["roc_auc_macro"] == pytest.approx((8 / 9 + 7 / 8 + 1) / 3)
-    assert m["notes"] == []
+    assert m["notes"].texts() == []
 
 
 def test_partial_scores_leave_roc_out_with_a_note_and_missing_predictions_count_wrong():
@@ -61,9 +61,9 @@ def test_partial_scores_leave_roc_out_with_a_note_and_missing_predictions_count_
     m = classification_metrics(GT, pred)
     assert m["accuracy"] == pytest.approx(3 / 6)
     assert m["confusion"].loc["dog", "(none)"] == 2
-    assert m["notes"] == ["3 of 6 images have no prediction: counted as wrong (predicted (none))",
-                          "ROC-AUC left out: it needs a score for every class on every image "
-                          "(15 of 18 missing)"]
+    assert m["notes"].texts() == [
+        "3 of 6 images have no prediction: counted as wrong (predicted (none))",
+        "ROC-AUC left out: it needs a score for every class on every image (15 of 18 missing)"]
 
 
 def test_multilabel():

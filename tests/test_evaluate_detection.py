@@ -55,7 +55,7 @@ def test_equals_pycocotools_on_the_same_files(tmp_path, synthetic, iou_type, eng
     held = {a["image_id"] for a in gt["annotations"] if not a["iscrowd"]}
     missed = held - with_pred
     objects = sum(a["image_id"] in missed and not a["iscrowd"] for a in gt["annotations"])
-    assert m["images"] == 60 and m["notes"] == [
+    assert m["images"] == 60 and m["notes"].texts() == [
         f"{len(missed)} of {len(held)} images with ground-truth boxes have no predictions; "
         f"their {objects} boxes count as misses"]
 
@@ -151,7 +151,7 @@ def test_unknown_images_and_classes_are_notes_and_empty_predictions_score_zero()
     pred = _boxes([(1, 1, 10, 10, 50, 50, 0.9), (3, 1, 0, 0, 5, 5, 0.5),
                    (2, 3, 100, 100, 60, 60, 0.8)], True, images, cats)
     m = detection_metrics(gt, pred)
-    assert m["notes"] == [
+    assert m["notes"].texts() == [
         "1 predictions on 1 images not in the ground truth left out (e.g. zzz.jpg)",
         "1 predictions of 1 classes the ground truth lacks left out (horse)",
         "1 of 2 images with ground-truth boxes has no predictions; its 1 box counts as a miss"]
@@ -165,7 +165,7 @@ def test_unknown_images_and_classes_are_notes_and_empty_predictions_score_zero()
     empty = _boxes([], True)
     m = detection_metrics(gt, empty)
     assert m["AP"] == 0 and m["AR100"] == 0
-    assert m["notes"] == ["no predictions to evaluate: every AP and AR is 0"]
+    assert m["notes"].texts() == ["no predictions to evaluate: every AP and AR is 0"]
 
 
 def test_bad_inputs_are_one_line_errors():

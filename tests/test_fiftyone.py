@@ -316,7 +316,7 @@ def test_file_names_escaping_the_root_are_left_out(fo, tmp_path):
     fo_ds = annokit.to_fiftyone(ds, "escape")
     assert fo_ds.values("file_name") == ["a.jpg", "gone.jpg"]
     assert fo_ds.count("ground_truth.detections") == 1
-    assert fo_ds.info["annokit"]["skipped"] == [
+    assert [n["text"] for n in fo_ds.info["annokit"]["notes"]] == [
         "../secret.jpg: file name escapes the image root; image left out",
         "gone.jpg: image size unknown (is the image there?); its 1 objects left out"]
 
@@ -848,7 +848,7 @@ def test_fifo_images_are_skipped_samples_both_ways(fo, tmp_path):
         {"image_root": str(tmp_path / "imgs")})
     fo_ds = annokit.to_fiftyone(ds, "fifo")
     assert fo_ds.values("file_name") == ["a.jpg"]
-    assert fo_ds.info["annokit"]["skipped"] == [
+    assert [n["text"] for n in fo_ds.info["annokit"]["notes"]] == [
         "fifo.jpg: a FIFO (named pipe), not a regular image file; image left out"]
 
     plain = fo.Dataset("fifo-made-in-fiftyone")  # no metadata: its size would be read
@@ -857,7 +857,7 @@ def test_fifo_images_are_skipped_samples_both_ways(fo, tmp_path):
         for n in ("a.jpg", "fifo.jpg")])
     back = annokit.from_fiftyone(plain)
     assert back.images["file_name"].tolist() == ["a.jpg"] and len(back.annotations) == 1
-    assert back.meta["skipped"] == [
+    assert back.notes.texts("skipped") == [
         "fifo.jpg: a FIFO (named pipe), not a regular image file; sample left out"]
     code, out, err = run_cli("fiftyone-export", "fifo-made-in-fiftyone", tmp_path / "out.json",
                              "--format", "coco")

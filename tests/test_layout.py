@@ -98,7 +98,7 @@ def _two_splits(tmp_path: Path) -> Dataset:
     ("coco", "annotations/instances_val_2024.json"), ("voc", "ImageSets/Main/val_2024.txt"),
     ("yolo", "images/val_2024/b.png"), ("imagefolder", "val_2024/cat/b.png")])
 def test_every_format_writes_the_same_safe_split_name(tmp_path, fmt, written):
-    notes = annokit.write(_two_splits(tmp_path), tmp_path / "out", fmt, images="copy")
+    notes = annokit.write(_two_splits(tmp_path), tmp_path / "out", fmt, images="copy").texts()
     assert (tmp_path / "out" / written).is_file()
     assert "split names made into file names: 'val/2024' -> 'val_2024'" in notes
     if fmt == "imagefolder":  # only train/val/test folders read back as splits

@@ -36,7 +36,7 @@ def test_voc_xml_and_images_in_sibling_folders(tmp_path, xml, images):
     assert ds.images["split"].isna().all()  # the XML folder's name is not a split
     assert ds.meta["image_root"] == str(root / images) and not ds.meta.get("split_roots")
     assert all(Path(p).is_file() for p in ds.image_paths())
-    assert ds.images["width"].notna().all() and ds.meta["skipped"] == []
+    assert ds.images["width"].notna().all() and ds.notes.texts("skipped") == []
 
 
 def test_voc_sibling_folders_convert_from_the_cli(tmp_path):
@@ -72,7 +72,7 @@ def test_yolo_labels_and_images_without_data_yaml(tmp_path, names):
     assert ds.meta["source_format"] == "yolo"
     assert ds.categories["name"].tolist() == ["air", "bird"]
     assert len(ds) == 10 and len(ds.annotations) == 35
-    assert ds.images["split"].isna().all() and ds.meta["read_notes"] == []
+    assert ds.images["split"].isna().all() and ds.notes.texts("note") == []
     assert all(Path(p).is_file() for p in ds.image_paths())
 
 
@@ -83,7 +83,7 @@ def test_yolo_without_any_class_names_names_classes_by_index(tmp_path):
     assert ds.categories["id"].tolist() == [1, 2]
     assert ds.images["split"].unique().tolist() == ["train"]  # images/train is a split
     assert len(ds.annotations) == 35
-    assert ds.meta["read_notes"] == [f"{root}: no data.yaml, classes.txt or obj.names: "
+    assert ds.notes.texts("note") == [f"{root}: no data.yaml, classes.txt or obj.names: "
                                      "classes are named by their index (add classes.txt "
                                      "to name them)"]
 
@@ -124,8 +124,8 @@ def test_roboflow_yaml_naming_a_folder_that_is_not_there(tmp_path, on_disk, in_y
     (root / "data.yaml").write_text(yaml.safe_dump(doc))
     ds = annokit.read(root)
     assert sorted(ds.images["split"].unique()) == ["test", "train", "val"]
-    assert (ds.images["split"] == "val").sum() == 1 and ds.meta["skipped"] == []
-    assert ds.meta["read_notes"] == [
+    assert (ds.images["split"] == "val").sum() == 1 and ds.notes.texts("skipped") == []
+    assert ds.notes.texts("note") == [
         f"{root / 'data.yaml'}: val: {in_yaml} is not there; read {root / on_disk / 'images'} "
         "instead (the split found by its folder name)"]
 
@@ -144,7 +144,7 @@ def _peer_yolo(tmp_path: Path, name: str, drop: str | None = None, add: dict | N
 def test_pose_lines_without_kpt_shape_are_skipped_not_read_as_polygons(tmp_path):
     ds = annokit.read(_peer_yolo(tmp_path, "yolov8_pose", drop="kpt_shape"))
     assert len(ds.annotations) == 0
-    [skip] = ds.meta["skipped"]
+    [skip] = ds.notes.texts("skipped")
     assert "1.txt:line 1: a pose line (class cx cy w h and 3 keypoints), but data.yaml has " \
            "no kpt_shape; not read as a polygon (add kpt_shape: [3, 2 or 3])" in skip
     # with kpt_shape the same line is a box with keypoints
@@ -156,14 +156,14 @@ def test_two_value_pose_lines_are_recognised_by_flip_idx(tmp_path):
     root = _peer_yolo(tmp_path, "yolov8_pose_two_values_per_point", drop="kpt_shape",
                       add={"flip_idx": [0, 2, 1]})
     ds = annokit.read(root)
-    assert len(ds.annotations) == 0 and "a pose line" in ds.meta["skipped"][0]
+    assert len(ds.annotations) == 0 and "a pose line" in ds.notes.texts("skipped")[0]
 
 
 def test_oriented_boxes_are_four_point_polygons_with_a_note(tmp_path):
     ds = annokit.read(_peer_yolo(tmp_path, "yolov8_oriented_boxes"))
     assert len(ds.annotations) == 2
     assert all(len(s[0]) == 8 for s in ds.annotations["segmentation"])
-    assert any("4 corners" in n for n in ds.meta["read_notes"])
+    assert any("4 corners" in n for n in ds.notes.texts("note"))
 
 
 def test_dota_label_lines_are_skipped_and_listed(tmp_path):
@@ -180,6 +180,6 @@ def test_dota_label_lines_are_skipped_and_listed(tmp_path):
     (root / "classes.txt").write_text("plane\nship\n")
     ds = annokit.read(root)
     assert len(ds.annotations) == 1  # only the YOLO box
-    dota = [s for s in ds.meta["skipped"] if "DOTA/OBB labelTxt line" in s]
+    dota = [s for s in ds.notes.texts("skipped") if "DOTA/OBB labelTxt line" in s]
     assert [s.split(":line ")[1][:1] for s in dota] == ["3", "4"]
-    assert len(ds.meta["skipped"]) == 4  # and the two header lines
+    assert len(ds.notes.texts("skipped")) == 4  # and the two header lines

@@ -97,7 +97,7 @@ def test_unsplit_voc_lists_every_image_in_default_and_reads_back_unsplit(tmp_pat
 def test_labelmap_is_left_out_when_a_name_cannot_be_in_it(tmp_path):
     ds = dataset([1, 2])
     ds.categories.loc[1, "name"] = "a:b"
-    notes = annokit.write(ds, tmp_path / "voc", "voc")
+    notes = annokit.write(ds, tmp_path / "voc", "voc").texts()
     assert not (tmp_path / "voc" / "labelmap.txt").exists()
     assert any(n.startswith("labelmap.txt not written: class names 'a:b'") for n in notes)
 
@@ -200,7 +200,7 @@ def test_coco_does_not_write_vocs_stale_path(tmp_path):
     raccoon = shared_dataset("raccoon")
     ds = annokit.read(raccoon / "annotations", "voc", image_root=raccoon / "images")
     assert ds.images["path"].str.startswith("/Users/").all()
-    notes = annokit.write(ds, tmp_path / "coco.json", "coco")
+    notes = annokit.write(ds, tmp_path / "coco.json", "coco").texts()
     doc = json.loads((tmp_path / "coco.json").read_text())
     assert not any("path" in image for image in doc["images"])
     assert any(n.startswith("VOC's <path> (where the annotator kept each image, e.g. /Users/")

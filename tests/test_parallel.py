@@ -160,7 +160,7 @@ def _assert_same_scores(a, b):
     pd.testing.assert_frame_equal(a.annotations, b.annotations, check_exact=False, rtol=0,
                                   atol=1e-6)
     pd.testing.assert_frame_equal(a.images, b.images, check_exact=False, rtol=0, atol=1e-6)
-    assert a.skipped == b.skipped
+    assert a.notes == b.notes
 
 
 @pytest.mark.slow
@@ -187,6 +187,7 @@ def test_classification_scores_and_skips_identical(tmp_path, cluster):
     ds = _read(tmp_path / "cls")
     (tmp_path / "cls" / "red" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     here = _scores(ds)
-    assert len(here.skipped) == 1 and "3.png" in here.skipped[0]
+    skipped = here.notes.texts("skipped")
+    assert len(skipped) == 1 and "3.png" in skipped[0]
     _assert_same_scores(here, _scores(ds, workers=2))
     _assert_same_scores(here, _scores(ds, dask=cluster))

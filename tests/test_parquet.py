@@ -317,7 +317,7 @@ def test_tables_written_by_another_tool_are_read(tmp_path):
     ds = _read(folder, None)
     assert ds.images["width"].tolist()[0] == 64 and pd.isna(ds.images["width"].iloc[1])
     assert ds.annotations["id"].tolist() == [1, 2]  # image 99 does not exist: skipped
-    assert len(ds.meta["skipped"]) == 1 and "row 3" in ds.meta["skipped"][0]
+    assert len(ds.notes.texts("skipped")) == 1 and "row 3" in ds.notes.texts("skipped")[0]
     with pytest.raises(FormatError, match="row 3"):
         annokit.read(folder, "parquet", strict=True)
 

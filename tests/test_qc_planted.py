@@ -37,8 +37,8 @@ def test_planted_fault_is_found(planted, fault):
 
 def test_reader_names_what_it_refused(planted):
     ds, _ = planted
-    skipped = "\n".join(ds.meta["skipped"])
-    assert len(ds.meta["skipped"]) == sum(f["check"] == "reader" for f in EXPECTED)
+    skipped = "\n".join(ds.notes.texts("skipped"))
+    assert len(ds.notes.texts("skipped")) == sum(f["check"] == "reader" for f in EXPECTED)
     assert "bbox [nan, 10, 20, 20] is not 4 finite numbers" in skipped
     assert "category_id 99 has no category" in skipped
     assert "image_id 999999 has no image" in skipped
@@ -73,7 +73,7 @@ def test_bccd_known_problems_are_found():
 @pytest.mark.slow
 def test_yolo_mark_train_equals_valid_is_found():
     ds = annokit.read(shared_dataset("yolo_mark_darknet_sample", "x64", "Release", "data"), "yolo")
-    assert any("air7.jpg, which does not exist" in s for s in ds.meta["skipped"])
+    assert any("air7.jpg, which does not exist" in s for s in ds.notes.texts("skipped"))
     found = annokit.check(ds)
     overlap = found[found["check"] == "balance.split_overlap"]
     assert overlap["message"].tolist() == [

@@ -127,7 +127,7 @@ def test_undersample_protects_rare_classes_and_says_so():
     out, table = rebalance(under_example(), "undersample", cap=3)
     # im2 holds C (2 <= 3) and im3 holds A: both kept, so B stays at 4
     assert out.images["id"].tolist() == [2, 3, 4]
-    assert out.meta["rebalance_info"]["notes"] == [
+    assert out.notes.of(source="rebalance").texts() == [
         "B: 4 instances remain above the cap of 3: every remaining image holding it also "
         "holds a class at or below the cap"]
     out = undersample(under_example(), cap=3, protect_rare=False)

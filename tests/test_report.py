@@ -20,6 +20,7 @@ from annokit.report import (MAX_SCATTER_POINTS, MAX_TABLE_ROWS, PALETTE, json_sc
                             summary_table, to_json_dict)
 from annokit.report.sections import quota_per_group
 from annokit.report.thumbnails import thumbnail
+from annokit.notes import Note, Notes
 from browser import chromium, page_text
 from conftest import shared_dataset
 
@@ -49,7 +50,7 @@ def _dataset(root: Path | None) -> Dataset:
                          "h": [40, 60, 40, 0, 240, 5, 20, 50, 40, 40.]})
     return Dataset(cats, imgs, anns, meta={
         "image_root": None if root is None else str(root), "source_format": "coco",
-        "skipped": ["a.json:annotation id 3: bbox has 3 numbers"]})
+        "notes": Notes([Note("read", "a.json:annotation id 3: bbox has 3 numbers", "skipped")])})
 
 
 def _findings() -> pd.DataFrame:

@@ -142,7 +142,7 @@ def test_json_carries_the_scores_and_validates(planted, tmp_path):
     data = json.loads(path.read_text())
     jsonschema.validate(data, json_schema())
     s = data["scores"]
-    assert data["schema_version"] == 1 and data["schema_minor"] == 1
+    assert data["schema_version"] == 1 and data["schema_minor"] == 2
     assert s["counts"] == {"annotations": len(ds.annotations), "overlooked_candidates": 1,
                            "flagged": 4, "images_flagged": 4,
                            "by_issue": {"swap": 1, "badloc": 1, "spurious": 1,

@@ -23,6 +23,7 @@ from annokit.model import Dataset
 from annokit.report import PALETTE, report
 from annokit.report.plots import scatter
 from annokit.report.render import environment, package_text
+from annokit.notes import Note, Notes
 from conftest import ROOT
 
 SHIPPED = resources.files("annokit.report")
@@ -79,7 +80,7 @@ def _hostile_dataset(root: Path) -> tuple[Dataset, pd.DataFrame]:
                                "category_id": [1, 2, 1], "x": [2.0, 10, 3], "y": [2.0, 10, 3],
                                "w": [20.0, 8, 0], "h": [10.0, 8, 0]}),
                  meta={"image_root": str(root), "source_format": f"coco{EVIL}",
-                       "skipped": [f"ann.json: record {EVIL}"]})
+                       "notes": Notes([Note("read", f"ann.json: record {EVIL}", "skipped")])})
     found = pd.concat([
         make_findings(f"geometry.zero{EVIL}", [f"w=0 {EVIL}"], image_id=[2], annotation_id=[3],
                       severity="error"),

@@ -201,7 +201,8 @@ def test_unreadable_image_is_skipped(tmp_path):
     path = tmp_path / "broken" / ds.images["file_name"].iat[3]
     path.write_bytes(path.read_bytes()[:200])  # truncated
     result = score(ds, folds=3)
-    assert len(result.skipped) == 1 and ds.images["file_name"].iat[3] in result.skipped[0]
+    skipped = result.notes.texts("skipped")
+    assert len(skipped) == 1 and ds.images["file_name"].iat[3] in skipped[0]
     bad = result.annotations["image_id"] == ds.images["id"].iat[3]
     assert result.annotations.loc[bad, "quality"].isna().all()
     assert result.annotations.loc[~bad & result.annotations["annotation_id"].notna(),

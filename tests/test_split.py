@@ -10,11 +10,16 @@ import pytest
 from PIL import Image
 
 from annokit import AnnokitError, Dataset
-from annokit.split import (SplitWarning, components, fold_splits, format_split_table, kfold,
+from annokit.split import (components, fold_splits, format_split_table, kfold,
                            split, split_table)
 
 import annokit
 from conftest import FIXTURES, dataset, shared_dataset
+
+
+def split_notes(ds) -> list[str]:
+    """What the split said (annokit.notes: source "split")."""
+    return ds.notes.of(source="split").texts()
 
 
 def make(image_ids, labels, *, kind="box", file_names=None, n_images=None, **image_columns):
@@ -211,8 +216,8 @@ def test_images_outside_every_group_are_groups_of_their_own():
     ds = video_dataset(10)
     names = ds.images["file_name"].tolist()
     ds.images["file_name"] = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"] + names[4:]
-    with pytest.warns(SplitWarning, match="4 images have no group"):
-        out = split(ds, group_by=r"^(video\d+)_", near_duplicates=False)
+    out = split(ds, group_by=r"^(video\d+)_", near_duplicates=False)
+    assert any("4 images have no group" in t for t in split_notes(out))
     assert out.meta["split_info"]["units"] == 4 + 10 - 1 + 1  # video000 lost half its frames
 
 
@@ -338,25 +343,24 @@ def test_exact_duplicates_are_grouped(tmp_path):
         assert s["pic03.png"] == s["pic07.png"]
 
 
-def test_absent_images_warn_once_and_split_on_annotations(tmp_path):
+def test_absent_images_are_noted_once_and_split_on_annotations(tmp_path):
     ds = multilabel(200)
     ds.meta["image_root"] = str(tmp_path)  # an empty folder
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a note, never a warning
         out = split(ds)
-    notes = [w for w in caught if issubclass(w.category, SplitWarning)]
-    assert len(notes) == 1 and "absent" in str(notes[0].message)
-    assert out.meta["split_info"]["notes"] == [str(notes[0].message)]
+    notes = split_notes(out)
+    assert len(notes) == 1 and "absent" in notes[0]
+    assert "notes" not in out.meta["split_info"] and not ds.notes  # the input keeps its own
     assert out.images["split"].notna().all()
-    with pytest.warns(SplitWarning, match="no image folder known"):
-        split(multilabel(50))
+    assert any("no image folder known" in t for t in split_notes(split(multilabel(50))))
 
 
 def test_some_absent_images_are_named_in_a_count(tmp_path):
     ds = picture_dataset(tmp_path, n=6, copies=2)
     (tmp_path / "pic05.png").unlink()
-    with pytest.warns(SplitWarning, match="1 of 8 image files absent"):
-        out = split(ds, (0.5, 0.5))
+    out = split(ds, (0.5, 0.5))
+    assert any("1 of 8 image files absent" in t for t in split_notes(out))
     assert out.meta["split_info"]["grouped_images"] == 4
 
 
@@ -408,8 +412,8 @@ def test_moving_images_between_split_folders_keeps_paths(tmp_path):
     roots = {"train": str(tmp_path / "images" / "train"), "val": str(tmp_path / "images" / "val")}
     ds = Dataset(images=images, meta={"image_root": None, "split_roots": roots})
     before = dict(zip(ds.images["id"], ds.image_paths()))
-    with pytest.warns(SplitWarning, match="images moved between split folders"):
-        out = split(ds, (0.5, 0.5), names=("train", "val"), near_duplicates=False)
+    out = split(ds, (0.5, 0.5), names=("train", "val"), near_duplicates=False)
+    assert any("images moved between split folders" in t for t in split_notes(out))
     assert out.images["split"].value_counts().to_dict() == {"train": 2, "val": 2}
     assert dict(zip(out.images["id"], out.image_paths())) == before  # same files
     assert out.meta["image_root"] == str(tmp_path / "images")
@@ -505,7 +509,7 @@ def test_bccd_multilabel_split_80_10_10():
     ds = read_bccd()
     out = split(ds, (0.8, 0.1, 0.1), seed=0)  # near-duplicates grouped from the images
     info = out.meta["split_info"]
-    assert info["method"] == "multilabel" and info["notes"] == []
+    assert info["method"] == "multilabel" and split_notes(out) == []
     table = split_table(out)
     classes = shares_ok(table, {"train": 0.8, "val": 0.1, "test": 0.1})
     assert set(classes.index) == {"RBC", "WBC", "Platelets"}

@@ -68,7 +68,7 @@ def test_root_layout_splits_and_lists():
     assert boxes(ds, "000004.png") == []
     assert (column(ds, "000004.png", "width"), column(ds, "000004.png", "height")) == (80, 60)
     assert boxes(ds, "000003.jpg") == []
-    assert ds.meta["skipped"] == [
+    assert ds.notes.texts("skipped") == [
         f"{VOC / 'root/ImageSets/Main/test.txt'}:line 2: 'ghost' has no XML in "
         f"Annotations/ and no image in {VOC / 'root/JPEGImages'}"]
     assert ds.meta["image_root"] == str(VOC / "root" / "JPEGImages")
@@ -209,7 +209,7 @@ BAD = VOC / "bad"
 
 def test_bad_input_is_skipped_and_named_one_line_each():
     ds = annokit.read(BAD, "voc")
-    skipped = ds.meta["skipped"]
+    skipped = ds.notes.texts("skipped")
     expected = [
         f"{BAD / 'bad_coords.xml'}:object 'car' #1: bndbox needs numeric xmin, ymin, xmax, "
         "ymax; got xmin='abc', ymin='2', xmax='3', ymax='4'",
@@ -280,7 +280,7 @@ def test_missing_input_and_no_xml(tmp_path):
 
 def roundtrip(src, tmp_path, **options):
     ds = annokit.read(src, **options)
-    notes = annokit.write(ds, tmp_path / "out", "voc", **options)
+    notes = annokit.write(ds, tmp_path / "out", "voc", **options).texts()
     return ds, annokit.read(tmp_path / "out", "voc", **options), notes
 
 
@@ -301,7 +301,7 @@ def same_frames(a, b):
 def test_roundtrip_keeps_everything(src, tmp_path):
     ds, back, notes = roundtrip(VOC / src, tmp_path)
     assert notes == []
-    assert back.meta["skipped"] == []
+    assert back.notes.texts("skipped") == []
     if src == "splits":  # written as one VOC root: the split comes back from ImageSets
         assert back.meta["voc"]["layout"] == "root"
         assert_same_content(ds, back, columns=ATTRS)
@@ -385,7 +385,7 @@ def test_write_from_another_format_notes_what_voc_cannot_hold(tmp_path):
             "score": [np.nan, 0.75, np.nan, np.nan, np.nan, np.nan],
             "area": [100.0, 4, 0, 0, 1, 16],    # derived: COCO writers recompute it
             "num_keypoints": [0, 0, 1, 0, 0, 0]}))
-    notes = annokit.write(ds, tmp_path / "out", "voc")
+    notes = annokit.write(ds, tmp_path / "out", "voc").texts()
     assert notes[0].startswith("../evil.jpg:image id 12: file name escapes the image root")
     assert set(notes[1:]) == {
         "VOC holds boxes only: 1 point and 1 label dropped",
@@ -435,7 +435,7 @@ def test_write_keeps_clashing_names_apart(tmp_path):
         annotations=pd.DataFrame({"image_id": [1, 2, 3, 4], "category_id": [1] * 4,
                                   "x": [1.0, 2, 3, 4], "y": [0.0] * 4, "w": [1.0] * 4,
                                   "h": [1.0] * 4}))
-    notes = annokit.write(ds, tmp_path / "out", "voc")
+    notes = annokit.write(ds, tmp_path / "out", "voc").texts()
     assert notes == ["file names repeat across splits: written under JPEGImages/<split>/ "
                      "and Annotations/<split>/"]
     names = sorted(str(p.relative_to(tmp_path / "out" / "Annotations"))
@@ -523,7 +523,7 @@ def test_raccoon_counts_without_trusting_path(where):
 def test_datumaro_voc_fixtures():
     root = shared_dataset("peer_fixtures", "datumaro_openvino", "voc_dataset")
     ds = annokit.read(root / "voc_dataset1")
-    assert ds.meta["skipped"] == []
+    assert ds.notes.texts("skipped") == []
     assert ds.images.set_index("file_name")["split"].to_dict() == {
         "2007_000001.jpg": "train", "2007_000002.jpg": "test"}   # per-class lists ignored
     assert boxes(ds, "2007_000001.jpg") == [("cat", 1.0, 2.0, 2.0, 2.0),

@@ -36,7 +36,7 @@ def images(ds: Dataset) -> list[tuple]:
 
 def skipped(ds: Dataset) -> list[str]:
     """Skipped records without the absolute part of their path."""
-    return [m.replace(str(YOLO) + "/", "") for m in ds.meta["skipped"]]
+    return [m.replace(str(YOLO) + "/", "") for m in ds.notes.texts("skipped")]
 
 
 def make_image(path, size) -> None:
@@ -61,7 +61,7 @@ def test_ultralytics_layout_hand_checked():
     assert ds.meta["split_roots"] == {s: str(YOLO / "ultralytics" / "images" / s)
                                       for s in ("train", "val")}
     assert ds.image_paths().tolist()[2] == str(YOLO / "ultralytics/images/val/c.jpg")
-    assert ds.meta["skipped"] == [] and ds.meta["yolo"] == {}
+    assert ds.notes.texts("skipped") == [] and ds.meta["yolo"] == {}
 
 
 def test_empty_and_missing_label_files_keep_their_images():
@@ -92,7 +92,7 @@ def test_roboflow_paths_off_by_one_folder():
     # r2 '1 0.25 0.75 0.5 0.5' -> cx=30, w=60 -> x=0; cy=60, h=40 -> y=40
     assert boxes(ds) == [[45, 30, 30, 20], [0, 40, 60, 40]]
     assert ds.meta["yolo"]["roboflow"]["project"] == "fixtures"
-    assert ds.meta["skipped"] == []
+    assert ds.notes.texts("skipped") == []
 
 
 @pytest.mark.parametrize("path", ["darknet/data", "darknet/data/obj.data"])
@@ -182,7 +182,7 @@ def test_strict_raises_the_first_bad_record(tmp_path):
         annokit.read(root, "yolo", strict=True)
     assert str(error.value).endswith("a.txt:line 2: expected 5 fields (class cx cy w h), got 4 "
                                      "(line skipped: '0 0.5 0.5 0.2')")
-    assert [m.split(":", 1)[1][:6] for m in annokit.read(root, "yolo").meta["skipped"]] == \
+    assert [m.split(":", 1)[1][:6] for m in annokit.read(root, "yolo").notes.texts("skipped")] == \
         ["line 2", "line 3"]
 
 
@@ -206,9 +206,10 @@ def test_a_split_path_that_does_not_exist_is_skipped(tmp_path):
     make_image(tmp_path / "images" / "train" / "a.png", (8, 8))
     (tmp_path / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [a]\n")
     ds = annokit.read(tmp_path, "yolo")
-    assert len(ds) == 1 and len(ds.meta["skipped"]) == 1
-    assert ds.meta["skipped"][0].endswith("data.yaml:key val: val: images/val not found (looked "
-                                          f"under {tmp_path}) (fix the path or give --image-root)")
+    [skipped] = ds.notes.texts("skipped")
+    assert len(ds) == 1 and skipped.endswith(
+        f"data.yaml:key val: val: images/val not found (looked under {tmp_path}) (fix the path "
+        "or give --image-root)")
 
 
 def test_annokit_category_ids_restore_the_original_ids(tmp_path):
@@ -276,7 +277,7 @@ def test_detects_files_and_refuses_others(tmp_path):
 
 def test_write_ultralytics_layout(tmp_path):
     out = tmp_path / "out"
-    notes = annokit.write(read("ultralytics"), out, "yolo")
+    notes = annokit.write(read("ultralytics"), out, "yolo").texts()
     assert notes == []
     assert (out / "labels/train/a.txt").read_text() == \
         "0 0.500000 0.500000 0.200000 0.400000\n1 0.250000 0.500000 0.100000 0.200000\n"
@@ -306,7 +307,7 @@ def test_yolo_round_trip_keeps_everything(tmp_path, name):
     ds = read(name)
     annokit.write(ds, tmp_path / "out", "yolo")
     back = annokit.read(tmp_path / "out", "yolo")
-    assert back.meta["skipped"] == []
+    assert back.notes.texts("skipped") == []
     assert_same_content(ds, back, keep_ids=True)
     assert back.categories.values.tolist() == ds.categories.values.tolist()
     keep = {k: v for k, v in ds.meta["yolo"].items() if k != "darknet"}
@@ -343,7 +344,7 @@ def one_image(tmp_path, anns: dict, size=(200, 100), **image_columns) -> Dataset
 def test_write_clips_edges_and_says_so(tmp_path):
     ds = one_image(tmp_path, {"x": [0.0, -20, 250, 10], "y": [0.0, 10, 10, 10],
                               "w": [200.00001, 60, 10, 20], "h": [100.0, 20, 10, 20]})
-    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none")
+    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none").texts()
     assert (tmp_path / "out/labels/a.txt").read_text().splitlines() == [
         "0 0.500000 0.500000 1.000000 1.000000",  # 1.0000000005 at the edge: rounding
         "0 0.100000 0.200000 0.200000 0.200000",  # -20..40 clipped to 0..40
@@ -370,7 +371,7 @@ def test_write_reads_unknown_sizes_from_headers_or_leaves_the_image_out(tmp_path
                  annotations=pd.DataFrame({"image_id": [1, 2], "category_id": 1,
                                            "x": 0.0, "y": 0.0, "w": 10.0, "h": 10.0}),
                  meta={"image_root": str(tmp_path / "pics")})
-    notes = annokit.write(ds, tmp_path / "out", "yolo")
+    notes = annokit.write(ds, tmp_path / "out", "yolo").texts()
     assert (tmp_path / "out/labels/a.txt").read_text() == "0 0.100000 0.125000 0.200000 0.250000\n"
     assert not (tmp_path / "out/labels/gone.txt").exists()
     assert notes == [f"{tmp_path}/pics/gone.png:image id 2: size unknown and image file not "
@@ -404,7 +405,7 @@ def test_write_notes_what_yolo_cannot_hold(tmp_path):
             "w": [10.0, 10, np.nan, np.nan], "h": [10.0, 10, np.nan, np.nan],
             "iscrowd": [0, 1, 0, 0], "difficult": [1, 0, 0, 0],
             "segmentation": [None, {"size": [100, 100], "counts": "abc"}, None, None]}))
-    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none", yolo_task="segment")
+    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none", yolo_task="segment").texts()
     assert notes == [
         "YOLO holds boxes only: 1 point and 1 label dropped",
         "1 RLE masks written as boxes (YOLO segment holds polygons)",
@@ -420,7 +421,7 @@ def test_write_segment_joins_parts_and_turns_boxes_into_rectangles(tmp_path):
     ds = one_image(tmp_path, {"x": [0.0, 20], "y": [0.0, 20], "w": [60.0, 10],
                               "h": [10.0, 10], "segmentation": [two_squares, None]},
                    size=(100, 50))
-    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none", yolo_task="segment")
+    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none", yolo_task="segment").texts()
     lines = (tmp_path / "out/labels/a.txt").read_text().splitlines()
     points = np.array(lines[0].split()[1:], float).reshape(-1, 2) * [100, 50]
     # the second square is visited from the first's nearest corner (10, 0) and back
@@ -429,7 +430,8 @@ def test_write_segment_joins_parts_and_turns_boxes_into_rectangles(tmp_path):
     assert lines[1] == "0 0.200000 0.400000 0.300000 0.400000 0.300000 0.600000 0.200000 0.600000"
     assert notes == ["1 boxes without a polygon, in label files with polygons, were written "
                      "as rectangle polygons"]
-    notes = annokit.write(ds, tmp_path / "detect", "yolo", images="none", yolo_task="detect")
+    notes = annokit.write(ds, tmp_path / "detect", "yolo", images="none",
+                          yolo_task="detect").texts()
     assert (tmp_path / "detect/labels/a.txt").read_text().splitlines()[0] == \
         "0 0.300000 0.100000 0.600000 0.200000"
     assert notes == ["1 polygons not written: detect writes boxes (use yolo_task='segment' / "
@@ -442,7 +444,7 @@ def test_write_refuses_escaping_and_clashing_file_names(tmp_path):
                                       "file_name": ["../evil.png", "a.jpg", "a.png"]}),
                  annotations=pd.DataFrame({"image_id": [1, 2, 3], "category_id": 1,
                                            "x": 0.0, "y": 0.0, "w": 5.0, "h": 5.0}))
-    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none")
+    notes = annokit.write(ds, tmp_path / "out", "yolo", images="none").texts()
     assert notes == [
         "../evil.png:image id 1: file name escapes the image root (image and labels not "
         "written)",
@@ -459,7 +461,7 @@ def test_write_images_without_a_split_join_train(tmp_path):
                                       "file_name": ["a.png", "b.png", "c.png"],
                                       "split": ["val", None, "trainval"]}),
                  meta={"image_root": str(tmp_path / "pics")})
-    notes = annokit.write(ds, tmp_path / "out", "yolo")
+    notes = annokit.write(ds, tmp_path / "out", "yolo").texts()
     assert notes == ["1 images without a split were written to the train split (YOLO keeps "
                      "every image under a split when any has one)"]
     doc = yaml.safe_load((tmp_path / "out/data.yaml").read_text())
@@ -528,7 +530,7 @@ def test_boxes_survive_yolo_within_a_millionth_of_the_image(image_dir, tmp_path_
                  .assign(image_id=lambda f: f["image_id"] + 1, category_id=4),
                  meta={"image_root": str(image_dir)})
     out = tmp_path_factory.mktemp("yolo_property") / "out"
-    notes = annokit.write(ds, out, "yolo")
+    notes = annokit.write(ds, out, "yolo").texts()
     empty = any(w <= 0 or h <= 0 for *_, w, h in found)  # written as they are, with a note
     assert notes == ([n for n in notes if "of zero width or height" in n] if empty else [])
     assert len(notes) == empty
@@ -546,10 +548,9 @@ def test_yolo_mark_darknet_sample():
     assert (len(ds), len(ds.annotations)) == (10, 35)
     assert ds.categories["name"].tolist() == ["air", "bird"]
     assert ds.images["split"].isna().all()  # train and valid are the same list
-    assert len(ds.meta["skipped"]) == 1
-    assert ds.meta["skipped"][0].endswith("train.txt:line 7: lists data/img/air7.jpg, which does "
-                                          "not exist (its labels cannot be placed without the "
-                                          "image)")
+    [skipped] = ds.notes.texts("skipped")
+    assert skipped.endswith("train.txt:line 7: lists data/img/air7.jpg, which does not exist "
+                            "(its labels cannot be placed without the image)")
     # air1.jpg is 800x532: '0 0.498437 0.479861 0.117188 0.168056'
     np.testing.assert_allclose(boxes(ds)[0], [(0.498437 - 0.117188 / 2) * 800,
                                               (0.479861 - 0.168056 / 2) * 532,
@@ -564,7 +565,7 @@ def test_datumaro_detection_fixtures(name):
     root = shared_dataset("peer_fixtures", "datumaro_cvat", "yolo_dataset", name)
     assert yolo.detect(root)
     ds = annokit.read(root, "yolo")
-    assert len(ds.categories) == 10 and ds.meta["skipped"] == []
+    assert len(ds.categories) == 10 and ds.notes.texts("skipped") == []
     assert images(ds) == [("1.jpg", 15, 10, "train")]
     # 15x10: '2 0.133333 0.3 0.266667 0.2' -> (0, 2, 4, 2); '4 0.266667 0.45 0.133333 0.3'
     np.testing.assert_allclose(boxes(ds), [[0, 2, 4, 2], [3, 3, 2, 3]], atol=1e-4)
@@ -579,8 +580,8 @@ def test_empty_names_make_every_line_a_skipped_record(tmp_path):
     (root / "data.yaml").write_text(yaml.safe_dump(doc))
     ds = annokit.read(root)
     assert len(ds.annotations) == 0 and len(ds.categories) == 0
-    assert ds.meta["skipped"] and all("has no name in data.yaml (0 names)" in s
-                                      for s in ds.meta["skipped"])
+    assert ds.notes.texts("skipped") and all("has no name in data.yaml (0 names)" in s
+                                      for s in ds.notes.texts("skipped"))
 
 
 def test_category_ids_holding_lists_are_one_error_line(tmp_path):

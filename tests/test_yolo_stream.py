@@ -38,10 +38,10 @@ def _dataset(root):
 def test_any_chunk_size_reads_the_same_dataset_and_messages(tmp_path, monkeypatch, chunk):
     root = _dataset(tmp_path / "yolo")
     whole = annokit.read(root, "yolo")
-    assert len(whole.meta["skipped"]) >= 7  # the bad lines are there to be compared
+    assert len(whole.notes.texts("skipped")) >= 7  # the bad lines are there to be compared
     monkeypatch.setattr(parse, "READ_CHUNK", chunk)
     chunked = annokit.read(root, "yolo")
-    assert chunked.meta["skipped"] == whole.meta["skipped"]
+    assert chunked.notes.texts("skipped") == whole.notes.texts("skipped")
     assert chunked.meta.get("notes") == whole.meta.get("notes")
     for name in ("images", "annotations", "categories"):
         left, right = getattr(whole, name), getattr(chunked, name)
@@ -55,7 +55,7 @@ def test_fixtures_read_the_same_one_file_at_a_time(monkeypatch, name):
     whole = annokit.read(FIXTURES / "yolo" / name, "yolo")
     monkeypatch.setattr(parse, "READ_CHUNK", 1)
     chunked = annokit.read(FIXTURES / "yolo" / name, "yolo")
-    assert chunked.meta["skipped"] == whole.meta["skipped"]
+    assert chunked.notes.texts("skipped") == whole.notes.texts("skipped")
     assert chunked.annotations.astype(str).equals(whole.annotations.astype(str))
     assert chunked.images.astype(str).equals(whole.images.astype(str))
 
@@ -66,6 +66,6 @@ def test_a_message_names_the_line_read_again_from_its_file(tmp_path, monkeypatch
     root = _dataset(tmp_path / "yolo")
     monkeypatch.setattr(parse, "READ_CHUNK", 1)
     ds = annokit.read(root, "yolo")
-    line = [m for m in ds.meta["skipped"] if "class 7 has no name" in m]
+    line = [m for m in ds.notes.texts("skipped") if "class 7 has no name" in m]
     assert len(line) == 1 and line[0].endswith("(line skipped: '7 0.5 0.5 0.1 0.1')")
     assert "c.txt:line 1:" in line[0]

@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..errors import AnnokitError
 from ..model import Dataset
+from ..notes import Notes
 
 BOX = ["x", "y", "w", "h"]
 
@@ -42,8 +43,11 @@ def fold(name: object) -> str:
 
 
 def merge(datasets: list[Dataset], sources: list[str] | None = None, *,
-          fold_names: bool = False) -> tuple[Dataset, list[str]]:
+          fold_names: bool = False) -> tuple[Dataset, Notes]:
     """Merge ``datasets`` into one (see the module); return it and notes for the user.
+
+    The notes (source "merge") are the merged dataset's ``notes`` too; the inputs' own
+    notes (what their readers said) stay with the inputs.
 
     ``sources`` labels each input in the ``source`` column (default ``input1``, ...).
 
@@ -57,7 +61,8 @@ def merge(datasets: list[Dataset], sources: list[str] | None = None, *,
     merged = _first(datasets[0], sources[0])
     for ds, source in zip(datasets[1:], sources[1:]):
         merged = _add(merged, ds, source, fold_names, notes)
-    return merged, notes
+    merged.notes.add_all("merge", notes)
+    return merged, merged.notes.of(source="merge")
 
 
 def _labelled(ds: Dataset, source: str) -> pd.DataFrame:
@@ -83,7 +88,7 @@ def _roots(ds: Dataset) -> list[str]:
 def _first(ds: Dataset, source: str) -> Dataset:
     """The first input as the start of the merge: its images keep their folders (meta
     image_root, split_roots); later inputs' images name their files in image_files."""
-    meta = {k: v for k, v in ds.meta.items() if k not in ("skipped", "read_notes")}
+    meta = {k: v for k, v in ds.meta.items() if k != "notes"}
     meta["image_files"] = dict(ds.meta.get("image_files") or {})
     meta["image_folders"] = [*ds.meta.get("image_folders", ()), *_roots(ds)]
     return Dataset(ds.categories.copy(), ds.images.copy(), _labelled(ds, source), meta)

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import os
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..fileio import open_regular
 from ..model import Dataset
+from ..notes import Notes
 from .classification import classification_metrics
 from .detection import IOU_TYPES, STATS, detection_metrics
 from .points import MODES, match_points, point_metrics, unpredicted_notes
@@ -56,7 +58,7 @@ def read_pair(gt: str | os.PathLike, pred: str | os.PathLike, *, format: str | N
     truth = read(gt, format, **options)
     if _is_results_list(Path(pred)) and pred_format in (None, "coco"):
         results = read_results(pred, truth, strict=options.get("strict", False))
-        skipped = results.meta["skipped"]
+        skipped = results.notes.of("skipped").texts()
         if skipped and not len(results.annotations):
             raise AnnokitError(f"{pred}: none of its {len(skipped)} detections is on an image "
                                f"and of a category of {gt} (first: {skipped[0]})")
@@ -118,7 +120,8 @@ def evaluate(gt: Dataset, pred: Dataset, task: str | None = None, *,
 
     detection: :func:`detection_metrics` (``iou_type``, ``engine``); classification:
     :func:`classification_metrics` (``threshold``); points: :func:`point_metrics`
-    (``point_options``). The dict gains ``task``.
+    (``point_options``). The dict gains ``task``; its ``notes`` are a
+    :class:`~annokit.notes.Notes` (source "eval").
 
     Example:
         >>> evaluate(gt, pred)["AP"]  # doctest: +SKIP
@@ -131,7 +134,7 @@ def evaluate(gt: Dataset, pred: Dataset, task: str | None = None, *,
         out = classification_metrics(gt, pred, threshold=threshold)
     elif task == "points":
         out = point_metrics(pred, gt, **point_options)
-        out.setdefault("notes", []).extend(unpredicted_notes(out["per_image"]))
+        out["notes"] = Notes.from_lines("eval", unpredicted_notes(out["per_image"]))
     else:
         raise AnnokitError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     return {"task": task, **out}
@@ -184,11 +187,13 @@ def to_plain(m: dict) -> dict:
         >>> to_plain({"task": "points", "tp": np.int64(3), "precision": float("nan")})
         {'task': 'points', 'tp': 3, 'precision': None}
     """
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in m.items():
         if key in ("matches", "per_image"):
             continue
-        if isinstance(value, pd.DataFrame):
+        if isinstance(value, Notes):
+            out[key] = value.to_json()
+        elif isinstance(value, pd.DataFrame):
             table = value.astype(object).where(value.notna(), None)
             out[key] = {str(k): {str(c): _scalar(v) for c, v in row.items()}
                         for k, row in table.iterrows()}  # one row per class: few

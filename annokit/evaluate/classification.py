@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..errors import AnnokitError
 from ..model import Dataset
+from ..notes import Notes
 from .align import on_ground_truth
 
 NONE = "(none)"  # the predicted class of an image without a prediction
@@ -79,7 +80,8 @@ def classification_metrics(gt: Dataset, pred: Dataset, *, threshold: float = 0.5
     per_class.index = pd.Index([names[c] for c in cat_ids], name="category")
     return {"task": "classification", "images": len(images), "multilabel": multilabel,
             **result, "roc_auc_macro": float(np.nanmean(auc)) if np.isfinite(auc).any()
-            else np.nan, "per_class": per_class, "notes": notes}
+            else np.nan, "per_class": per_class,
+            "notes": Notes.from_lines("eval", notes)}
 
 
 def _indicator(labels: pd.DataFrame, images: np.ndarray, cat_ids: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..formats.coco import areas as coco_areas
 from ..model import Dataset
+from ..notes import Notes
 from .align import on_ground_truth, unpredicted_note
 
 IOU_TYPES = ("bbox", "segm")
@@ -71,7 +72,7 @@ def detection_metrics(gt: Dataset, pred: Dataset, *, iou_type: str = "bbox",
               preds["category_id"].value_counts())
     return {**dict(zip(STATS, stats)), "per_class": _per_class(evaluator, gt_dict, counts),
             "images": len(gt_dict["images"]), "iou_type": iou_type, "engine": engine,
-            "notes": notes + more}
+            "notes": Notes.from_lines("eval", notes + more)}
 
 
 def default_engine() -> str:

@@ -24,7 +24,7 @@ from typing import Callable
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import atomic_output
 from ..model import Dataset, UnpairedSurrogate, surrogate_reason
-from .target import Notes, refuse_unholdable
+from .target import WriteNotes, refuse_unholdable
 
 FORMATS = ("coco", "voc", "yolo", "imagefolder", "csv", "parquet")
 # YOLO and folder-per-class layouts need the images beside their labels
@@ -114,9 +114,9 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
          image_root: str | os.PathLike | None = None, **options) -> Dataset:
     """Read the dataset at ``path`` (format detected when None).
 
-    Lenient by default: broken records are skipped and listed in ``ds.meta['skipped']``;
-    ``strict=True`` raises the first as a ``FormatError``. What the reader worked out
-    for itself (a folder found under another name) is in ``ds.meta['read_notes']``.
+    Lenient by default: broken records are skipped and listed in ``ds.notes`` (kind
+    "skipped"); ``strict=True`` raises the first as a ``FormatError``. What the reader
+    worked out for itself (a folder found under another name) is a "read" note there too.
     Format options (:data:`READ_OPTIONS`; another format's option is an error):
     ``image_root`` (not for imagefolder), ``voc_one_based`` (VOC's official 1-based pixel
     indices), ``csv_layout`` and ``label_delimiter`` (CSV). An input that yields no image
@@ -141,12 +141,11 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
         raise FormatError(path, surrogate_reason(e.object)) from None
     except UnpairedSurrogate as e:  # pandas < 3 keeps it; the model refuses it
         raise FormatError(path, e.reason) from None
-    ds.meta["skipped"] = problems.messages()
-    ds.meta["read_notes"] = list(problems.notes)
+    ds.meta["notes"] = problems.notes
     ds.meta["source_format"] = format
     ds.meta["source_path"] = str(path.absolute())  # provenance: what a FiftyOne dataset protects
     if not len(ds.images):
-        raise AnnokitError(_no_images(path, format, ds.meta["skipped"]))
+        raise AnnokitError(_no_images(path, format, problems.skipped))
     return ds
 
 
@@ -171,12 +170,12 @@ def _no_images(path: Path, format: str, skipped: list[str]) -> str:
 
 def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool = False,
           images: str | None = None, strict: bool = False,
-          protect: tuple[str | os.PathLike, ...] = (), **options) -> list[str]:
+          protect: tuple[str | os.PathLike, ...] = (), **options) -> WriteNotes:
     """Write ``ds`` as ``format`` at ``path``, atomically; return notes on what was left out.
 
-    The notes are a :class:`~annokit.formats.target.Notes`: a list of lines whose
-    ``written`` counts what went out. A target that can hold none of the annotations
-    (points as VOC) is refused before anything is written.
+    The notes are a :class:`~annokit.formats.target.WriteNotes`: "write" notes
+    (:class:`annokit.notes.Notes`) whose ``written`` counts what went out. A target that
+    can hold none of the annotations (points as VOC) is refused before anything is written.
 
     ``images`` is 'copy', 'link' or 'none' (YOLO links by default, the others write
     annotations only). A non-empty ``path`` is refused unless ``overwrite``; ``protect``
@@ -197,19 +196,20 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
         raise AnnokitError(f"{path}: a {suffix} target is one file, which {format} is not; "
                            "name a folder")
     refuse_unholdable(ds, format)  # before anything is written
-    problems = Problems(strict)
+    problems = Problems(strict, source="write")
     roots = (ds.meta.get("image_root"), *(ds.meta.get("split_roots") or {}).values(),
              *ds.meta.get("image_folders", ()))  # a merge's inputs' image folders
     with atomic_output(path, overwrite=overwrite, protect=protect, keep=roots) as tmp:
         notes = module.write(ds, tmp, images=images or DEFAULT_IMAGES[format],
                              problems=problems, single_file=single_file,
                              **_pick(options, WRITE_OPTIONS, format))
-    return Notes(problems.messages() + list(notes), **getattr(notes, "written", {}))
+    # a record the writer left out is a note on what the target could not hold
+    return WriteNotes(problems.messages() + list(notes), **getattr(notes, "written", {}))
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, src_format: str | None,
             dst_format: str, *, transform: Callable[[Dataset], Dataset] | None = None,
-            **options) -> tuple[Dataset, list[str]]:
+            **options) -> tuple[Dataset, WriteNotes]:
     """Read ``src`` and write it as ``dst_format`` at ``dst``; return the dataset and notes.
 
     Each format option goes to the side whose format takes it (``voc_one_based`` to both

@@ -47,7 +47,7 @@ from ..fileio import place_images, safe_relative, shown_text
 from ..labels import to_image_labels
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, NONE, Dataset
 from .layout import fill_unknown_sizes, image_dirs, pick_root, sibling_image_dirs
-from .target import Notes, coordinate_text
+from .target import Written, coordinate_text
 
 LAYOUTS = ("label", "multilabel", "label_columns", "onehot", "points", "boxes")
 LABEL_LAYOUTS = LAYOUTS[:4]
@@ -722,13 +722,13 @@ def _on_named_images(pos: np.ndarray, named: np.ndarray) -> np.ndarray:
     return ok
 
 
-def _written(ds: Dataset, layout: str) -> Notes:
+def _written(ds: Dataset, layout: str) -> Written:
     """The counts of what a layout writes: its kind's annotations on named images."""
     anns = ds.annotations
     mine = (anns["kind"] == LAYOUT_KIND.get(layout, "label")).to_numpy()
     pos = pd.Index(ds.images["id"]).get_indexer(anns["image_id"][mine])
     named = _named(ds)
-    return Notes(images=int(named.sum()), annotations=int(_on_named_images(pos, named).sum()),
+    return Written(images=int(named.sum()), annotations=int(_on_named_images(pos, named).sum()),
                  categories=len(ds.categories))
 
 

@@ -35,7 +35,7 @@ from ..labels import to_image_labels
 from ..model import Dataset
 from .layout import (IMAGE_DIRS, IMAGE_EXTS, SPLIT_NAMES, class_folders, header_sizes,
                      is_image, split_folders, subdirs)
-from .target import Notes, empty_class_notes, make_class_folders
+from .target import Written, empty_class_notes, make_class_folders
 
 # what another format keeps beside or instead of class folders: such a folder is not ours
 FOREIGN_DIRS = {"annotations", "labels", "imagesets", "jpegimages"}
@@ -224,9 +224,9 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
 
         made = write_crops(ds, out, padding=crop_padding, min_size=crop_min_size,
                            problems=problems)
-        return Notes(made.meta["crops"]["notes"], images=len(made.images),
-                     annotations=len(made.annotations),
-                     categories=made.annotations["category_id"].nunique())
+        return Written(made.notes.of(source="crops").texts(), images=len(made.images),
+                       annotations=len(made.annotations),
+                       categories=made.annotations["category_id"].nunique())
     notes: list[str] = []
     imgs = ds.images.reset_index(drop=True)
     label, count = _single_labels(ds, imgs, notes)
@@ -238,7 +238,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     make_class_folders(out, rel[labelled])
     used = {f"{p}{folders[c]}" for p, c in zip(prefixes[labelled], label[labelled].tolist())}
     notes += empty_class_notes(list(folders.values()), sorted(set(prefixes.tolist())), used)
-    written = Notes(notes, images=int(keep.sum()), annotations=int(labelled.sum()),
+    written = Written(notes, images=int(keep.sum()), annotations=int(labelled.sum()),
                     categories=len(set(label[labelled].tolist())))
     if images == "none":
         written.append("--images none: only the class folders were written (an image "

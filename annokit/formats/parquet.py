@@ -43,7 +43,7 @@ from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import PLACED, open_regular, place_images, read_regular, safe_relative
 from ..model import Dataset
 from .layout import safe_split_names
-from .target import Notes
+from .target import Written
 
 TABLES = ("categories", "images", "annotations")
 META_FILE = "meta.json"
@@ -51,7 +51,7 @@ IMAGES_DIR = "images"
 SCHEMA_VERSION = 1
 META_LIMIT = 256 << 20  # bytes of meta.json read at most
 # Dataset.meta keys that describe this run's reading, not the data: never written
-RUNTIME_META = {"skipped", "read_notes", "source_format", "source_path", "image_root",
+RUNTIME_META = {"notes", "source_format", "source_path", "image_root",
                 "split_roots", "image_folders"}
 # columns a table cannot do without (the model fills the others' defaults)
 _REQUIRED = {"categories": ("id", "name"), "images": ("id", "file_name"),
@@ -118,7 +118,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     meta["images"] = _image_locations(ds, out, images, problems, notes)
     meta["meta"] = {k: v for k, v in ds.meta.items() if k not in RUNTIME_META}
     (out / META_FILE).write_bytes(_json_bytes(meta, indent=True))
-    return Notes(notes, images=len(ds.images), annotations=len(ds.annotations),
+    return Written(notes, images=len(ds.images), annotations=len(ds.annotations),
                  categories=len(ds.categories))
 
 

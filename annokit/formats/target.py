@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..errors import AnnokitError
 from ..model import Dataset
+from ..notes import Note, Notes
 
 # annotation kinds each target holds; imagefolder turns boxes and points into labels
 HOLDS = {
@@ -271,16 +272,17 @@ def _some(names: list) -> str:
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-class Notes(list):
-    """A writer's notes (a list of lines) with the counts of what it wrote.
+class Written(list):
+    """A writer's lines on what the target could not hold, with the counts of what it wrote.
 
     ``written`` holds ``images``, ``annotations`` and ``categories`` as written to the
-    target, or is empty when the writer did not count them.
+    target, or is empty when the writer did not count them. ``annokit.formats.write``
+    turns the lines into "write" notes (:class:`WriteNotes`).
 
     Example:
-        >>> notes = Notes(["VOC holds boxes only: 3 'point' annotations dropped"],
-        ...               images=2, annotations=5, categories=1)
-        >>> notes.written["annotations"]
+        >>> lines = Written(["VOC holds boxes only: 3 'point' annotations dropped"],
+        ...                 images=2, annotations=5, categories=1)
+        >>> lines.written["annotations"]
         5
     """
 
@@ -289,15 +291,29 @@ class Notes(list):
         self.written = {k: int(v) for k, v in written.items()}
 
 
-def summary_line(ds: Dataset, notes: list[str]) -> str:
+class WriteNotes(Notes):
+    """The notes of one write (source "write") with the counts of what it wrote.
+
+    Example:
+        >>> notes = WriteNotes(["VOC has no supercategory: dropped"], images=2)
+        >>> notes[0], notes.written
+        (Note(source='write', text='VOC has no supercategory: dropped', kind='note'), {'images': 2})
+    """
+
+    def __init__(self, lines: Iterable[str] = (), **written: int) -> None:
+        super().__init__(Note("write", str(line)) for line in lines)
+        self.written = {k: int(v) for k, v in written.items()}
+
+
+def summary_line(ds: Dataset, notes: list) -> str:
     """What a write put out, for the CLI: '12 images, 20 of 35 annotations, 3 categories'.
 
-    Counts come from the writer (``Notes.written``); a count lower than the dataset's is
-    shown as 'N of M'. Records skipped while reading are added as in
+    Counts come from the writer (``WriteNotes.written``); a count lower than the dataset's
+    is shown as 'N of M'. Records skipped while reading are added as in
     ``Dataset.summary_line``.
 
     Example:
-        >>> summary_line(ds, Notes(images=12, annotations=20, categories=3))  # doctest: +SKIP
+        >>> summary_line(ds, WriteNotes(images=12, annotations=20, categories=3))  # doctest: +SKIP
         '12 images, 20 of 35 annotations, 3 categories'
     """
     written = getattr(notes, "written", None) or {}
@@ -309,5 +325,5 @@ def summary_line(ds: Dataset, notes: list[str]) -> str:
     for key, total in read.items():
         n = written.get(key, total)
         parts.append(f"{n} of {total} {key}" if n < total else f"{n} {key}")
-    skipped = ds.meta.get("skipped", [])
+    skipped = ds.notes.of("skipped")
     return ", ".join(parts) + (f", {len(skipped)} skipped" if skipped else "")

@@ -30,6 +30,7 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..fileio import check_output, write_file_atomic
 from ..model import Dataset
+from ..notes import Notes
 from .charts import MAX_SCATTER_POINTS
 from .plots import PALETTE
 from .scores import prepare_scores, scores_json, scores_summary
@@ -91,8 +92,10 @@ def to_json_dict(ds: Dataset, findings: pd.DataFrame, scores=None) -> dict:
 
 
 def _json(ds: Dataset, findings: pd.DataFrame, scores) -> dict:
-    return {**summarise(ds, findings), "findings": finding_records(ds, findings),
-            "scores": scores_json(ds, scores)}
+    notes = Notes(ds.notes)  # what every layer said: the reader's, then the scorer's
+    notes.extend_unique(scores.notes if scores is not None else ())
+    return {**summarise(ds, findings), "notes": notes.to_json(),
+            "findings": finding_records(ds, findings), "scores": scores_json(ds, scores)}
 
 
 def json_schema() -> dict:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..model import Dataset
+from ..notes import Notes
 from ..score.contract import ANNOTATION_COLUMNS, IMAGE_COLUMNS, ISSUES
 from .summary import file_names, plain, plural
 
@@ -27,7 +28,7 @@ class ScoreTables:
     annotations: pd.DataFrame
     images: pd.DataFrame
     task: str
-    skipped: list[str]
+    notes: Notes
 
 
 def prepare_scores(scores) -> ScoreTables | None:
@@ -44,7 +45,7 @@ def prepare_scores(scores) -> ScoreTables | None:
     scores = validate(scores)
     return ScoreTables(scores.annotations[SCORE_ANNOTATION_COLUMNS].reset_index(drop=True),
                        scores.images[SCORE_IMAGE_COLUMNS].reset_index(drop=True),
-                       scores.task, [str(s) for s in scores.skipped])
+                       scores.task, Notes(scores.notes))
 
 
 def worst_first(quality: pd.Series) -> np.ndarray:
@@ -84,7 +85,7 @@ def scores_json(ds: Dataset, scores: ScoreTables | None) -> dict | None:
                        "flagged": int(issue.notna().sum()),
                        "images_flagged": int((images["n_issues"] > 0).sum()),
                        "by_issue": {i: int((issue == i).sum()) for i in ISSUES}},
-            "skipped": scores.skipped,
+            "skipped": scores.notes.of("skipped").texts(),
             "images": [dict(zip([*SCORE_IMAGE_COLUMNS, "file_name"], row))
                        for row in zip(*image_columns)],
             "annotations": [dict(zip([*keys, "suggested_bbox", "file_name"], row))

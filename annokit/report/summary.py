@@ -21,7 +21,7 @@ from ..model import NONE, Dataset
 from ..stats import class_counts
 
 SCHEMA_VERSION = 1  # raised when a field is renamed, removed or changes meaning
-SCHEMA_MINOR = 1    # raised when fields are added (1: "scores")
+SCHEMA_MINOR = 2    # raised when fields are added (1: "scores", 2: "notes")
 SPLIT_ORDER = ["train", "training", "val", "valid", "validation", "dev", "test", "testing"]
 
 
@@ -84,7 +84,7 @@ def _dataset_summary(ds: Dataset, splits: tuple) -> dict:
     names, image_codes, ann_codes = splits
     n_images = np.bincount(image_codes[image_codes >= 0], minlength=len(names))
     n_anns = np.bincount(ann_codes[ann_codes >= 0], minlength=len(names))
-    skipped = [str(m) for m in ds.meta.get("skipped", [])]
+    skipped = ds.notes.of("skipped").texts()  # kept beside the top-level "notes" (minor 1)
     return {"source_format": ds.meta.get("source_format"),
             "image_root": _str_or_none(ds.meta.get("image_root")),
             "images": len(images),

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ..errors import AnnokitError
 from ..model import Dataset
+from ..notes import Notes
 from . import classification, detection
 from .contract import (ISSUES, OUT_SUFFIXES, Scores, clip_qualities, flagged, read_scores,
                        write_scores)
@@ -107,7 +108,9 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
     table = _clip_suggestions(ds, table)
     clip_qualities(table)
-    return Scores(table, _image_table(ds, table, task), skipped, task,
+    notes = Notes()
+    notes.add_all("score", skipped, "skipped")
+    return Scores(table, _image_table(ds, table, task), notes, task,
                   used[0] if used else None,
                   _families(task, model, predictions, backbone, weights, overlooked_by))
 
@@ -405,7 +408,7 @@ def load_predictions(predictions, ds: Dataset, skipped: list[str] | None = None)
             pred = _yolo_lines(path, ds)
         elif path.suffix.lower() == ".json" and _results_list(path):
             pred = read_results(path, ds)
-            notes += [f"predictions: {m}" for m in pred.meta.get("skipped", [])]
+            notes += [f"predictions: {m}" for m in pred.notes.of("skipped").texts()]
         else:
             pred = read(path)
     pred, paired = onto(pred, ds)
@@ -517,7 +520,7 @@ def format_worst(ds: Dataset, result: Scores, n: int = 15) -> str:
             f"{f' ({by_issue})' if by_issue else ''}")
     if candidate.any():
         head += f"; {int(candidate.sum())} candidate overlooked objects"
-    head += f"; {len(result.skipped)} images skipped"
+    head += f"; {len(result.notes.of('skipped'))} images skipped"
     families = sorted(set((getattr(result, "families", None) or {}).values()))
     if families:
         head += f"; judged by {', '.join(families)}"

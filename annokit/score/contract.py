@@ -40,6 +40,7 @@ import pandas as pd
 
 from ..errors import AnnokitError
 from ..model import Dataset
+from ..notes import Notes
 
 ISSUES = ("swap", "badloc", "spurious", "overlooked", "flip")
 ANNOTATION_COLUMNS = ("annotation_id", "image_id", "category_id", "quality", "issue",
@@ -59,7 +60,8 @@ FLAG = 0.5            # an overlooked candidate below this quality counts as an 
 @dataclass
 class Scores:
     """What :func:`annokit.score` found: one row per annotation (then overlooked
-    candidates), one row per image, the images it could not read, and the task.
+    candidates), one row per image, its notes (the images it could not read, as
+    "skipped" notes of source "score"), and the task.
 
     Example:
         >>> s = Scores(pd.DataFrame({"annotation_id": [1], "image_id": [1],
@@ -71,7 +73,7 @@ class Scores:
 
     annotations: pd.DataFrame
     images: pd.DataFrame
-    skipped: list[str] = field(default_factory=list)
+    notes: Notes = field(default_factory=Notes)
     task: str = "detection"
     predictions: Dataset | None = None  # the out-of-fold detector boxes (cnn, --predictions)
     families: dict = field(default_factory=dict)  # which family judged which error type
@@ -128,7 +130,7 @@ def validate(scores, source: str = "scores") -> Scores:
             raise AnnokitError(f"{source}.{name}: quality must be a number in [0, 1]")
     if isinstance(scores, Scores):
         return scores
-    return Scores(anns, images, [str(s) for s in (getattr(scores, "skipped", None) or [])],
+    return Scores(anns, images, Notes(getattr(scores, "notes", None) or ()),
                   getattr(scores, "task", None) or "detection")
 
 
@@ -235,7 +237,7 @@ def coco_json(ds: Dataset, result: Scores) -> bytes:
     start = max([start, *(int(d["id"]) + 1 for d in document["annotations"])])
     document["overlooked"] = _candidate_dicts(table.iloc[n:], start)
     document["annokit_scores"] = {"format": FORMAT, "task": result.task,
-                                  "skipped": list(result.skipped)}
+                                  "notes": result.notes.to_json()}
     if result.families:  # which family judged which error type
         document["annokit_scores"]["families"] = dict(result.families)
     return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY, default=_default)
@@ -281,12 +283,12 @@ def read_scores(path: str | os.PathLike, ds: Dataset | None = None) -> Scores:
         raise AnnokitError(f"{path}: a scores file ends in {', '.join(OUT_SUFFIXES)}")
     data = read_regular(path, limit=MAX_BYTES, what="scores file")
     if suffix == ".json":
-        table, images, task, skipped = _from_json(data, path)
+        table, images, task, notes = _from_json(data, path)
     else:
         table = _from_table(data, path, suffix)
         images = table.drop_duplicates("image_id")[["image_id", "image_quality", "file_name"]] \
             .rename(columns={"image_quality": "quality"})
-        task, skipped = None, []
+        task, notes = None, Notes()
     table, images = _typed(table, images, path)
     if ds is not None:
         from .match import check_scores_match
@@ -306,7 +308,7 @@ def read_scores(path: str | os.PathLike, ds: Dataset | None = None) -> Scores:
     if task is None:  # tables: detection rows carry the per-type qualities
         task = "detection" if "spurious_quality" in table else "classification"
     scores = Scores(table[cols].reset_index(drop=True),
-                    images[list(IMAGE_COLUMNS)].reset_index(drop=True), skipped, task)
+                    images[list(IMAGE_COLUMNS)].reset_index(drop=True), notes, task)
     return validate(scores, str(path))
 
 
@@ -370,10 +372,11 @@ def _from_json(data: bytes, path: Path):
                            "file_name": [i.get("file_name") for i in doc["images"]]})
     recorded = doc.get("annokit_scores")
     info: dict = recorded if isinstance(recorded, dict) else {}
-    skipped = [str(s) for s in info.get("skipped") or []] \
-        if isinstance(info.get("skipped"), list) else []
+    # files before the one notes channel kept the unread images as "skipped" lines
+    notes = Notes.from_json(info.get("notes")) or \
+        Notes.from_json(info.get("skipped"), source="score", kind="skipped")
     task = info.get("task") if info.get("task") in ("detection", "classification") else None
-    return table, images, task, skipped
+    return table, images, task, notes
 
 
 def _json_row(a: dict, own: bool) -> list:

@@ -54,7 +54,7 @@ def test_streamed_voc_reads_the_same_as_a_whole_tree(monkeypatch):
         monkeypatch.setattr(voc.parse, "STREAM_BYTES", -1)
         streamed = annokit.read(folder, "voc")
         monkeypatch.undo()
-        assert streamed.meta["skipped"] == whole.meta["skipped"]
+        assert streamed.notes.texts("skipped") == whole.notes.texts("skipped")
         for name in ("images", "annotations", "categories"):
             left, right = getattr(whole, name), getattr(streamed, name)
             assert left.columns.tolist() == right.columns.tolist()

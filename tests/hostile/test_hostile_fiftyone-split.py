@@ -39,7 +39,7 @@ def test_devices_and_folders_are_left_out_when_building(fo, images):
     fo_ds = annokit.to_fiftyone(ds, "devices")
     assert fo_ds.values("file_name") == ["a.jpg"]
     assert fo_ds.values("metadata.width") == [40]  # its size, read from its header
-    assert fo_ds.info["annokit"]["skipped"] == [
+    assert [n["text"] for n in fo_ds.info["annokit"]["notes"]] == [
         f"{name}: {kind}, not a regular image file; image left out"
         for name, kind in LEFT_OUT.items()]
 
@@ -54,5 +54,6 @@ def test_devices_and_folders_are_left_out_when_reading_back(fo, images):
     back = annokit.from_fiftyone(plain)
     assert back.images[["file_name", "width", "height"]].values.tolist() == [["a.jpg", 40, 30]]
     assert back.annotations[["x", "y", "w", "h"]].values.tolist() == [[4.0, 3.0, 20.0, 15.0]]
-    assert back.meta["skipped"] == [f"{name}: {kind}, not a regular image file; sample left out"
-                                    for name, kind in LEFT_OUT.items()]
+    assert back.notes.texts("skipped") == [
+        f"{name}: {kind}, not a regular image file; sample left out"
+        for name, kind in LEFT_OUT.items()]

@@ -64,5 +64,5 @@ def test_a_label_file_emptied_before_its_message_is_quoted(tmp_path, monkeypatch
     monkeypatch.setattr(parse, "_parse", parse_then_empty)
     ds = annokit.read(root, "yolo")
     assert len(ds.annotations) == 1
-    assert ds.meta["skipped"] == [f"{root}/labels/b.txt:line 1: class 9 has no name in "
+    assert ds.notes.texts("skipped") == [f"{root}/labels/b.txt:line 1: class 9 has no name in "
                                   "data.yaml (1 names) (line skipped: '')"]

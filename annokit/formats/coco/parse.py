@@ -89,7 +89,7 @@ def read_results(path: str | os.PathLike, ground_truth: Dataset | None = None, *
             raise FormatError(file, f"expected a list of detections, found a JSON "
                               f"{_json_type(data)}", hint="a ground-truth file? use annokit.read")
         ds = _results(data, file, problems, ground_truth)
-    ds.meta["skipped"] = problems.messages()
+    ds.meta["notes"] = problems.notes
     ds.meta["source_format"] = "coco"
     return ds
 

@@ -16,7 +16,7 @@ from ...fileio import place_images, safe_relative
 from ...geometry import polygon_geometry
 from ...model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..layout import safe_split_names
-from ..target import Notes, dropped_note, stale_locations
+from ..target import Written, dropped_note, stale_locations
 from .discover import ROBOFLOW_FILE, ROOT_FILE
 from .parse import MAX_COORD, _gc_paused, _polygon_problem, _rle
 
@@ -65,8 +65,8 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     return _counted(notes + place_images(sources, destinations, images), document)
 
 
-def _counted(notes: list[str], document: dict) -> Notes:
-    return Notes(notes, images=len(document["images"]),
+def _counted(notes: list[str], document: dict) -> Written:
+    return Written(notes, images=len(document["images"]),
                  annotations=len(document["annotations"]),
                  categories=len(document["categories"]))
 

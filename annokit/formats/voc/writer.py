@@ -18,7 +18,7 @@ from ...errors import AnnokitError, FormatError, Problems
 from ...fileio import place_images, safe_relative
 from ...model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..layout import safe_split_names
-from ..target import Notes, coordinate_text, dropped_note, zero_size_note
+from ..target import Written, coordinate_text, dropped_note, zero_size_note
 from .discover import UNSPLIT_LIST
 
 
@@ -80,7 +80,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
         sources = ds.image_paths()[keep].reset_index(drop=True)
         targets = pd.Series([str(out / "JPEGImages" / r) for r in rel])
         notes += place_images(sources, targets, images)
-    return Notes(notes, images=len(imgs), annotations=len(rows),
+    return Written(notes, images=len(imgs), annotations=len(rows),
                  categories=len(ds.categories))
 
 

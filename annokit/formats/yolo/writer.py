@@ -17,7 +17,7 @@ from ...imagesize import image_size
 from ...model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ...progress import track
 from ..layout import safe_split_names, unknown_sizes
-from ..target import NORMALISED, Notes, dropped_note, zero_size_note
+from ..target import NORMALISED, Written, dropped_note, zero_size_note
 from .discover import OWN_KEYS, SPLIT_KEYS, _kpt_shape, _label_of, label_path
 
 
@@ -54,7 +54,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     notes += _place(ds, imgs, out, images)
     _write_data_yaml(out, imgs, cats, yolo_meta, notes)
     notes += _lost_notes(ds, yolo_meta)
-    return Notes(notes, images=len(imgs), annotations=len(lines), categories=len(cats))
+    return Written(notes, images=len(imgs), annotations=len(lines), categories=len(cats))
 
 
 # .. which images, where .................................................................

@@ -8,6 +8,7 @@ import uuid
 import pandas as pd
 
 from ...model import Dataset
+from ...notes import Notes
 from . import documents, scores as scoring, tables
 from .database import check_name, discard, fiftyone, take_name
 from .fields import (BATCH, BUILDING, GT, INFO, LABELS, OVERLOOKED, POINTS, PRED, SEG,
@@ -34,7 +35,8 @@ def to_fiftyone(ds: Dataset, name: str, *, predictions: Dataset | None = None,
     failure or a signal leaves nothing, and the dataset ``overwrite`` replaces survives
     until then). ``info['annokit']['provenance']`` records what it was built from, as
     resolved paths, so that an export never writes over or into them. Images that are
-    FIFOs, devices or folders are left out and named in ``info['annokit']['skipped']``.
+    FIFOs, devices or folders are left out and named in ``info['annokit']['notes']``
+    (``Notes.to_json()``: source "fiftyone", kind "skipped").
     ``bulk=False`` writes through FiftyOne's public ``add_samples`` only (slower; the
     same dataset).
 
@@ -100,7 +102,7 @@ def _label_fields(ds: Dataset, images: pd.DataFrame, anns: pd.DataFrame, predict
     return {k: v for k, v in fields.items() if v is not None}, list(notes)
 
 
-def _info(ds: Dataset, notes: list[str], findings) -> dict:
+def _info(ds: Dataset, left_out: list[str], findings) -> dict:
     """What from_fiftyone needs to rebuild the annokit Dataset."""
     dataset_level = []
     if findings is not None and len(findings):
@@ -120,10 +122,16 @@ def _info(ds: Dataset, notes: list[str], findings) -> dict:
         "source_path": _str(ds.meta.get("source_path")),
         "source_format": ds.meta.get("source_format"),
         "meta_json": json.dumps({k: v for k, v in ds.meta.items()
-                                 if k not in ("image_root", "split_roots", "skipped",
+                                 if k not in ("image_root", "split_roots", "notes",
                                               "source_path")},
                                 default=str),
-        "skipped": notes, "dataset_findings": dataset_level}
+        "notes": _left_out(left_out).to_json(), "dataset_findings": dataset_level}
+
+
+def _left_out(lines: list[str]) -> Notes:
+    notes = Notes()
+    notes.add_all("fiftyone", lines, "skipped")
+    return notes
 
 
 def _str(value) -> str | None:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ...errors import AnnokitError
 from ...model import Dataset
+from ...notes import Notes
 from .database import fiftyone
 from .fields import DECIMALS, GT, INFO, LABELS, POINTS, REVIEWED, SEG
 from .files import fill_sizes, special_files
@@ -26,7 +27,7 @@ def from_fiftyone(fo_dataset, *, label_field: str = GT) -> Dataset:
     ``label_field`` (e.g. ``"detections"`` for one FiftyOne's COCO importer made);
     datasets that annokit built also restore ids, categories and meta. A sample whose
     image is a FIFO, a device or a folder is left out with its objects and named in
-    ``meta['skipped']`` (opening it would hang).
+    ``ds.notes`` (opening it would hang).
 
     Example:
         >>> import fiftyone as fo                                # doctest: +SKIP
@@ -58,7 +59,11 @@ def from_fiftyone(fo_dataset, *, label_field: str = GT) -> Dataset:
     if info.get("source_path"):
         meta["source_path"] = info["source_path"]
     meta["source_format"] = info.get("source_format") or "fiftyone"
-    images, anns, meta["skipped"] = _leave_out_special(images, anns)
+    for stale in ("skipped", "read_notes", "notes"):  # a dataset built before the notes
+        meta.pop(stale, None)                        # channel stored its reader's lines
+    images, anns, left_out = _leave_out_special(images, anns)
+    meta["notes"] = Notes()
+    meta["notes"].add_all("fiftyone", left_out, "skipped")
     order = np.lexsort((np.arange(len(images)), images["id"].to_numpy()))
     samples = images["_sample"].to_numpy()[order]
     images = images.iloc[order].drop(columns=["filepath", "_sample", "_special"]
