@@ -84,7 +84,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
                  categories=len(ds.categories))
 
 
-WRITE_CHUNK = 20_000  # images whose XML text is made at a time: a million boxes' text
+WRITE_CHUNK = 5_000  # images whose XML text is made at a time: a million boxes' text
 #                       (~350 bytes each as Python strings) never exists all at once
 
 
