@@ -592,3 +592,19 @@ def test_category_ids_holding_lists_are_one_error_line(tmp_path):
     (root / "data.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(FormatError, match="annokit_category_ids must list one distinct"):
         annokit.read(root)
+
+
+def test_splits_named_otherwise_give_train_and_val_two_of_them(tmp_path):
+    """Splits 'a' and 'b': data.yaml's train names a, val names b (not a twice), each note
+    names the split it points at, and the dataset reads back as a and b."""
+    ds = annokit.read(FIXTURES / "shapes" / "voc")
+    ds.images["split"] = np.where(np.arange(len(ds.images)) % 2, "b", "a")
+    notes = annokit.write(ds, tmp_path / "y", "yolo", images="copy")
+    doc = yaml.safe_load((tmp_path / "y" / "data.yaml").read_text())
+    assert (doc["train"], doc["val"]) == ("images/a", "images/b")
+    assert [t for t in notes.texts() if "Ultralytics" in t] == [
+        "no 'train' split: data.yaml's train names the 'a' images (Ultralytics needs train "
+        "and val)",
+        "no 'val' split: data.yaml's val names the 'b' images (Ultralytics needs train and val)"]
+    back = annokit.read(tmp_path / "y", "yolo")
+    assert sorted(back.images["split"].unique()) == ["a", "b"]

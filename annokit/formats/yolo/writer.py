@@ -409,15 +409,19 @@ def _split_keys(splits: list[str], notes: list[str]) -> dict:
         >>> _split_keys(["train", "test"], [])
         {'train': 'images/train', 'test': 'images/test', 'val': 'images/train', \
 'annokit_aliases': ['val']}
+        >>> {k: v for k, v in _split_keys(["a", "b"], []).items() if k in ("train", "val")}
+        {'train': 'images/a', 'val': 'images/b'}
     """
     if not splits:  # both name the one set, which reads back without a split
         return {"train": "images", "val": "images", "annokit_aliases": ["train", "val"]}
     ordered = [s for s in SPLIT_KEYS if s in splits] + sorted(set(splits) - set(SPLIT_KEYS))
     doc: dict = {s: f"images/{s}" for s in ordered}
-    aliases = []
+    aliases: list[str] = []
     for key, fallback in (("train", "val"), ("val", "train")):
-        if key not in doc:
-            source = fallback if fallback in doc else ordered[0]
+        if key not in doc:  # the other of the pair, else a split neither names yet
+            named = {doc[k] for k in aliases}
+            free = [s for s in ordered if doc[s] not in named] or ordered
+            source = fallback if fallback in splits else free[0]
             doc[key] = doc[source]
             aliases.append(key)
             notes.append(f"no '{key}' split: data.yaml's {key} names the '{source}' images "
