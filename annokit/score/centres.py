@@ -284,12 +284,12 @@ def fit_predict(ds: Dataset, train: np.ndarray, judge: np.ndarray, seed: int) ->
     boxes, classes, maps, feats, targets = _prepared(ds)
     k = len(classes)
     mine = np.asarray([p for p in np.asarray(train).tolist() if p in maps], np.int64)
-    judge = [p for p in np.asarray(judge).tolist() if p in maps]
-    if not len(mine) or not judge:
+    held = [p for p in np.asarray(judge).tolist() if p in maps]
+    if not len(mine) or not held:
         return pd.DataFrame(columns=["image_id", "category_id", "x", "y", "w", "h", "score"])
     clf, reg = fit_fold(feats, targets, mine, k, seed)
     found = pd.concat([peaks(feats[p], maps[p][0].shape[1:], maps[p][2], clf, reg, k, classes)
-                       .assign(pos=p) for p in judge], ignore_index=True)
+                       .assign(pos=p) for p in held], ignore_index=True)
     return _predictions(ds, found).annotations.drop(columns="kind")
 
 
