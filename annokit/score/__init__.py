@@ -267,6 +267,10 @@ def _detection(ds, model, predictions, folds, seed, skipped, iterations, used,
 
         found = run_family(FAMILIES[model], ds, _folds(ds, folds, seed), seed,
                            np.ones(len(ds.images), bool))
+        if not len(found):  # nothing to judge the boxes against: say so, not "a file"
+            raise AnnokitError(f"--model {model}: the detector found no object on any image "
+                               "(it learns from the boxes of the other folds: too few?); "
+                               "try --model classic")
         pred = load_predictions(Dataset(ds.categories.copy(), ds.images.copy(),
                                         found.assign(kind="box"), {}), ds, skipped)
         used.append(pred)
