@@ -23,7 +23,9 @@ Example:
 """
 from __future__ import annotations
 
+import warnings
 import weakref
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -63,7 +65,7 @@ def image_maps(ds: Dataset, skipped: list[str], spec: str | None = None) -> dict
         x, _ = to_input(im, SIDE)
         # oneDNN off: it caches kernels per input shape, and images of many sizes grew the
         # process by ~700 MB (raccoon: 1006 MB peak against 467 without; ~1.6x the CPU)
-        with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+        with torch.inference_mode(), _without_onednn(torch):
             fine, coarse = net.maps(x)
         fine = fine[0].float().numpy()
         # source pixels per fine cell: the declared size (a drafted JPEG decodes smaller)
@@ -74,6 +76,22 @@ def image_maps(ds: Dataset, skipped: list[str], spec: str | None = None) -> dict
         del x, fine, coarse
         _give_back_freed()
     return out
+
+
+@contextmanager
+def _without_onednn(torch):
+    """oneDNN off for a network pass, without the notice torch prints on switching it
+    (about TF32 on Intel GPUs: not the user's to act on)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        flags = torch.backends.mkldnn.flags(enabled=False)
+        flags.__enter__()
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            flags.__exit__(None, None, None)
 
 
 def _give_back_freed() -> None:
