@@ -934,11 +934,14 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
 @_read_options
 @click.option("--task", type=click.Choice(["classification", "detection"]), default=None,
               help="Default: detection when the dataset has boxes.")
-@click.option("--model", type=click.Choice(["classic", "cnn", "pretrained"]), default=None,
+@click.option("--model", type=click.Choice(["classic", "cnn", "pretrained", "centres"]),
+              default=None,
               help="classic: HOG + colour features, scikit-learn; pretrained: the same "
-                   "heads with EfficientNet-Lite0 features; cnn: small CNNs from scratch "
-                   "(both: pip install annokit[torch]). Default: what measured best per "
-                   "task (boxes: classic; image labels: pretrained when installed).")
+                   "heads with EfficientNet-Lite0 features; cnn: small CNNs from scratch; "
+                   "centres: a detector of linear heads on Lite0 feature maps (the last "
+                   "three: pip install annokit[torch]). Default: what measured best per "
+                   "task (boxes: classic, overlooked objects: centres, when installed; "
+                   "image labels: pretrained when installed).")
 @click.option("--backbone", default=None,
               help="With pretrained: 'lite0' (packaged), an .onnx feature-map model, or a "
                    "timm model name (needs timm and its weights).")

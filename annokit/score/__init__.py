@@ -31,7 +31,7 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..model import Dataset
 from ..notes import Notes
-from . import classification, detection
+from . import centres, classification, detection  # centres registers its family
 from .contract import (ISSUES, OUT_SUFFIXES, Scores, clip_qualities, flagged, read_scores,
                        write_scores)
 
@@ -40,7 +40,7 @@ MODELS = ("classic", "cnn", "pretrained")
 DEFAULT_MODEL = {"detection": "classic", "classification": "pretrained"}
 # with no --model, overlooked objects are found by this family when it is installed
 # (baselines/README.md, "score v2"); the box types stay with DEFAULT_MODEL
-DEFAULT_OVERLOOKED: str | None = None
+DEFAULT_OVERLOOKED: str | None = centres.NAME
 TASKS = ("classification", "detection")
 
 
@@ -144,6 +144,10 @@ def _default_overlooked(model: str | None, backbone: str | None, task: str,
         import torch  # noqa: F401
     except ImportError:
         return None
+    if DEFAULT_OVERLOOKED == centres.NAME:  # pretrained features: the packaged weights too
+        from .backbones import available
+
+        return DEFAULT_OVERLOOKED if available() else None
     return DEFAULT_OVERLOOKED
 
 
@@ -257,11 +261,19 @@ def _detection(ds, model, predictions, folds, seed, skipped, iterations, used,
             pred = cnn.detect_out_of_fold(ds, _folds(ds, folds, seed), seed, [], iterations)
             used.append(pred)
             cand = detection.from_predictions(ds, pred)[1]
+        elif overlooked_by == centres.NAME:  # linear heads on frozen Lite0 feature maps
+            pred = centres.detect_out_of_fold(ds, _folds(ds, folds, seed), seed, [])
+            used.append(pred)
+            cand = detection.from_predictions(ds, pred)[1]
     elif model not in MODELS:  # a registered detector, through the one out-of-fold loop
         from .registry import FAMILIES, run_family
 
         found = run_family(FAMILIES[model], ds, _folds(ds, folds, seed), seed,
                            np.ones(len(ds.images), bool))
+        if not len(found):  # nothing to judge the boxes against: say so, not "a file"
+            raise AnnokitError(f"--model {model}: the detector found no object on any image "
+                               "(it learns from the boxes of the other folds: too few?); "
+                               "try --model classic")
         pred = load_predictions(Dataset(ds.categories.copy(), ds.images.copy(),
                                         found.assign(kind="box"), {}), ds, skipped)
         used.append(pred)

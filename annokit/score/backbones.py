@@ -158,8 +158,8 @@ def lite0():
     return net.eval()
 
 
-def to_input(image) -> tuple[Any, float]:
-    """A PIL image as a 1 x 3 x H x W tensor, TF-Lite scaled, longer side <= MAX_SIDE.
+def to_input(image, max_side: int = MAX_SIDE) -> tuple[Any, float]:
+    """A PIL image as a 1 x 3 x H x W tensor, TF-Lite scaled, longer side <= ``max_side``.
 
     Returns the tensor and the scale from source pixels to its pixels.
 
@@ -168,7 +168,7 @@ def to_input(image) -> tuple[Any, float]:
     """
     torch = _torch()
     width, height = image.size
-    scale = min(1.0, MAX_SIDE / max(width, height))
+    scale = min(1.0, max_side / max(width, height))
     if scale < 1:
         image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))))
     arr = np.asarray(image.convert("RGB"), np.float32)
@@ -223,13 +223,22 @@ def extractor(spec: str | None = None):
     """
     torch = _torch()
     torch.set_num_threads(1)  # one thread: two fight on a busy 2-core machine
-    if spec in (None, "lite0"):
-        net = lite0()
-    elif str(spec).lower().endswith(".onnx"):
-        net = _OnnxMaps(Path(spec))
-    else:
-        net = _TimmMaps(str(spec))
+    net = net_for(spec)
     return lambda image, boxes: box_features(net, image, boxes)
+
+
+def net_for(spec: str | None = None):
+    """The network of ``--backbone`` ``spec`` (None or 'lite0', an ``.onnx`` file, a timm
+    model name): anything with ``maps(x) -> (fine map, head map)``.
+
+    Example:
+        >>> net = net_for("lite0")  # doctest: +SKIP
+    """
+    if spec in (None, "lite0"):
+        return lite0()
+    if str(spec).lower().endswith(".onnx"):
+        return _OnnxMaps(Path(spec))
+    return _TimmMaps(str(spec))
 
 
 class _OnnxMaps:
@@ -292,8 +301,7 @@ def image_embeddings(ds, skipped: list[str], spec: str | None = None,
 
     torch = _torch()
     torch.set_num_threads(1)
-    net = lite0() if spec in (None, "lite0") else (
-        _OnnxMaps(Path(spec)) if str(spec).lower().endswith(".onnx") else _TimmMaps(str(spec)))
+    net = net_for(spec)
     rows, ok = {}, np.zeros(len(ds.images), bool)
     for pos, im in read_images(ds, "pretrained embeddings", skipped, side * 2):
         x, _ = to_input(im.resize((side, side)))

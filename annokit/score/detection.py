@@ -219,6 +219,8 @@ def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str], pretr
     probs = np.full((len(table), k + 2), np.nan)
     offsets = np.full((len(table), 4), np.nan)
     for _, train, judge in out_of_fold(fold, learn, np.ones(len(fold), bool)):
+        if len(np.unique(label[train])) < 2:  # folds without a box: nothing to tell apart
+            continue
         clf = models.box_classifier(seed).fit(feats[train], label[train])
         probs[np.ix_(judge, clf.classes_)] = clf.predict_proba(feats[judge])
         moved = train[kind[train] == "jitter"]
