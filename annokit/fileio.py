@@ -300,7 +300,13 @@ def _unmake(top: Path | None, parent: Path) -> None:
 
 @contextmanager
 def _lock(target: Path) -> Iterator[None]:
-    """Hold ``.NAME.annokit.lock`` beside ``target``: one annokit writer per output."""
+    """Hold ``.NAME.annokit.lock`` beside ``target``: one annokit writer per output.
+
+    Not ``filelock``: its Unix lock is an ``flock`` on a file it leaves behind (a stray
+    ``.lock`` beside every output), and it cannot say who holds it; this one is an
+    ``O_EXCL`` file holding the writer's pid, removed after the run, named in the refusal,
+    and taken over when that pid is gone (a killed run).
+    """
     lock = target.with_name(f".{target.name}.annokit.lock")
     for attempt in range(2):
         try:
