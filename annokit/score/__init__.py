@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -92,27 +93,48 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
     if weights is not None and task == "detection":
         raise AnnokitError("--weights gives the classification scorer embeddings; detection "
                            "trains its own models (or takes --predictions)")
-    skipped: list[str] = []
-    used: list[Dataset] = []
+    run = _Run(model, folds, seed, iterations, backbone, weights, overlooked_by)
     with _one_thread(), warnings.catch_warnings():
         _quiet_fits()
         if task == "detection":
-            table = _detection(ds, model, predictions, folds, seed, skipped, iterations, used,
-                               backbone, overlooked_by)
+            table = _detection(ds, run, predictions)
         else:
             if predictions is not None:
                 raise AnnokitError("--predictions takes a detector's boxes; classification "
                                    "scoring trains its own models")
-            table = _classification(ds, model, folds, seed, skipped, weights, iterations,
-                                    pred_probs, backbone)
+            table = _classification(ds, run, pred_probs)
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
     table = _clip_suggestions(ds, table)
     clip_qualities(table)
     notes = Notes()
-    notes.add_all("score", skipped, "skipped")
+    notes.add_all("score", run.skipped, "skipped")
     return Scores(table, _image_table(ds, table, task), notes, task,
-                  used[0] if used else None,
+                  run.used[0] if run.used else None,
                   _families(task, model, predictions, backbone, weights, overlooked_by))
+
+
+@dataclass
+class _Run:
+    """What one :func:`score` call asked for, and what it gathers on the way."""
+
+    model: str
+    folds: int
+    seed: int
+    iterations: int | None = None
+    backbone: str | None = None
+    weights: str | os.PathLike | None = None
+    overlooked_by: str | None = None  # the family that finds overlooked objects, if not model
+    skipped: list[str] = field(default_factory=list)  # images and records left out
+    used: list[Dataset] = field(default_factory=list)  # a detector's boxes, when one ran
+
+    def fold_of(self, ds: Dataset) -> np.ndarray:
+        """Each image's fold."""
+        return _folds(ds, self.folds, self.seed)
+
+    def detected(self, ds: Dataset, pred: Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Keep a detector's boxes (the report shows them) and judge ``ds`` against them."""
+        self.used.append(pred)
+        return detection.from_predictions(ds, pred)
 
 
 def _default_model(model: str | None, backbone: str | None, task: str) -> str:
@@ -240,50 +262,9 @@ def _require_boxes(ds: Dataset) -> None:
                            "width and height on a known image and class (see annokit check)")
 
 
-def _detection(ds, model, predictions, folds, seed, skipped, iterations, used,
-               backbone=None, overlooked_by=None) -> pd.DataFrame:
+def _detection(ds: Dataset, run: _Run, predictions) -> pd.DataFrame:
     _require_boxes(ds)
-    if predictions is not None:
-        pred = load_predictions(predictions, ds, skipped)
-        used.append(pred)
-        boxes, cand = detection.from_predictions(ds, pred)
-    elif model in ("classic", "pretrained"):
-        extra = None
-        if model == "pretrained":
-            from .backbones import extractor
-
-            extra = extractor(backbone)
-        boxes, cand = detection.classic(ds, _folds(ds, folds, seed), seed, skipped, extra,
-                                        with_candidates=overlooked_by is None)
-        if overlooked_by == "cnn":  # the detector's out-of-fold boxes find missed objects
-            from . import cnn
-
-            pred = cnn.detect_out_of_fold(ds, _folds(ds, folds, seed), seed, [], iterations)
-            used.append(pred)
-            cand = detection.from_predictions(ds, pred)[1]
-        elif overlooked_by == centres.NAME:  # linear heads on frozen Lite0 feature maps
-            pred = centres.detect_out_of_fold(ds, _folds(ds, folds, seed), seed, [])
-            used.append(pred)
-            cand = detection.from_predictions(ds, pred)[1]
-    elif model not in MODELS:  # a registered detector, through the one out-of-fold loop
-        from .registry import FAMILIES, run_family
-
-        found = run_family(FAMILIES[model], ds, _folds(ds, folds, seed), seed,
-                           np.ones(len(ds.images), bool))
-        if not len(found):  # nothing to judge the boxes against: say so, not "a file"
-            raise AnnokitError(f"--model {model}: the detector found no object on any image "
-                               "(it learns from the boxes of the other folds: too few?); "
-                               "try --model classic")
-        pred = load_predictions(Dataset(ds.categories.copy(), ds.images.copy(),
-                                        found.assign(kind="box"), {}), ds, skipped)
-        used.append(pred)
-        boxes, cand = detection.from_predictions(ds, pred)
-    else:
-        from . import cnn
-
-        pred = cnn.detect_out_of_fold(ds, _folds(ds, folds, seed), seed, skipped, iterations)
-        used.append(pred)
-        boxes, cand = detection.from_predictions(ds, pred)
+    boxes, cand = _judged_boxes(ds, run, predictions)
     quality, issue = detection.combine(boxes)
     anns = ds.annotations
     table = pd.DataFrame({
@@ -302,6 +283,46 @@ def _detection(ds, model, predictions, folds, seed, skipped, iterations, used,
     return pd.concat([table, _overlooked(ds, cand)], ignore_index=True)
 
 
+def _judged_boxes(ds: Dataset, run: _Run, predictions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every annotated box judged, overlooked candidates) by the family ``run`` names:
+    a detector's --predictions, classic or pretrained features (with another family for
+    overlooked objects), a registered detector, or the cnn."""
+    if predictions is not None:
+        return run.detected(ds, load_predictions(predictions, ds, run.skipped))
+    if run.model in ("classic", "pretrained"):
+        extra = None
+        if run.model == "pretrained":
+            from .backbones import extractor
+
+            extra = extractor(run.backbone)
+        boxes, cand = detection.classic(ds, run.fold_of(ds), run.seed, run.skipped, extra,
+                                        with_candidates=run.overlooked_by is None)
+        if run.overlooked_by == "cnn":  # the detector's out-of-fold boxes find missed objects
+            from . import cnn
+
+            cand = run.detected(ds, cnn.detect_out_of_fold(
+                ds, run.fold_of(ds), run.seed, [], run.iterations))[1]
+        elif run.overlooked_by == centres.NAME:  # linear heads on frozen Lite0 feature maps
+            cand = run.detected(ds, centres.detect_out_of_fold(
+                ds, run.fold_of(ds), run.seed, []))[1]
+        return boxes, cand
+    if run.model not in MODELS:  # a registered detector, through the one out-of-fold loop
+        from .registry import FAMILIES, run_family
+
+        found = run_family(FAMILIES[run.model], ds, run.fold_of(ds), run.seed,
+                           np.ones(len(ds.images), bool))
+        if not len(found):  # nothing to judge the boxes against: say so, not "a file"
+            raise AnnokitError(f"--model {run.model}: the detector found no object on any "
+                               "image (it learns from the boxes of the other folds: too "
+                               "few?); try --model classic")
+        pred = Dataset(ds.categories.copy(), ds.images.copy(), found.assign(kind="box"), {})
+        return run.detected(ds, load_predictions(pred, ds, run.skipped))
+    from . import cnn
+
+    return run.detected(ds, cnn.detect_out_of_fold(ds, run.fold_of(ds), run.seed,
+                                                   run.skipped, run.iterations))
+
+
 def _overlooked(ds: Dataset, cand: pd.DataFrame) -> pd.DataFrame:
     n = len(cand)
     return pd.DataFrame({
@@ -315,38 +336,11 @@ def _overlooked(ds: Dataset, cand: pd.DataFrame) -> pd.DataFrame:
         **{f"suggested_{c}": cand[c].to_numpy(np.float64) for c in "xywh"}})
 
 
-def _classification(ds, model, folds, seed, skipped, weights, iterations, pred_probs=None,
-                    backbone=None) -> pd.DataFrame:
+def _classification(ds: Dataset, run: _Run, pred_probs=None) -> pd.DataFrame:
     labels, classes, multi = classification.label_table(ds)
     y = classification.targets(labels, len(ds.images), len(classes))
-    if pred_probs is not None:
-        probs = _checked_probs(pred_probs, y.shape)
-    elif model not in MODELS:  # a registered classifier, through the one out-of-fold loop
-        from .registry import FAMILIES, run_family
-
-        probs = run_family(FAMILIES[model], ds, _folds(ds, folds, seed), seed,
-                           np.ones(len(ds.images), bool))
-    elif model != "cnn" or weights is not None:  # features, then the one classic head
-        if weights is not None:
-            from .embeddings import embed
-
-            feats, ok = embed(ds, weights, skipped)
-        else:
-            feats, ok = classification.featurise_images(ds, skipped)
-        if model == "pretrained" and weights is None:
-            from .backbones import image_embeddings
-
-            # both feature sets: HOG sees the shape, the embeddings what it is (sld flips
-            # AUROC 0.990 classic, 0.994 embeddings alone, 0.996 both: baselines/README.md)
-            deep, deep_ok = image_embeddings(ds, [], backbone)
-            feats, ok = np.hstack([feats, deep]), ok & deep_ok
-        probs = classification.classic_probabilities(feats, y, ok, _folds(ds, folds, seed),
-                                                     multi, seed)
-    else:
-        from . import cnn
-
-        probs = cnn.classify_out_of_fold(ds, y, _folds(ds, folds, seed), multi, seed, skipped,
-                                         iterations=iterations)
+    probs = _checked_probs(pred_probs, y.shape) if pred_probs is not None else \
+        _class_probabilities(ds, run, y, multi)
     rows, _ = classification.score_labels(labels, y, probs, classes, multi,
                                           len(ds.annotations))
     anns = ds.annotations
@@ -358,6 +352,34 @@ def _classification(ds, model, folds, seed, skipped, weights, iterations, pred_p
         "quality": rows["quality"].to_numpy(np.float64), "issue": rows["issue"].to_numpy(),
         "suggested_category_id": rows["suggested_category_id"].array,
         "suggested_x": nan, "suggested_y": nan, "suggested_w": nan, "suggested_h": nan})
+
+
+def _class_probabilities(ds: Dataset, run: _Run, y: np.ndarray, multi: bool) -> np.ndarray:
+    """Out-of-fold class probabilities (n_images, n_classes) by the family ``run`` names."""
+    if run.model not in MODELS:  # a registered classifier, through the one out-of-fold loop
+        from .registry import FAMILIES, run_family
+
+        return run_family(FAMILIES[run.model], ds, run.fold_of(ds), run.seed,
+                          np.ones(len(ds.images), bool))
+    if run.model == "cnn" and run.weights is None:
+        from . import cnn
+
+        return cnn.classify_out_of_fold(ds, y, run.fold_of(ds), multi, run.seed, run.skipped,
+                                        iterations=run.iterations)
+    if run.weights is not None:  # features, then the one classic head
+        from .embeddings import embed
+
+        feats, ok = embed(ds, run.weights, run.skipped)
+    else:
+        feats, ok = classification.featurise_images(ds, run.skipped)
+    if run.model == "pretrained" and run.weights is None:
+        from .backbones import image_embeddings
+
+        # both feature sets: HOG sees the shape, the embeddings what it is (sld flips
+        # AUROC 0.990 classic, 0.994 embeddings alone, 0.996 both: baselines/README.md)
+        deep, deep_ok = image_embeddings(ds, [], run.backbone)
+        feats, ok = np.hstack([feats, deep]), ok & deep_ok
+    return classification.classic_probabilities(feats, y, ok, run.fold_of(ds), multi, run.seed)
 
 
 def _checked_probs(pred_probs, shape: tuple[int, int]) -> np.ndarray:
