@@ -297,7 +297,7 @@ def image_embeddings(ds, skipped: list[str], spec: str | None = None,
     Example:
         >>> emb, ok = image_embeddings(ds, [])  # doctest: +SKIP
     """
-    from .features import read_images
+    from .features import read_images, stack_rows
 
     torch = _torch()
     torch.set_num_threads(1)
@@ -309,8 +309,4 @@ def image_embeddings(ds, skipped: list[str], spec: str | None = None,
             head = net.maps(x)[1]
         rows[pos] = head.float().mean(dim=(2, 3))[0].numpy()
         ok[pos] = True
-    dims = len(next(iter(rows.values()))) if rows else 0
-    out = np.zeros((len(ds.images), dims), np.float32)
-    for pos, v in rows.items():
-        out[pos] = v
-    return out, ok
+    return stack_rows(rows, len(ds.images)), ok

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import AnnokitError
 from ..model import Dataset
-from .features import read_images
+from .features import read_images, stack_rows
 
 SIDE = 224
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -63,11 +63,7 @@ def embed(ds: Dataset, weights: str | os.PathLike, skipped: list[str]
     for pos, batch in _batches(ds, skipped):
         rows.update(zip(pos, _checked(run(batch), len(pos), weights)))
         ok[pos] = True
-    dims = len(next(iter(rows.values()))) if rows else 0
-    feats = np.zeros((len(ds.images), dims), np.float32)
-    for i, v in rows.items():
-        feats[i] = v
-    return feats, ok
+    return stack_rows(rows, len(ds.images)), ok
 
 
 def _checked(out, n: int, path: Path) -> np.ndarray:

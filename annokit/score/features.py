@@ -70,6 +70,21 @@ def read_images(ds, label: str, skipped: list[str], max_side: int | None = None)
         yield pos, im
 
 
+def stack_rows(rows: dict[int, np.ndarray], n: int) -> np.ndarray:
+    """One row per image position (float32; zeros where ``rows`` has none, e.g. an image
+    that could not be read), from a vector per position.
+
+    Example:
+        >>> stack_rows({1: np.array([2.0, 3.0])}, 3).tolist()
+        [[0.0, 0.0], [2.0, 3.0], [0.0, 0.0]]
+    """
+    dims = len(next(iter(rows.values()))) if rows else 0
+    out = np.zeros((n, dims), np.float32)
+    for pos, v in rows.items():
+        out[pos] = v
+    return out
+
+
 def crops(im: Image.Image, boxes_xyxy: np.ndarray, side: int = CROP, pad: float = PAD
           ) -> np.ndarray:
     """(n, side, side, 3) uint8: each box widened by ``pad`` and resized to ``side``.
