@@ -151,17 +151,22 @@ def test_quiet_prints_no_note(tmp_path):
     assert code == 0 and not noted(err, "note") and not noted(err, "skipped"), err
 
 
-def test_a_new_layers_note_reaches_the_cli_with_no_cli_change(tmp_path, monkeypatch):
-    # a layer between reading and writing (here: the real class map, wrapped) that appends
-    # a note of its own: the CLI prints it though it has never heard of the layer
+def _new_layer_saying(monkeypatch, text: str) -> None:
+    """The real class map, wrapped into a new layer that appends ``text`` as its note."""
     real = edit.apply_class_options
 
     def new_layer(ds, **options):
         out = real(ds, **options)
-        out.notes.add("new-layer", "a new layer said this")
+        out.notes.add("new-layer", text)
         return out
 
     monkeypatch.setattr(edit, "apply_class_options", new_layer)
+
+
+def test_a_new_layers_note_reaches_the_cli_with_no_cli_change(tmp_path, monkeypatch):
+    # a layer between reading and writing that appends a note of its own: the CLI prints
+    # it though it has never heard of the layer
+    _new_layer_saying(monkeypatch, "a new layer said this")
     source = coco_file(tmp_path / "in")
     for command in (["edit", source, tmp_path / "edited"],
                     ["convert", "coco", "voc", source, tmp_path / "converted"],
@@ -183,14 +188,7 @@ def test_check_json_carries_the_notes_and_the_skipped_block(tmp_path):
 
 
 def test_a_note_is_one_line_whatever_it_holds(tmp_path, monkeypatch):
-    real = edit.apply_class_options
-
-    def layer(ds, **options):
-        out = real(ds, **options)
-        out.notes.add("new-layer", "a\nb.jpg: left out\r")
-        return out
-
-    monkeypatch.setattr(edit, "apply_class_options", layer)
+    _new_layer_saying(monkeypatch, "a\nb.jpg: left out\r")
     code, out, err = run("edit", coco_file(tmp_path / "in"), tmp_path / "out",
                          "--map-classes", "dog=cat")
     assert code == 0, err
