@@ -89,7 +89,7 @@ def test_out_of_fold_and_deterministic(shapes, monkeypatch):
 def test_registered_family_and_default(shapes):
     """``model='centres'`` runs through the registry's one signature and judges every box
     type from its boxes; with no model, overlooked objects go to it and the box types stay
-    classic, recorded in ``families``."""
+    classic, with the detector's boxes as badloc's second judge, recorded in ``families``."""
     ds, deleted = shapes
     assert FAMILIES[centres.NAME].task == "detection"
     forced = score(ds, model=centres.NAME, folds=3)
@@ -98,7 +98,7 @@ def test_registered_family_and_default(shapes):
     assert forced.annotations.iloc[:n]["quality"].between(0, 1).all()
     assert sys.modules["annokit.score"].DEFAULT_OVERLOOKED == centres.NAME
     default = score(ds, folds=3)
-    assert default.families == {"swap": "classic", "badloc": "classic",
+    assert default.families == {"swap": "classic", "badloc": f"classic + {centres.NAME}",
                                 "spurious": "classic", "overlooked": centres.NAME}
     cand = default.annotations[default.annotations["annotation_id"].isna()]
     cand = cand.rename(columns={f"suggested_{c}": c for c in "xywh"})

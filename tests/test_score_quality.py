@@ -76,6 +76,54 @@ def test_quality_is_calibrated_on_its_examples():
         assert abs(truly_right[mine].mean() - q[mine].mean()) < 0.07
 
 
+def test_a_detector_that_sees_a_box_off_its_object_lowers_its_quality():
+    """With a detector's placement as the second judge, boxes that the classifier finds
+    moved and the detector sees off their object (placement low, as for the moved samples)
+    rank first, with a lower quality than the classifier alone gives them; the boxes both
+    judges like are spared."""
+    probs, label, code, kind, k = _synthetic(wrong=0)
+    rng = np.random.default_rng(2)
+    placed = np.zeros((len(kind), k))
+    gt, jit = kind == "gt", kind == "jitter"
+    placed[gt] = rng.uniform(0.7, 0.95, (gt.sum(), 1))   # the detector agrees with the boxes
+    placed[jit] = rng.uniform(0.1, 0.45, (jit.sum(), 1))  # ... and sees moved boxes off
+    off = np.arange(10)
+    placed[off] = 0.2                        # 10 boxes the detector sees off their object
+    probs[off] = 0.05 / (k - 1)              # ... which the classifier finds more moved
+    probs[off, code[off]] = 0.2              # than right
+    probs[off, k + 1] = 0.75
+    alone = calibrate.judge_boxes(probs, label, code, kind, k)["quality"]
+    out = calibrate.judge_boxes(probs, label, code, kind, k, placed=placed)
+    q = out["quality"]
+    assert q[off].max() < np.quantile(q[10:], 0.05)
+    assert np.median(q[off]) < np.median(alone[off]) - 0.05
+    flagged = np.array([isinstance(i, str) for i in out["issue"]])
+    assert flagged[10:].mean() <= 0.02
+
+
+def test_placement_by_class_weighs_the_detector_boxes_of_each_class():
+    """Per sample box and class: the confidence-weighted IoU of that class's detections
+    that overlap it; 0 for a class with none nearby and on an image with none."""
+    from annokit.model import Dataset
+    from annokit.score.detection import placement_by_class
+
+    images = pd.DataFrame({"id": [7, 8], "file_name": ["a.jpg", "b.jpg"],
+                           "width": [100, 100], "height": [100, 100]})
+    det = pd.DataFrame({"id": [1, 2, 3], "image_id": [7, 7, 7], "category_id": [1, 1, 2],
+                        "x": [0.0, 0, 50], "y": [0.0, 0, 50], "w": [10.0, 5, 10],
+                        "h": [10.0, 10, 10], "score": [0.9, 0.3, 0.8],
+                        "kind": ["box"] * 3})
+    cats = pd.DataFrame({"id": [1, 2], "name": ["a", "b"]})
+    ds = Dataset(cats, images, det.iloc[:0], {})
+    detected = Dataset(cats, images, det, {})
+    table = pd.DataFrame({"pos": [0, 0, 1], "x": [0.0, 80, 0], "y": [0.0, 80, 0],
+                          "w": [10.0, 10, 10], "h": [10.0, 10, 10]})
+    got = placement_by_class(table, detected, ds, np.array([1, 2]))
+    assert got.shape == (3, 2)
+    assert got[0, 0] == pytest.approx((0.9 * 1.0 + 0.3 * 0.5) / 1.2)
+    assert got[0, 1] == 0 and (got[1] == 0).all() and (got[2] == 0).all()
+
+
 def test_thresholds_and_margin():
     t = calibrate.thresholds(np.array([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8]]), np.array([0, 0, 1]))
     assert t.round(2).tolist() == [0.8, 0.8]
@@ -250,9 +298,10 @@ def test_classic_default_is_calibrated_and_says_who_judged(tmp_path):
     result = score(ds, folds=3)
     from annokit.score import _default_overlooked  # overlooked: centres where installed
 
-    assert result.families == {"swap": "classic", "badloc": "classic", "spurious": "classic",
-                               "overlooked": _default_overlooked(None, None, "detection",
-                                                                 None) or "classic"}
+    detector = _default_overlooked(None, None, "detection", None)
+    assert result.families == {"swap": "classic", "spurious": "classic",
+                               "badloc": f"classic + {detector}" if detector else "classic",
+                               "overlooked": detector or "classic"}
     n = len(ds.annotations)
     own, cand = result.annotations.iloc[:n], result.annotations.iloc[n:]
     assert own["quality"].between(0, 1).all()
@@ -261,7 +310,7 @@ def test_classic_default_is_calibrated_and_says_who_judged(tmp_path):
     head = format_worst(ds, result).splitlines()[0]
     assert "judged by" in head and "classic" in head
     out = write_scores(ds, result, tmp_path / "scores.json")
-    assert orjson.loads(out.read_bytes())["annokit_scores"]["families"]["badloc"] == "classic"
+    assert orjson.loads(out.read_bytes())["annokit_scores"]["families"] == result.families
 
 
 @needs_lite0

@@ -185,7 +185,10 @@ def _families(task: str, model: str, predictions, backbone: str | None, weights=
     else:
         family = model
     types = ("swap", "badloc", "spurious", "overlooked") if task == "detection" else ("flip",)
-    return {t: overlooked_by if t == "overlooked" and overlooked_by else family for t in types}
+    found = {t: overlooked_by if t == "overlooked" and overlooked_by else family for t in types}
+    if overlooked_by and task == "detection":  # its boxes are badloc's second judge
+        found["badloc"] = f"{family} + {overlooked_by}"
+    return found
 
 
 def _clip_suggestions(ds: Dataset, table: pd.DataFrame) -> pd.DataFrame:
@@ -295,16 +298,11 @@ def _judged_boxes(ds: Dataset, run: _Run, predictions) -> tuple[pd.DataFrame, pd
             from .backbones import extractor
 
             extra = extractor(run.backbone)
+        pred = _overlooked_detector(ds, run)
         boxes, cand = detection.classic(ds, run.fold_of(ds), run.seed, run.skipped, extra,
-                                        with_candidates=run.overlooked_by is None)
-        if run.overlooked_by == "cnn":  # the detector's out-of-fold boxes find missed objects
-            from . import cnn
-
-            cand = run.detected(ds, cnn.detect_out_of_fold(
-                ds, run.fold_of(ds), run.seed, [], run.iterations))[1]
-        elif run.overlooked_by == centres.NAME:  # linear heads on frozen Lite0 feature maps
-            cand = run.detected(ds, centres.detect_out_of_fold(
-                ds, run.fold_of(ds), run.seed, []))[1]
+                                        with_candidates=pred is None, detected=pred)
+        if pred is not None:  # its out-of-fold boxes find missed objects
+            cand = run.detected(ds, pred)[1]
         return boxes, cand
     if run.model not in MODELS:  # a registered detector, through the one out-of-fold loop
         from .registry import FAMILIES, run_family
@@ -321,6 +319,19 @@ def _judged_boxes(ds: Dataset, run: _Run, predictions) -> tuple[pd.DataFrame, pd
 
     return run.detected(ds, cnn.detect_out_of_fold(ds, run.fold_of(ds), run.seed,
                                                    run.skipped, run.iterations))
+
+
+def _overlooked_detector(ds: Dataset, run: _Run) -> Dataset | None:
+    """The out-of-fold boxes of the family that looks for overlooked objects, if one does:
+    the cnn, or linear heads on frozen Lite0 feature maps (``centres``). The classic family
+    also takes them as a second judge of where the boxes sit."""
+    if run.overlooked_by == "cnn":
+        from . import cnn
+
+        return cnn.detect_out_of_fold(ds, run.fold_of(ds), run.seed, [], run.iterations)
+    if run.overlooked_by == centres.NAME:
+        return centres.detect_out_of_fold(ds, run.fold_of(ds), run.seed, [])
+    return None
 
 
 def _overlooked(ds: Dataset, cand: pd.DataFrame) -> pd.DataFrame:

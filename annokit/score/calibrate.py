@@ -11,6 +11,8 @@ The classic box classifier gives, out of fold, probabilities over the categories
 - **margin**: for a box annotated ``j``, ``r = (p_j / t_j) / (p_j / t_j + max_c p_c / t_c)``
   over the other columns; the column of that max names the likely issue (another class:
   ``swap``, background: ``spurious``, moved: ``badloc``).
+- **a second judge**: where a detector ran, each row's ``r`` is averaged with how well
+  the detector's boxes of its class sit on it (``detection.placement``) before calibration.
 - **quality**: ``r`` mapped to the probability that the annotation is right by an isotonic
   fit on labelled examples out of fold: the annotated boxes (right, weighted to 1 - e) and
   the moved and background samples given a class (wrong, weighted to e), where ``e`` is the
@@ -37,7 +39,7 @@ import pandas as pd
 
 from ..geometry import iou_matrix
 
-FLAG = 0.7  # flag below this quality (with a confident other column): chosen on seed 0
+FLAG = 0.5  # flag below this quality (with a confident other column): more likely wrong than right
 MAX_IOU = 0.2     # a candidate overlapping an annotated box at least this much is not shown
 MAX_INSIDE = 0.5  # ... nor one whose area (or an annotated box's) lies this much in the other
 PER_BOX = 0.1     # at most this many candidates per annotated box are shown, surest first
@@ -106,12 +108,15 @@ def calibrate(score: np.ndarray, wrong: np.ndarray, error_rate: float):
 
 
 def judge_boxes(probs: np.ndarray, label: np.ndarray, code: np.ndarray, kind: np.ndarray,
-                k: int, seed: int = 0) -> dict[str, np.ndarray]:
+                k: int, seed: int = 0, placed: np.ndarray | None = None
+                ) -> dict[str, np.ndarray]:
     """Quality, issue and confident column of every ``kind == 'gt'`` row.
 
     ``probs`` (n, k + 2) out-of-fold probabilities (categories, background, badloc);
     ``label`` the column each learning row truly is; ``code`` the class of the box a gt or
-    moved row stands for; ``kind`` gt/jitter/negative/candidate.
+    moved row stands for; ``kind`` gt/jitter/negative/candidate; ``placed`` (n, k), where
+    a detector ran: how well its boxes of each class sit on each row (``detection.placement``),
+    averaged with the margin before calibration (the second judge's half).
     Returns ``quality``, ``issue`` (None or the type) and ``threshold`` (per column).
 
     Example:
@@ -133,9 +138,12 @@ def judge_boxes(probs: np.ndarray, label: np.ndarray, code: np.ndarray, kind: np
     claimed = np.r_[label[gt], code[jit].astype(np.int64), neg_label]
     rows = np.r_[np.flatnonzero(gt), np.flatnonzero(jit), np.flatnonzero(neg)]
     r_all, _ = margin(probs[rows], claimed, t)
+    if placed is not None:
+        r_all = (r_all + placed[rows, claimed]) / 2
     wrong = np.r_[np.zeros(gt.sum(), bool), np.ones(jit.sum() + neg.sum(), bool)]
-    quality = calibrate(r_all, wrong, error_rate)(r)
-    quality = np.clip(quality + 1e-6 * (r - 0.5), 0, 1)  # keep the margin's order in ties
+    score = r_all[:gt.sum()]
+    quality = calibrate(r_all, wrong, error_rate)(score)
+    quality = np.clip(quality + 1e-6 * (score - 0.5), 0, 1)  # keep the score's order in ties
     names = np.array(["swap"] * k + ["spurious", "badloc"], dtype=object)
     issue = np.where(confident & (r < 0.5) & (quality < FLAG), names[best], None)
     return {"quality": quality, "issue": issue, "threshold": t, "error_rate": error_rate,

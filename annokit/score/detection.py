@@ -11,6 +11,9 @@ Three sources of evidence, one output shape:
                  Overlooked candidates are Felzenszwalb segments scored by it.
 predictions      a detector's boxes (the user's ``--predictions``, or the out-of-fold
                  ``cnn``) matched to the annotations (:func:`from_predictions`).
+both             ``classic`` with the out-of-fold boxes of the detector that looks for
+                 overlooked objects as a second judge of where each box sits
+                 (:func:`placement`): the default where torch is installed.
 
 Per box: ``swap_quality`` = p(annotated class) / (p(annotated) + p(best other class)),
 ``spurious_quality`` = p(annotated) / (p(annotated) + p(background)),
@@ -195,12 +198,16 @@ def _apply_offsets(box: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str], pretrained=None,
-            with_candidates: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+            with_candidates: bool = True, detected: Dataset | None = None
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Out-of-fold per-box type qualities and scored overlooked candidates (classic).
 
     ``folds`` gives each image's fold. Returns (per annotation row: the type qualities and
     suggestions, indexed by annotation position; candidates: pos, x, y, w, h, code, prob;
     none without ``with_candidates``, when another family looks for missed objects).
+    ``detected``: a detector's out-of-fold boxes on ``ds``'s images, a second judge of
+    where the boxes sit (:func:`placement`): it has half the say in ``badloc_quality`` and
+    in the calibrated ``quality``.
     """
     boxes, classes = box_table(ds)
     table = featurise(ds, boxes, seed, skipped, with_candidates, pretrained)
@@ -231,21 +238,23 @@ def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str], pretr
             offsets[gt_judge] = reg.predict(feats[gt_judge])
     probs = np.nan_to_num(probs, nan=0.0)
     gt = kind == "gt"
-    _fill_box_scores(scores, table[gt], probs[gt], offsets[gt], classes)
+    placed = None if detected is None else placement_by_class(table, detected, ds, classes)
+    _fill_box_scores(scores, table[gt], probs[gt], offsets[gt], classes,
+                     None if placed is None else placed[gt])
     cand = kind == "candidate"
     # P(object) of a candidate: its object score against the annotated boxes' own
     chance = calibrate.object_probability(probs[cand, :k].sum(axis=1), probs[gt, :k].sum(axis=1))
     found = _candidates(table[cand], probs[cand, :k], classes, chance)
-    return _calibrated(scores, table, probs, label, classes, seed, boxes, found)
+    return _calibrated(scores, table, probs, label, classes, seed, boxes, found, placed)
 
 
-def _calibrated(scores, table, probs, label, classes, seed, boxes, found):
+def _calibrated(scores, table, probs, label, classes, seed, boxes, found, placed=None):
     """Calibrated quality and flags (``calibrate.judge_boxes``) on the box rows; only the
     candidates as sure as a typical annotated object and clear of every annotated box."""
     k = len(classes)
     kind = table["kind"].to_numpy()
     code = table["code"].fillna(-1).to_numpy(np.int64)
-    judged = calibrate.judge_boxes(probs, label, code, kind, k, seed)
+    judged = calibrate.judge_boxes(probs, label, code, kind, k, seed, placed)
     gt = kind == "gt"
     rows = table.loc[gt, "ref"].to_numpy(np.int64)
     scores["quality"] = np.nan
@@ -272,7 +281,8 @@ def _empty_candidates() -> pd.DataFrame:
 
 
 def _fill_box_scores(scores: pd.DataFrame, gt: pd.DataFrame, probs: np.ndarray,
-                     offsets: np.ndarray, classes: np.ndarray) -> None:
+                     offsets: np.ndarray, classes: np.ndarray,
+                     placed: np.ndarray | None = None) -> None:
     k = len(classes)
     rows = gt["ref"].to_numpy(np.int64)
     code = gt["code"].to_numpy(np.int64)
@@ -289,8 +299,10 @@ def _fill_box_scores(scores: pd.DataFrame, gt: pd.DataFrame, probs: np.ndarray,
     # a box off its object shows its object in part and background in part: the own class
     # against moved and background (raccoon AUROC 0.67 -> 0.86 over 1 - p(moved), bccd
     # 0.965 -> 0.973, seed 0, baselines/README.md)
-    scores.loc[rows, "badloc_quality"] = own / np.maximum(own + probs[:, k + 1] + background,
-                                                          1e-12)
+    badloc = own / np.maximum(own + probs[:, k + 1] + background, 1e-12)
+    if placed is not None:  # a detector's view has half the say (raccoon 0.84 -> 0.88)
+        badloc = (badloc + placed[np.arange(len(code)), code]) / 2
+    scores.loc[rows, "badloc_quality"] = badloc
     suggest = classes[others.argmax(axis=1)] if k > 1 else classes[code]
     scores.loc[rows, "suggested_category_id"] = suggest
     xywh = gt[["x", "y", "w", "h"]].to_numpy()
@@ -477,6 +489,50 @@ def _sure_candidates(cand: pd.DataFrame, detected: np.ndarray, boxes: pd.DataFra
                                      cand["chance"].to_numpy())
 
 
+def placement(iou: np.ndarray, score: np.ndarray, same: np.ndarray) -> np.ndarray:
+    """How well a detector's boxes sit on each box: the IoU of the detector's boxes of its
+    class that overlap it (IoU >= 0.1), weighted by their confidence; 0 where none does.
+    ``iou`` (boxes x detections), ``score`` (1 x detections), ``same`` (class matches).
+
+    Example:
+        >>> placement(np.array([[0.9, 0.3]]), np.array([[0.8, 0.8]]),
+        ...           np.array([[True, True]])).round(2).tolist()
+        [0.6]
+    """
+    weight = np.where(same & (iou >= 0.1), score, 0)
+    return (weight * iou).sum(axis=1) / np.maximum(weight.sum(axis=1), 1e-12)
+
+
+def placement_by_class(table: pd.DataFrame, detected: Dataset, ds: Dataset,
+                       classes: np.ndarray) -> np.ndarray:
+    """:func:`placement` of every sample box (``table``: pos, x, y, w, h) against a
+    detector's boxes on its image, as if it were of each class: (rows, classes).
+
+    Example:
+        >>> placed = placement_by_class(table, predictions, ds, classes)  # doctest: +SKIP
+    """
+    pred = detected.annotations
+    pred = pred[(pred["kind"] == "box") & pred["score"].notna()]
+    pos = pd.Index(ds.images["id"]).get_indexer(pred["image_id"])
+    order = np.argsort(pos, kind="stable")
+    pos = pos[order]
+    pxywh = pred[["x", "y", "w", "h"]].to_numpy(np.float64)[order]
+    score = pred["score"].to_numpy(np.float64)[order][None, :]
+    pclass = pred["category_id"].to_numpy()[order]
+    xywh = table[["x", "y", "w", "h"]].to_numpy(np.float64)
+    out = np.zeros((len(table), len(classes)))
+    for p, rows in table.groupby("pos", sort=False).indices.items():  # per image: matrices
+        lo, hi = np.searchsorted(pos, [int(p), int(p) + 1])  # type: ignore[call-overload]
+        if hi == lo:
+            continue
+        for block in row_blocks(len(rows), hi - lo):
+            at = rows[block]
+            iou = iou_matrix(xywh[at], pxywh[lo:hi])
+            for c, name in enumerate(classes.tolist()):
+                out[at, c] = placement(iou, score[:, lo:hi], (pclass[lo:hi] == name)[None, :])
+    return out
+
+
 def _image_prediction_scores(group: pd.DataFrame, mine: pd.DataFrame | None,
                              classes: np.ndarray) -> pd.DataFrame:
     """The type qualities of one image's boxes against that image's predictions."""
@@ -499,10 +555,7 @@ def _image_prediction_scores(group: pd.DataFrame, mine: pd.DataFrame | None,
     out["swap_quality"] = np.where(s_own + s_other > 0,
                                    s_own / np.maximum(s_own + s_other, 1e-12), 0.5)
     out["spurious_quality"] = np.where(iou >= 0.1, score, 0).max(axis=1)
-    near = same & (iou >= 0.1)
-    # the IoU of the predictions of its class near it, weighted by their confidence
-    weight = np.where(near, score, 0)
-    out["badloc_quality"] = (weight * iou).sum(axis=1) / np.maximum(weight.sum(axis=1), 1e-12)
+    out["badloc_quality"] = placement(iou, score, same)
     best = other.argmax(axis=1)
     suggest = mine["category_id"].to_numpy()[best]
     out["suggested_category_id"] = pd.array(np.where(s_other > s_own, suggest, cls),
