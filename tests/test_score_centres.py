@@ -89,7 +89,8 @@ def test_out_of_fold_and_deterministic(shapes, monkeypatch):
 def test_registered_family_and_default(shapes):
     """``model='centres'`` runs through the registry's one signature and judges every box
     type from its boxes; with no model, overlooked objects go to it and the box types stay
-    classic, with the detector's boxes as badloc's second judge, recorded in ``families``."""
+    classic, with its boxes as a second judge of badloc and spurious, recorded in
+    ``families``."""
     ds, deleted = shapes
     assert FAMILIES[centres.NAME].task == "detection"
     forced = score(ds, model=centres.NAME, folds=3)
@@ -98,8 +99,9 @@ def test_registered_family_and_default(shapes):
     assert forced.annotations.iloc[:n]["quality"].between(0, 1).all()
     assert sys.modules["annokit.score"].DEFAULT_OVERLOOKED == centres.NAME
     default = score(ds, folds=3)
-    assert default.families == {"swap": "classic", "badloc": f"classic + {centres.NAME}",
-                                "spurious": "classic", "overlooked": centres.NAME}
+    judged = f"classic + {centres.NAME}"
+    assert default.families == {"swap": "classic", "badloc": judged, "spurious": judged,
+                                "overlooked": centres.NAME}
     cand = default.annotations[default.annotations["annotation_id"].isna()]
     cand = cand.rename(columns={f"suggested_{c}": c for c in "xywh"})
     assert _found(deleted, cand).sum() >= 1

@@ -107,8 +107,8 @@ def test_default_family_per_type_is_recorded(tmp_path):
     ds = make_shapes(tmp_path / "shapes", n_images=12)
     result = score(ds, folds=3)
     detector = chosen if chosen is not None and available() else None
-    assert result.families == {"swap": "classic", "spurious": "classic",
-                               "badloc": f"classic + {detector}" if detector else "classic",
+    judged = f"classic + {detector}" if detector else "classic"
+    assert result.families == {"swap": "classic", "spurious": judged, "badloc": judged,
                                "overlooked": detector or "classic"}
 
 
@@ -123,7 +123,7 @@ def test_default_can_give_overlooked_to_the_detector(tmp_path, monkeypatch):
     ds = make_shapes(tmp_path / "shapes", n_images=12)
     result = score(ds, folds=3, iterations=20)
     assert result.families == {"swap": "classic", "badloc": "classic + cnn",
-                               "spurious": "classic", "overlooked": "cnn"}
+                               "spurious": "classic + cnn", "overlooked": "cnn"}
     assert result.predictions is not None and len(result.predictions.annotations)
     forced = score(ds, folds=3, model="classic")
     assert set(forced.families.values()) == {"classic"}

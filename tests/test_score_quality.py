@@ -299,8 +299,8 @@ def test_classic_default_is_calibrated_and_says_who_judged(tmp_path):
     from annokit.score import _default_overlooked  # overlooked: centres where installed
 
     detector = _default_overlooked(None, None, "detection", None)
-    assert result.families == {"swap": "classic", "spurious": "classic",
-                               "badloc": f"classic + {detector}" if detector else "classic",
+    judged = f"classic + {detector}" if detector else "classic"
+    assert result.families == {"swap": "classic", "spurious": judged, "badloc": judged,
                                "overlooked": detector or "classic"}
     n = len(ds.annotations)
     own, cand = result.annotations.iloc[:n], result.annotations.iloc[n:]

@@ -186,8 +186,8 @@ def _families(task: str, model: str, predictions, backbone: str | None, weights=
         family = model
     types = ("swap", "badloc", "spurious", "overlooked") if task == "detection" else ("flip",)
     found = {t: overlooked_by if t == "overlooked" and overlooked_by else family for t in types}
-    if overlooked_by and task == "detection":  # its boxes are badloc's second judge
-        found["badloc"] = f"{family} + {overlooked_by}"
+    if overlooked_by and task == "detection":  # its boxes: a second judge of placement
+        found["badloc"] = found["spurious"] = f"{family} + {overlooked_by}"
     return found
 
 

@@ -206,8 +206,8 @@ def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str], pretr
     suggestions, indexed by annotation position; candidates: pos, x, y, w, h, code, prob;
     none without ``with_candidates``, when another family looks for missed objects).
     ``detected``: a detector's out-of-fold boxes on ``ds``'s images, a second judge of
-    where the boxes sit (:func:`placement`): it has half the say in ``badloc_quality`` and
-    in the calibrated ``quality``.
+    where the boxes sit (:func:`placement`): it has half the say in ``badloc_quality``,
+    ``spurious_quality`` and the calibrated ``quality``.
     """
     boxes, classes = box_table(ds)
     table = featurise(ds, boxes, seed, skipped, with_candidates, pretrained)
@@ -295,14 +295,16 @@ def _fill_box_scores(scores: pd.DataFrame, gt: pd.DataFrame, probs: np.ndarray,
     # background against the box's own class, not against all objects: a spurious box's
     # label is arbitrary, so its own class is unlikely there even where another is not
     background = probs[:, k]
-    scores.loc[rows, "spurious_quality"] = own / np.maximum(own + background, 1e-12)
+    spurious = own / np.maximum(own + background, 1e-12)
     # a box off its object shows its object in part and background in part: the own class
     # against moved and background (raccoon AUROC 0.67 -> 0.86 over 1 - p(moved), bccd
     # 0.965 -> 0.973, seed 0, baselines/README.md)
     badloc = own / np.maximum(own + probs[:, k + 1] + background, 1e-12)
-    if placed is not None:  # a detector's view has half the say (raccoon 0.84 -> 0.88)
-        badloc = (badloc + placed[np.arange(len(code)), code]) / 2
+    if placed is not None:  # a detector's view has half the say (baselines/README.md v2.3)
+        mine = placed[np.arange(len(code)), code]
+        badloc, spurious = (badloc + mine) / 2, (spurious + mine) / 2
     scores.loc[rows, "badloc_quality"] = badloc
+    scores.loc[rows, "spurious_quality"] = spurious
     suggest = classes[others.argmax(axis=1)] if k > 1 else classes[code]
     scores.loc[rows, "suggested_category_id"] = suggest
     xywh = gt[["x", "y", "w", "h"]].to_numpy()
