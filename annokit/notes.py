@@ -151,3 +151,31 @@ class Notes(list[Note]):
                 notes.add(str(item.get("source") or source), item["text"],
                           given if given in KINDS else kind)
         return notes
+
+
+class LayerNotes(Notes):
+    """The notes one layer is saying: :meth:`say` adds a line under the layer's ``source``.
+
+    A writer's helpers (and the folder-name helpers shared with crops) take one of these,
+    so a helper with something to say need not know which layer it works for.
+
+    Example:
+        >>> notes = LayerNotes("write")
+        >>> notes.say("VOC has no supercategory: dropped")
+        >>> notes.say(None)  # a helper's "nothing to say"
+        >>> notes
+        [Note(source='write', text='VOC has no supercategory: dropped', kind='note')]
+    """
+
+    def __init__(self, source: str, notes: Iterable[Note] = ()) -> None:
+        super().__init__(notes)
+        self.source = source
+
+    def say(self, text: str | None, kind: Kind = "note") -> None:
+        """Append ``text`` as this layer's note; None or "" says nothing."""
+        if text:
+            self.add(self.source, text, kind)
+
+    def say_all(self, texts: Iterable[str], kind: Kind = "note") -> None:
+        """Append a note of this layer for each line of ``texts``."""
+        self.add_all(self.source, texts, kind)
