@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from annokit import AnnokitError, Dataset
+from annokit.notes import LayerNotes
 from annokit.split import (components, fold_splits, format_split_table, kfold,
                            split, split_table)
 
@@ -281,7 +282,7 @@ def test_components_equal_the_old_groups_on_real_datasets(name, path, pattern):
     from annokit.split import Grouping, _first_of_code, _group_codes, _near_duplicate_pairs, _units
 
     ds = annokit.read(shared_dataset(*path), "voc")
-    n, notes = len(ds.images), []
+    n, notes = len(ds.images), LayerNotes("split")
     near_a, near_b = _near_duplicate_pairs(ds, 12, notes)
     assert notes == [] and len(near_a) >= n  # every image found: its own sha and phash
     a = np.concatenate([np.arange(n), near_a])
@@ -289,7 +290,7 @@ def test_components_equal_the_old_groups_on_real_datasets(name, path, pattern):
     old = union_find_components(n, a, b)
     assert 1 < old.max() + 1 < n  # groups formed, and more than one
     assert components(n, a, b).tolist() == old.tolist()
-    units, info = _units(ds, Grouping(pattern, True, 12), [])
+    units, info = _units(ds, Grouping(pattern, True, 12), LayerNotes("split"))
     assert units.tolist() == old.tolist() and info["units"] == old.max() + 1
 
 
