@@ -146,8 +146,9 @@ def fold_splits(ds: Dataset, k: int | None = None, *, names: tuple[str, str] = (
     folds = ds.images["fold"].to_numpy()
     k = len(np.unique(folds))
     for f in np.unique(folds):
-        part = ds.copy()
-        _set_splits(part, np.where(folds == f, names[1], names[0]).astype(object), [])
+        part, notes = ds.copy(), LayerNotes("split")
+        _set_splits(part, np.where(folds == f, names[1], names[0]).astype(object), notes)
+        part.notes.extend(notes)  # each part says it (the CLI prints a repeated note once)
         part.meta["split_info"] = {**ds.meta.get("split_info", {}), "fold": int(f),
                                    "ratios": {names[0]: (k - 1) / k, names[1]: 1 / k}}
         yield part

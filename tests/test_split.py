@@ -423,6 +423,19 @@ def test_moving_images_between_split_folders_keeps_paths(tmp_path):
                                                 "val/d.jpg"]
 
 
+def test_fold_parts_say_when_images_move_between_split_folders(tmp_path):
+    """fold_splits moves images out of their split folders as split does: each part says so."""
+    images = pd.DataFrame({"id": [1, 2, 3, 4], "file_name": ["a.jpg", "b.jpg", "c.jpg", "d.jpg"],
+                           "split": ["train", "train", "val", "val"]})
+    roots = {s: str(tmp_path / "images" / s) for s in ("train", "val")}
+    ds = Dataset(images=images, meta={"image_root": None, "split_roots": roots})
+    ds.images["fold"] = [0, 1, 0, 1]
+    before = dict(zip(ds.images["id"], ds.image_paths()))
+    for part in fold_splits(ds):
+        assert any("images moved between split folders" in t for t in split_notes(part))
+        assert dict(zip(part.images["id"], part.image_paths())) == before  # same files
+
+
 # -- k-fold -------------------------------------------------------------------------------
 
 def test_kfold_each_image_in_exactly_one_validation_fold():
