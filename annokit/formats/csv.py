@@ -37,6 +37,7 @@ import csv
 import os
 import re
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -220,14 +221,13 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
                           "column 'label' (see docs/formats/csv.md)")
     _check_plan(plan, file)
     plan["delimiter"] = label_delimiter
-    frame, lines, found = _load(file, plan)
-    reasons: dict[int, str] = {}
+    table = _load(file, plan)
+    frame, reasons = table.frame, table.reasons
     image_of_row, images, first_rows = _row_images(frame, plan, reasons)
     anns, names = _BUILDERS[plan["layout"]](frame, plan, reasons)
     for side in ("width", "height"):
-        images[side] = _image_sizes(frame, plan, side, image_of_row, len(images), reasons,
-                                    lines, file, found)
-    _report(found, reasons, lines, file, problems)
+        images[side] = _image_sizes(table, plan, side, image_of_row, len(images))
+    _report(table, problems)
     if reasons:
         anns = anns[~anns["row"].isin(list(reasons))]
     anns["image_id"] = image_of_row[anns["row"].to_numpy()] + 1
@@ -241,13 +241,32 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
     return ds
 
 
-def _report(found: list, reasons: dict[int, str], lines: np.ndarray, file: Path,
-            problems: Problems) -> None:
+@dataclass
+class _Table:
+    """A loaded table and what is wrong with it so far.
+
+    ``lines`` holds each row's line number in ``file``; ``found`` the lines pandas
+    skipped or that disagree with another, as (line, FormatError); ``reasons`` the rows
+    to leave out, with why.
+    """
+
+    file: Path
+    frame: pd.DataFrame
+    lines: np.ndarray
+    found: list[tuple[int, FormatError]]
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    def line_error(self, row: int, why: str, hint: str | None = None) -> None:
+        """Name line ``row`` (a row of ``frame``) in ``found``."""
+        line = int(self.lines[row])
+        self.found.append((line, FormatError(self.file, why, place=f"line {line}", hint=hint)))
+
+
+def _report(table: _Table, problems: Problems) -> None:
     """Every problem, in file order (so that strict stops at the first line)."""
-    found = found + [(lines[row], FormatError(file, why, place=f"line {lines[row]}",
-                                              hint="fix or remove the row"))
-                     for row, why in reasons.items()]
-    for _, error in sorted(found, key=lambda item: item[0]):
+    for row, why in table.reasons.items():
+        table.line_error(row, why, hint="fix or remove the row")
+    for _, error in sorted(table.found, key=lambda item: item[0]):
         problems.skip(error)
 
 
@@ -307,19 +326,19 @@ def _read_table(file: Path, **options) -> tuple[pd.DataFrame, list[str]]:
     return frame, skipped
 
 
-def _load(file: Path, plan: dict) -> tuple[pd.DataFrame, np.ndarray, list]:
+def _load(file: Path, plan: dict) -> _Table:
     """The whole table (text roles as str), each row's line number in the file, and the
     lines pandas skipped as (line, FormatError)."""
     roles = plan["roles"]
     text = [roles[r] for r in ("file", "label", "labels", "split") if r in roles]
     frame, skipped = _read_table(file, dtype={c: str for c in text + plan["numbered"]})
     frame.columns = plan["header"]
-    found = []
+    found: list[tuple[int, FormatError]] = []
     for message in skipped:  # 'Skipping line 7: expected 4 fields, saw 5'
         number, why = message[len("Skipping line "):].split(":", 1)
         found.append((int(number), FormatError(file, why.strip(), place=f"line {number}",
                                                hint="quote cells that hold a comma")))
-    return frame, _line_numbers(len(frame), [line for line, _ in found]), found
+    return _Table(file, frame, _line_numbers(len(frame), [line for line, _ in found]), found)
 
 
 def _line_numbers(n: int, skipped: list[int]) -> np.ndarray:
@@ -430,23 +449,23 @@ def _row_images(frame: pd.DataFrame, plan: dict, reasons: dict[int, str]):
     return image_of_row, images, first_rows
 
 
-def _image_sizes(frame, plan, side, image_of_row, n, reasons, lines, file, found):
+def _image_sizes(table: _Table, plan: dict, side: str, image_of_row: np.ndarray, n: int):
     """One image's width (or height) from its rows: the first given; 0 means unknown.
 
-    A row that disagrees with the first is named in ``found`` (its box is kept)."""
+    A row that disagrees with the first is named in ``table.found`` (its box is kept)."""
     if side not in plan["roles"]:
         return pd.array([pd.NA] * n, dtype="Int64")
-    values, present = _numbers(frame, plan["roles"][side], reasons, side, positive=True)
+    values, present = _numbers(table.frame, plan["roles"][side], table.reasons, side,
+                               positive=True)
     given = present & (values > 0) & (image_of_row >= 0)
     groups = pd.Series(values[given]).groupby(image_of_row[given])
     first, low, high = groups.first(), groups.min(), groups.max()
     for image in low.index[(low != high).to_numpy()].tolist():
         rows = np.flatnonzero(given & (image_of_row == image))
         for row in rows[values[rows] != values[rows[0]]].tolist():
-            found.append((lines[row], FormatError(
-                file, f"{side} {values[row]:g} differs from {values[rows[0]]:g} on line "
-                f"{lines[rows[0]]} for the same image; {values[rows[0]]:g} is kept",
-                place=f"line {lines[row]}")))
+            table.line_error(row, f"{side} {values[row]:g} differs from {values[rows[0]]:g} "
+                             f"on line {table.lines[rows[0]]} for the same image; "
+                             f"{values[rows[0]]:g} is kept")
     return pd.array(first.reindex(range(n)).round().to_numpy(), dtype="Int64")
 
 
