@@ -300,7 +300,7 @@ class WriteNotes(LayerNotes):
         self.written.update({k: int(v) for k, v in written.items()})
 
 
-def summary_line(ds: Dataset, notes: list) -> str:
+def summary_line(ds: Dataset, notes: WriteNotes) -> str:
     """What a write put out, for the CLI: '12 images, 20 of 35 annotations, 3 categories'.
 
     Counts come from the writer (``WriteNotes.written``); a count lower than the dataset's
@@ -311,7 +311,7 @@ def summary_line(ds: Dataset, notes: list) -> str:
         >>> summary_line(ds, WriteNotes(images=12, annotations=20, categories=3))  # doctest: +SKIP
         '12 images, 20 of 35 annotations, 3 categories'
     """
-    written = getattr(notes, "written", None) or {}
+    written = notes.written
     if not written:
         return ds.summary_line()
     read = {"images": len(ds.images), "annotations": len(ds.annotations),
