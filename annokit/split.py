@@ -89,9 +89,9 @@ def split(ds: Dataset, ratios: Sequence[float] = (0.8, 0.1, 0.1), *,
     ratios, names = _check_ratios(ratios, names)
     existing = ds.images["split"].to_numpy(dtype=object) if keep_existing else None
     grouping = Grouping(group_by, near_duplicates, phash_distance)
-    chosen, all_names, info = _plan(ds, ratios, names, method, seed, grouping, existing)
+    chosen, all_names, info, notes = _plan(ds, ratios, names, method, seed, grouping,
+                                           existing)
     out = ds.copy()
-    notes = info.pop("notes")
     _set_splits(out, np.asarray(all_names, dtype=object)[chosen], notes)
     out.meta["split_info"] = {"ratios": dict(zip(names, ratios)), **info}
     out.notes.extend(notes)
@@ -116,8 +116,8 @@ def kfold(ds: Dataset, k: int = 5, *, seed: int = 0, group_by: str | pd.Series |
         raise AnnokitError(f"k-fold needs k >= 2 folds, not {k!r}")
     if k > len(ds.images):
         raise AnnokitError(f"cannot make {k} folds of {len(ds.images)} images")
-    chosen, _, info = _plan(ds, [1 / k] * k, [str(i) for i in range(k)], method, seed,
-                            Grouping(group_by, near_duplicates, phash_distance), None)
+    chosen, _, info, notes = _plan(ds, [1 / k] * k, [str(i) for i in range(k)], method, seed,
+                                   Grouping(group_by, near_duplicates, phash_distance), None)
     made = len(np.unique(chosen))
     if made < k:  # fewer groups than folds: some folds would be empty
         raise AnnokitError(f"cannot make {k} folds: the images form only {made} "
@@ -125,7 +125,7 @@ def kfold(ds: Dataset, k: int = 5, *, seed: int = 0, group_by: str | pd.Series |
                            "near-duplicates)")
     out = ds.copy()
     out.images["fold"] = chosen.astype(np.int64)
-    out.notes.extend(info.pop("notes"))
+    out.notes.extend(notes)
     out.meta["split_info"] = {"folds": int(k), **info}
     return out
 
@@ -243,12 +243,12 @@ def format_split_table(table: pd.DataFrame) -> str:
 
 
 def _plan(ds: Dataset, ratios, names, method: str, seed: int, grouping: Grouping, existing):
-    """Split index per image, the split names indexed, and what was done (with notes)."""
+    """Split index per image, the split names indexed, what was done, and the notes."""
     notes = LayerNotes("split")
     units, info = _units(ds, grouping, notes)
     method = _choose_method(ds, method)
     chosen, all_names = _split_units(ds, units, ratios, method, seed, existing, names, notes)
-    return chosen, all_names, {"method": method, "seed": seed, **info, "notes": notes}
+    return chosen, all_names, {"method": method, "seed": seed, **info}, notes
 
 
 # -- what is split: units of images that stay together ------------------------------------
