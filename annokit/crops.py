@@ -28,8 +28,8 @@ from PIL import Image
 from .errors import AnnokitError, FormatError, Problems
 from .fileio import open_image, safe_relative
 from .formats.layout import class_folders, split_folders
-from .formats.target import empty_class_notes, make_class_folders
-from .notes import Notes
+from .formats.target import make_class_folders, note_empty_classes
+from .notes import LayerNotes, Notes
 from .model import Dataset
 from .progress import track
 
@@ -81,7 +81,7 @@ def write_crops(ds: Dataset, out: str | os.PathLike, *, padding: float = 0.0,
     if not np.isfinite(min_size) or min_size < 0:
         raise AnnokitError(f"crop minimum size must be >= 0 pixels, not {min_size}")
     out = Path(out)
-    notes: list[str] = []
+    notes = LayerNotes("crops")
     boxes, pos = _boxes(ds, min_size, notes)
     imgs = ds.images.reset_index(drop=True)
     folders = class_folders(ds.categories, notes)
@@ -94,35 +94,36 @@ def write_crops(ds: Dataset, out: str | os.PathLike, *, padding: float = 0.0,
                       workers or min(8, os.cpu_count() or 1))
     outside = int((sizes[:, 0] == 0).sum())
     if outside:
-        notes.append(f"{outside} boxes lie outside their image: not cropped")
+        notes.say(f"{outside} boxes lie outside their image: not cropped")
     used = _remove_empty_folders(out, names, sizes[:, 0] > 0)
-    notes += empty_class_notes(list(folders.values()), sorted(set(prefixes.tolist())), used)
+    note_empty_classes(list(folders.values()), sorted(set(prefixes.tolist())), used, notes)
     return _result(ds, crops, sizes, out, notes)
 
 
-def _boxes(ds: Dataset, min_size: float, notes: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+def _boxes(ds: Dataset, min_size: float, notes: LayerNotes
+           ) -> tuple[pd.DataFrame, np.ndarray]:
     """The boxes that can be cropped, and each one's image row; notes for the others."""
     anns = ds.annotations
     kinds = anns["kind"].to_numpy(object)
     for kind in ("point", "label"):
         count = int((kinds == kind).sum())
         if count:
-            notes.append(f"crops are cut from boxes: {count} '{kind}' annotations ignored")
+            notes.say(f"crops are cut from boxes: {count} '{kind}' annotations ignored")
     pos = pd.Index(ds.images["id"]).get_indexer(anns["image_id"])
     known = (pos >= 0) & anns["category_id"].isin(ds.categories["id"]).to_numpy()
     is_box = kinds == "box"
     lost = int((is_box & ~known).sum())
     if lost:
-        notes.append(f"{lost} boxes name an unknown image or category: not cropped")
+        notes.say(f"{lost} boxes name an unknown image or category: not cropped")
     xywh = anns[["x", "y", "w", "h"]].to_numpy(np.float64)
     finite = np.isfinite(xywh).all(axis=1)
     bad = int((is_box & known & ~finite).sum())
     if bad:
-        notes.append(f"{bad} boxes without finite coordinates: not cropped")
+        notes.say(f"{bad} boxes without finite coordinates: not cropped")
     ok = is_box & known & finite
     small = ok & ((xywh[:, 2] < min_size) | (xywh[:, 3] < min_size))
     if small.any():
-        notes.append(f"{int(small.sum())} boxes smaller than {min_size:g} px not cropped")
+        notes.say(f"{int(small.sum())} boxes smaller than {min_size:g} px not cropped")
     keep = ok & ~small
     return anns[keep].reset_index(drop=True), pos[keep]
 
@@ -237,7 +238,7 @@ def _crop_image(task: tuple[str | None, np.ndarray, list[str]]) -> tuple[np.ndar
 
 
 def _result(ds: Dataset, crops: _Crops, sizes: np.ndarray, out: Path,
-            notes: list[str]) -> Dataset:
+            notes: LayerNotes) -> Dataset:
     """The crops as a classification Dataset (one image and one label per crop)."""
     boxes, pos, imgs, names = crops.boxes, crops.pos, crops.imgs, crops.names
     done = sizes[:, 0] > 0
@@ -256,8 +257,7 @@ def _result(ds: Dataset, crops: _Crops, sizes: np.ndarray, out: Path,
     anns = pd.DataFrame({"image_id": ids, "category_id": boxes["category_id"].to_numpy()[done],
                          "kind": "label", "score": boxes["score"].to_numpy()[done]})
     roots = {s: str(out / s) for s in set(split) if s is not None}
-    said = Notes(ds.notes)  # the input's notes stay; the crops' follow
-    said.add_all("crops", notes)
+    said = Notes([*ds.notes, *notes])  # the input's notes stay; the crops' follow
     meta = {"image_root": str(out), "split_roots": roots,
             "crops": {"boxes": len(boxes), "written": n}, "notes": said}
     return Dataset(ds.categories.copy(), images, anns, meta)

@@ -37,7 +37,7 @@ class FormatError(AnnokitError):
 
 
 class Problems:
-    """What a reader does with a broken record: skip and remember it, or stop.
+    """What a reader (or a writer) does with a broken record: skip and remember it, or stop.
 
     Lenient (the default) collects every skipped record so that nothing is dropped
     silently; strict raises the first one. Skipped records and notes go into one
@@ -73,6 +73,8 @@ class Problems:
         return self.notes.of("skipped").texts()
 
     def messages(self) -> list[str]:
+        """The skipped records' lines: :attr:`skipped` under its older name, which tests
+        and callers of ``annokit.Problems`` still use."""
         return self.skipped
 
     def __len__(self) -> int:

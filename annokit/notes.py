@@ -1,7 +1,8 @@
 """The one channel for what a layer tells the user: notes and skipped records.
 
 Every layer (a reader, a writer, split, rebalance, crops, merge, the scorer, evaluate,
-the FiftyOne bridge) appends a :class:`Note` to a :class:`Notes` list; a Dataset carries
+the FiftyOne bridge) appends a :class:`Note` to a :class:`Notes` list (its helpers say
+theirs through a :class:`LayerNotes`, which knows the layer's name); a Dataset carries
 its own in ``meta['notes']`` (``Dataset.notes``), and a layer that makes a new Dataset
 keeps the input's notes and adds its own. The CLI prints every note it has not printed
 yet in one place and the JSON report carries them, so a new layer cannot forget to
@@ -151,3 +152,33 @@ class Notes(list[Note]):
                 notes.add(str(item.get("source") or source), item["text"],
                           given if given in KINDS else kind)
         return notes
+
+
+class LayerNotes(Notes):
+    """The notes one layer is saying: :meth:`say` adds a line under the layer's ``source``.
+
+    A writer's helpers (and the folder-name helpers shared with crops) take one of these,
+    so a helper with something to say need not know which layer it works for.
+
+    Example:
+        >>> notes = LayerNotes("write")
+        >>> notes.say("VOC has no supercategory: dropped")
+        >>> notes.say(None)  # a helper's "nothing to say"
+        >>> notes.say_all(["1 image left out"], "skipped")
+        >>> notes
+        [Note(source='write', text='VOC has no supercategory: dropped', kind='note'), \
+Note(source='write', text='1 image left out', kind='skipped')]
+    """
+
+    def __init__(self, source: str, notes: Iterable[Note] = ()) -> None:
+        super().__init__(notes)
+        self.source = source
+
+    def say(self, text: str | None, kind: Kind = "note") -> None:
+        """Append ``text`` as this layer's note; None or "" says nothing."""
+        if text:
+            self.add(self.source, text, kind)
+
+    def say_all(self, texts: Iterable[str], kind: Kind = "note") -> None:
+        """Append a note of this layer for each line of ``texts``."""
+        self.add_all(self.source, texts, kind)

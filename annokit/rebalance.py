@@ -26,7 +26,7 @@ import pandas as pd
 from .errors import AnnokitError
 from . import stats
 from .model import Dataset
-from .notes import Notes
+from .notes import LayerNotes, Notes
 
 METHODS = ("repeat", "oversample", "undersample")
 MAX_IMAGES = 10_000_000  # a resampled dataset larger than this is a mistake, not a plan
@@ -85,26 +85,26 @@ def _repeat_copies(ds: Dataset, threshold: float, rng) -> np.ndarray:
     return (whole + (rng.random(len(factors)) < factors - whole)).astype(np.int64)
 
 
-def _repeat_note(ds: Dataset, threshold: float, copies: np.ndarray) -> list[str]:
+def _repeat_note(ds: Dataset, threshold: float, copies: np.ndarray) -> str | None:
     """Why repeat-factor sampling repeated nothing, and what to try, when it did not."""
     if (copies > 1).any():
-        return []
+        return None
     _, cls, _, category_ids = _entries(ds)
     if not len(cls):
-        return ["nothing repeated: no image holds an annotation"]
+        return "nothing repeated: no image holds an annotation"
     freq = np.bincount(cls, minlength=len(category_ids)) / max(len(ds.images), 1)
     rarest = int(np.argmin(freq))
     names = ds.categories.drop_duplicates("id").set_index("id")["name"]
     name = names.get(category_ids[rarest], category_ids[rarest])
     share = float(freq[rarest])
     if share < threshold:  # factors above 1, all rounded down by chance
-        return [f"nothing repeated: the largest repeat factor ({name}: "
+        return (f"nothing repeated: the largest repeat factor ({name}: "
                 f"{np.sqrt(threshold / share):.2f}) was rounded down to one copy for every "
-                "image (seeded); raise --threshold or try another --seed"]
-    return [f"nothing repeated: the rarest class, {name}, is in {share:.1%} of the images, "
+                "image (seeded); raise --threshold or try another --seed")
+    return (f"nothing repeated: the rarest class, {name}, is in {share:.1%} of the images, "
             f"and repeat-factor sampling repeats only classes in fewer than the threshold "
             f"({threshold:g}) of them; raise --threshold above {share:.2f} (e.g. "
-            f"{(share + 1) / 2:.2f}) or use --method oversample"]
+            f"{(share + 1) / 2:.2f}) or use --method oversample")
 
 
 def _order(rng, purity: np.ndarray) -> np.ndarray:
@@ -113,11 +113,11 @@ def _order(rng, purity: np.ndarray) -> np.ndarray:
     return shuffle[np.argsort(-purity[shuffle], kind="stable")]
 
 
-def _oversample_copies(ds: Dataset, target: int | None, rng) -> tuple[np.ndarray, list[str]]:
+def _oversample_copies(ds: Dataset, target: int | None, rng) -> np.ndarray:
     image, cls, cnt, category_ids = _entries(ds)
     copies = np.ones(len(ds.images), dtype=np.int64)
     if not len(cls):
-        return copies, []
+        return copies
     n_classes = len(category_ids)
     counts = _class_totals(cls, cnt, 1, n_classes)
     target = int(counts.max()) if target is None else int(target)
@@ -140,22 +140,21 @@ def _oversample_copies(ds: Dataset, target: int | None, rng) -> tuple[np.ndarray
         added[image[rows]] = extra
         copies += added
         counts += _class_totals(cls, cnt, added[image], n_classes)
-    return copies, []
+    return copies
 
 
-def _undersample_copies(ds: Dataset, cap: int, rng, protect_rare: bool
-                        ) -> tuple[np.ndarray, list[str]]:
+def _undersample_copies(ds: Dataset, cap: int, rng, protect_rare: bool, notes: LayerNotes
+                        ) -> np.ndarray:
     image, cls, cnt, category_ids = _entries(ds)
     copies = np.ones(len(ds.images), dtype=np.int64)
     n_classes = len(category_ids)
     if not len(cls):
-        return copies, []
+        return copies
     counts = _class_totals(cls, cnt, 1, n_classes)
     per_image = np.bincount(image, weights=cnt, minlength=len(copies))
     purity = cnt / per_image[image]
     names = ds.categories.set_index("id")["name"]
     names = names[~names.index.duplicated()]
-    notes = []
     for c in np.argsort(-counts, kind="stable"):  # most frequent first
         excess = counts[c] - cap
         if excess <= 0:
@@ -175,10 +174,10 @@ def _undersample_copies(ds: Dataset, cap: int, rng, protect_rare: bool
         counts -= _class_totals(cls, cnt, dropped[image], n_classes)
         if counts[c] > cap:
             name = names.get(category_ids[c], category_ids[c])
-            notes.append(f"{name}: {int(counts[c])} instances remain above the cap of {cap}: "
-                         "every remaining image holding it also holds a class at or below "
-                         "the cap")
-    return copies, notes
+            notes.say(f"{name}: {int(counts[c])} instances remain above the cap of {cap}: "
+                      "every remaining image holding it also holds a class at or below the "
+                      "cap")
+    return copies
 
 
 # -- applying copies ----------------------------------------------------------------------
@@ -232,7 +231,7 @@ def _new_ids(ids: np.ndarray, nth: np.ndarray, largest: int) -> np.ndarray:
     return np.where(later, largest + np.cumsum(later), ids).astype(np.int64)
 
 
-def _subset_copies(ds: Dataset, only_split: str | None, make) -> tuple[np.ndarray, list[str]]:
+def _subset_copies(ds: Dataset, only_split: str | None, make) -> np.ndarray:
     """Copies from ``make(sub_dataset)`` for the images of ``only_split`` (1 for others)."""
     if only_split is None:
         return make(ds)
@@ -245,9 +244,8 @@ def _subset_copies(ds: Dataset, only_split: str | None, make) -> tuple[np.ndarra
                   ds.annotations[ds.annotations["image_id"].isin(ds.images["id"][inside])],
                   ds.meta)
     copies = np.ones(len(ds.images), dtype=np.int64)
-    sub_copies, notes = make(sub)
-    copies[inside] = sub_copies
-    return copies, notes
+    copies[inside] = make(sub)
+    return copies
 
 
 def oversample(ds: Dataset, target: int | None = None, *, seed: int = 0) -> Dataset:
@@ -295,10 +293,12 @@ def rebalance(ds: Dataset, method: str = "repeat", *, seed: int = 0,
         >>> print(format_rebalance_table(table))  # doctest: +SKIP
     """
     rng = np.random.default_rng(seed)
+    notes = LayerNotes("rebalance")
     if method == "repeat":
         def make(part):
             copies = _repeat_copies(part, threshold, rng)
-            return copies, _repeat_note(part, threshold, copies)
+            notes.say(_repeat_note(part, threshold, copies))
+            return copies
     elif method == "oversample":
         if target is not None and target < 1:
             raise AnnokitError(f"oversample target must be >= 1 instance, not {target}")
@@ -306,11 +306,12 @@ def rebalance(ds: Dataset, method: str = "repeat", *, seed: int = 0,
     elif method == "undersample":
         if cap is None or cap < 1:
             raise AnnokitError("undersample needs a cap >= 1 (instances per class)")
-        make = lambda part: _undersample_copies(part, int(cap), rng, protect_rare)  # noqa: E731
+        make = lambda part: _undersample_copies(part, int(cap), rng, protect_rare,  # noqa: E731
+                                                notes)
     else:
         raise AnnokitError(f"unknown rebalance method {method!r}: choose one of "
                            f"{', '.join(METHODS)}")
-    copies, notes = _subset_copies(ds, only_split, make)
+    copies = _subset_copies(ds, only_split, make)
     total = int(copies.sum())
     if total > MAX_IMAGES:  # refused before the copies are made: a bounded cost
         raise AnnokitError(f"rebalancing would make {total:,} images (at most {MAX_IMAGES:,}); "
@@ -319,7 +320,7 @@ def rebalance(ds: Dataset, method: str = "repeat", *, seed: int = 0,
     out.meta["rebalance_info"] = {"method": method, "seed": seed, "only_split": only_split,
                                   "threshold": threshold if method == "repeat" else None,
                                   "target": target, "cap": cap}
-    out.notes.add_all("rebalance", notes)
+    out.notes.extend(notes)
     return out, rebalance_table(ds, out, only_split=only_split)
 
 

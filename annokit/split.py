@@ -29,6 +29,7 @@ import pandas as pd
 
 from .errors import AnnokitError
 from .model import Dataset
+from .notes import LayerNotes
 
 METHODS = ("auto", "random", "stratified", "multilabel")
 SPLIT_NAMES = ("train", "val", "test")
@@ -88,12 +89,12 @@ def split(ds: Dataset, ratios: Sequence[float] = (0.8, 0.1, 0.1), *,
     ratios, names = _check_ratios(ratios, names)
     existing = ds.images["split"].to_numpy(dtype=object) if keep_existing else None
     grouping = Grouping(group_by, near_duplicates, phash_distance)
-    chosen, all_names, info = _plan(ds, ratios, names, method, seed, grouping, existing)
+    chosen, all_names, info, notes = _plan(ds, ratios, names, method, seed, grouping,
+                                           existing)
     out = ds.copy()
-    notes = info.pop("notes")
     _set_splits(out, np.asarray(all_names, dtype=object)[chosen], notes)
     out.meta["split_info"] = {"ratios": dict(zip(names, ratios)), **info}
-    out.notes.add_all("split", notes)
+    out.notes.extend(notes)
     return out
 
 
@@ -115,8 +116,8 @@ def kfold(ds: Dataset, k: int = 5, *, seed: int = 0, group_by: str | pd.Series |
         raise AnnokitError(f"k-fold needs k >= 2 folds, not {k!r}")
     if k > len(ds.images):
         raise AnnokitError(f"cannot make {k} folds of {len(ds.images)} images")
-    chosen, _, info = _plan(ds, [1 / k] * k, [str(i) for i in range(k)], method, seed,
-                            Grouping(group_by, near_duplicates, phash_distance), None)
+    chosen, _, info, notes = _plan(ds, [1 / k] * k, [str(i) for i in range(k)], method, seed,
+                                   Grouping(group_by, near_duplicates, phash_distance), None)
     made = len(np.unique(chosen))
     if made < k:  # fewer groups than folds: some folds would be empty
         raise AnnokitError(f"cannot make {k} folds: the images form only {made} "
@@ -124,7 +125,7 @@ def kfold(ds: Dataset, k: int = 5, *, seed: int = 0, group_by: str | pd.Series |
                            "near-duplicates)")
     out = ds.copy()
     out.images["fold"] = chosen.astype(np.int64)
-    out.notes.add_all("split", info.pop("notes"))
+    out.notes.extend(notes)
     out.meta["split_info"] = {"folds": int(k), **info}
     return out
 
@@ -145,8 +146,9 @@ def fold_splits(ds: Dataset, k: int | None = None, *, names: tuple[str, str] = (
     folds = ds.images["fold"].to_numpy()
     k = len(np.unique(folds))
     for f in np.unique(folds):
-        part = ds.copy()
-        _set_splits(part, np.where(folds == f, names[1], names[0]).astype(object), [])
+        part, notes = ds.copy(), LayerNotes("split")
+        _set_splits(part, np.where(folds == f, names[1], names[0]).astype(object), notes)
+        part.notes.extend(notes)  # each part says it (the CLI prints a repeated note once)
         part.meta["split_info"] = {**ds.meta.get("split_info", {}), "fold": int(f),
                                    "ratios": {names[0]: (k - 1) / k, names[1]: 1 / k}}
         yield part
@@ -241,12 +243,12 @@ def format_split_table(table: pd.DataFrame) -> str:
 
 
 def _plan(ds: Dataset, ratios, names, method: str, seed: int, grouping: Grouping, existing):
-    """Split index per image, the split names indexed, and what was done (with notes)."""
-    notes: list[str] = []
+    """Split index per image, the split names indexed, what was done, and the notes."""
+    notes = LayerNotes("split")
     units, info = _units(ds, grouping, notes)
     method = _choose_method(ds, method)
     chosen, all_names = _split_units(ds, units, ratios, method, seed, existing, names, notes)
-    return chosen, all_names, {"method": method, "seed": seed, **info, "notes": notes}
+    return chosen, all_names, {"method": method, "seed": seed, **info}, notes
 
 
 # -- what is split: units of images that stay together ------------------------------------
@@ -269,7 +271,7 @@ def _check_ratios(ratios, names) -> tuple[list[float], list[str]]:
     return ratios, names
 
 
-def _units(ds: Dataset, grouping: Grouping, notes: list[str]) -> tuple[np.ndarray, dict]:
+def _units(ds: Dataset, grouping: Grouping, notes: LayerNotes) -> tuple[np.ndarray, dict]:
     """Label each image with its unit (0..U-1): images of one unit share a split."""
     group_by = grouping.group_by
     n = len(ds.images)
@@ -292,7 +294,7 @@ def _units(ds: Dataset, grouping: Grouping, notes: list[str]) -> tuple[np.ndarra
     return units, info
 
 
-def _group_codes(ds: Dataset, group_by, notes: list[str]) -> np.ndarray:
+def _group_codes(ds: Dataset, group_by, notes: LayerNotes) -> np.ndarray:
     """A group code per image; -1 where the image belongs to no named group."""
     images = ds.images
     if isinstance(group_by, pd.Series):
@@ -308,8 +310,8 @@ def _group_codes(ds: Dataset, group_by, notes: list[str]) -> np.ndarray:
     codes, _ = pd.factorize(keys, use_na_sentinel=True)
     alone = int((codes < 0).sum())
     if alone:
-        notes.append(f"{alone} images have no group ({group_by!r} found nothing): "
-                     "each is a group of its own")
+        notes.say(f"{alone} images have no group ({group_by!r} found nothing): "
+                  "each is a group of its own")
     return codes
 
 
@@ -366,25 +368,25 @@ def _first_of_code(codes: np.ndarray) -> np.ndarray:
     return np.where(codes < 0, np.arange(len(codes)), first)
 
 
-def _near_duplicate_pairs(ds: Dataset, distance: int, notes: list[str]):
+def _near_duplicate_pairs(ds: Dataset, distance: int, notes: LayerNotes):
     """Image position pairs that are exact (same bytes) or near duplicates (phash)."""
     none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if not len(ds.images):
         return none
     absent = "near-duplicates not grouped; split on the annotations alone"
     if ds.image_paths().isna().all():
-        notes.append(f"no image folder known: {absent}")
+        notes.say(f"no image folder known: {absent}")
         return none
     from .images import image_hashes, near_pairs
     hashes = image_hashes(ds)
     sha, phash = hashes["sha"], hashes["phash"]
     found = sha.notna().to_numpy()
     if not found.any():
-        notes.append(f"image files absent: {absent}")
+        notes.say(f"image files absent: {absent}")
         return none
     if not found.all():
-        notes.append(f"{int((~found).sum())} of {len(found)} image files absent or "
-                     "unreadable: near-duplicates among them not grouped")
+        notes.say(f"{int((~found).sum())} of {len(found)} image files absent or "
+                  "unreadable: near-duplicates among them not grouped")
     a_parts, b_parts = [], []
     for key in (sha, phash):  # equal bytes, equal perceptual hash
         codes = pd.factorize(key)[0]
@@ -453,7 +455,7 @@ def _choose_method(ds: Dataset, method: str) -> str:
 
 
 def _split_units(ds: Dataset, units: np.ndarray, ratios, method: str, seed: int,
-                 existing: np.ndarray | None, names, notes: list[str]):
+                 existing: np.ndarray | None, names, notes: LayerNotes):
     """Each image's split as an index into ``all_names``, and ``all_names``: ``names``,
     then the names of kept splits outside them."""
     rng = np.random.default_rng(seed)
@@ -508,8 +510,8 @@ def _locked_units(units, n_units, existing, names, notes):
     locked[table.index.to_numpy()] = table.columns.to_numpy()[table.to_numpy().argmax(axis=1)]
     spans = int(((table > 0).sum(axis=1) > 1).sum())
     if spans:
-        notes.append(f"{spans} groups already span two splits; their images keep their "
-                     "splits and new images join the group's main split")
+        notes.say(f"{spans} groups already span two splits; their images keep their "
+                  "splits and new images join the group's main split")
     return locked, kept, all_names
 
 
@@ -618,7 +620,7 @@ def _fill(sizes: np.ndarray, desired_images: np.ndarray, rng) -> np.ndarray:
     return out
 
 
-def _set_splits(ds: Dataset, values: np.ndarray, notes: list[str]) -> None:
+def _set_splits(ds: Dataset, values: np.ndarray, notes: LayerNotes) -> None:
     """Set the images' split; if splits had their own image folders, keep paths valid."""
     roots = ds.meta.get("split_roots") or {}
     if roots:
@@ -627,8 +629,8 @@ def _set_splits(ds: Dataset, values: np.ndarray, notes: list[str]) -> None:
         after = ds.image_paths()
         if not before.equals(after):
             _flatten_roots(ds, before)
-            notes.append("images moved between split folders: file names are now relative "
-                         f"to {ds.meta['image_root']}")
+            notes.say("images moved between split folders: file names are now relative "
+                      f"to {ds.meta['image_root']}")
     else:
         ds.images["split"] = values
 

@@ -194,7 +194,7 @@ def test_imagefolder_write_with_crops_reads_back(src, tmp_path):
     with atomic_output(tmp_path / "out") as tmp:
         notes = imagefolder.write(ds, tmp, images="link", problems=problems, single_file=False,
                                   crops=True, crop_padding=0.0, crop_min_size=1)
-    assert notes == ["1 boxes smaller than 1 px not cropped"]
+    assert notes.texts() == ["1 boxes smaller than 1 px not cropped"]
     back = imagefolder.read(tmp_path / "out", problems=Problems())
     assert back.images[["file_name", "width", "height", "split"]].values.tolist() == [
         ["blue/scene_2.png", 20, 20, "val"], ["red/scene_1.png", 20, 20, "val"]]
@@ -211,7 +211,7 @@ def test_bccd_crops_read_back_as_classification(tmp_path):
         notes = imagefolder.write(ds, tmp, images="link", problems=problems, single_file=False,
                                   crops=True)
     assert problems.messages() == []
-    assert notes == ["2 boxes smaller than 1 px not cropped"]
+    assert notes.texts() == ["2 boxes smaller than 1 px not cropped"]
     assert imagefolder.detect(tmp_path / "cells")
     back = imagefolder.read(tmp_path / "cells", problems=Problems())
     assert len(back) == 4886 and len(back.annotations) == 4886

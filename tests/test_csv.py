@@ -41,7 +41,7 @@ def write(ds: Dataset, out: Path, images: str = "none", single_file: bool = Fals
     problems = Problems(strict)
     notes = csvfmt.write(ds, out, images=images, problems=problems, single_file=single_file,
                          **options)
-    return problems.messages() + notes
+    return problems.messages() + notes.texts()
 
 
 def images(ds: Dataset) -> list[tuple]:

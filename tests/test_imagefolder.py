@@ -65,7 +65,7 @@ def write(ds, out: Path, **options) -> list[str]:
     with atomic_output(out) as tmp:
         notes = imagefolder.write(ds, tmp, images=options.pop("images", "copy"),
                                   problems=problems, single_file=False, **options)
-    return problems.messages() + notes
+    return problems.messages() + notes.texts()
 
 
 def files(root: Path) -> list[str]:

@@ -13,6 +13,7 @@ import annokit
 from annokit.errors import AnnokitError
 from annokit.formats import FORMATS, layout
 from annokit.model import Dataset
+from annokit.notes import LayerNotes
 
 
 def _image(path: Path, size=(8, 6)) -> Path:
@@ -70,11 +71,12 @@ def test_unknown_and_zero_sizes_are_filled_from_headers_else_left_na(tmp_path):
 
 
 def test_split_name_policy():
-    notes = []
+    notes = LayerNotes("write")
     safe = layout.safe_split_names(pd.Series(["train", "val/2024", None, "..", "a b"]), notes)
     assert safe.tolist() == ["train", "val_2024", None, "default", "a_b"]
-    assert notes == ["split names made into file names: 'val/2024' -> 'val_2024', "
-                     "'..' -> 'default', 'a b' -> 'a_b'"]
+    assert notes.texts("note", "write") == [
+        "split names made into file names: 'val/2024' -> 'val_2024', '..' -> 'default', "
+        "'a b' -> 'a_b'"]
     with pytest.raises(AnnokitError, match="splits 'val/2024' and 'val_2024' would both be "
                                            "written as 'val_2024'"):
         layout.safe_split_names(pd.Series(["val/2024", "val_2024"]))

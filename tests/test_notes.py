@@ -12,6 +12,7 @@ import annokit
 from annokit import edit
 from annokit.errors import FormatError, Problems
 from annokit.evaluate import evaluate
+from annokit.formats import FORMATS
 from annokit.notes import Note, Notes
 from annokit.rebalance import rebalance
 from annokit.score.contract import ANNOTATION_COLUMNS, Scores, read_scores, write_scores
@@ -99,6 +100,23 @@ def test_results_that_are_not_datasets_carry_notes(tmp_path):
     metrics = evaluate(ds, pred)
     assert isinstance(metrics["notes"], Notes) and all(n.source == "eval"
                                                        for n in metrics["notes"])
+
+
+@pytest.mark.parametrize("target", FORMATS)
+def test_every_writer_says_write_notes_and_skips_what_it_leaves_out(tmp_path, target):
+    """A record a writer leaves out is a "skipped" write note naming it; what the target
+    cannot hold is a "note"; all of source "write", with the counts of what went out."""
+    source = coco_file(tmp_path / "in", n=3)
+    doc = json.loads(source.read_text())
+    doc["images"][0]["file_name"] = "../escape.jpg"  # lands outside any output: left out
+    source.write_text(json.dumps(doc))
+    ds = annokit.read(source)
+    notes = annokit.write(ds, tmp_path / "out", target, images="copy")
+    assert isinstance(notes, Notes) and {n.source for n in notes} == {"write"}
+    [skipped] = notes.of("skipped")
+    assert skipped.text.startswith("../escape.jpg:")  # the file, then the place
+    assert notes.of("note")  # at least: the absent image files were not copied
+    assert set(notes.written) == {"images", "annotations", "categories"}
 
 
 def test_scores_files_keep_notes_and_old_files_load(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from annokit import AnnokitError, Dataset
+from annokit.notes import LayerNotes
 from annokit.split import (components, fold_splits, format_split_table, kfold,
                            split, split_table)
 
@@ -281,7 +282,7 @@ def test_components_equal_the_old_groups_on_real_datasets(name, path, pattern):
     from annokit.split import Grouping, _first_of_code, _group_codes, _near_duplicate_pairs, _units
 
     ds = annokit.read(shared_dataset(*path), "voc")
-    n, notes = len(ds.images), []
+    n, notes = len(ds.images), LayerNotes("split")
     near_a, near_b = _near_duplicate_pairs(ds, 12, notes)
     assert notes == [] and len(near_a) >= n  # every image found: its own sha and phash
     a = np.concatenate([np.arange(n), near_a])
@@ -289,7 +290,7 @@ def test_components_equal_the_old_groups_on_real_datasets(name, path, pattern):
     old = union_find_components(n, a, b)
     assert 1 < old.max() + 1 < n  # groups formed, and more than one
     assert components(n, a, b).tolist() == old.tolist()
-    units, info = _units(ds, Grouping(pattern, True, 12), [])
+    units, info = _units(ds, Grouping(pattern, True, 12), LayerNotes("split"))
     assert units.tolist() == old.tolist() and info["units"] == old.max() + 1
 
 
@@ -420,6 +421,19 @@ def test_moving_images_between_split_folders_keeps_paths(tmp_path):
     assert out.meta["split_roots"] == {}
     assert out.images["file_name"].tolist() == ["train/a.jpg", "train/b.jpg", "train/c.jpg",
                                                 "val/d.jpg"]
+
+
+def test_fold_parts_say_when_images_move_between_split_folders(tmp_path):
+    """fold_splits moves images out of their split folders as split does: each part says so."""
+    images = pd.DataFrame({"id": [1, 2, 3, 4], "file_name": ["a.jpg", "b.jpg", "c.jpg", "d.jpg"],
+                           "split": ["train", "train", "val", "val"]})
+    roots = {s: str(tmp_path / "images" / s) for s in ("train", "val")}
+    ds = Dataset(images=images, meta={"image_root": None, "split_roots": roots})
+    ds.images["fold"] = [0, 1, 0, 1]
+    before = dict(zip(ds.images["id"], ds.image_paths()))
+    for part in fold_splits(ds):
+        assert any("images moved between split folders" in t for t in split_notes(part))
+        assert dict(zip(part.images["id"], part.image_paths())) == before  # same files
 
 
 # -- k-fold -------------------------------------------------------------------------------

@@ -76,9 +76,8 @@ def with_images(found: pd.DataFrame, files: list[list[str]]) -> pd.DataFrame:
 @register("labels.unknown_category", "error")
 def unknown_category(ds: Dataset, t: Thresholds) -> pd.DataFrame:
     """Annotations whose ``category_id`` is not a category; ``value`` is that id."""
-    a = ds.annotations
-    a = a[~a["category_id"].isin(ds.categories["id"])]
-    message = [f"category id {c} is not among the categories" for c in a["category_id"].tolist()]
+    a, message = _dangling(ds, "category_id", ds.categories, "category id {} is not among "
+                           "the categories")
     return findings("labels.unknown_category", message, image_id=a["image_id"],
                     annotation_id=a["id"], category_id=a["category_id"],
                     value=a["category_id"].to_numpy(np.float64))
@@ -97,11 +96,18 @@ def unused_category(ds: Dataset, t: Thresholds) -> pd.DataFrame:
 @register("labels.missing_image", "error")
 def missing_image(ds: Dataset, t: Thresholds) -> pd.DataFrame:
     """Annotations whose ``image_id`` is not an image."""
-    a = ds.annotations
-    a = a[~a["image_id"].isin(ds.images["id"])]
-    message = [f"image id {i} is not among the images" for i in a["image_id"].tolist()]
+    a, message = _dangling(ds, "image_id", ds.images, "image id {} is not among the images")
     return findings("labels.missing_image", message, image_id=a["image_id"],
                     annotation_id=a["id"], category_id=a["category_id"])
+
+
+def _dangling(ds: Dataset, column: str, table: pd.DataFrame, message: str
+              ) -> tuple[pd.DataFrame, list[str]]:
+    """The annotations whose ``column`` is no id of ``table``, and ``message`` formatted
+    with each one's value."""
+    a = ds.annotations
+    a = a[~a[column].isin(table["id"])]
+    return a, [message.format(v) for v in a[column].tolist()]
 
 
 def _repeats(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -134,6 +140,9 @@ def duplicate_image_id(ds: Dataset, t: Thresholds) -> pd.DataFrame:
     return findings("labels.duplicate_image_id", message, image_id=images["id"], value=uses)
 
 
+# Shaped like duplicate_image_id (both name an id's first holder), but a repeat means
+# another thing: a repeated image id is two files; a repeated category id, two names for
+# the same boxes. Each message says its own.
 @register("labels.duplicate_category_id", "error")
 def duplicate_category_id(ds: Dataset, t: Thresholds) -> pd.DataFrame:
     """Category ids used by more than one category (which name do its boxes have?);

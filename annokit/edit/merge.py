@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import AnnokitError
 from ..model import Dataset
-from ..notes import Notes
+from ..notes import LayerNotes, Notes
 
 BOX = ["x", "y", "w", "h"]
 
@@ -57,11 +57,11 @@ def merge(datasets: list[Dataset], sources: list[str] | None = None, *,
     if len(datasets) < 2:
         raise AnnokitError("merge needs at least two datasets")
     sources = list(sources or [f"input{i + 1}" for i in range(len(datasets))])
-    notes: list[str] = []
+    notes = LayerNotes("merge")
     merged = _first(datasets[0], sources[0])
     for ds, source in zip(datasets[1:], sources[1:]):
         merged = _add(merged, ds, source, fold_names, notes)
-    merged.notes.add_all("merge", notes)
+    merged.notes.extend(notes)
     return merged, merged.notes.of(source="merge")
 
 
@@ -95,7 +95,7 @@ def _first(ds: Dataset, source: str) -> Dataset:
 
 
 def _category_ids(merged: Dataset, ds: Dataset, fold_names: bool,
-                  notes: list[str], source: str) -> pd.Series:
+                  notes: LayerNotes, source: str) -> pd.Series:
     """``ds``'s category id -> merged category id; new categories appended to ``merged``."""
     key = fold if fold_names else str
     have = merged.categories.assign(key=merged.categories["name"].map(key))
@@ -110,8 +110,8 @@ def _category_ids(merged: Dataset, ds: Dataset, fold_names: bool,
         if k in owners.index:
             mapping[cid] = int(owners.at[k, "id"])
             if fold_names and owners.at[k, "name"] != name:
-                notes.append(f"{source}: class {name!r} joined with {owners.at[k, 'name']!r} "
-                             "(--fold-names)")
+                notes.say(f"{source}: class {name!r} joined with {owners.at[k, 'name']!r} "
+                          "(--fold-names)")
             continue
         new_id = int(cid) if cid not in used and cid > 0 else next_id
         used.add(new_id)
@@ -155,7 +155,7 @@ def _same_size(mine: pd.DataFrame, theirs: pd.DataFrame) -> np.ndarray:
 
 
 def _image_ids(merged: Dataset, ds: Dataset, source: str,
-               notes: list[str]) -> tuple[pd.Series, pd.DataFrame, dict]:
+               notes: LayerNotes) -> tuple[pd.Series, pd.DataFrame, dict]:
     """``ds``'s image id -> merged image id, the images to append, and their files."""
     by_name = merged.images.drop_duplicates("file_name").set_index("file_name")
     clash = ds.images["file_name"].isin(by_name.index).to_numpy()
@@ -171,8 +171,8 @@ def _image_ids(merged: Dataset, ds: Dataset, source: str,
         equal = np.where(known, [bool(v) for v in verdicts], sizes)
         same[np.flatnonzero(clash)] = equal
         if (~known).any():
-            notes.append(f"{source}: {int((~known).sum())} images with a name already merged "
-                         "were compared by size only (image files not found)")
+            notes.say(f"{source}: {int((~known).sum())} images with a name already merged "
+                      "were compared by size only (image files not found)")
         found_late = {mine_id: theirs_file for mine_id, mine_file, theirs_file, e in
                       zip(mine["id"].tolist(), mine_files, theirs_files, equal)
                       if e and not isinstance(mine_file, str) and isinstance(theirs_file, str)}
@@ -182,8 +182,8 @@ def _image_ids(merged: Dataset, ds: Dataset, source: str,
         moved = equal & (pd.Series(split_a).fillna("") != pd.Series(split_b).fillna("")) \
             .to_numpy()
         if moved.any():
-            notes.append(f"{source}: {int(moved.sum())} shared images are in another split "
-                         "there; the first input's split is kept")
+            notes.say(f"{source}: {int(moved.sum())} shared images are in another split "
+                      "there; the first input's split is kept")
     mapping = pd.Series(np.zeros(len(ds.images), np.int64), index=ds.images["id"].to_numpy())
     if same.any():
         mapping[same] = by_name.loc[ds.images.loc[same, "file_name"], "id"].to_numpy()
@@ -196,14 +196,14 @@ def _image_ids(merged: Dataset, ds: Dataset, source: str,
     if renamed.any():
         new.loc[renamed[~same], "file_name"] = _renamed(
             new.loc[renamed[~same], "file_name"], source, merged.images["file_name"])
-        notes.append(f"{source}: {int(renamed.sum())} images share a name with another "
-                     f"input's but not its bytes; renamed (e.g. "
-                     f"{new.loc[renamed[~same], 'file_name'].iloc[0]})")
+        notes.say(f"{source}: {int(renamed.sum())} images share a name with another "
+                  f"input's but not its bytes; renamed (e.g. "
+                  f"{new.loc[renamed[~same], 'file_name'].iloc[0]})")
     new_files = dict(zip(new_ids.tolist(), new_paths))  # None too: no file known
     new["id"] = new_ids
     if int(same.sum()):
-        notes.append(f"{source}: {int(same.sum())} images were already there (same name, "
-                     "same bytes or size); their annotations were joined")
+        notes.say(f"{source}: {int(same.sum())} images were already there (same name, "
+                  "same bytes or size); their annotations were joined")
     return mapping, new, new_files
 
 
@@ -223,7 +223,7 @@ def _renamed(names: pd.Series, source: str, taken: pd.Series) -> list[str]:
 
 
 def _add(merged: Dataset, ds: Dataset, source: str, fold_names: bool,
-         notes: list[str]) -> Dataset:
+         notes: LayerNotes) -> Dataset:
     cat_map = _category_ids(merged, ds, fold_names, notes, source)
     image_map, new_images, new_files = _image_ids(merged, ds, source, notes)
     anns = _labelled(ds, source)
@@ -235,8 +235,8 @@ def _add(merged: Dataset, ds: Dataset, source: str, fold_names: bool,
     both = pd.concat([merged.annotations, anns], ignore_index=True)
     both, dropped = _drop_duplicates(both, len(merged.annotations))
     if dropped:
-        notes.append(f"{source}: {dropped} annotations duplicated ones already there on the "
-                     "same image (same class, kind and box); dropped")
+        notes.say(f"{source}: {dropped} annotations duplicated ones already there on the "
+                  "same image (same class, kind and box); dropped")
     meta = dict(merged.meta)
     meta["image_files"] = {**merged.meta["image_files"], **new_files}
     meta["image_folders"] = [*merged.meta["image_folders"], *_roots(ds)]

@@ -29,10 +29,10 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..fileio import open_regular
 from ..model import Dataset
-from ..notes import Notes
+from ..notes import LayerNotes, Notes
 from .classification import classification_metrics
 from .detection import IOU_TYPES, STATS, detection_metrics
-from .points import MODES, match_points, point_metrics, unpredicted_notes
+from .points import MODES, match_points, point_metrics, unpredicted_note
 
 TASKS = ("detection", "classification", "points")
 __all__ = ["IOU_TYPES", "MODES", "STATS", "TASKS", "check_order", "classification_metrics",
@@ -134,7 +134,8 @@ def evaluate(gt: Dataset, pred: Dataset, task: str | None = None, *,
         out = classification_metrics(gt, pred, threshold=threshold)
     elif task == "points":
         out = point_metrics(pred, gt, **point_options)
-        out["notes"] = Notes.from_lines("eval", unpredicted_notes(out["per_image"]))
+        out["notes"] = notes = LayerNotes("eval")
+        notes.say(unpredicted_note(out["per_image"]))
     else:
         raise AnnokitError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     return {"task": task, **out}

@@ -133,15 +133,15 @@ def on_ground_truth(pred: Dataset, gt: Dataset, kinds: tuple[str, ...] = ("box",
     return out, notes
 
 
-def unpredicted_note(gt: Dataset, predicted_image_ids: ArrayLike, kind: str) -> list[str]:
+def unpredicted_note(gt: Dataset, predicted_image_ids: ArrayLike, kind: str) -> str | None:
     """A note on the ground-truth images holding objects of ``kind`` (crowds aside: they are
     ignored) that no prediction (given by ground-truth image id) is on: every object there
     counts as a miss.
 
     Example:
         >>> unpredicted_note(gt, preds["image_id"], "box")  # doctest: +SKIP
-        ['314 of 364 images with ground-truth boxes have no predictions; their 4,210 boxes
-        count as misses']
+        '314 of 364 images with ground-truth boxes have no predictions; their 4,210 boxes
+        count as misses'
     """
     anns = gt.annotations
     crowd = anns["iscrowd"].fillna(0).astype(bool) if "iscrowd" in anns else False
@@ -149,9 +149,9 @@ def unpredicted_note(gt: Dataset, predicted_image_ids: ArrayLike, kind: str) -> 
     held = truth["image_id"].unique()
     missed = ~pd.Series(held).isin(pd.unique(np.asarray(predicted_image_ids))).to_numpy()
     if not missed.any():
-        return []
+        return None
     objects = int(truth["image_id"].isin(held[missed]).sum())
-    return [misses_note(int(missed.sum()), len(held), objects, "box" if kind == "box" else kind)]
+    return misses_note(int(missed.sum()), len(held), objects, "box" if kind == "box" else kind)
 
 
 def misses_note(missed: int, held: int, objects: int, noun: str = "object") -> str:

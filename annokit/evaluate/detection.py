@@ -145,10 +145,10 @@ def results_list(pred: Dataset, gt: Dataset, iou_type: str = "bbox"
 def _pred_boxes(pred: Dataset, gt: Dataset) -> tuple[pd.DataFrame, list[str]]:
     """The predicted boxes on the ground truth's ids, checked; and notes."""
     anns, notes = on_ground_truth(pred, gt)
-    if not len(anns):
-        notes.append("no predictions to evaluate: every AP and AR is 0")
-    else:
-        notes.extend(unpredicted_note(gt, anns["image_id"], "box"))
+    note = unpredicted_note(gt, anns["image_id"], "box") if len(anns) else \
+        "no predictions to evaluate: every AP and AR is 0"
+    if note:
+        notes.append(note)
     score = anns["score"].to_numpy(np.float64)
     if np.isnan(score).any():
         raise AnnokitError(f"predictions: {int(np.isnan(score).sum())} boxes have no score; "

@@ -130,20 +130,20 @@ def point_metrics(pred: Dataset, gt: Dataset, **options) -> dict:
             "per_image": per_image, "matches": matches}
 
 
-def unpredicted_notes(per_image: pd.DataFrame) -> list[str]:
+def unpredicted_note(per_image: pd.DataFrame) -> str | None:
     """A note on the images with ground truth and no prediction: all their objects missed.
 
     Example:
-        >>> unpredicted_notes(point_metrics(pred, gt)["per_image"])  # doctest: +SKIP
-        ['1 of 11 images with ground-truth objects has no predictions; its 4 objects count as
-        misses']
+        >>> unpredicted_note(point_metrics(pred, gt)["per_image"])  # doctest: +SKIP
+        '1 of 11 images with ground-truth objects has no predictions; its 4 objects count as
+        misses'
     """
     held = per_image["gt"] > 0
     missed = held & (per_image["pred"] == 0)
     if not missed.any() or not (per_image["pred"] > 0).any():
-        return []
+        return None
     objects = int(per_image["gt"][missed].sum())
-    return [misses_note(int(missed.sum()), int(held.sum()), objects)]
+    return misses_note(int(missed.sum()), int(held.sum()), objects)
 
 
 def _predictions(pred: Dataset, codes: tuple, threshold: float | None) -> pd.DataFrame:

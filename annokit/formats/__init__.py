@@ -5,7 +5,7 @@ Each format is one module with plain functions:
     detect(path: Path) -> bool          does this file or folder look like my layout?
     read(path: Path, *, problems: Problems, **options) -> Dataset
     write(ds: Dataset, out: Path, *, images: str, problems: Problems,
-          single_file: bool, **options) -> list[str]   # notes on what the target could not hold
+          single_file: bool, **options) -> WriteNotes   # what the target could not hold
 
 The options each takes are listed in READ_OPTIONS and WRITE_OPTIONS (a test holds them
 to the signatures); an option given for a format that does not take it is an error.
@@ -174,7 +174,8 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
     """Write ``ds`` as ``format`` at ``path``, atomically; return notes on what was left out.
 
     The notes are a :class:`~annokit.formats.target.WriteNotes`: "write" notes
-    (:class:`annokit.notes.Notes`) whose ``written`` counts what went out. A target that
+    (:class:`annokit.notes.Notes`; kind "skipped" for a record left out of the output)
+    whose ``written`` counts what went out. A target that
     can hold none of the annotations (points as VOC) is refused before anything is written.
 
     ``images`` is 'copy', 'link' or 'none' (YOLO links by default, the others write
@@ -203,8 +204,8 @@ def write(ds: Dataset, path: str | os.PathLike, format: str, *, overwrite: bool 
         notes = module.write(ds, tmp, images=images or DEFAULT_IMAGES[format],
                              problems=problems, single_file=single_file,
                              **_pick(options, WRITE_OPTIONS, format))
-    # a record the writer left out is a note on what the target could not hold
-    return WriteNotes(problems.messages() + list(notes), **getattr(notes, "written", {}))
+    # the records the writer left out ("skipped"), then its notes on what the target lacks
+    return WriteNotes([*problems.notes, *notes], **notes.written)
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, src_format: str | None,

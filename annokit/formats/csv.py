@@ -37,6 +37,7 @@ import csv
 import os
 import re
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ from ..fileio import place_images, safe_relative, shown_text
 from ..labels import to_image_labels
 from ..model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, NONE, Dataset
 from .layout import fill_unknown_sizes, image_dirs, pick_root, sibling_image_dirs
-from .target import Written, coordinate_text
+from .target import WriteNotes, coordinate_text
 
 LAYOUTS = ("label", "multilabel", "label_columns", "onehot", "points", "boxes")
 LABEL_LAYOUTS = LAYOUTS[:4]
@@ -220,14 +221,13 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
                           "column 'label' (see docs/formats/csv.md)")
     _check_plan(plan, file)
     plan["delimiter"] = label_delimiter
-    frame, lines, found = _load(file, plan)
-    reasons: dict[int, str] = {}
+    table = _load(file, plan)
+    frame, reasons = table.frame, table.reasons
     image_of_row, images, first_rows = _row_images(frame, plan, reasons)
     anns, names = _BUILDERS[plan["layout"]](frame, plan, reasons)
     for side in ("width", "height"):
-        images[side] = _image_sizes(frame, plan, side, image_of_row, len(images), reasons,
-                                    lines, file, found)
-    _report(found, reasons, lines, file, problems)
+        images[side] = _image_sizes(table, plan, side, image_of_row, len(images))
+    _report(table, problems)
     if reasons:
         anns = anns[~anns["row"].isin(list(reasons))]
     anns["image_id"] = image_of_row[anns["row"].to_numpy()] + 1
@@ -241,13 +241,32 @@ def read(path: Path, *, problems: Problems, image_root: Path | None = None,
     return ds
 
 
-def _report(found: list, reasons: dict[int, str], lines: np.ndarray, file: Path,
-            problems: Problems) -> None:
+@dataclass
+class _Table:
+    """A loaded table and what is wrong with it so far.
+
+    ``lines`` holds each row's line number in ``file``; ``found`` the lines pandas
+    skipped or that disagree with another, as (line, FormatError); ``reasons`` the rows
+    to leave out, with why.
+    """
+
+    file: Path
+    frame: pd.DataFrame
+    lines: np.ndarray
+    found: list[tuple[int, FormatError]]
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    def line_error(self, row: int, why: str, hint: str | None = None) -> None:
+        """Name line ``row`` (a row of ``frame``) in ``found``."""
+        line = int(self.lines[row])
+        self.found.append((line, FormatError(self.file, why, place=f"line {line}", hint=hint)))
+
+
+def _report(table: _Table, problems: Problems) -> None:
     """Every problem, in file order (so that strict stops at the first line)."""
-    found = found + [(lines[row], FormatError(file, why, place=f"line {lines[row]}",
-                                              hint="fix or remove the row"))
-                     for row, why in reasons.items()]
-    for _, error in sorted(found, key=lambda item: item[0]):
+    for row, why in table.reasons.items():
+        table.line_error(row, why, hint="fix or remove the row")
+    for _, error in sorted(table.found, key=lambda item: item[0]):
         problems.skip(error)
 
 
@@ -307,19 +326,19 @@ def _read_table(file: Path, **options) -> tuple[pd.DataFrame, list[str]]:
     return frame, skipped
 
 
-def _load(file: Path, plan: dict) -> tuple[pd.DataFrame, np.ndarray, list]:
+def _load(file: Path, plan: dict) -> _Table:
     """The whole table (text roles as str), each row's line number in the file, and the
     lines pandas skipped as (line, FormatError)."""
     roles = plan["roles"]
     text = [roles[r] for r in ("file", "label", "labels", "split") if r in roles]
     frame, skipped = _read_table(file, dtype={c: str for c in text + plan["numbered"]})
     frame.columns = plan["header"]
-    found = []
+    found: list[tuple[int, FormatError]] = []
     for message in skipped:  # 'Skipping line 7: expected 4 fields, saw 5'
         number, why = message[len("Skipping line "):].split(":", 1)
         found.append((int(number), FormatError(file, why.strip(), place=f"line {number}",
                                                hint="quote cells that hold a comma")))
-    return frame, _line_numbers(len(frame), [line for line, _ in found]), found
+    return _Table(file, frame, _line_numbers(len(frame), [line for line, _ in found]), found)
 
 
 def _line_numbers(n: int, skipped: list[int]) -> np.ndarray:
@@ -430,23 +449,23 @@ def _row_images(frame: pd.DataFrame, plan: dict, reasons: dict[int, str]):
     return image_of_row, images, first_rows
 
 
-def _image_sizes(frame, plan, side, image_of_row, n, reasons, lines, file, found):
+def _image_sizes(table: _Table, plan: dict, side: str, image_of_row: np.ndarray, n: int):
     """One image's width (or height) from its rows: the first given; 0 means unknown.
 
-    A row that disagrees with the first is named in ``found`` (its box is kept)."""
+    A row that disagrees with the first is named in ``table.found`` (its box is kept)."""
     if side not in plan["roles"]:
         return pd.array([pd.NA] * n, dtype="Int64")
-    values, present = _numbers(frame, plan["roles"][side], reasons, side, positive=True)
+    values, present = _numbers(table.frame, plan["roles"][side], table.reasons, side,
+                               positive=True)
     given = present & (values > 0) & (image_of_row >= 0)
     groups = pd.Series(values[given]).groupby(image_of_row[given])
     first, low, high = groups.first(), groups.min(), groups.max()
     for image in low.index[(low != high).to_numpy()].tolist():
         rows = np.flatnonzero(given & (image_of_row == image))
         for row in rows[values[rows] != values[rows[0]]].tolist():
-            found.append((lines[row], FormatError(
-                file, f"{side} {values[row]:g} differs from {values[rows[0]]:g} on line "
-                f"{lines[rows[0]]} for the same image; {values[rows[0]]:g} is kept",
-                place=f"line {lines[row]}")))
+            table.line_error(row, f"{side} {values[row]:g} differs from {values[rows[0]]:g} "
+                             f"on line {table.lines[rows[0]]} for the same image; "
+                             f"{values[rows[0]]:g} is kept")
     return pd.array(first.reindex(range(n)).round().to_numpy(), dtype="Int64")
 
 
@@ -622,7 +641,7 @@ def _roots(file: Path, image_root: Path | None, images: pd.DataFrame) -> tuple[d
 
 def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_file: bool,
           csv_layout: str | None = None, label_delimiter: str | None = None,
-          empty_rows: bool = True) -> list[str]:
+          empty_rows: bool = True) -> WriteNotes:
     """Write ``ds`` as one CSV table; return notes on what the layout could not hold.
 
     The layout is ``csv_layout``, else the one the dataset was read from (when it still
@@ -638,11 +657,11 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
         >>> notes = write(ds, Path("out"), images="none", problems=Problems(),
         ...               single_file=False)  # doctest: +SKIP
     """
-    notes: list[str] = []
+    notes = WriteNotes()
     if csv_layout in LABEL_LAYOUTS and not (ds.annotations["kind"] == "label").any() \
             and len(ds.annotations):
         ds = to_image_labels(ds)  # detection data as image-level labels: every class present
-        notes.append("boxes and points written as image-level labels (every class present)")
+        notes.say("boxes and points written as image-level labels (every class present)")
     layout = _choose_layout(ds, csv_layout)
     columns = _TABLES[layout](ds, notes, label_delimiter, empty_rows)
     header, values = _header(columns, layout, ds.meta.get("csv"))
@@ -655,15 +674,13 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
         writer.writerow(header)
         writer.writerows(zip(*[v.tolist() if isinstance(v, np.ndarray) else v
                                for v in values]))  # lists iterate faster than arrays
-    written = _written(ds, layout)
-    if images == "none":
-        written += notes
-    elif single_file:
-        written += notes + [f"images not placed (images={images!r}): a .csv target holds "
-                            "the table only; write to a folder to place them"]
-    else:
-        written += notes + _place(ds, out, images, problems)
-    return written
+    _count(ds, layout, notes)
+    if images != "none" and single_file:
+        notes.say(f"images not placed (images={images!r}): a .csv target holds the table "
+                  "only; write to a folder to place them")
+    elif images != "none":
+        _place(ds, out, images, problems, notes)
+    return notes
 
 
 def _choose_layout(ds: Dataset, layout: str | None) -> str:
@@ -686,7 +703,7 @@ def _choose_layout(ds: Dataset, layout: str | None) -> str:
     return "label" if len(per_image) and (per_image == 1).all() else "multilabel"
 
 
-def _rows_of(ds: Dataset, kind: str, notes: list[str], layout: str
+def _rows_of(ds: Dataset, kind: str, notes: WriteNotes, layout: str
              ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The annotations a layout holds, each one's image position and class name; notes on
     the rest."""
@@ -694,22 +711,22 @@ def _rows_of(ds: Dataset, kind: str, notes: list[str], layout: str
     mine = (anns["kind"] == kind).to_numpy()
     others = anns["kind"][~mine].value_counts()
     if len(others):
-        notes.append(f"CSV layout {layout!r} holds {PLURAL[kind]} only: "
-                     + ", ".join(f"{n} {PLURAL.get(str(k), k)}" for k, n in others.items())
-                     + " not written")
+        notes.say(f"CSV layout {layout!r} holds {PLURAL[kind]} only: "
+                  + ", ".join(f"{n} {PLURAL.get(str(k), k)}" for k, n in others.items())
+                  + " not written")
     anns = anns[mine]
     pos = pd.Index(ds.images["id"]).get_indexer(anns["image_id"])
     named = _named(ds)
     ok = _on_named_images(pos, named)
     if not ok.all():
-        notes.append(f"{int((~ok).sum())} {PLURAL[kind]} on images without a file name (or not in "
-                     "the image table) not written")
+        notes.say(f"{int((~ok).sum())} {PLURAL[kind]} on images without a file name (or not in "
+                  "the image table) not written")
     if not named.all():
-        notes.append(f"{int((~named).sum())} images without a file name not written")
+        notes.say(f"{int((~named).sum())} images without a file name not written")
     segs = anns["segmentation"][ok].notna().sum()
     if segs:
-        notes.append(f"CSV cannot hold segmentation: {int(segs)} polygons/masks dropped"
-                     + (", boxes kept" if kind == "box" else ""))
+        notes.say(f"CSV cannot hold segmentation: {int(segs)} polygons/masks dropped"
+                  + (", boxes kept" if kind == "box" else ""))
     if not ok.all():
         anns = anns[ok]
     return anns, pos[ok], _category_names(ds, anns)
@@ -722,31 +739,32 @@ def _on_named_images(pos: np.ndarray, named: np.ndarray) -> np.ndarray:
     return ok
 
 
-def _written(ds: Dataset, layout: str) -> Written:
-    """The counts of what a layout writes: its kind's annotations on named images."""
+def _count(ds: Dataset, layout: str, notes: WriteNotes) -> None:
+    """Count what a layout writes: its kind's annotations on named images."""
     anns = ds.annotations
     mine = (anns["kind"] == LAYOUT_KIND.get(layout, "label")).to_numpy()
     pos = pd.Index(ds.images["id"]).get_indexer(anns["image_id"][mine])
     named = _named(ds)
-    return Written(images=int(named.sum()), annotations=int(_on_named_images(pos, named).sum()),
-                 categories=len(ds.categories))
+    notes.wrote(images=int(named.sum()),
+                annotations=int(_on_named_images(pos, named).sum()),
+                categories=len(ds.categories))
 
 
 def _with_empty_rows(ds: Dataset, anns: pd.DataFrame, pos: np.ndarray, names: np.ndarray,
-                     empty_rows: bool, kind: str, notes: list[str]):
+                     empty_rows: bool, kind: str, notes: WriteNotes):
     """The rows in the dataset's order, then an empty row for each image without any."""
     has = np.zeros(len(ds.images), dtype=bool)
     has[pos] = True
     bare = np.flatnonzero(_named(ds) & ~has)
     if len(bare) and empty_rows:
-        notes.append(f"{len(bare)} images without {PLURAL[kind]} written as rows holding only "
-                     "the file name (empty_rows=False leaves them out)")
+        notes.say(f"{len(bare)} images without {PLURAL[kind]} written as rows holding only "
+                  "the file name (empty_rows=False leaves them out)")
         anns = pd.concat([anns, pd.DataFrame(index=range(len(bare)))], ignore_index=True)
         pos = np.concatenate([pos, bare])
         names = np.concatenate([names, np.full(len(bare), None, dtype=object)])
     elif len(bare):
-        notes.append(f"{len(bare)} images without {PLURAL[kind]} not written "
-                     "(empty_rows=False)")
+        notes.say(f"{len(bare)} images without {PLURAL[kind]} not written "
+                  "(empty_rows=False)")
     return anns, pos, names
 
 
@@ -784,7 +802,7 @@ def _category_names(ds: Dataset, anns: pd.DataFrame) -> np.ndarray:
     return np.where(at >= 0, names[np.maximum(at, 0)], NONE)
 
 
-def _extra_columns(frame: pd.DataFrame, schema: dict, notes: list[str], what: str) -> dict:
+def _extra_columns(frame: pd.DataFrame, schema: dict, notes: WriteNotes, what: str) -> dict:
     """Pass-through columns that a cell can hold (numbers, text, flags); notes on others."""
     out: dict[str, list | np.ndarray] = {}
     dropped: list[str] = []
@@ -802,7 +820,7 @@ def _extra_columns(frame: pd.DataFrame, schema: dict, notes: list[str], what: st
         else:
             dropped.append(str(col))
     if dropped:
-        notes.append(f"{what} columns a CSV cell cannot hold not written: {', '.join(dropped)}")
+        notes.say(f"{what} columns a CSV cell cannot hold not written: {', '.join(dropped)}")
     return out
 
 
@@ -839,8 +857,8 @@ def _label_table(ds, notes, delimiter, empty_rows) -> dict:
     anns, pos, names = _rows_of(ds, "label", notes, "label")
     bare = np.setdiff1d(np.arange(len(ds.images)), pos).size
     if bare:
-        notes.append(f"{bare} images without a label are not in a single-label CSV "
-                     "(csv_layout='multilabel' keeps them)")
+        notes.say(f"{bare} images without a label are not in a single-label CSV "
+                  "(csv_layout='multilabel' keeps them)")
     image = _image_columns(ds, pos, "label")
     columns = {"file": image.pop("file"), "label": names,
                **_score_column(anns), **image}
@@ -848,18 +866,18 @@ def _label_table(ds, notes, delimiter, empty_rows) -> dict:
     return {**columns, **_extra_columns(anns, ANNOTATION_SCHEMA, notes, "annotation")}
 
 
-def _per_image_labels(ds: Dataset, notes: list[str], layout: str):
+def _per_image_labels(ds: Dataset, notes: WriteNotes, layout: str):
     """Labels with their image positions (image order), for the one-row-per-image layouts."""
     anns, pos, names = _rows_of(ds, "label", notes, layout)
     order = np.argsort(pos, kind="stable")
     anns, pos, names = anns.iloc[order], pos[order], names[order]
     scored = int(anns["score"].notna().sum())
     if scored:
-        notes.append(f"CSV layout {layout!r} has no score: {scored} scores not written")
+        notes.say(f"CSV layout {layout!r} has no score: {scored} scores not written")
     extra = [c for c in anns.columns if c not in ANNOTATION_SCHEMA]
     if extra:
-        notes.append(f"CSV layout {layout!r} has one row per image: annotation columns "
-                     f"{', '.join(map(str, extra))} not written")
+        notes.say(f"CSV layout {layout!r} has one row per image: annotation columns "
+                  f"{', '.join(map(str, extra))} not written")
     return anns, pos, names, np.flatnonzero(_named(ds))
 
 
@@ -873,7 +891,7 @@ def _multilabel_table(ds, notes, delimiter, empty_rows) -> dict:
             **_image_extras(ds, rows, notes)}
 
 
-def _delimiter_for(ds: Dataset, notes: list[str]) -> str:
+def _delimiter_for(ds: Dataset, notes: WriteNotes) -> str:
     """The delimiter read from this file, else '|'; never one that a class name holds."""
     previous = (ds.meta.get("csv") or {}).get("delimiter")
     names = ds.categories["name"].astype(str)
@@ -881,8 +899,8 @@ def _delimiter_for(ds: Dataset, notes: list[str]) -> str:
         if not (names.str.contains(d, regex=False) if d != " " else
                 names.str.contains(r"\s")).any():
             if d != DELIMITERS[0] and (names.str.contains("|", regex=False)).any():
-                notes.append(f"class names hold '|': labels joined with {d!r}; read it back "
-                             f"with label_delimiter={d!r}")
+                notes.say(f"class names hold '|': labels joined with {d!r}; read it back "
+                          f"with label_delimiter={d!r}")
             return d
     raise AnnokitError("class names hold both '|' and ';': write csv_layout='label_columns' "
                        "or 'onehot', or give label_delimiter")
@@ -928,20 +946,20 @@ def _score_column(anns: pd.DataFrame) -> dict:
     return {"score": _coords(score)} if np.isfinite(score).any() else {}
 
 
-def _image_extras(ds: Dataset, rows: np.ndarray, notes: list[str]) -> dict:
+def _image_extras(ds: Dataset, rows: np.ndarray, notes: WriteNotes) -> dict:
     return _extra_columns(ds.images.iloc[rows], IMAGE_SCHEMA, notes, "image")
 
 
-def _note_image_extras(ds: Dataset, notes: list[str], layout: str) -> None:
+def _note_image_extras(ds: Dataset, notes: WriteNotes, layout: str) -> None:
     extra = [str(c) for c in ds.images.columns if c not in IMAGE_SCHEMA]
     if extra:
         why = ("its columns are classes" if layout == "onehot" else
                "it has a row per annotation")
-        notes.append(f"CSV layout {layout!r} cannot hold image columns ({why}): "
-                     f"{', '.join(extra)} not written")
+        notes.say(f"CSV layout {layout!r} cannot hold image columns ({why}): "
+                  f"{', '.join(extra)} not written")
 
 
-def _category_notes(ds: Dataset, layout: str, notes: list[str]) -> None:
+def _category_notes(ds: Dataset, layout: str, notes: WriteNotes) -> None:
     """What the categories lose: unused classes, ids, supercategories."""
     cats = ds.categories
     if layout != "onehot":
@@ -949,15 +967,15 @@ def _category_notes(ds: Dataset, layout: str, notes: list[str]) -> None:
         written = anns["category_id"][anns["kind"] == LAYOUT_KIND.get(layout, "label")]
         used = cats["id"].isin(written)
         if not used.all():
-            notes.append("categories without annotations are not kept: "
-                         + ", ".join(map(str, cats["name"][~used])))
+            notes.say("categories without annotations are not kept: "
+                      + ", ".join(map(str, cats["name"][~used])))
     names = cats["name"].astype(str)
     expected = names.rank(method="dense").astype(np.int64)
     if not (cats["id"].to_numpy() == expected.to_numpy()).all():
-        notes.append("category ids are not kept: a CSV holds names, read back as ids 1..K "
-                     "in name order")
+        notes.say("category ids are not kept: a CSV holds names, read back as ids 1..K "
+                  "in name order")
     if cats["supercategory"].notna().any():
-        notes.append("CSV has no supercategory: not written")
+        notes.say("CSV has no supercategory: not written")
 
 
 # .. text of the cells ..................................................................
@@ -997,7 +1015,8 @@ def _header(columns: dict, layout: str, meta_csv: dict | None) -> tuple[list[str
 
 # .. images ..............................................................................
 
-def _place(ds: Dataset, out: Path, mode: str, problems: Problems) -> list[str]:
+def _place(ds: Dataset, out: Path, mode: str, problems: Problems, notes: WriteNotes
+           ) -> None:
     """Copy or link the images to ``out/images/`` (``images/<split>/`` for split folders)."""
     names = ds.images["file_name"]
     split_roots = ds.meta.get("split_roots") or {}
@@ -1013,4 +1032,5 @@ def _place(ds: Dataset, out: Path, mode: str, problems: Problems) -> list[str]:
         problems.skip(FormatError(sources.iloc[i] or str(name), f"file_name {name!r} leaves "
                                   "the image folder; image not placed",
                                   place=f"image id {ds.images['id'].iloc[i]}"))
-    return place_images(sources, pd.Series(destinations, index=names.index, dtype=object), mode)
+    notes.say_all(place_images(sources, pd.Series(destinations, index=names.index, dtype=object),
+                               mode))

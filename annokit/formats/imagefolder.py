@@ -35,7 +35,7 @@ from ..labels import to_image_labels
 from ..model import Dataset
 from .layout import (IMAGE_DIRS, IMAGE_EXTS, SPLIT_NAMES, class_folders, header_sizes,
                      is_image, split_folders, subdirs)
-from .target import Written, empty_class_notes, make_class_folders
+from .target import WriteNotes, make_class_folders, note_empty_classes
 
 # what another format keeps beside or instead of class folders: such a folder is not ours
 FOREIGN_DIRS = {"annotations", "labels", "imagesets", "jpegimages"}
@@ -202,7 +202,7 @@ def _images_in(folder: Path, split: str | None
 
 def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_file: bool,
           crops: bool = False, crop_padding: float = 0.0, crop_min_size: float = 1
-          ) -> list[str]:
+          ) -> WriteNotes:
     """Write ``ds`` as class folders at ``out``; return notes on what could not be held.
 
     ``out/<class>/<image>``, or ``out/<split>/<class>/<image>`` when the dataset has
@@ -219,15 +219,17 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
         ...               single_file=False)  # doctest: +SKIP
     """
     out = Path(out)
+    notes = WriteNotes()
     if crops:
         from ..crops import write_crops
 
         made = write_crops(ds, out, padding=crop_padding, min_size=crop_min_size,
                            problems=problems)
-        return Written(made.notes.of(source="crops").texts(), images=len(made.images),
-                       annotations=len(made.annotations),
-                       categories=made.annotations["category_id"].nunique())
-    notes: list[str] = []
+        for note in made.notes.of(source="crops"):  # what the crops said, as this write's
+            notes.say(note.text, note.kind)
+        notes.wrote(images=len(made.images), annotations=len(made.annotations),
+                    categories=made.annotations["category_id"].nunique())
+        return notes
     imgs = ds.images.reset_index(drop=True)
     label, count = _single_labels(ds, imgs, notes)
     folders = class_folders(ds.categories, notes)
@@ -237,23 +239,23 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     labelled = keep & (count == 1)
     make_class_folders(out, rel[labelled])
     used = {f"{p}{folders[c]}" for p, c in zip(prefixes[labelled], label[labelled].tolist())}
-    notes += empty_class_notes(list(folders.values()), sorted(set(prefixes.tolist())), used)
-    written = Written(notes, images=int(keep.sum()), annotations=int(labelled.sum()),
-                    categories=len(set(label[labelled].tolist())))
+    note_empty_classes(list(folders.values()), sorted(set(prefixes.tolist())), used, notes)
+    notes.wrote(images=int(keep.sum()), annotations=int(labelled.sum()),
+                categories=len(set(label[labelled].tolist())))
     if images == "none":
-        written.append("--images none: only the class folders were written (an image "
-                       "folder dataset is its images; use --images link or copy)")
-        return written
+        notes.say("--images none: only the class folders were written (an image folder "
+                  "dataset is its images; use --images link or copy)")
+        return notes
     sources = ds.image_paths().reset_index(drop=True)[keep]
     unknown = int(sources.isna().sum())
     if unknown:
-        written.append(f"{unknown} images have no known location (no image root): not placed")
+        notes.say(f"{unknown} images have no known location (no image root): not placed")
     targets = pd.Series([str(out / r) for r in rel[keep]], index=sources.index)
-    written += place_images(sources, targets, images)
-    return written
+    notes.say_all(place_images(sources, targets, images))
+    return notes
 
 
-def _single_labels(ds: Dataset, imgs: pd.DataFrame, notes: list[str]
+def _single_labels(ds: Dataset, imgs: pd.DataFrame, notes: WriteNotes
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Each image's category id and how many classes it has (0, 1, or more: left out)."""
     anns = ds.annotations
@@ -261,14 +263,14 @@ def _single_labels(ds: Dataset, imgs: pd.DataFrame, notes: list[str]
     if (kinds != "label").any():
         counts = pd.Series(kinds[kinds != "label"]).value_counts()
         what = ", ".join(f"{n} '{k}'" for k, n in counts.items())
-        notes.append(f"image folders hold image-level labels: {what} annotations turned into "
-                     "one label per class present in each image")
+        notes.say(f"image folders hold image-level labels: {what} annotations turned into "
+                  "one label per class present in each image")
         anns = to_image_labels(ds).annotations
     known = anns["category_id"].isin(ds.categories["id"]).to_numpy()
     pos = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
     lost = int((~known | (pos < 0)).sum())
     if lost:
-        notes.append(f"{lost} labels name an unknown image or category: dropped")
+        notes.say(f"{lost} labels name an unknown image or category: dropped")
     pairs = pd.DataFrame({"pos": pos, "cat": anns["category_id"].to_numpy()})[known & (pos >= 0)]
     pairs = pairs.drop_duplicates()
     label = np.zeros(len(imgs), np.int64)  # any id, 0 included: ``count`` says which hold one
@@ -277,9 +279,9 @@ def _single_labels(ds: Dataset, imgs: pd.DataFrame, notes: list[str]
     several = np.flatnonzero(count > 1)
     if len(several):
         shown = ", ".join(str(imgs["file_name"].iat[i]) for i in several[:3])
-        notes.append(f"an image folder holds one class per image: {len(several)} images with "
-                     f"several classes left out (e.g. {shown}); use --crops for one image "
-                     "per box, or csv for multi-label data")
+        notes.say(f"an image folder holds one class per image: {len(several)} images with "
+                  f"several classes left out (e.g. {shown}); use --crops for one image "
+                  "per box, or csv for multi-label data")
     return label, count
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import safe_relative
 from ..imagesize import image_size
+from ..notes import LayerNotes
 from ..progress import track
 
 if TYPE_CHECKING:
@@ -238,7 +239,7 @@ def safe_name(name: object) -> str:
     return _UNSAFE.sub("_", str(name)).strip(".") or "default"
 
 
-def safe_split_names(splits: pd.Series, notes: list[str] | None = None) -> pd.Series:
+def safe_split_names(splits: pd.Series, notes: LayerNotes | None = None) -> pd.Series:
     """Each split as a safe file or folder name (None stays None); a note names changes.
 
     Raises ``AnnokitError`` when two different splits would get the same name.
@@ -259,12 +260,12 @@ def safe_split_names(splits: pd.Series, notes: list[str] | None = None) -> pd.Se
                                "rename one of them")
     changed = [f"{s!r} -> '{n}'" for s, n in safe.items() if n != s]
     if changed and notes is not None:
-        notes.append("split names made into file names: " + _first(changed))
+        notes.say("split names made into file names: " + _first(changed))
     return pd.Series([None if s is None else safe[s] for s in splits.tolist()],
                      index=splits.index, dtype=object)
 
 
-def split_folders(splits: pd.Series, notes: list[str] | None = None) -> np.ndarray:
+def split_folders(splits: pd.Series, notes: LayerNotes | None = None) -> np.ndarray:
     """Each image's split folder prefix (``'train/'``), or ``''`` when nothing has a split.
 
     When only some images have a split, the others go to ``train/`` (with a note). Split
@@ -281,15 +282,16 @@ def split_folders(splits: pd.Series, notes: list[str] | None = None) -> np.ndarr
         return np.array([""] * len(values), dtype=object)
     missing = sum(v is None for v in values)
     if missing and notes is not None:
-        notes.append(f"{missing} images without a split written under train/")
+        notes.say(f"{missing} images without a split written under train/")
     odd = sorted({v for v in values if v is not None and v.lower() not in SPLIT_NAMES})
     if odd and notes is not None:
-        notes.append(f"split folders {', '.join(odd)} are not train/val/test: annokit, "
-                     "torchvision and Ultralytics will read them as classes")
+        notes.say(f"split folders {', '.join(odd)} are not train/val/test: annokit, "
+                  "torchvision and Ultralytics will read them as classes")
     return np.array([f"{v}/" if v is not None else "train/" for v in values], dtype=object)
 
 
-def class_folders(categories: pd.DataFrame, notes: list[str] | None = None) -> dict[int, str]:
+def class_folders(categories: pd.DataFrame, notes: LayerNotes | None = None
+                  ) -> dict[int, str]:
     """{category id: folder name}: the name, made safe as one visible folder name.
 
     ``/``, ``\\`` and NUL become ``_``, a leading dot becomes ``_``, and a name that clashes
@@ -313,7 +315,7 @@ def class_folders(categories: pd.DataFrame, notes: list[str] | None = None) -> d
         if folder != name:
             changed.append(f"{name!r} -> {folder!r}")
     if changed and notes is not None:
-        notes.append("class names made into folder names: " + _first(changed))
+        notes.say("class names made into folder names: " + _first(changed))
     return folders
 
 

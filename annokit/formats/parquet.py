@@ -43,7 +43,7 @@ from ..errors import AnnokitError, FormatError, Problems
 from ..fileio import PLACED, open_regular, place_images, read_regular, safe_relative
 from ..model import Dataset
 from .layout import safe_split_names
-from .target import Written
+from .target import WriteNotes
 
 TABLES = ("categories", "images", "annotations")
 META_FILE = "meta.json"
@@ -94,7 +94,7 @@ def detect(path: Path) -> bool:
 # -- write -------------------------------------------------------------------------------
 
 def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_file: bool
-          ) -> list[str]:
+          ) -> WriteNotes:
     """Write ``ds`` as a Parquet folder at ``out``: three tables and ``meta.json``.
 
     With ``images`` 'copy' or 'link' the images go under ``images/`` (``images/<split>/``
@@ -114,12 +114,13 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
         pq.write_table(table, out / f"{name}.parquet", compression="zstd")
         meta["dtypes"][name] = dtypes
         meta["json_columns"][name] = json_columns
-    notes: list[str] = []
+    notes = WriteNotes()
     meta["images"] = _image_locations(ds, out, images, problems, notes)
     meta["meta"] = {k: v for k, v in ds.meta.items() if k not in RUNTIME_META}
     (out / META_FILE).write_bytes(_json_bytes(meta, indent=True))
-    return Written(notes, images=len(ds.images), annotations=len(ds.annotations),
-                 categories=len(ds.categories))
+    notes.wrote(images=len(ds.images), annotations=len(ds.annotations),
+                categories=len(ds.categories))
+    return notes
 
 
 def _to_arrow(frame: pd.DataFrame, name: str):
@@ -183,7 +184,7 @@ def _plain(value):
 
 
 def _image_locations(ds: Dataset, out: Path, images: str, problems: Problems,
-                     notes: list[str]) -> dict:
+                     notes: WriteNotes) -> dict:
     """Place the images (copy/link) or record where they are, relative to ``out``."""
     split_roots = {k: v for k, v in (ds.meta.get("split_roots") or {}).items() if v}
     if images == "none":
@@ -203,7 +204,7 @@ def _image_locations(ds: Dataset, out: Path, images: str, problems: Problems,
                                      isinstance(s, str) and s in split_roots else IMAGES_DIR)
     destinations = pd.Series([str(out / f / n) if ok else None
                               for f, n, ok in zip(folders, names, safe)], index=names.index)
-    notes.extend(place_images(ds.image_paths(), destinations, images))
+    notes.say_all(place_images(ds.image_paths(), destinations, images))
     return {"image_root": IMAGES_DIR,
             "split_roots": {s: f"{IMAGES_DIR}/{t}" for s, t in folder_of.items()}}
 

@@ -4,8 +4,9 @@ One place decides (1) which annotation kinds each target format holds, so that a
 that would keep none of them is refused before anything is written, (2) how coordinates
 are written as text, so that every reader parses them as plain numbers, (3) which class
 folders a folder-per-class target makes (none empty: torchvision refuses them), and (4)
-what a writer reports back: its notes on what the target could not hold and the counts
-of what it wrote (the CLI's summary line counts what was written, not what was read).
+what a writer reports back (:class:`WriteNotes`): its notes on what the target could not
+hold and the counts of what it wrote (the CLI's summary line counts what was written,
+not what was read).
 ``layout.py`` beside it holds the read side's policy.
 
 Example:
@@ -27,7 +28,7 @@ import pandas as pd
 
 from ..errors import AnnokitError
 from ..model import Dataset
-from ..notes import Note, Notes
+from ..notes import LayerNotes, Note
 
 # annotation kinds each target holds; imagefolder turns boxes and points into labels
 HOLDS = {
@@ -241,27 +242,29 @@ def make_class_folders(out: Path, paths: Iterable[str]) -> None:
         (out / folder).mkdir(parents=True, exist_ok=True)
 
 
-def empty_class_notes(names: list[str], prefixes: list[str], used: set[str]) -> list[str]:
-    """Notes naming the class folders left out: classes with no image at all, and classes
+def note_empty_classes(names: list[str], prefixes: list[str], used: set[str],
+                       notes: LayerNotes) -> None:
+    """Say which class folders were left out: classes with no image at all, and classes
     with no image in one split (``used`` holds the ``<prefix><class>`` folders written).
 
     Example:
-        >>> empty_class_notes(["cat", "dog"], ["train/", "val/"], {"train/cat", "val/cat"})
+        >>> notes = LayerNotes("write")
+        >>> note_empty_classes(["cat", "dog"], ["train/", "val/"], {"train/cat", "val/cat"},
+        ...                    notes)
+        >>> notes.texts()
         ["1 class with no image left out: dog (torchvision's ImageFolder refuses an empty \
 class folder)"]
     """
     nowhere = [n for n in names if not any(f"{p}{n}" in used for p in prefixes)]
-    notes = []
     if nowhere:
-        notes.append(f"{_classes(nowhere)} with no image left out: {_some(nowhere)} "
-                     "(torchvision's ImageFolder refuses an empty class folder)")
+        notes.say(f"{_classes(nowhere)} with no image left out: {_some(nowhere)} "
+                  "(torchvision's ImageFolder refuses an empty class folder)")
     for prefix in prefixes:
         absent = [n for n in names if n not in nowhere and f"{prefix}{n}" not in used]
         if prefix and absent:
-            notes.append(f"split {prefix[:-1]}: {_classes(absent)} with no image there "
-                         f"get no folder: {_some(absent)} (tools that number classes by "
-                         "sorted folder name number them per split)")
-    return notes
+            notes.say(f"split {prefix[:-1]}: {_classes(absent)} with no image there "
+                      f"get no folder: {_some(absent)} (tools that number classes by "
+                      "sorted folder name number them per split)")
 
 
 def _classes(names: list) -> str:
@@ -272,40 +275,32 @@ def _some(names: list) -> str:
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-class Written(list):
-    """A writer's lines on what the target could not hold, with the counts of what it wrote.
-
-    ``written`` holds ``images``, ``annotations`` and ``categories`` as written to the
-    target, or is empty when the writer did not count them. ``annokit.formats.write``
-    turns the lines into "write" notes (:class:`WriteNotes`).
-
-    Example:
-        >>> lines = Written(["VOC holds boxes only: 3 'point' annotations dropped"],
-        ...                 images=2, annotations=5, categories=1)
-        >>> lines.written["annotations"]
-        5
-    """
-
-    def __init__(self, lines: Iterable[str] = (), **written: int) -> None:
-        super().__init__(lines)
-        self.written = {k: int(v) for k, v in written.items()}
-
-
-class WriteNotes(Notes):
+class WriteNotes(LayerNotes):
     """The notes of one write (source "write") with the counts of what it wrote.
 
+    A writer's helpers :meth:`~annokit.notes.LayerNotes.say` what the target could not
+    hold; ``written`` holds ``images``, ``annotations`` and ``categories`` as written to
+    the target, or is empty when the writer did not count them.
+
     Example:
-        >>> notes = WriteNotes(["VOC has no supercategory: dropped"], images=2)
-        >>> notes[0], notes.written
-        (Note(source='write', text='VOC has no supercategory: dropped', kind='note'), {'images': 2})
+        >>> notes = WriteNotes()
+        >>> notes.say("VOC has no supercategory: dropped")
+        >>> notes.wrote(images=2, annotations=5, categories=1)
+        >>> notes[0], notes.written["annotations"]
+        (Note(source='write', text='VOC has no supercategory: dropped', kind='note'), 5)
     """
 
-    def __init__(self, lines: Iterable[str] = (), **written: int) -> None:
-        super().__init__(Note("write", str(line)) for line in lines)
-        self.written = {k: int(v) for k, v in written.items()}
+    def __init__(self, notes: Iterable[Note] = (), **written: int) -> None:
+        super().__init__("write", notes)
+        self.written: dict[str, int] = {}
+        self.wrote(**written)
+
+    def wrote(self, **written: int) -> None:
+        """Record how many images, annotations and categories went out."""
+        self.written.update({k: int(v) for k, v in written.items()})
 
 
-def summary_line(ds: Dataset, notes: list) -> str:
+def summary_line(ds: Dataset, notes: WriteNotes) -> str:
     """What a write put out, for the CLI: '12 images, 20 of 35 annotations, 3 categories'.
 
     Counts come from the writer (``WriteNotes.written``); a count lower than the dataset's
@@ -316,7 +311,7 @@ def summary_line(ds: Dataset, notes: list) -> str:
         >>> summary_line(ds, WriteNotes(images=12, annotations=20, categories=3))  # doctest: +SKIP
         '12 images, 20 of 35 annotations, 3 categories'
     """
-    written = getattr(notes, "written", None) or {}
+    written = notes.written
     if not written:
         return ds.summary_line()
     read = {"images": len(ds.images), "annotations": len(ds.annotations),

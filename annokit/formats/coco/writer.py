@@ -16,7 +16,8 @@ from ...fileio import place_images, safe_relative
 from ...geometry import polygon_geometry
 from ...model import ANNOTATION_SCHEMA, CATEGORY_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..layout import safe_split_names
-from ..target import Written, dropped_note, stale_locations
+from ...notes import Note
+from ..target import WriteNotes, dropped_note, stale_locations
 from .discover import ROBOFLOW_FILE, ROOT_FILE
 from .parse import MAX_COORD, _gc_paused, _polygon_problem, _rle
 
@@ -27,7 +28,7 @@ RESERVED = ("renumbered", "by_split")
 # -- write -------------------------------------------------------------------------------
 
 def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_file: bool,
-          layout: str = "standard") -> list[str]:
+          layout: str = "standard") -> WriteNotes:
     """Write ``ds`` as COCO at ``out``; return notes on what COCO could not hold.
 
     ``out`` ending in ``.json`` gets one file with every image. Otherwise a folder:
@@ -41,17 +42,17 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     """
     if layout not in ("standard", "roboflow"):
         raise AnnokitError(f"layout must be 'standard' or 'roboflow', not {layout!r}")
-    notes: list[str] = []
+    notes = WriteNotes()
     with _gc_paused():
         document = _document(ds, notes)
         splits = ds.images["split"]
         if single_file:
             if splits.notna().any():
-                notes.append(f"splits ({', '.join(map(str, splits.dropna().unique()))}) are not "
-                             "kept in one .json file; write to a folder to keep them")
+                notes.say(f"splits ({', '.join(map(str, splits.dropna().unique()))}) are not "
+                          "kept in one .json file; write to a folder to keep them")
             if images != "none":
-                notes.append(f"images not placed (images={images!r}): a .json target holds "
-                             "annotations only")
+                notes.say(f"images not placed (images={images!r}): a .json target holds "
+                          "annotations only")
             _dump(out, document)
             return _counted(notes, document)
         out.mkdir(parents=True)
@@ -62,53 +63,58 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     sources = ds.image_paths()
     destinations = _safe_destinations(ds, _destinations(ds, out, splits, layout), sources,
                                       problems)
-    return _counted(notes + place_images(sources, destinations, images), document)
+    notes.say_all(place_images(sources, destinations, images))
+    return _counted(notes, document)
 
 
-def _counted(notes: list[str], document: dict) -> Written:
-    return Written(notes, images=len(document["images"]),
-                 annotations=len(document["annotations"]),
-                 categories=len(document["categories"]))
+def _counted(notes: WriteNotes, document: dict) -> WriteNotes:
+    notes.wrote(images=len(document["images"]), annotations=len(document["annotations"]),
+                categories=len(document["categories"]))
+    return notes
 
 
-def to_dict(ds: Dataset, notes: list[str] | None = None) -> dict:
+def to_dict(ds: Dataset, notes: list[Note] | None = None) -> dict:
     """The whole dataset as one COCO dict (e.g. for pycocotools' ``COCO``), splits merged.
+
+    What COCO could not hold is added to ``notes`` when given (as "write" notes).
 
     Example:
         >>> from pycocotools.coco import COCO
         >>> gt = COCO(); gt.dataset = to_dict(ds); gt.createIndex()  # doctest: +SKIP
     """
     with _gc_paused():
-        document = _document(ds, notes if notes is not None else [])
+        said = WriteNotes()
+        document = _document(ds, said)
+        if notes is not None:
+            notes.extend(said)
         return {**document["top"], "images": _image_dicts(document["images"]),
                 "annotations": _annotation_dicts(document["annotations"], ds.images),
                 "categories": document["categories"]}
 
 
-def _document(ds: Dataset, notes: list[str]) -> dict:
+def _document(ds: Dataset, notes: WriteNotes) -> dict:
     """The parts of the output: top-level keys, the category dicts, and the image and
     annotation rows to write (frames: their dicts are made a chunk at a time)."""
     anns = _writable_annotations(ds, notes)
     stale, note = stale_locations(ds, "coco")
-    if note:
-        notes.append(note)
+    notes.say(note)
     images = ds.images.drop(columns=stale)
     unknown = int((images["width"].isna() | images["height"].isna()).sum())
     if unknown:
-        notes.append(f"{unknown} images have no known width/height: written without them")
+        notes.say(f"{unknown} images have no known width/height: written without them")
     return {"top": _top_out(ds.meta.get("coco")),
             "categories": _category_dicts(ds.categories),
             "images": images, "annotations": anns, "all_images": ds.images}
 
 
-def _split_names(ds: Dataset, notes: list[str]) -> pd.Series:
+def _split_names(ds: Dataset, notes: WriteNotes) -> pd.Series:
     """Each image's split as a safe file name; None for all when the dataset has no splits."""
     splits = ds.images["split"]
     if splits.isna().all():
         return splits
     if splits.isna().any():
-        notes.append(f"{int(splits.isna().sum())} images had no split: written to split "
-                     "'default'")
+        notes.say(f"{int(splits.isna().sum())} images had no split: written to split "
+                  "'default'")
     return safe_split_names(splits.fillna("default"), notes)
 
 
@@ -213,26 +219,24 @@ def _top_out(coco_meta: dict | None) -> dict:
     return {k: v for k, v in coco_meta.items() if k not in RESERVED}
 
 
-def _writable_annotations(ds: Dataset, notes: list[str]) -> pd.DataFrame:
+def _writable_annotations(ds: Dataset, notes: WriteNotes) -> pd.DataFrame:
     """Annotations COCO can hold, with ids pycocotools can match (never 0, never repeated)."""
     anns = ds.annotations
     labels = (anns["kind"] == "label").to_numpy()
-    note = dropped_note(anns["kind"], "coco")
-    if note:
-        notes.append(note)
+    notes.say(dropped_note(anns["kind"], "coco"))
     orphan = ~labels & ~anns["image_id"].isin(ds.images["id"]).to_numpy()
     no_class = ~labels & ~orphan & ~anns["category_id"].isin(ds.categories["id"]).to_numpy()
     for mask, what in ((orphan, "an image"), (no_class, "a category")):
         if mask.any():
-            notes.append(f"{int(mask.sum())} annotations refer to {what} the dataset lacks: "
-                         "dropped")
+            notes.say(f"{int(mask.sum())} annotations refer to {what} the dataset lacks: "
+                      "dropped")
     drop = labels | orphan | no_class
     if drop.any():
         anns = anns[~drop].reset_index(drop=True)
     ids = anns["id"]
     if (ids <= 0).any() or ids.duplicated().any():
-        notes.append(f"annotation ids renumbered 1..{len(anns)}: some were 0, negative or "
-                     "repeated (pycocotools treats id 0 as 'no match')")
+        notes.say(f"annotation ids renumbered 1..{len(anns)}: some were 0, negative or "
+                  "repeated (pycocotools treats id 0 as 'no match')")
         anns = anns.assign(id=np.arange(1, len(anns) + 1))
     return anns
 

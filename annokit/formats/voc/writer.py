@@ -18,7 +18,7 @@ from ...errors import AnnokitError, FormatError, Problems
 from ...fileio import place_images, safe_relative
 from ...model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ..layout import safe_split_names
-from ..target import Written, coordinate_text, dropped_note, zero_size_note
+from ..target import WriteNotes, coordinate_text, dropped_note, zero_size_note
 from .discover import UNSPLIT_LIST
 
 
@@ -42,7 +42,7 @@ _XML_NAME = re.compile(r"(?!xml)[A-Za-z_][\w.-]*", re.I)
 # -- write -------------------------------------------------------------------------
 
 def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_file: bool,
-          voc_one_based: bool = False) -> list[str]:
+          voc_one_based: bool = False) -> WriteNotes:
     """Write ``ds`` as a VOC root at ``out``; return notes on what VOC cannot hold.
 
     ``Annotations/<stem>.xml`` for every image (objectless ones too), images under
@@ -57,7 +57,7 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     """
     out = Path(out)
     meta_voc = ds.meta.get("voc") or {}
-    notes: list[str] = []
+    notes = WriteNotes()
     imgs = ds.images.reset_index(drop=True)
     imgs["split"] = safe_split_names(imgs["split"], notes)
     rel, keep = _output_names(imgs, problems, notes)
@@ -70,18 +70,18 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     heads = _ImageHeads(imgs, rel, meta_voc, notes)
     texts = _xml_texts(imgs, objects, heads, positions)
     _write_xml_files(out / "Annotations", stems, texts)
-    _write_image_sets(out, imgs, stems, meta_voc, notes)
+    _write_image_sets(out, imgs, stems, meta_voc)
     names = ds.categories.sort_values("id", kind="stable")["name"].astype(str)
     (out / "labels.txt").write_text("".join(n + "\n" for n in names), encoding="utf-8")
     _write_labelmap(out / "labelmap.txt", names.tolist(), notes)
     if ds.categories["supercategory"].notna().any():
-        notes.append("VOC has no supercategory: dropped")
+        notes.say("VOC has no supercategory: dropped")
     if images != "none":
         sources = ds.image_paths()[keep].reset_index(drop=True)
         targets = pd.Series([str(out / "JPEGImages" / r) for r in rel])
-        notes += place_images(sources, targets, images)
-    return Written(notes, images=len(imgs), annotations=len(rows),
-                 categories=len(ds.categories))
+        notes.say_all(place_images(sources, targets, images))
+    notes.wrote(images=len(imgs), annotations=len(rows), categories=len(ds.categories))
+    return notes
 
 
 WRITE_CHUNK = 5_000  # images whose XML text is made at a time: a million boxes' text
@@ -117,15 +117,15 @@ def _write_xml_files(ann_dir: Path, stems: list[str], texts) -> None:
             f.write(text.encode("utf-8"))
 
 
-def _write_labelmap(file: Path, names: list[str], notes: list[str]) -> None:
+def _write_labelmap(file: Path, names: list[str], notes: WriteNotes) -> None:
     """Datumaro's VOC label map: ``name:r,g,b:parts:actions``, colours from VOC's palette.
 
     No ``background`` line is added: Datumaro then keeps exactly these classes.
     """
     bad = [n for n in names if ":" in n or "\n" in n or n.startswith("#") or not n.strip()]
     if bad:
-        notes.append(f"labelmap.txt not written: class names {', '.join(map(repr, bad[:3]))} "
-                     "cannot be in it (':', '#' or empty); labels.txt has every class")
+        notes.say(f"labelmap.txt not written: class names {', '.join(map(repr, bad[:3]))} "
+                  "cannot be in it (':', '#' or empty); labels.txt has every class")
         return
     lines = [f"{n}:{','.join(map(str, _palette(i + 1)))}::\n" for i, n in enumerate(names)]
     file.write_text("# label:color_rgb:parts:actions\n" + "".join(lines), encoding="utf-8")
@@ -140,7 +140,7 @@ def _palette(index: int) -> tuple[int, int, int]:
     return rgb[0], rgb[1], rgb[2]
 
 
-def _output_names(imgs: pd.DataFrame, problems: Problems, notes: list[str]):
+def _output_names(imgs: pd.DataFrame, problems: Problems, notes: WriteNotes):
     """Each image's path under JPEGImages/ and whether it can be written at all."""
     rel = imgs["file_name"].astype(object).to_numpy()
     keep = np.ones(len(imgs), dtype=bool)
@@ -160,8 +160,8 @@ def _output_names(imgs: pd.DataFrame, problems: Problems, notes: list[str]):
         split = imgs["split"].astype(object).to_numpy()
         rel = np.array([f"{s}/{r}" if isinstance(s, str) and k else r
                         for r, s, k in zip(rel, split, keep)], dtype=object)
-        notes.append("file names repeat across splits: written under "
-                     "JPEGImages/<split>/ and Annotations/<split>/")
+        notes.say("file names repeat across splits: written under "
+                  "JPEGImages/<split>/ and Annotations/<split>/")
     again = pd.Series(rel).duplicated(keep="first").to_numpy() & keep
     for i in np.flatnonzero(again).tolist():
         problems.skip(FormatError(rel[i], "another image has this file name; not written",
@@ -177,48 +177,44 @@ def _output_stems(rel: np.ndarray) -> list[str]:
     return [r if c else s for r, s, c in zip(rel, stems, clash)]
 
 
-def _writable_boxes(ds: Dataset, imgs: pd.DataFrame, notes: list[str]):
+def _writable_boxes(ds: Dataset, imgs: pd.DataFrame, notes: WriteNotes):
     """Row numbers of the annotations VOC can hold, and each one's image row; notes for
     the rest. Rows, not a copy: the boxes are taken a chunk at a time when written."""
     anns = ds.annotations
     positions = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
     ok = positions >= 0
     kinds = anns["kind"].to_numpy(object)
-    note = dropped_note(anns["kind"][ok], "voc")
-    if note:
-        notes.append(note)
+    notes.say(dropped_note(anns["kind"][ok], "voc"))
     ok &= kinds == "box"
     finite = np.isfinite(anns[["x", "y", "w", "h"]].to_numpy(float)).all(axis=1)
     if (ok & ~finite).any():
-        notes.append(f"{int((ok & ~finite).sum())} boxes without coordinates dropped")
+        notes.say(f"{int((ok & ~finite).sum())} boxes without coordinates dropped")
     ok &= finite
     cat = pd.Index(ds.categories["id"]).get_indexer(anns["category_id"])
     if (ok & (cat < 0)).any():
-        notes.append(f"{int((ok & (cat < 0)).sum())} boxes with a category id not in "
-                     "categories dropped")
+        notes.say(f"{int((ok & (cat < 0)).sum())} boxes with a category id not in "
+                  "categories dropped")
     ok &= cat >= 0
     lost = int(((positions < 0) & (kinds == "box")).sum())
     if lost:
-        notes.append(f"{lost} boxes of images not written (or unknown) dropped")
+        notes.say(f"{lost} boxes of images not written (or unknown) dropped")
     rows = np.flatnonzero(ok)
-    note = zero_size_note(anns[["image_id", "w", "h"]].iloc[rows], imgs, "voc")
-    if note:
-        notes.append(note)
+    notes.say(zero_size_note(anns[["image_id", "w", "h"]].iloc[rows], imgs, "voc"))
     seg = anns["segmentation"].to_numpy(object)[rows]
     seg = seg[~pd.isna(seg)]  # mostly None: look only at the rest
     polygons = sum(1 for s in seg if isinstance(s, list) and s)
     rles = sum(1 for s in seg if isinstance(s, dict))
     if polygons or rles:
-        notes.append(f"VOC cannot hold segmentation: {polygons} polygons and {rles} RLE "
-                     "masks dropped, boxes kept")
+        notes.say(f"VOC cannot hold segmentation: {polygons} polygons and {rles} RLE "
+                  "masks dropped, boxes kept")
     crowd = int((anns["iscrowd"].iloc[rows] == 1).sum())
     if crowd:
-        notes.append(f"VOC has no crowd flag: {crowd} crowd boxes written as ordinary "
-                     "boxes")
+        notes.say(f"VOC has no crowd flag: {crowd} crowd boxes written as ordinary "
+                  "boxes")
     scored = int(anns["score"].iloc[rows].notna().sum())
     if scored:
-        notes.append(f"VOC has no score: {scored} scores written as a non-standard "
-                     "<score> element that VOC tools ignore")
+        notes.say(f"VOC has no score: {scored} scores written as a non-standard "
+                  "<score> element that VOC tools ignore")
     return rows, positions[ok]
 
 
@@ -227,7 +223,7 @@ class _ObjectXml:
     whole columns; what VOC cannot hold is noted once, for all of them."""
 
     def __init__(self, ds: Dataset, rows: np.ndarray, meta_voc: dict, one_based: bool,
-                 notes: list[str]) -> None:
+                 notes: WriteNotes) -> None:
         self.anns, self.rows, self.one_based = ds.annotations, rows, one_based
         self.score_tag = meta_voc.get("score_tag", "score")
         self.names = np.array([escape(str(n)) for n in ds.categories["name"]], dtype=object)
@@ -281,7 +277,7 @@ def _flag_texts(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _tail_elements(anns: pd.DataFrame, rows: np.ndarray, meta_voc: dict,
-                   notes: list[str]) -> dict[str, str]:
+                   notes: WriteNotes) -> dict[str, str]:
     """{column: element} of the pass-through object children (parts, actions, CVAT
     attributes); a note for the annotation columns VOC has no element for."""
     elements = dict(meta_voc.get("object_elements") or {})
@@ -291,8 +287,8 @@ def _tail_elements(anns: pd.DataFrame, rows: np.ndarray, meta_voc: dict,
     known = set(ANNOTATION_SCHEMA) | VOC_OBJECT_COLUMNS | set(columns) | {"area"}
     dropped = [c for c in anns.columns if c not in known and anns[c].iloc[rows].notna().any()]
     if dropped:
-        notes.append(f"VOC has no element for annotation columns {', '.join(dropped)}: "
-                     "dropped")
+        notes.say(f"VOC has no element for annotation columns {', '.join(dropped)}: "
+                  "dropped")
     return {c: elements[c] for c in columns}
 
 
@@ -371,7 +367,7 @@ class _ImageHeads:
     columns VOC cannot name an element after are noted once."""
 
     def __init__(self, imgs: pd.DataFrame, rel: np.ndarray, meta_voc: dict,
-                 notes: list[str]) -> None:
+                 notes: WriteNotes) -> None:
         self.imgs, self.rel = imgs, rel
         self.attrs = {c: a for c, a in (meta_voc.get("image_attributes") or {}).items()
                       if c in imgs}
@@ -383,8 +379,8 @@ class _ImageHeads:
         elements.update({c: c for c in others if _XML_NAME.fullmatch(str(c))})
         dropped = [str(c) for c in others if c not in elements]
         if dropped:
-            notes.append(f"VOC cannot name an element after image columns "
-                         f"{', '.join(dropped)}: dropped")
+            notes.say(f"VOC cannot name an element after image columns "
+                      f"{', '.join(dropped)}: dropped")
         self.elements = elements
 
     def text(self, start: int, stop: int) -> list[str]:
@@ -431,8 +427,8 @@ def _size_xml(imgs: pd.DataFrame) -> list[str]:
             if k else "" for k, a, b, c in zip(known.tolist(), ws, hs, ds)]
 
 
-def _write_image_sets(out: Path, imgs: pd.DataFrame, stems: list[str], meta_voc: dict,
-                      notes: list[str]) -> None:
+def _write_image_sets(out: Path, imgs: pd.DataFrame, stems: list[str], meta_voc: dict
+                      ) -> None:
     """ImageSets/Main/<split>.txt (stems in image order); trainval.txt when the input had it.
 
     Without splits, ``default.txt`` lists every image: Datumaro's VOC importer needs a

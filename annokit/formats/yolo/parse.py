@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,15 +78,15 @@ def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: li
     ``names`` is ({class index: name}, the file they come from, for messages).
     """
     n = len(table)
-    widths, heights = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    files = _Files(table["label"].tolist(), np.zeros(n, np.int64), np.zeros(n, np.int64),
+                   np.zeros(n, np.int64))
     keep = np.ones(n, bool)
-    counts = np.zeros(n, np.int64)  # lines in each label file
     scan = _Scan(kpt)
     texts: list[bytes] = []
-    paths, labels = table["path"].tolist(), table["label"].tolist()
+    paths, labels = table["path"].tolist(), files.labels
     for i in track(range(n), "reading YOLO labels", total=n):
         try:
-            widths[i], heights[i] = image_size(paths[i])
+            files.widths[i], files.heights[i] = image_size(paths[i])
             data = _label_bytes(labels[i])
         except FormatError as e:
             origin: object = table["origin"].iat[i]  # "list.txt:line n" or None
@@ -98,10 +99,10 @@ def _read_labels(table: pd.DataFrame, names: tuple[dict[int, str], str], ids: li
             keep[i], data = False, b""
         texts.append(_normal_lines(data))
         if len(texts) == READ_CHUNK or i == n - 1:
-            counts[i + 1 - len(texts):i + 1] = scan.add(texts)
+            files.counts[i + 1 - len(texts):i + 1] = scan.add(texts)
             texts = []
-    anns, task = _parse(scan, counts, widths, heights, labels, names, ids, kpt, problems)
-    images = table.assign(width=widths, height=heights)[keep]
+    anns, task = _parse(scan, files, names, ids, problems)
+    images = table.assign(width=files.widths, height=files.heights)[keep]
     images = images[["file_name", "width", "height", "split"]].reset_index()
     images["id"] = np.arange(1, len(images) + 1)
     # annotations point to the kept images' new ids
@@ -131,6 +132,17 @@ def _normal_lines(data: bytes) -> bytes:
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     return data + b"\n" if data and not data.endswith(b"\n") else data
+
+
+@dataclass(frozen=True)
+class _Files:
+    """The label files, one row each: path, lines in it, and its image's width and height
+    (0 where unknown)."""
+
+    labels: list[str]
+    counts: np.ndarray
+    widths: np.ndarray
+    heights: np.ndarray
 
 
 READ_CHUNK = 20_000  # label files whose text is parsed at a time: the text of every file
@@ -193,12 +205,18 @@ class _Scan:
         return rows, values, bad
 
 
-def _parse(scan: _Scan, counts, widths, heights, labels, names, ids, kpt, problems):
-    """Every line of every file to one annotation frame, numbers parsed per field count."""
-    owner = np.repeat(np.arange(len(counts)), counts)
-    starts = np.cumsum(counts) - counts
-    line_of = _line_texts(scan.words, labels, owner, starts)
+def _parse(scan: _Scan, files: _Files, named: tuple[dict[int, str], str | None],
+           ids: list[int], problems: Problems) -> tuple[pd.DataFrame, str | None]:
+    """Every line of every file to one annotation frame, numbers parsed per field count.
+
+    ``named`` is ({class index: name}, where they come from; None: no names file, every
+    class index in the labels is a class, named and added to ``ids`` here).
+    """
+    owner = np.repeat(np.arange(len(files.counts)), files.counts)
+    starts = np.cumsum(files.counts) - files.counts
+    line_of = _line_texts(scan.words, files.labels, owner, starts)
     errors = list(scan.errors)  # (line index, reason), reported in reading order
+    kpt = scan.kpt
     blocks = []
     for fields in sorted(scan.blocks):
         kind = _line_kind(fields, kpt)
@@ -211,7 +229,7 @@ def _parse(scan: _Scan, counts, widths, heights, labels, names, ids, kpt, proble
             good = _without(len(rows), bad)
             rows, values = rows[good], values[good]
         blocks.append((kind, rows, values))
-    names, names_from = names
+    names, names_from = named
     if names_from is None:  # no names file: every class index in the labels is a class
         _name_by_index(names, ids, [values[:, 0] for _, _, values in blocks])
         names_from = "the labels"
@@ -224,16 +242,28 @@ def _parse(scan: _Scan, counts, widths, heights, labels, names, ids, kpt, proble
         if bad:
             ok = _without(len(rows), bad)
             rows, values, category = rows[ok], values[ok], category[ok]
-        w, h = widths[owner[rows]].astype(float), heights[owner[rows]].astype(float)
+        w = files.widths[owner[rows]].astype(float)
+        h = files.heights[owner[rows]].astype(float)
         frame = _to_absolute(kind, values, w, h, kpt)
         frame["row"], frame["category_id"], frame["image_id"] = rows, category, owner[rows]
         frames.append(frame)  # columns set in place: no copy of a million-row frame
     for row, reason in sorted(errors, key=lambda e: e[0]):
         shown = line_of(int(row)).decode("utf-8", "replace").strip()
-        label = labels[owner[row]]  # quoted only when it really lies in its labels folder
+        label = files.labels[owner[row]]  # quoted only when it lies in its labels folder
         shown = shown_text(shown, label, os.path.dirname(os.path.abspath(label)))
         problems.skip(FormatError(label, reason, place=f"line {row - starts[owner[row]] + 1}",
                                   hint=f"line skipped: {shown}"))
+    anns = _in_line_order(frames)
+    task = "segment" if any(k.startswith("polygon") for k, _, _ in blocks) else None
+    corners = {len(v[0]) for k, r, v in blocks if k.startswith("polygon") and len(r)}
+    if corners and corners <= {9, 10}:
+        problems.note("every polygon has 4 corners: oriented boxes (Ultralytics OBB) are read "
+                      "as 4-point polygons, with the upright box around each")
+    return anns, task
+
+
+def _in_line_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames of each line kind as one, in reading order (``row``), numbered 1..n."""
     empty = pd.DataFrame({c: pd.Series(dtype=object if d is object else d)
                           for c, d in ANNOTATION_SCHEMA.items()} | {"row": pd.Series(dtype=int)})
     anns = frames[0] if len(frames) == 1 else \
@@ -242,12 +272,7 @@ def _parse(scan: _Scan, counts, widths, heights, labels, names, ids, kpt, proble
         anns = anns.sort_values("row", kind="stable").reset_index(drop=True)
     del anns["row"]
     anns["id"] = np.arange(1, len(anns) + 1)
-    task = "segment" if any(k.startswith("polygon") for k, _, _ in blocks) else None
-    corners = {len(v[0]) for k, r, v in blocks if k.startswith("polygon") and len(r)}
-    if corners and corners <= {9, 10}:
-        problems.note("every polygon has 4 corners: oriented boxes (Ultralytics OBB) are read "
-                      "as 4-point polygons, with the upright box around each")
-    return anns, task
+    return anns
 
 
 def _line_texts(words: dict[int, bytes], labels: list[str], owner: np.ndarray,

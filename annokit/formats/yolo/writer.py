@@ -17,7 +17,7 @@ from ...imagesize import image_size
 from ...model import ANNOTATION_SCHEMA, IMAGE_SCHEMA, Dataset
 from ...progress import track
 from ..layout import safe_split_names, unknown_sizes
-from ..target import NORMALISED, Written, dropped_note, zero_size_note
+from ..target import NORMALISED, WriteNotes, dropped_note, zero_size_note
 from .discover import OWN_KEYS, SPLIT_KEYS, _kpt_shape, _label_of, label_path
 
 
@@ -29,7 +29,7 @@ RENAMED_SPLITS = {"valid": "val"}  # Roboflow's name for the split Ultralytics c
 # -- write -------------------------------------------------------------------------------
 
 def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_file: bool,
-          yolo_task: str | None = None) -> list[str]:
+          yolo_task: str | None = None) -> WriteNotes:
     """Write ``ds`` in the Ultralytics layout: images/<split>/, labels/<split>/, data.yaml.
 
     ``yolo_task`` 'detect' writes boxes, 'segment' polygons where there are any (default:
@@ -45,21 +45,22 @@ def write(ds: Dataset, out: Path, *, images: str, problems: Problems, single_fil
     task = yolo_task or yolo_meta.get("task") or "detect"
     if task not in ("detect", "segment"):
         raise AnnokitError(f"yolo_task must be 'detect' or 'segment', not {task!r}")
-    notes: list[str] = []
+    notes = WriteNotes()
     imgs = _plan_images(ds, problems, notes, images != "none")
     cats = ds.categories.sort_values("id", kind="stable").reset_index(drop=True)
     anns = _writable_annotations(ds, imgs, cats, task, notes)
     lines, starts, ends = _format_lines(anns, imgs, cats, task, yolo_meta, notes)
     _write_label_files(out, imgs, lines, starts, ends)
-    notes += _place(ds, imgs, out, images)
+    _place(imgs, out, images, notes)
     _write_data_yaml(out, imgs, cats, yolo_meta, notes)
-    notes += _lost_notes(ds, yolo_meta)
-    return Written(notes, images=len(imgs), annotations=len(lines), categories=len(cats))
+    _note_lost(ds, yolo_meta, notes)
+    notes.wrote(images=len(imgs), annotations=len(lines), categories=len(cats))
+    return notes
 
 
 # .. which images, where .................................................................
 
-def _plan_images(ds: Dataset, problems: Problems, notes: list[str], placed: bool
+def _plan_images(ds: Dataset, problems: Problems, notes: WriteNotes, placed: bool
                  ) -> pd.DataFrame:
     """Images that can be written, with their size, split folder and output paths (and
     where each image is, when ``placed`` or a size must come from its header)."""
@@ -87,7 +88,7 @@ def _plan_images(ds: Dataset, problems: Problems, notes: list[str], placed: bool
     return _known_sizes(imgs, problems, notes).reset_index(drop=True)
 
 
-def _split_folders(split: pd.Series, notes: list[str]) -> pd.Series:
+def _split_folders(split: pd.Series, notes: WriteNotes) -> pd.Series:
     """Split names as folder names; images without one join 'train' when others have one.
 
     Roboflow's ``valid`` becomes ``val`` (Ultralytics' key), unless both are present.
@@ -96,17 +97,17 @@ def _split_folders(split: pd.Series, notes: list[str]) -> pd.Series:
     renamed = {a: b for a, b in RENAMED_SPLITS.items() if a in present and b not in present}
     if renamed:
         split = split.replace(renamed)
-        notes.append("split " + ", ".join(f"'{a}' written as '{b}'" for a, b in renamed.items())
-                     + " (the key Ultralytics reads)")
+        notes.say("split " + ", ".join(f"'{a}' written as '{b}'" for a, b in renamed.items())
+                  + " (the key Ultralytics reads)")
     named = split.notna()
     if named.any() and not named.all():
-        notes.append(f"{int((~named).sum())} images without a split were written to the "
-                     "train split (YOLO keeps every image under a split when any has one)")
+        notes.say(f"{int((~named).sum())} images without a split were written to the "
+                  "train split (YOLO keeps every image under a split when any has one)")
         split = split.where(named, "train")
     return safe_split_names(split, notes)
 
 
-def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: list[str]) -> pd.DataFrame:
+def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: WriteNotes) -> pd.DataFrame:
     """Fill unknown sizes from the image headers; leave out images where that fails."""
     unknown = unknown_sizes(imgs["width"], imgs["height"])  # missing, 0 or absurd
     if not unknown.any():
@@ -126,7 +127,7 @@ def _known_sizes(imgs: pd.DataFrame, problems: Problems, notes: list[str]) -> pd
                                       hint="YOLO needs it to normalise; image not written"))
             left_out.append(i)
     if left_out:
-        notes.append(f"{len(left_out)} images of unknown size were left out with their labels")
+        notes.say(f"{len(left_out)} images of unknown size were left out with their labels")
     return imgs.drop(index=left_out)
 
 
@@ -137,20 +138,18 @@ WRITTEN_COLUMNS = ("image_id", "category_id", "kind", "x", "y", "w", "h", "score
 
 
 def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, task: str,
-                          notes: list[str]) -> pd.DataFrame:
+                          notes: WriteNotes) -> pd.DataFrame:
     """Box annotations of the written images with a known category, in image order."""
     anns = ds.annotations
-    note = dropped_note(anns["kind"], "yolo")
-    if note:
-        notes.append(note)
+    notes.say(dropped_note(anns["kind"], "yolo"))
     keep = (anns["kind"] == "box").to_numpy(copy=True)
     unknown = keep & ~anns["category_id"].isin(cats["id"]).to_numpy()
     if unknown.any():
-        notes.append(f"{int(unknown.sum())} annotations with an unknown category id dropped")
+        notes.say(f"{int(unknown.sum())} annotations with an unknown category id dropped")
     keep = keep & ~unknown
     missing = keep & ~anns["image_id"].isin(ds.images["id"]).to_numpy()
     if missing.any():
-        notes.append(f"{int(missing.sum())} annotations point to no image: dropped")
+        notes.say(f"{int(missing.sum())} annotations point to no image: dropped")
     position = pd.Index(imgs["id"]).get_indexer(anns["image_id"])
     rows = np.flatnonzero(keep & (position >= 0))
     if (np.diff(position[rows]) < 0).any():
@@ -165,18 +164,16 @@ def _writable_annotations(ds: Dataset, imgs: pd.DataFrame, cats: pd.DataFrame, t
         rle = np.fromiter((isinstance(s, dict) for s in anns["segmentation"].tolist()), bool,
                           len(anns))
         if rle.any():
-            notes.append(f"{int(rle.sum())} RLE masks written as boxes "
-                         "(YOLO segment holds polygons)")
+            notes.say(f"{int(rle.sum())} RLE masks written as boxes "
+                      "(YOLO segment holds polygons)")
     else:
         polygons = np.fromiter((isinstance(s, list) and len(s) > 0
                                 for s in anns["segmentation"].tolist()),
                                bool, len(anns))
         if polygons.any():
-            notes.append(f"{int(polygons.sum())} polygons not written: detect writes boxes "
-                         "(use yolo_task='segment' / --yolo-task segment to keep them)")
-    note = zero_size_note(anns, imgs, "yolo")
-    if note:
-        notes.append(note)
+            notes.say(f"{int(polygons.sum())} polygons not written: detect writes boxes "
+                      "(use yolo_task='segment' / --yolo-task segment to keep them)")
+    notes.say(zero_size_note(anns, imgs, "yolo"))
     return anns
 
 
@@ -243,14 +240,14 @@ def _normalise_boxes(anns, image_width, image_height, notes):
         counts += found
     rounding, clipped, dropped = counts.tolist()
     if rounding:
-        notes.append(f"{rounding} box edges up to half a pixel outside their image "
-                     "(rounding) were clipped to [0, 1]")
+        notes.say(f"{rounding} box edges up to half a pixel outside their image "
+                  "(rounding) were clipped to [0, 1]")
     if clipped:
-        notes.append(f"{clipped} boxes extending outside their image were clipped to it "
-                     "(YOLO cannot hold them)")
+        notes.say(f"{clipped} boxes extending outside their image were clipped to it "
+                  "(YOLO cannot hold them)")
     if dropped:
-        notes.append(f"{dropped} boxes outside their image or without "
-                     "coordinates were dropped")
+        notes.say(f"{dropped} boxes outside their image or without "
+                  "coordinates were dropped")
     return boxes, keep
 
 
@@ -311,10 +308,10 @@ def _polygon_lines(lines, anns, classes, boxes, width, height, score, notes) -> 
         tail = "" if np.isnan(score[j]) else " " + DECIMALS % score[j]
         lines[j] = f"{classes[j]} {corners}{tail}\n"
     if mixed.any():
-        notes.append(f"{int(mixed.sum())} boxes without a polygon, in label files with "
-                     "polygons, were written as rectangle polygons")
+        notes.say(f"{int(mixed.sum())} boxes without a polygon, in label files with "
+                  "polygons, were written as rectangle polygons")
     if clipped:
-        notes.append(f"{clipped} polygon coordinates outside their image were clipped to it")
+        notes.say(f"{clipped} polygon coordinates outside their image were clipped to it")
 
 
 def _join_parts(parts: list[np.ndarray]) -> np.ndarray:
@@ -372,18 +369,20 @@ def _label_texts(labels: list[str], lines, starts: list[int], ends: list[int]):
             yield labels[k], "".join(part[starts[k] - first:ends[k] - first])
 
 
-def _place(ds: Dataset, imgs: pd.DataFrame, out: Path, mode: str) -> list[str]:
+def _place(imgs: pd.DataFrame, out: Path, mode: str, notes: WriteNotes) -> None:
+    """Copy or link the images to their ``image_out`` under ``out``."""
     if mode == "none":
-        return []
+        return
     known = imgs["source"].notna()
-    notes = [] if known.all() else [
-        f"{int((~known).sum())} images have no known location (no image root): not {mode}ed"]
+    if not known.all():
+        notes.say(f"{int((~known).sum())} images have no known location (no image root): "
+                  f"not {mode}ed")
     destinations = imgs.loc[known, "image_out"].map(lambda p: str(out / p))
-    return notes + place_images(imgs.loc[known, "source"], destinations, mode)
+    notes.say_all(place_images(imgs.loc[known, "source"], destinations, mode))
 
 
 def _write_data_yaml(out: Path, imgs: pd.DataFrame, cats: pd.DataFrame, yolo_meta: dict,
-                     notes: list[str]) -> None:
+                     notes: WriteNotes) -> None:
     """data.yaml without ``path``: Ultralytics then resolves splits from the yaml's folder
     (``path: .`` would mean the current directory). It always has ``train`` and ``val``."""
     doc = _split_keys(list(imgs["split"].dropna().unique()), notes)
@@ -400,16 +399,17 @@ def _write_data_yaml(out: Path, imgs: pd.DataFrame, cats: pd.DataFrame, yolo_met
                   default_flow_style=False)
 
 
-def _split_keys(splits: list[str], notes: list[str]) -> dict:
+def _split_keys(splits: list[str], notes: WriteNotes) -> dict:
     """The split keys of data.yaml: each split under its own name, plus ``train`` and
     ``val`` (Ultralytics needs both) naming another split's images when the data has no
     such split; those repeats are listed in ``annokit_aliases`` so they read back once.
 
     Example:
-        >>> _split_keys(["train", "test"], [])
+        >>> _split_keys(["train", "test"], WriteNotes())
         {'train': 'images/train', 'test': 'images/test', 'val': 'images/train', \
 'annokit_aliases': ['val']}
-        >>> {k: v for k, v in _split_keys(["a", "b"], []).items() if k in ("train", "val")}
+        >>> keys = _split_keys(["a", "b"], WriteNotes())
+        >>> {k: v for k, v in keys.items() if k in ("train", "val")}
         {'train': 'images/a', 'val': 'images/b'}
     """
     if not splits:  # both name the one set, which reads back without a split
@@ -424,8 +424,8 @@ def _split_keys(splits: list[str], notes: list[str]) -> dict:
             source = fallback if fallback in splits else free[0]
             doc[key] = doc[source]
             aliases.append(key)
-            notes.append(f"no '{key}' split: data.yaml's {key} names the '{source}' images "
-                         "(Ultralytics needs train and val)")
+            notes.say(f"no '{key}' split: data.yaml's {key} names the '{source}' images "
+                      "(Ultralytics needs train and val)")
     extra = [s for s in ordered if s not in SPLIT_KEYS]
     if extra:
         doc["annokit_splits"] = extra
@@ -442,22 +442,21 @@ _YamlDumper.add_representer(list, lambda dumper, data: dumper.represent_sequence
     "tag:yaml.org,2002:seq", data, flow_style=True))
 
 
-def _lost_notes(ds: Dataset, yolo_meta: dict) -> list[str]:
-    """What YOLO has no place for: crowd flags, supercategories, pass-through attributes."""
-    notes = []
+def _note_lost(ds: Dataset, yolo_meta: dict, notes: WriteNotes) -> None:
+    """Say what YOLO has no place for: crowd flags, supercategories, pass-through
+    attributes."""
     anns = ds.annotations
     crowds = int((anns["iscrowd"] == 1).sum())
     if crowds:
-        notes.append(f"{crowds} crowd flags (iscrowd) dropped: written as ordinary objects")
+        notes.say(f"{crowds} crowd flags (iscrowd) dropped: written as ordinary objects")
     if ds.categories["supercategory"].notna().any():
-        notes.append("supercategories dropped (YOLO has class names only)")
+        notes.say("supercategories dropped (YOLO has class names only)")
     written = {"keypoints"} if "kpt_shape" in yolo_meta else set()
     extra = [c for c in anns.columns
              if c not in ANNOTATION_SCHEMA and c not in written and anns[c].notna().any()]
     if extra:
-        notes.append(f"annotation attributes dropped (YOLO holds none): {', '.join(extra)}")
+        notes.say(f"annotation attributes dropped (YOLO holds none): {', '.join(extra)}")
     image_extra = [c for c in ds.images.columns
                    if c not in IMAGE_SCHEMA and ds.images[c].notna().any()]
     if image_extra:
-        notes.append(f"image attributes dropped (YOLO holds none): {', '.join(image_extra)}")
-    return notes
+        notes.say(f"image attributes dropped (YOLO holds none): {', '.join(image_extra)}")

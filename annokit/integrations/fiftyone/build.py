@@ -125,13 +125,8 @@ def _info(ds: Dataset, left_out: list[str], findings) -> dict:
                                  if k not in ("image_root", "split_roots", "notes",
                                               "source_path")},
                                 default=str),
-        "notes": _left_out(left_out).to_json(), "dataset_findings": dataset_level}
-
-
-def _left_out(lines: list[str]) -> Notes:
-    notes = Notes()
-    notes.add_all("fiftyone", lines, "skipped")
-    return notes
+        "notes": Notes.from_lines("fiftyone", left_out, "skipped").to_json(),
+        "dataset_findings": dataset_level}
 
 
 def _str(value) -> str | None:

@@ -62,8 +62,7 @@ def from_fiftyone(fo_dataset, *, label_field: str = GT) -> Dataset:
     for stale in ("skipped", "read_notes", "notes"):  # a dataset built before the notes
         meta.pop(stale, None)                        # channel stored its reader's lines
     images, anns, left_out = _leave_out_special(images, anns)
-    meta["notes"] = Notes()
-    meta["notes"].add_all("fiftyone", left_out, "skipped")
+    meta["notes"] = Notes.from_lines("fiftyone", left_out, "skipped")
     order = np.lexsort((np.arange(len(images)), images["id"].to_numpy()))
     samples = images["_sample"].to_numpy()[order]
     images = images.iloc[order].drop(columns=["filepath", "_sample", "_special"]
