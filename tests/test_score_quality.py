@@ -309,6 +309,9 @@ def test_classic_default_is_calibrated_and_says_who_judged(tmp_path):
     assert len(cand) <= max(1, int(calibrate.PER_BOX * n))
     head = format_worst(ds, result).splitlines()[0]
     assert "judged by" in head and "classic" in head
+    if detector:  # each family once, with the types it judged
+        assert f"judged by swap: classic; badloc, spurious: classic + {detector}; " \
+            f"overlooked: {detector}" in head
     out = write_scores(ds, result, tmp_path / "scores.json")
     assert orjson.loads(out.read_bytes())["annokit_scores"]["families"] == result.families
 

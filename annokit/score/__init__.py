@@ -566,9 +566,14 @@ def format_worst(ds: Dataset, result: Scores, n: int = 15) -> str:
     if candidate.any():
         head += f"; {int(candidate.sum())} candidate overlooked objects"
     head += f"; {len(result.notes.of('skipped'))} images skipped"
-    families = sorted(set((getattr(result, "families", None) or {}).values()))
-    if families:
-        head += f"; judged by {', '.join(families)}"
+    judges: dict[str, list[str]] = {}  # family -> the types it judged, in type order
+    for kind, family in (getattr(result, "families", None) or {}).items():
+        judges.setdefault(family, []).append(kind)
+    if len(judges) == 1:
+        head += f"; judged by {next(iter(judges))}"
+    elif judges:
+        head += "; judged by " + "; ".join(f"{', '.join(kinds)}: {family}"
+                                            for family, kinds in judges.items())
     worst = flagged.sort_values("quality", kind="stable").head(n)
     overlooked = rows[candidate].sort_values("quality", kind="stable").head(max(n // 3, 1))
     parts = [head]
