@@ -106,6 +106,32 @@ def _check_name(target: Path) -> None:
             return
 
 
+def kernel_path(path: str | os.PathLike) -> str:
+    """``path`` as the kernel resolves it: where ``link/..`` climbs out of the link's target,
+    not out of the folder holding the link (``os.path.abspath`` and ``normpath`` drop
+    ``link/..`` lexically, which names another place when ``link`` is a symlink).
+
+    Returned unchanged when the two agree (no ``..``, or none after a symlink), so
+    messages keep the path as given; else absolute, with every folder resolved and the
+    last name kept (an output that is itself a link is judged by the policy, not followed).
+
+    Example:
+        >>> kernel_path("out/coco"), kernel_path("a/../b")  # doctest: +SKIP
+        ('out/coco', 'a/../b')
+        >>> kernel_path("link/../x")  # link -> data/images  # doctest: +SKIP
+        '/home/me/data/x'
+    """
+    text = os.fspath(path)
+    if not isinstance(text, str) or ".." not in text.split("/"):
+        return text
+    head, name = os.path.split(text.rstrip("/") or "/")
+    if name in ("..", ".", ""):
+        real = os.path.realpath(text)
+    else:
+        real = os.path.join(os.path.realpath(head or "."), name)
+    return text if real == os.path.abspath(text) else real
+
+
 def check_output(target: str | os.PathLike, protect: tuple = (), *,
                  overwrite: bool = False, report: bool = False, keep: tuple = ()) -> Path:
     """Apply the output policy to ``target``; return it as an absolute path.
@@ -120,7 +146,7 @@ def check_output(target: str | os.PathLike, protect: tuple = (), *,
         >>> check_output("out/coco", protect=("data/voc",))  # doctest: +SKIP
         PosixPath('/home/me/out/coco')
     """
-    target = Path(os.path.abspath(os.fspath(target)))
+    target = Path(os.path.abspath(kernel_path(target)))  # where the kernel would write
     _check_name(target)
     real = os.path.realpath(target)
     _check_kind(target, real)
@@ -235,7 +261,7 @@ def write_file_atomic(path: str | os.PathLike, data: bytes | str, *, protect: tu
         data = data.encode("utf-8")
     with atomic_output(path, overwrite=overwrite, protect=protect, report=True) as tmp:
         tmp.write_bytes(data)
-    return Path(os.path.abspath(os.fspath(path)))
+    return Path(os.path.abspath(kernel_path(path)))
 
 
 COMMITTED: list[Path] = []
