@@ -103,7 +103,19 @@ def _check_name(target: Path) -> None:
             if not os.path.isdir(parent):
                 raise AnnokitError(f"{target}: cannot be written: {parent} is a file, not a "
                                    "folder")
+            if not os.access(parent, os.W_OK | os.X_OK):  # refused before the work
+                raise AnnokitError(f"{target}: cannot be written: {_unwritable(parent)}")
             return
+
+
+def _unwritable(folder: Path) -> str:
+    """Why ``folder`` cannot take a new entry, in the words of the OS error it would give."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return os.strerror(errno.EROFS)
+    except OSError:
+        pass
+    return f"{os.strerror(errno.EACCES)} (the folder {folder} is read-only for this user)"
 
 
 def kernel_path(path: str | os.PathLike) -> str:
