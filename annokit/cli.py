@@ -160,11 +160,18 @@ def _paths_as_the_kernel_sees_them(command: click.Command) -> None:
 def _kernel_callback(original):
     def callback(ctx, param, value):
         if isinstance(value, str):
-            value = fileio.kernel_path(value)
+            value = _kernel_path(value, param)
         elif isinstance(value, tuple):
-            value = tuple(fileio.kernel_path(v) if isinstance(v, str) else v for v in value)
+            value = tuple(_kernel_path(v, param) if isinstance(v, str) else v for v in value)
         return original(ctx, param, value) if original else value
     return callback
+
+
+def _kernel_path(value: str, param: click.Parameter) -> str:
+    if not value:  # `--json "$OUT"` with OUT unset: silence, or the working folder
+        raise click.BadParameter("an empty path (an unset shell variable?); give a path",
+                                 param=param)
+    return fileio.kernel_path(value)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

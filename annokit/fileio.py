@@ -158,8 +158,12 @@ def check_output(target: str | os.PathLike, protect: tuple = (), *,
         >>> check_output("out/coco", protect=("data/voc",))  # doctest: +SKIP
         PosixPath('/home/me/out/coco')
     """
+    given = os.fspath(target)
     target = Path(os.path.abspath(kernel_path(target)))  # where the kernel would write
     _check_name(target)
+    if report and isinstance(given, str) and given.endswith("/"):
+        raise AnnokitError(f"{given}: names a folder (it ends in /); give a file name for "
+                           "the report")
     real = os.path.realpath(target)
     _check_kind(target, real)
     for p in protect:

@@ -298,6 +298,48 @@ def test_input_through_link_dotdot_reads_what_the_kernel_means(inputs_template, 
     assert code == 0 and "images=12" in out, err
 
 
+@pytest.mark.parametrize("command", ["merge", "apply --log", "score --out"])
+def test_read_only_output_folder_is_refused_before_the_work(inputs_template, tmp_path,
+                                                            command):
+    """Found by the trials: merge printed its notes before the error (three lines), and
+    apply wrote its dataset and then failed on the change log in a read-only folder."""
+    got = run_trial(WRITERS[command], TRIALS["read-only folder"], inputs_template, tmp_path)
+    check_trial(WRITERS[command], TRIALS["read-only folder"], got)
+
+
+EMPTY = {"convert": ("convert", "voc", "coco", "in/v", ""),
+         "check --json": ("check", "in/v", "--no-images", "--json", ""),
+         "score --out": ("score", "in/v", "--predictions", "in/pred.json", "--out", ""),
+         "apply --log": ("apply", "in/v", "in/scores.json", "fixed", "--log", ""),
+         "info": ("info", "")}
+
+
+@pytest.mark.parametrize("command", list(EMPTY))
+def test_an_empty_path_is_refused_not_taken_for_the_working_folder(inputs_template, tmp_path,
+                                                                   command):
+    """``--json "$OUT"`` with OUT unset: check wrote no report and said nothing (exit 0);
+    convert took '' for the working folder (a refusal naming the wrong thing)."""
+    root = workspace(inputs_template, tmp_path, WRITERS["convert"])
+    before = listing(root)
+    code, _, err = annokit(*EMPTY[command], cwd=root)
+    assert code == 2, err
+    assert "an empty path" in one_line_error(err)
+    assert listing(root) == before
+
+
+@pytest.mark.parametrize("command", ["check --json", "eval --json", "score --out"])
+def test_a_report_path_ending_in_slash_is_refused(inputs_template, tmp_path, command):
+    """``--json x.json/`` names a folder to the shell; it wrote the file x.json."""
+    writer = WRITERS[command]
+    root = workspace(inputs_template, tmp_path, writer)
+    before = listing(root)
+    args = [a.replace("{I}", "in").replace("{O}", "x.json/") for a in writer.args]
+    code, _, err = annokit(*args, cwd=root)
+    assert code == 2, err
+    assert "ends in /" in one_line_error(err, "x.json/")
+    assert listing(root) == before
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_fiftyone_export_through_link_dotdot(fo, victim):
