@@ -2,8 +2,11 @@
 
 The policy (``check_output``) is the same for datasets, reports, lists and JSON:
 
-* paths are compared resolved (``os.path.realpath``) and by identity (device, inode), so a
-  symlink, ``../x/in`` or a hard link to an input is seen as the input;
+* a target is where the kernel puts it (``kernel_path``: ``link/..`` climbs out of the
+  link's target); paths are compared resolved (``os.path.realpath``) and by identity
+  (device, inode), so a symlink, ``../x/in`` or a hard link to an input is the input;
+* a folder this user cannot write, or a report path ending in ``/``, is refused before
+  the work;
 * nothing is written over or inside an input, and no input lies inside a replaced target;
 * a non-empty dataset target needs ``overwrite``; a report file is replaced on a re-run,
   but never when it is a folder or an input.
@@ -103,9 +106,14 @@ def _check_name(target: Path) -> None:
             if not os.path.isdir(parent):
                 raise AnnokitError(f"{target}: cannot be written: {parent} is a file, not a "
                                    "folder")
-            if not os.access(parent, os.W_OK | os.X_OK):  # refused before the work
-                raise AnnokitError(f"{target}: cannot be written: {_unwritable(parent)}")
             return
+
+
+def _check_writable(target: Path) -> None:
+    """A folder this user cannot write is refused before the work, not after it."""
+    parent = next((p for p in target.parents if os.path.lexists(p)), None)
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise AnnokitError(f"{target}: cannot be written: {_unwritable(parent)}")
 
 
 def _unwritable(folder: Path) -> str:
@@ -181,6 +189,7 @@ def check_output(target: str | os.PathLike, protect: tuple = (), *,
             raise AnnokitError(f"{target}: exists (replace it with overwrite=True)")
     elif _is_nonempty(target) and not overwrite:
         raise AnnokitError(f"{target}: exists and is not empty (use --overwrite to replace it)")
+    _check_writable(target)
     return target
 
 
