@@ -143,13 +143,16 @@ def main() -> None:
     _paths_as_the_kernel_sees_them(click.get_current_context().command)
 
 
+_KERNEL_PATHS: set[int] = set()  # the commands whose path parameters are wrapped (once)
+
+
 def _paths_as_the_kernel_sees_them(command: click.Command) -> None:
     """Every path argument and option of every command, once parsed, goes through
     :func:`fileio.kernel_path`: ``link/../x`` names where the kernel and the shell look,
     for inputs and outputs alike, before any reader or writer sees it."""
-    if getattr(command, "_kernel_paths", False):
+    if id(command) in _KERNEL_PATHS:
         return
-    command._kernel_paths = True
+    _KERNEL_PATHS.add(id(command))
     for sub in getattr(command, "commands", {}).values():
         _paths_as_the_kernel_sees_them(sub)
     for param in command.params:

@@ -286,6 +286,26 @@ def test_newcomer_output_paths(inputs_template, tmp_path, command, trial):
     check_trial(WRITERS[command], TRIALS[trial], got)
 
 
+def test_check_output_resolves_link_dotdot_in_python(tmp_path):
+    """The policy itself, for Python callers: the target is where the kernel puts it."""
+    from annokit.errors import AnnokitError
+    from annokit.fileio import check_output, kernel_path, write_file_atomic
+
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (tmp_path / "other" / "sub").mkdir(parents=True)
+    os.symlink(data / "images", tmp_path / "jl")
+    os.symlink(tmp_path / "other" / "sub", tmp_path / "ol")
+    with pytest.raises(AnnokitError, match="refusing to write over or into the input"):
+        check_output(tmp_path / "jl" / ".." / "out", protect=(data,))
+    assert check_output(tmp_path / "jl/../out") == data / "out"
+    assert kernel_path(f"{tmp_path}/ol/../x") == str(tmp_path / "other" / "x")
+    assert kernel_path("plain/../as/given") == "plain/../as/given"  # no link: unchanged
+    assert write_file_atomic(tmp_path / "ol/../r.json", "{}") == tmp_path / "other/r.json"
+    assert (tmp_path / "other" / "r.json").read_text() == "{}"
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_input_through_link_dotdot_reads_what_the_kernel_means(inputs_template, tmp_path):
     """``jl/..`` is in/v for the kernel (jl -> in/v/JPEGImages); lexically it is the
     workspace, which holds no dataset."""
