@@ -140,6 +140,41 @@ def _say(notes: Iterable[Note], quiet: bool) -> None:
 @click.version_option(package_name="annokit")
 def main() -> None:
     """annokit: convert, check, split and score image annotation datasets."""
+    _paths_as_the_kernel_sees_them(click.get_current_context().command)
+
+
+_KERNEL_PATHS: set[int] = set()  # the commands whose path parameters are wrapped (once)
+
+
+def _paths_as_the_kernel_sees_them(command: click.Command) -> None:
+    """Every path argument and option of every command, once parsed, goes through
+    :func:`fileio.kernel_path`: ``link/../x`` names where the kernel and the shell look,
+    for inputs and outputs alike, before any reader or writer sees it."""
+    if id(command) in _KERNEL_PATHS:
+        return
+    _KERNEL_PATHS.add(id(command))
+    for sub in getattr(command, "commands", {}).values():
+        _paths_as_the_kernel_sees_them(sub)
+    for param in command.params:
+        if isinstance(param.type, click.Path):
+            param.callback = _kernel_callback(param.callback)
+
+
+def _kernel_callback(original):
+    def callback(ctx, param, value):
+        if isinstance(value, str):
+            value = _kernel_path(value, param)
+        elif isinstance(value, tuple):
+            value = tuple(_kernel_path(v, param) if isinstance(v, str) else v for v in value)
+        return original(ctx, param, value) if original else value
+    return callback
+
+
+def _kernel_path(value: str, param: click.Parameter) -> str:
+    if not value:  # `--json "$OUT"` with OUT unset: silence, or the working folder
+        raise click.BadParameter("an empty path (an unset shell variable?); give a path",
+                                 param=param)
+    return fileio.kernel_path(value)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

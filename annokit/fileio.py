@@ -2,8 +2,11 @@
 
 The policy (``check_output``) is the same for datasets, reports, lists and JSON:
 
-* paths are compared resolved (``os.path.realpath``) and by identity (device, inode), so a
-  symlink, ``../x/in`` or a hard link to an input is seen as the input;
+* a target is where the kernel puts it (``kernel_path``: ``link/..`` climbs out of the
+  link's target); paths are compared resolved (``os.path.realpath``) and by identity
+  (device, inode), so a symlink, ``../x/in`` or a hard link to an input is the input;
+* a folder this user cannot write, or a report path ending in ``/``, is refused before
+  the work;
 * nothing is written over or inside an input, and no input lies inside a replaced target;
 * a non-empty dataset target needs ``overwrite``; a report file is replaced on a re-run,
   but never when it is a folder or an input.
@@ -106,6 +109,49 @@ def _check_name(target: Path) -> None:
             return
 
 
+def _check_writable(target: Path) -> None:
+    """A folder this user cannot write is refused before the work, not after it."""
+    parent = next((p for p in target.parents if os.path.lexists(p)), None)
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise AnnokitError(f"{target}: cannot be written: {_unwritable(parent)}")
+
+
+def _unwritable(folder: Path) -> str:
+    """Why ``folder`` cannot take a new entry, in the words of the OS error it would give."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return os.strerror(errno.EROFS)
+    except OSError:
+        pass
+    return f"{os.strerror(errno.EACCES)} (the folder {folder} is read-only for this user)"
+
+
+def kernel_path(path: str | os.PathLike) -> str:
+    """``path`` as the kernel resolves it: where ``link/..`` climbs out of the link's target,
+    not out of the folder holding the link (``os.path.abspath`` and ``normpath`` drop
+    ``link/..`` lexically, which names another place when ``link`` is a symlink).
+
+    Returned unchanged when the two agree (no ``..``, or none after a symlink), so
+    messages keep the path as given; else absolute, with every folder resolved and the
+    last name kept (an output that is itself a link is judged by the policy, not followed).
+
+    Example:
+        >>> kernel_path("out/coco"), kernel_path("a/../b")  # doctest: +SKIP
+        ('out/coco', 'a/../b')
+        >>> kernel_path("link/../x")  # link -> data/images  # doctest: +SKIP
+        '/home/me/data/x'
+    """
+    text = os.fspath(path)
+    if not isinstance(text, str) or ".." not in text.split("/"):
+        return text
+    head, name = os.path.split(text.rstrip("/") or "/")
+    if name in ("..", ".", ""):
+        real = os.path.realpath(text)
+    else:
+        real = os.path.join(os.path.realpath(head or "."), name)
+    return text if real == os.path.abspath(text) else real
+
+
 def check_output(target: str | os.PathLike, protect: tuple = (), *,
                  overwrite: bool = False, report: bool = False, keep: tuple = ()) -> Path:
     """Apply the output policy to ``target``; return it as an absolute path.
@@ -120,8 +166,12 @@ def check_output(target: str | os.PathLike, protect: tuple = (), *,
         >>> check_output("out/coco", protect=("data/voc",))  # doctest: +SKIP
         PosixPath('/home/me/out/coco')
     """
-    target = Path(os.path.abspath(os.fspath(target)))
+    given = os.fspath(target)
+    target = Path(os.path.abspath(kernel_path(target)))  # where the kernel would write
     _check_name(target)
+    if report and isinstance(given, str) and given.endswith("/"):
+        raise AnnokitError(f"{given}: names a folder (it ends in /); give a file name for "
+                           "the report")
     real = os.path.realpath(target)
     _check_kind(target, real)
     for p in protect:
@@ -139,6 +189,7 @@ def check_output(target: str | os.PathLike, protect: tuple = (), *,
             raise AnnokitError(f"{target}: exists (replace it with overwrite=True)")
     elif _is_nonempty(target) and not overwrite:
         raise AnnokitError(f"{target}: exists and is not empty (use --overwrite to replace it)")
+    _check_writable(target)
     return target
 
 
@@ -235,7 +286,7 @@ def write_file_atomic(path: str | os.PathLike, data: bytes | str, *, protect: tu
         data = data.encode("utf-8")
     with atomic_output(path, overwrite=overwrite, protect=protect, report=True) as tmp:
         tmp.write_bytes(data)
-    return Path(os.path.abspath(os.fspath(path)))
+    return Path(os.path.abspath(kernel_path(path)))
 
 
 COMMITTED: list[Path] = []
