@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import AnnokitError, FormatError, Problems
-from ..fileio import atomic_output
+from ..fileio import atomic_output, kernel_path
 from ..model import Dataset, UnpairedSurrogate, surrogate_reason
 from .target import WriteNotes, refuse_unholdable
 
@@ -128,8 +128,10 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
         '12 images, 35 annotations, 3 categories'
     """
     path = _existing(path)
-    if image_root is not None and not Path(image_root).is_dir():
-        raise AnnokitError(f"{image_root}: --image-root is not a folder")
+    if image_root is not None:
+        image_root = kernel_path(image_root)  # link/.. climbs out of the link's target
+        if not Path(image_root).is_dir():
+            raise AnnokitError(f"{image_root}: --image-root is not a folder")
     format = format or detect(path)
     module = _module(format)
     options["image_root"] = None if image_root is None else Path(image_root).absolute()
@@ -150,7 +152,7 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = F
 
 
 def _existing(path: str | os.PathLike) -> Path:
-    path = Path(path)
+    path = Path(kernel_path(path))  # as the shell means it: link/.. is the link's parent
     if not path.exists():
         why = "a broken link or a link loop" if path.is_symlink() else "no such file or folder"
         raise AnnokitError(f"{path}: {why}")
@@ -220,7 +222,8 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, src_format: str | No
     Example:
         >>> ds, notes = convert("data/voc", "data/coco", "voc", "coco")  # doctest: +SKIP
     """
-    src_format = src_format or detect(_existing(src))
+    src = _existing(src)
+    src_format = src_format or detect(src)
     given = {k: options.pop(k) for k in ALL_OPTIONS if k in options}
     check_options(given, reader=src_format, writer=dst_format)
     ds = read(src, src_format, strict=options.get("strict", False),

@@ -417,3 +417,23 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+
+@pytest.mark.parametrize("fmt", ["voc", "coco", "yolo"])
+def test_the_library_reads_link_dotdot_as_the_kernel_does(tmp_path, monkeypatch, fmt):
+    """``annokit.read("jl/..")``, jl -> a folder inside the dataset, reads that dataset
+    with its images found, as the CLI does; lexically ``jl/..`` is the folder holding jl,
+    which holds no dataset."""
+    import annokit
+    from annokit.images import image_table
+
+    data = tmp_path / "data"
+    annokit.convert(SHAPES, data, "voc", fmt, images="copy")
+    inner = next(p for p in sorted(data.iterdir()) if p.is_dir())  # one level down
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "jl").symlink_to(inner)
+    monkeypatch.chdir(tmp_path / "work")
+    ds = annokit.read("jl/..", fmt)
+    assert (len(ds.images), len(ds.annotations)) == (12, 35)
+    assert image_table(ds)["found"].all()
