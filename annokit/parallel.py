@@ -33,7 +33,7 @@ import signal
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import AnnokitError
 from .progress import track
@@ -154,6 +154,71 @@ def map_partitions(func: Callable[..., list], items: Sequence, *args,
     else:
         results = _on_pool(backend, func, parts, args, label)
     return [row for part in results for row in part]
+
+
+def map_each(func: Callable, jobs: Iterable, *args) -> Iterator:
+    """``func(job, *args)`` for each job, yielded in the order of ``jobs``: one task per job.
+
+    For few, large jobs (a K-fold fit and its fold's training rows): in-process each job is
+    made and run in turn (one job's data alive at a time, as a plain loop); on workers or
+    Dask the jobs are made as tasks are taken, at most one more than the workers waiting,
+    so their data never all sits in memory at once. ``func`` and ``args`` as for
+    :func:`map_partitions`; an error in ``func`` is raised here. No progress bar of its
+    own: ``jobs`` may draw one as they are taken (``registry.out_of_fold`` does).
+
+    Example:
+        >>> list(map_each(pow, [1, 2, 3], 2))
+        [1, 4, 9]
+    """
+    backend = _current()
+    if not backend.parallel:
+        for job in jobs:
+            result = func(job, *args)
+            del job  # not kept while the caller works on the result: one fold's rows at a time
+            yield result
+        return
+    calls = ((_each, [job], (func, *args)) for job in jobs)
+    if backend.client is not None:
+        yield from _each_on_dask(backend.client, calls)
+        return
+    if backend.pool is None:
+        backend.pool = _start_pool(backend.workers)
+    # imap takes the next job only as the pipe to the workers drains: bounded memory
+    for result in backend.pool.imap(_call, calls):
+        yield result[0]
+
+
+def _each(jobs: list, func: Callable, *args) -> list:
+    return [func(job, *args) for job in jobs]
+
+
+def _each_on_dask(client, calls: Iterator) -> Iterator:
+    """Submit each call as the one before the window's first has finished: at most
+    ``workers + 1`` jobs' data on the cluster at a time; results in order."""
+    from collections import deque
+
+    window = _dask_workers(client) + 1
+    pending: deque = deque()
+    try:
+        for call in calls:
+            # the job's arrays go straight to a worker, not inside the task's message
+            data = client.scatter([call], hash=False)[0]
+            pending.append(client.submit(_call, data, pure=False))
+            if len(pending) > window:
+                yield _result(client, pending.popleft())[0]
+        while pending:
+            yield _result(client, pending.popleft())[0]
+    except BaseException:
+        client.cancel(list(pending))
+        raise
+
+
+def _result(client, future):
+    try:
+        return future.result()
+    except ImportError as e:  # a worker without annokit (or another version of it)
+        raise AnnokitError(f"a Dask worker cannot run annokit's code ({e}); install the same "
+                           "annokit on every worker (docs/parallel.md)") from None
 
 
 def _dask_workers(client) -> int:
