@@ -205,15 +205,16 @@ def _each_on_dask(client, calls: Iterator) -> Iterator:
             data = client.scatter([call], hash=False)[0]
             pending.append(client.submit(_call, data, pure=False))
             if len(pending) > window:
-                yield _result(client, pending.popleft())[0]
+                yield _result(pending.popleft())[0]
         while pending:
-            yield _result(client, pending.popleft())[0]
+            yield _result(pending.popleft())[0]
     except BaseException:
         client.cancel(list(pending))
         raise
 
 
-def _result(client, future):
+def _result(future):
+    """A Dask task's result; one line where a worker cannot import annokit's code."""
     try:
         return future.result()
     except ImportError as e:  # a worker without annokit (or another version of it)
@@ -228,11 +229,7 @@ def _dask_workers(client) -> int:
 def _on_dask(client, func, parts: list, args: tuple, label: str) -> list:
     futures = [client.submit(_call, (func, part, args), pure=False) for part in parts]
     try:  # in order: the results are joined in the order of the items anyway
-        return [f.result() for f in track(futures, label, total=len(parts), min_items=1)]
-    except ImportError as e:  # a worker without annokit (or another version of it)
-        client.cancel(futures)
-        raise AnnokitError(f"a Dask worker cannot run annokit's code ({e}); install the same "
-                           "annokit on every worker (docs/parallel.md)") from None
+        return [_result(f) for f in track(futures, label, total=len(parts), min_items=1)]
     except BaseException:
         client.cancel(futures)
         raise
