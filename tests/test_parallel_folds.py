@@ -99,7 +99,8 @@ def test_a_fold_error_is_raised_here(where, request):
 
 
 def test_fit_out_of_fold_pairs_each_result_with_its_fold():
-    folds = np.array([0, 1, 2, 0, 1, 2]); ok = np.ones(6, bool)
+    folds = np.array([0, 1, 2, 0, 1, 2])
+    ok = np.ones(6, bool)
     with parallel.use(workers=2):
         got = [(k, t.tolist(), j.tolist(), r) for k, t, j, r in
                fit_out_of_fold(len, lambda k, train, judge: train, folds, ok, ok)]

@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +121,7 @@ def fit_folds(fit: Callable, jobs: Iterable) -> Iterator:
 
 def fit_out_of_fold(fit: Callable, make_job: Callable, folds: np.ndarray, train_ok: np.ndarray,
                     judge_ok: np.ndarray, label: str = "training folds"
-                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, object]]:
+                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, Any]]:
     """:func:`out_of_fold` with each fold's model fitted by :func:`fit_folds`: for each
     fold, (its index, train rows, judge rows, ``fit(make_job(k, train, judge))``).
 
