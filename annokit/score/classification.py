@@ -87,7 +87,8 @@ def classic_probabilities(features: np.ndarray, y: np.ndarray, ok: np.ndarray,
         x[ok] = models.reduce(features[ok], seed, components=None)
     probs = np.full(y.shape, np.nan)
     labelled = ok & (y.sum(axis=1) > 0)
-    def job(_, train, judge):
+
+    def job(_, train, judge):  # the fold's rows; its probabilities come back
         return x[train], y[train], x[judge], multi, seed
 
     for _, _, judge, part in fit_out_of_fold(fold_probabilities, job, folds, labelled, ok):
@@ -110,7 +111,10 @@ def fold_probabilities(job: tuple) -> np.ndarray:
     x_train, y_train, x_judge, multi, seed = job
     if multi:
         return _per_class(x_train, y_train, x_judge, seed)
-    clf = models.image_classifier(seed).fit(x_train, y_train.argmax(axis=1))
+    labels = y_train.argmax(axis=1)
+    if len(np.unique(labels)) < 2:  # one class to learn from: nothing to tell apart, and
+        return np.full((len(x_judge), y_train.shape[1]), np.nan)  # the fold stays unjudged
+    clf = models.image_classifier(seed).fit(x_train, labels)
     part = np.zeros((len(x_judge), y_train.shape[1]))
     part[:, clf.classes_] = clf.predict_proba(x_judge)
     return part

@@ -2,7 +2,9 @@
 
 A family judges each image with a model that never saw it: :func:`out_of_fold` trains on
 the other folds and predicts the held-out one, for every fold. The built-in families
-(``classic``, ``pretrained``, ``cnn``) and any family you register go through it.
+(``classic``, ``pretrained``, ``cnn``) and any family you register go through it. The
+scikit-learn families fit their folds through :func:`fit_out_of_fold`: inside
+:func:`annokit.parallel.use` one task per fold on the workers, the same models as here.
 
 Register your own detector or classifier with one function of one signature::
 
