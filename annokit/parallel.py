@@ -189,7 +189,23 @@ def map_each(func: Callable, jobs: Iterable, *args) -> Iterator:
 
 
 def _each(jobs: list, func: Callable, *args) -> list:
-    return [func(job, *args) for job in jobs]
+    return [func(_own_memory(job), *args) for job in jobs]
+
+
+def _own_memory(job):
+    """The job with each of its numpy arrays (also inside tuples and lists) in memory of
+    its own, as in-process slicing makes it. Dask hands arrays over as views into its
+    receive buffer, unaligned (float32 at odd addresses), and BLAS kernels then sum in
+    another order: fits differed from the in-process ones in the 6th-7th digit."""
+    import numpy as np
+
+    if isinstance(job, np.ndarray):
+        return job if job.flags.owndata and job.flags.aligned else job.copy()
+    if isinstance(job, tuple):
+        return tuple(_own_memory(x) for x in job)
+    if isinstance(job, list):
+        return [_own_memory(x) for x in job]
+    return job
 
 
 def _each_on_dask(client, calls: Iterator) -> Iterator:

@@ -180,11 +180,6 @@ def main() -> None:
             for where in args.workers.split(","):
                 for r in range(args.repeat):
                     run = timed(command(task, path, where, scratch))
-                    if task == "score":
-                        name_of = Path(path).name
-                        run["same_as_in_process"] = same_scores(
-                            scratch / f"scores-{name_of}-in-process.json",
-                            scratch / f"scores-{name_of}-{_slug(where)}.json")
                     run.update(dataset=name, task=task, workers=where, repeat=r,
                                images=args.synthetic if name == "synthetic" else 364,
                                cpus=os.cpu_count(),
@@ -192,6 +187,13 @@ def main() -> None:
                     print(json.dumps(run), flush=True)
                     results["runs"].append(run)
                     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+            if task == "score":  # each run's scores against the in-process run's, in any order
+                here = scratch / f"scores-{Path(path).name}-in-process.json"
+                for run in results["runs"][-len(args.workers.split(",")) * args.repeat:]:
+                    run["same_as_in_process"] = same_scores(
+                        here, scratch / f"scores-{Path(path).name}-{_slug(run['workers'])}.json")
+                    print(f"{run['workers']}: same as in-process: {run['same_as_in_process']}")
+                RESULTS.write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":
