@@ -114,13 +114,38 @@ def command(task: str, dataset: str, where: str, scratch: Path) -> list[str]:
     base = [sys.executable, "-m", "annokit"]
     if task == "check":
         cmd = base + ["check", dataset, "--quiet", "--json", str(scratch / "qc.json")]
-    else:
-        cmd = base + ["score", dataset, "--quiet", "--folds", "3", "--top", "0"]
+    else:  # the scores kept, to compare with the in-process run's (same_as_in_process)
+        cmd = base + ["score", dataset, "--quiet", "--folds", "3", "--top", "0", "--out",
+                      str(scratch / f"scores-{Path(dataset).name}-{_slug(where)}.json")]
     if where.isdigit():
         cmd += ["--workers", where]
     elif where.startswith("tcp://"):
         cmd += ["--dask", where]
     return cmd
+
+
+def _slug(where: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in where)
+
+
+def same_scores(a: Path, b: Path) -> bool | None:
+    """Whether two scores files agree: every number (qualities, suggested boxes) within
+    1e-6, everything else (issues, suggested classes, ids) equal, for the annotations, the
+    overlooked candidates and the images (None: one of the files is missing)."""
+    if not (a.exists() and b.exists()):
+        return None
+    x, y = json.loads(a.read_text()), json.loads(b.read_text())
+    return all(_close(x.get(k), y.get(k)) for k in ("annotations", "overlooked", "images"))
+
+
+def _close(u, v) -> bool:
+    if isinstance(u, dict) and isinstance(v, dict):
+        return u.keys() == v.keys() and all(_close(u[k], v[k]) for k in u)
+    if isinstance(u, list) and isinstance(v, list):
+        return len(u) == len(v) and all(_close(p, q) for p, q in zip(u, v))
+    if isinstance(u, float) and isinstance(v, (int, float)):
+        return abs(u - v) <= 1e-6
+    return u == v
 
 
 def main() -> None:
@@ -162,6 +187,13 @@ def main() -> None:
                     print(json.dumps(run), flush=True)
                     results["runs"].append(run)
                     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+            if task == "score":  # each run's scores against the in-process run's, in any order
+                here = scratch / f"scores-{Path(path).name}-in-process.json"
+                for run in results["runs"][-len(args.workers.split(",")) * args.repeat:]:
+                    run["same_as_in_process"] = same_scores(
+                        here, scratch / f"scores-{Path(path).name}-{_slug(run['workers'])}.json")
+                    print(f"{run['workers']}: same as in-process: {run['same_as_in_process']}")
+                RESULTS.write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -70,13 +70,13 @@ def test_out_of_fold_and_deterministic(shapes, monkeypatch):
     same boxes."""
     ds, _ = shapes
     seen = []
-    fit = centres.fit_fold
+    fit = centres.fold_cells  # the fold's training sample: made from its training images
 
     def spy(feats, targets, train, k, seed):
         seen.append(set(train.tolist()))
         return fit(feats, targets, train, k, seed)
 
-    monkeypatch.setattr(centres, "fit_fold", spy)
+    monkeypatch.setattr(centres, "fold_cells", spy)
     folds = _folds(ds)
     first = centres.detect_out_of_fold(ds, folds, seed=0, skipped=[]).annotations
     assert len(seen) == 3

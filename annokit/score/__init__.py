@@ -35,6 +35,7 @@ from ..notes import Notes
 from . import centres, classification, detection  # centres registers its family
 from .contract import (ISSUES, OUT_SUFFIXES, Scores, clip_qualities, flagged, read_scores,
                        write_scores)
+from .registry import one_thread, quiet_fits
 
 MODELS = ("classic", "cnn", "pretrained")
 # per task, what measured best for its error types within the time budget (baselines/)
@@ -94,8 +95,7 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
         raise AnnokitError("--weights gives the classification scorer embeddings; detection "
                            "trains its own models (or takes --predictions)")
     run = _Run(model, folds, seed, iterations, backbone, weights, overlooked_by)
-    with _one_thread(), warnings.catch_warnings():
-        _quiet_fits()
+    with one_thread(), quiet_fits():  # the same in every fold's worker (registry.fit_folds)
         if task == "detection":
             table = _detection(ds, run, predictions)
         else:
@@ -224,26 +224,6 @@ def _task(ds: Dataset, task: str | None) -> str:
     if task not in TASKS:
         raise AnnokitError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     return task
-
-
-def _quiet_fits() -> None:
-    """Silence scikit-learn while the models are fitted: a logistic regression stopping at
-    its iteration budget (lbfgs' ConvergenceWarning) is a close enough fit for probabilities
-    that are calibrated afterwards, and no warning of a fit is the user's to act on."""
-    from sklearn.exceptions import ConvergenceWarning
-
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    warnings.filterwarnings("ignore", module=r"sklearn(\.|$)")
-
-
-def _one_thread():
-    """One BLAS/OpenMP thread: on a busy two-core machine threads fight and run 10x slower,
-    and a fixed thread count keeps CPU results the same run to run."""
-    import scipy.linalg  # noqa: F401  the limit holds for the libraries loaded when it is
-    import sklearn.linear_model  # noqa: F401  set: load them first (else a process's first
-    from threadpoolctl import threadpool_limits  # run differs from the next)
-
-    return threadpool_limits(1)
 
 
 def _folds(ds: Dataset, k: int, seed: int) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..model import Dataset
-from .registry import out_of_fold, register
+from .registry import fit_out_of_fold, register
 
 NAME = "centres"        # the family's name: annokit score --model centres
 
@@ -209,8 +209,16 @@ def fit_fold(feats: dict, targets: dict, train: np.ndarray, k: int, seed: int):
     Example:
         >>> clf, reg = fit_fold(feats, targets, np.array([0, 1]), k=3, seed=0)  # doctest: +SKIP
     """
-    from sklearn.linear_model import LogisticRegression, Ridge
+    return fit_cells(fold_cells(feats, targets, train, k, seed))
 
+
+def fold_cells(feats: dict, targets: dict, train: np.ndarray, k: int, seed: int) -> tuple:
+    """What one fold learns from (:func:`fit_cells`' job): the positive cells and a bounded
+    sample of background cells of its training images, drawn by the fold's ``seed``.
+
+    Example:
+        >>> job = fold_cells(feats, targets, np.array([0, 1]), k=3, seed=0)  # doctest: +SKIP
+    """
     rng = np.random.default_rng(seed)
     x, y, rx, ry = [], [], [], []
     for pos in train.tolist():
@@ -225,6 +233,22 @@ def fit_fold(feats: dict, targets: dict, train: np.ndarray, k: int, seed: int):
         y.append(label[rows])
         rx.append(feats[pos][positive])
         ry.append(reg[positive])
+    return x, y, rx, ry, seed
+
+
+def fit_cells(job: tuple):
+    """One fold, a pure function (it may run on a worker): the cell classifier and the box
+    regressor fitted on :func:`fold_cells`' sample, or None where there is nothing to learn.
+
+    Example:
+        >>> x = [np.r_[np.zeros((3, 2)), np.ones((3, 2))]]; y = [np.r_[0, 0, 0, 1, 1, 1]]
+        >>> clf, reg = fit_cells((x, y, [x[0][:3]], [np.zeros((3, 4))], 0))
+        >>> clf.predict(x[0][[0, 5]]).tolist(), reg.predict(x[0][:1]).shape
+        ([0, 1], (1, 4))
+    """
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    x, y, rx, ry, seed = job
     if not x or len(np.unique(np.concatenate(y))) < 2:  # no object (or no background) to learn
         return None, None
     clf = LogisticRegression(C=C_CELLS, max_iter=300, random_state=seed) \
@@ -294,8 +318,12 @@ def _detect(ds, maps, boxes, classes, folds, seed) -> pd.DataFrame:
     ok = np.zeros(len(ds.images), bool)
     ok[list(cells)] = True
     parts = []
-    for i, train, judge in out_of_fold(folds, ok, ok, "detector folds"):
-        clf, reg = fit_fold(feats, targets, train, k, seed * 1000 + i)
+
+    def job(i, train, _):  # the fold's sample of cells; its models come back
+        return fold_cells(feats, targets, train, k, seed * 1000 + i)
+
+    for _, _, judge, (clf, reg) in fit_out_of_fold(fit_cells, job, folds, ok, ok,
+                                                   "detector folds"):
         for pos in judge.tolist():
             shape, stride = cells[pos]
             parts.append(peaks(feats[pos], shape, stride, clf, reg, k, classes)

@@ -19,7 +19,7 @@ from .. import parallel
 from ..model import Dataset
 from . import models
 from .features import image_features, read_images
-from .registry import out_of_fold
+from .registry import fit_out_of_fold
 
 FEATURE_SIDE = 256  # JPEGs are drafted near this size before the features are taken
 
@@ -87,15 +87,37 @@ def classic_probabilities(features: np.ndarray, y: np.ndarray, ok: np.ndarray,
         x[ok] = models.reduce(features[ok], seed, components=None)
     probs = np.full(y.shape, np.nan)
     labelled = ok & (y.sum(axis=1) > 0)
-    for _, train, judge in out_of_fold(folds, labelled, ok):
-        if multi:
-            probs[judge] = _per_class(x[train], y[train], x[judge], seed)
-        else:
-            clf = models.image_classifier(seed).fit(x[train], y[train].argmax(axis=1))
-            part = np.zeros((len(judge), y.shape[1]))
-            part[:, clf.classes_] = clf.predict_proba(x[judge])
-            probs[judge] = part
+
+    def job(_, train, judge):  # the fold's rows; its probabilities come back
+        return x[train], y[train], x[judge], multi, seed
+
+    for _, _, judge, part in fit_out_of_fold(fold_probabilities, job, folds, labelled, ok):
+        probs[judge] = part
     return probs
+
+
+def fold_probabilities(job: tuple) -> np.ndarray:
+    """One fold, a pure function (it may run on a worker): the class probabilities of the
+    held-out rows from a model fitted on the training rows.
+
+    ``job`` is (x_train, y_train (0/1 per class), x_judge, multi, seed).
+
+    Example:
+        >>> x = np.r_[np.zeros((4, 2)), np.ones((4, 2))].astype(np.float32)
+        >>> y = np.repeat(np.eye(2, dtype=np.int8), 4, axis=0)
+        >>> fold_probabilities((x, y, x[[0, 7]], False, 0)).argmax(axis=1).tolist()
+        [0, 1]
+    """
+    x_train, y_train, x_judge, multi, seed = job
+    if multi:
+        return _per_class(x_train, y_train, x_judge, seed)
+    labels = y_train.argmax(axis=1)
+    if len(np.unique(labels)) < 2:  # one class to learn from: nothing to tell apart, and
+        return np.full((len(x_judge), y_train.shape[1]), np.nan)  # the fold stays unjudged
+    clf = models.image_classifier(seed).fit(x_train, labels)
+    part = np.zeros((len(x_judge), y_train.shape[1]))
+    part[:, clf.classes_] = clf.predict_proba(x_judge)
+    return part
 
 
 def _per_class(x_train, y_train, x_judge, seed) -> np.ndarray:

@@ -17,6 +17,7 @@ Example:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,22 @@ MIN_PEAK = 0.01         # peaks below this score are not predictions
 CLS_SIDE = 64           # classifier input side
 CLS_ITERATIONS = 600    # training steps per fold (batch CLS_BATCH)
 CLS_BATCH = 32
+
+
+@dataclass(frozen=True)
+class Training:
+    """How one fold's network is trained: its seed, its budget of steps, where it runs and
+    the progress bar's label.
+
+    Example:
+        >>> Training(seed=3, iterations=600, device="cpu", label="fold 1/5").iterations
+        600
+    """
+
+    seed: int
+    iterations: int
+    device: Any
+    label: str
 
 
 def _device(torch):
@@ -159,17 +176,17 @@ def _focal(torch, logits, target):
     return (pos.sum() + neg.sum()) / peak.sum().clamp(min=1)
 
 
-def _train_detector(torch, images, targets, train_idx, classes, seed, iterations, device,
-                    label):
-    _seed(torch, seed)
+def _train_detector(torch, images, targets, train_idx, classes, run: Training):
+    _seed(torch, run.seed)
+    device, iterations = run.device, run.iterations
     net = centre_net(classes).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=iterations,
                                                 pct_start=0.1)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(run.seed)
     heat, size, offset, mask = targets
     net.train()
-    for _ in track(range(iterations), label, total=iterations, min_items=1):
+    for _ in track(range(iterations), run.label, total=iterations, min_items=1):
         batch = rng.choice(train_idx, DET_BATCH, replace=len(train_idx) < DET_BATCH)
         x = torch.from_numpy(images[batch]).to(device).permute(0, 3, 1, 2).float() / 255
         t = [torch.from_numpy(a[batch]).to(device) for a in (heat, size, offset, mask)]
@@ -252,8 +269,9 @@ def detect_out_of_fold(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[
     parts = []
     fold_ids = np.unique(folds[ok])
     for i, train, judge in out_of_fold(folds, ok, ok, "folds"):
-        net = _train_detector(torch, images, targets, train, len(classes), seed * 1000 + i,
-                              iterations, device, f"fold {i + 1}/{len(fold_ids)}: training")
+        run = Training(seed * 1000 + i, iterations, device,
+                       f"fold {i + 1}/{len(fold_ids)}: training")
+        net = _train_detector(torch, images, targets, train, len(classes), run)
         parts.append(_decode(torch, net, images, judge, scale, device, classes))
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         {"pos": [], "category_id": [], "x": [], "y": [], "w": [], "h": [], "score": []})
@@ -278,17 +296,18 @@ def small_classifier(classes: int):
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(160, classes))
 
 
-def _train_classifier(torch, images, y, train_idx, multi, seed, iterations, device, label):
-    _seed(torch, seed)
+def _train_classifier(torch, images, y, train_idx, multi, run: Training):
+    _seed(torch, run.seed)
+    device, iterations = run.device, run.iterations
     net = small_classifier(y.shape[1]).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=iterations,
                                                 pct_start=0.15)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(run.seed)
     target = torch.from_numpy(y.astype(np.float32)).to(device)
     net.train()
     pad = CLS_SIDE // 8
-    for _ in track(range(iterations), label, total=iterations, min_items=1):
+    for _ in track(range(iterations), run.label, total=iterations, min_items=1):
         batch = rng.choice(train_idx, CLS_BATCH, replace=len(train_idx) < CLS_BATCH)
         x = torch.from_numpy(images[batch]).to(device).permute(0, 3, 1, 2).float() / 255
         # random shifts: pad and crop back (cheap, and the label does not change)
@@ -332,9 +351,9 @@ def classify_out_of_fold(ds: Dataset, y: np.ndarray, folds: np.ndarray, multi: b
     labelled = ok & (y.sum(axis=1) > 0)
     fold_ids = np.unique(folds[ok])
     for i, train, judge in out_of_fold(folds, labelled, ok, "folds"):
-        net = _train_classifier(torch, images, y, train, multi, seed * 1000 + i,
-                                iterations or CLS_ITERATIONS, device,
-                                f"fold {i + 1}/{len(fold_ids)}: training")
+        run = Training(seed * 1000 + i, iterations or CLS_ITERATIONS, device,
+                       f"fold {i + 1}/{len(fold_ids)}: training")
+        net = _train_classifier(torch, images, y, train, multi, run)
         probs[judge] = _predict(torch, net, images, judge, multi, device)
     return probs
 

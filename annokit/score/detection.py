@@ -36,7 +36,7 @@ from ..model import NONE, Dataset
 from . import calibrate, models
 from .features import crop_features, read_images
 from .overlap import greedy_keep, max_iou as max_overlap, row_blocks
-from .registry import out_of_fold
+from .registry import fit_out_of_fold
 from .samples import candidates as segment_candidates
 from .samples import jitter, negatives
 
@@ -225,15 +225,16 @@ def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str], pretr
     learn = kind != "candidate"
     probs = np.full((len(table), k + 2), np.nan)
     offsets = np.full((len(table), 4), np.nan)
-    for _, train, judge in out_of_fold(fold, learn, np.ones(len(fold), bool)):
-        if len(np.unique(label[train])) < 2:  # folds without a box: nothing to tell apart
-            continue
-        clf = models.box_classifier(seed).fit(feats[train], label[train])
-        probs[np.ix_(judge, clf.classes_)] = clf.predict_proba(feats[judge])
-        moved = train[kind[train] == "jitter"]
-        if len(moved) > 10:
-            targets = table[["t0", "t1", "t2", "t3"]].to_numpy()[moved]
-            reg = models.box_regressor(seed).fit(feats[moved], targets)
+    shifts = table.reindex(columns=["t0", "t1", "t2", "t3"]).to_numpy(np.float64)
+
+    def job(_, train, judge):  # the fold's training rows; its models come back
+        return feats[train], label[train], kind[train] == "jitter", shifts[train], seed
+
+    for _, _, judge, (clf, reg) in fit_out_of_fold(fit_box_models, job, fold, learn,
+                                                   np.ones(len(fold), bool)):
+        if clf is not None:
+            probs[np.ix_(judge, clf.classes_)] = clf.predict_proba(feats[judge])
+        if reg is not None:
             gt_judge = judge[kind[judge] == "gt"]
             offsets[gt_judge] = reg.predict(feats[gt_judge])
     probs = np.nan_to_num(probs, nan=0.0)
@@ -246,6 +247,29 @@ def classic(ds: Dataset, folds: np.ndarray, seed: int, skipped: list[str], pretr
     chance = calibrate.object_probability(probs[cand, :k].sum(axis=1), probs[gt, :k].sum(axis=1))
     found = _candidates(table[cand], probs[cand, :k], classes, chance)
     return _calibrated(scores, table, probs, label, classes, seed, boxes, found, placed)
+
+
+def fit_box_models(job: tuple) -> tuple:
+    """One fold, a pure function (it may run on a worker): the box classifier and the box
+    regressor fitted on the fold's training rows, or None where there is nothing to learn.
+
+    ``job`` is (features, labels, which rows are jittered boxes, their offsets to the true
+    box, seed).
+
+    Example:
+        >>> x = np.r_[np.zeros((3, 2)), np.ones((3, 2))]
+        >>> clf, reg = fit_box_models((x, np.r_[0, 0, 0, 1, 1, 1], np.zeros(6, bool),
+        ...                            np.zeros((6, 4)), 0))
+        >>> clf.predict(x[[0, 5]]).tolist(), reg
+        ([0, 1], None)
+    """
+    feats, label, jittered, shifts, seed = job
+    if len(np.unique(label)) < 2:  # folds without a box: nothing to tell apart
+        return None, None
+    clf = models.box_classifier(seed).fit(feats, label)
+    if jittered.sum() <= 10:
+        return clf, None
+    return clf, models.box_regressor(seed).fit(feats[jittered], shifts[jittered])
 
 
 def _calibrated(scores, table, probs, label, classes, seed, boxes, found, placed=None):

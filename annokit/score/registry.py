@@ -2,7 +2,9 @@
 
 A family judges each image with a model that never saw it: :func:`out_of_fold` trains on
 the other folds and predicts the held-out one, for every fold. The built-in families
-(``classic``, ``pretrained``, ``cnn``) and any family you register go through it.
+(``classic``, ``pretrained``, ``cnn``) and any family you register go through it. The
+scikit-learn families fit their folds through :func:`fit_out_of_fold`: inside
+:func:`annokit.parallel.use` one task per fold on the workers, the same models as here.
 
 Register your own detector or classifier with one function of one signature::
 
@@ -27,11 +29,16 @@ Example:
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .. import parallel
 from ..errors import AnnokitError
 from ..progress import track
 
@@ -98,6 +105,87 @@ def out_of_fold(folds: np.ndarray, train_ok: np.ndarray, judge_ok: np.ndarray,
         judge = np.flatnonzero(judge_ok & (folds == f))
         if len(train) and len(judge):
             yield k, train, judge
+
+
+def fit_folds(fit: Callable, jobs: Iterable) -> Iterator:
+    """``fit(job)`` for each fold's job (a fold's training rows, its seed), in the order of
+    ``jobs``: in this process one after another, or inside :func:`annokit.parallel.use`
+    one task per fold on the local workers or the Dask cluster. ``fit`` must be a pure,
+    module-level function of picklable jobs; it runs with one BLAS thread and sklearn's fit
+    warnings quiet wherever it runs, so the folds' models are the same everywhere.
+
+    Example:
+        >>> list(fit_folds(len, [[1, 2], [3]]))
+        [2, 1]
+    """
+    return parallel.map_each(_fit_quietly, jobs, fit)
+
+
+def fit_out_of_fold(fit: Callable, make_job: Callable, folds: np.ndarray, train_ok: np.ndarray,
+                    judge_ok: np.ndarray, label: str = "training folds"
+                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, Any]]:
+    """:func:`out_of_fold` with each fold's model fitted by :func:`fit_folds`: for each
+    fold, (its index, train rows, judge rows, ``fit(make_job(k, train, judge))``).
+
+    ``make_job`` runs here and gathers what the fit needs (the fold's training rows, not
+    the whole dataset); it is made as a worker is ready to take it, so on workers only a
+    few folds' rows are in memory at once.
+
+    Example:
+        >>> folds = np.array([0, 0, 1, 1]); ok = np.ones(4, bool)
+        >>> [(k, r) for k, _, _, r in fit_out_of_fold(len, lambda k, t, j: t, folds, ok, ok)]
+        [(0, 2), (1, 2)]
+    """
+    made: deque = deque()  # the folds whose jobs were taken, oldest first (thread-safe)
+
+    def jobs():
+        for k, train, judge in out_of_fold(folds, train_ok, judge_ok, label):
+            made.append((k, train, judge))
+            yield make_job(k, train, judge)
+
+    for result in fit_folds(fit, jobs()):
+        k, train, judge = made.popleft()
+        yield k, train, judge, result
+
+
+def _fit_quietly(job, fit: Callable):
+    with quiet_fits(), one_thread():
+        return fit(job)
+
+
+def one_thread():
+    """One BLAS/OpenMP thread: on a busy two-core machine threads fight and run 10x slower,
+    and a fixed thread count keeps CPU results the same run to run, and the same in a
+    worker process as here.
+
+    Example:
+        >>> with one_thread():
+        ...     pass
+    """
+    import scipy.linalg  # noqa: F401  the limit holds for the libraries loaded when it is
+    import sklearn.linear_model  # noqa: F401  set: load them first (else a process's first
+    from threadpoolctl import threadpool_limits  # run differs from the next)
+
+    return threadpool_limits(1)
+
+
+@contextmanager
+def quiet_fits() -> Iterator[None]:
+    """Silence scikit-learn while the models are fitted: a logistic regression stopping at
+    its iteration budget (lbfgs' ConvergenceWarning) is a close enough fit for probabilities
+    that are calibrated afterwards, and no warning of a fit is the user's to act on (nor
+    a worker process's to print).
+
+    Example:
+        >>> with quiet_fits():
+        ...     pass
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", module=r"sklearn(\.|$)")
+        yield
 
 
 def run_family(family: Family, ds, folds: np.ndarray, seed: int, ok: np.ndarray):
