@@ -32,6 +32,20 @@ def _stopped(how: str) -> str:
     return f"{how} after writing {written[-1]}{more}; nothing else was written"
 
 
+class KernelPath(click.Path):
+    """A path as the kernel and the shell resolve it (:func:`fileio.kernel_path`):
+    ``link/../x`` names the folder above the link's target, for inputs and outputs alike,
+    before any reader or writer sees it; an empty path (an unset shell variable) is refused
+    rather than taken for the working folder."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            if not value:
+                self.fail("an empty path (an unset shell variable?); give a path", param, ctx)
+            value = fileio.kernel_path(value)
+        return super().convert(value, param, ctx)
+
+
 class Number(click.ParamType):
     """A finite number in [low, high]: NaN, inf and 1e308 are refused at the option."""
 
@@ -140,41 +154,6 @@ def _say(notes: Iterable[Note], quiet: bool) -> None:
 @click.version_option(package_name="annokit")
 def main() -> None:
     """annokit: convert, check, split and score image annotation datasets."""
-    _paths_as_the_kernel_sees_them(click.get_current_context().command)
-
-
-_KERNEL_PATHS: set[int] = set()  # the commands whose path parameters are wrapped (once)
-
-
-def _paths_as_the_kernel_sees_them(command: click.Command) -> None:
-    """Every path argument and option of every command, once parsed, goes through
-    :func:`fileio.kernel_path`: ``link/../x`` names where the kernel and the shell look,
-    for inputs and outputs alike, before any reader or writer sees it."""
-    if id(command) in _KERNEL_PATHS:
-        return
-    _KERNEL_PATHS.add(id(command))
-    for sub in getattr(command, "commands", {}).values():
-        _paths_as_the_kernel_sees_them(sub)
-    for param in command.params:
-        if isinstance(param.type, click.Path):
-            param.callback = _kernel_callback(param.callback)
-
-
-def _kernel_callback(original):
-    def callback(ctx, param, value):
-        if isinstance(value, str):
-            value = _kernel_path(value, param)
-        elif isinstance(value, tuple):
-            value = tuple(_kernel_path(v, param) if isinstance(v, str) else v for v in value)
-        return original(ctx, param, value) if original else value
-    return callback
-
-
-def _kernel_path(value: str, param: click.Parameter) -> str:
-    if not value:  # `--json "$OUT"` with OUT unset: silence, or the working folder
-        raise click.BadParameter("an empty path (an unset shell variable?); give a path",
-                                 param=param)
-    return fileio.kernel_path(value)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -274,7 +253,7 @@ def _read_options(func):
     for decorator in reversed([
         click.option("--format", "format", type=SOURCE_FORMATS, default="auto",
                      help="Input format (default: detected)."),
-        click.option("--image-root", type=click.Path(file_okay=False, path_type=str),
+        click.option("--image-root", type=KernelPath(file_okay=False, path_type=str),
                      help="Folder holding the images, used as given."),
         click.option("--voc-one-based", is_flag=True,
                      help="VOC input: coordinates are 1-based inclusive pixel indices."),
@@ -385,9 +364,9 @@ def _floats(text: str, name: str) -> list[float]:
 @main.command()
 @click.argument("src_format", type=SOURCE_FORMATS)
 @click.argument("dst_format", type=TARGET_FORMATS)
-@click.argument("input", type=click.Path(path_type=str))
-@click.argument("output", type=click.Path(path_type=str))
-@click.option("--image-root", type=click.Path(file_okay=False, path_type=str),
+@click.argument("input", type=KernelPath(path_type=str))
+@click.argument("output", type=KernelPath(path_type=str))
+@click.option("--image-root", type=KernelPath(file_okay=False, path_type=str),
               help="Folder holding the images, when they are not where the format expects.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty OUTPUT.")
 @click.option("--strict", is_flag=True, help="Stop at the first broken record instead of "
@@ -436,7 +415,7 @@ def convert(src_format: str, dst_format: str, input: str, output: str, quiet: bo
 
 
 @main.command()
-@click.argument("dataset", type=click.Path(path_type=str))
+@click.argument("dataset", type=KernelPath(path_type=str))
 @_read_options
 @_common
 def info(dataset: str, read: dict, quiet: bool) -> None:
@@ -465,15 +444,15 @@ FAIL_LEVELS = ("error", "warning", "never")
 
 
 @main.command()
-@click.argument("dataset", type=click.Path(path_type=str))
+@click.argument("dataset", type=KernelPath(path_type=str))
 @_read_options
-@click.option("--config", type=click.Path(dir_okay=False, path_type=str),
+@click.option("--config", type=KernelPath(dir_okay=False, path_type=str),
               help="TOML or YAML file with thresholds, severities, skips and fail_on.")
 @click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default=None,
               help="Exit 1 when findings at or above this severity exist (default: error).")
-@click.option("--json", "json_out", type=click.Path(path_type=str),
+@click.option("--json", "json_out", type=KernelPath(path_type=str),
               help="Write the JSON report (- for standard output; the table goes to stderr).")
-@click.option("--html", "html_out", type=click.Path(path_type=str), help="Write the HTML report.")
+@click.option("--html", "html_out", type=KernelPath(path_type=str), help="Write the HTML report.")
 @click.option("--skip", multiple=True, help="Leave out a check id or prefix (repeatable).")
 @click.option("--no-images", is_flag=True, help="Do not open image files (faster).")
 @click.option("--overwrite", is_flag=True, hidden=True,
@@ -549,8 +528,8 @@ def _score(ds, model: str, quiet: bool):
 
 
 @main.command(name="split")
-@click.argument("dataset", type=click.Path(path_type=str))
-@click.argument("output", type=click.Path(path_type=str))
+@click.argument("dataset", type=KernelPath(path_type=str))
+@click.argument("output", type=KernelPath(path_type=str))
 @click.option("--ratios", default="0.8,0.1,0.1", show_default=True,
               help="Shares of the splits, comma-separated, summing to 1.")
 @click.option("--names", default="train,val,test", show_default=True,
@@ -614,8 +593,8 @@ def split_command(dataset: str, output: str, ratios: str, names: str, method: st
 
 
 @main.command(name="rebalance")
-@click.argument("dataset", type=click.Path(path_type=str))
-@click.argument("output", type=click.Path(path_type=str))
+@click.argument("dataset", type=KernelPath(path_type=str))
+@click.argument("output", type=KernelPath(path_type=str))
 @click.option("--method", type=click.Choice(["repeat", "oversample", "undersample"]),
               default="repeat", show_default=True,
               help="repeat: LVIS repeat-factor sampling; or over/undersample at image level.")
@@ -702,8 +681,8 @@ def points() -> None:
 
 
 @points.command(name="to-points")
-@click.argument("dataset", type=click.Path(path_type=str))
-@click.argument("output", type=click.Path(path_type=str))
+@click.argument("dataset", type=KernelPath(path_type=str))
+@click.argument("output", type=KernelPath(path_type=str))
 @_read_options
 @_write_options
 @_common
@@ -725,12 +704,12 @@ def to_points(dataset: str, output: str, read: dict, to, quiet: bool, images,
 
 
 @points.command(name="to-boxes")
-@click.argument("dataset", type=click.Path(path_type=str))
-@click.argument("output", type=click.Path(path_type=str))
+@click.argument("dataset", type=KernelPath(path_type=str))
+@click.argument("output", type=KernelPath(path_type=str))
 @click.option("--size", multiple=True,
               help="Box size W,H for every class, or CLASS=W,H (repeatable). Default: each "
                    "class's median box size, learned from the boxes in DATASET or --reference.")
-@click.option("--reference", type=click.Path(path_type=str),
+@click.option("--reference", type=KernelPath(path_type=str),
               help="A dataset with boxes to learn the per-class sizes from.")
 @_read_options
 @_write_options
@@ -802,8 +781,8 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
 
 
 @main.command(name="eval")
-@click.argument("ground_truth", type=click.Path(path_type=str))
-@click.argument("predictions", type=click.Path(path_type=str))
+@click.argument("ground_truth", type=KernelPath(path_type=str))
+@click.argument("predictions", type=KernelPath(path_type=str))
 @click.option("--task", type=click.Choice(["detection", "classification", "points"]),
               default=None, help="Default: classification for image labels, points for "
                                  "points, else detection.")
@@ -817,7 +796,7 @@ def _evaluate(ground_truth: str, predictions: str, task, json_out, quiet: bool, 
 @click.option("--pred-format", type=SOURCE_FORMATS, default="auto",
               help="Format of PREDICTIONS (default: detected; a COCO results list is read "
                    "on the ground truth's ids).")
-@click.option("--json", "json_out", type=click.Path(path_type=str),
+@click.option("--json", "json_out", type=KernelPath(path_type=str),
               help="Write the metrics as JSON (for pipelines; - for standard output).")
 @_point_options
 @_read_options
@@ -846,10 +825,10 @@ def evaluate() -> None:
 
 
 @evaluate.command(name="points")
-@click.argument("ground_truth", type=click.Path(path_type=str))
-@click.argument("predictions", type=click.Path(path_type=str))
+@click.argument("ground_truth", type=KernelPath(path_type=str))
+@click.argument("predictions", type=KernelPath(path_type=str))
 @_point_options
-@click.option("--json", "json_out", type=click.Path(path_type=str),
+@click.option("--json", "json_out", type=KernelPath(path_type=str),
               help="Write the metrics (and per-class figures) as JSON (- for standard "
                    "output).")
 @click.option("--format", "format", type=SOURCE_FORMATS, default="auto",
@@ -873,10 +852,10 @@ def evaluate_points(ground_truth: str, predictions: str, json_out, format: str, 
 # -- FiftyOne: browse what annokit flagged, bring the fixes back ---------------------------
 
 @main.command()
-@click.argument("dataset", type=click.Path(path_type=str))
-@click.option("--predictions", type=click.Path(path_type=str),
+@click.argument("dataset", type=KernelPath(path_type=str))
+@click.option("--predictions", type=KernelPath(path_type=str),
               help="A dataset of predicted boxes (any format; score -> confidence).")
-@click.option("--scores", type=click.Path(dir_okay=False, path_type=str),
+@click.option("--scores", type=KernelPath(dir_okay=False, path_type=str),
               help="What 'annokit score --out' wrote (.json, .csv or .parquet): per-object "
                    "quality and issue.")
 @click.option("--name", default=None, help="FiftyOne dataset name (default: annokit-<folder>).")
@@ -929,7 +908,7 @@ def browse(dataset: str, predictions, scores, name, port: int, address: str, no_
 
 @main.command(name="fiftyone-export")
 @click.argument("name")
-@click.argument("output", type=click.Path(path_type=str))
+@click.argument("output", type=KernelPath(path_type=str))
 @click.option("--format", "to", type=TARGET_FORMATS, required=True,
               help="Output format (csv or imagefolder for image labels).")
 @click.option("--images", type=click.Choice(IMAGE_MODES), default=None,
@@ -965,7 +944,7 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
 # -- score: likely annotation errors first ---------------------------------------------
 
 @main.command(name="score")
-@click.argument("dataset", type=click.Path(path_type=str))
+@click.argument("dataset", type=KernelPath(path_type=str))
 @_read_options
 @click.option("--task", type=click.Choice(["classification", "detection"]), default=None,
               help="Default: detection when the dataset has boxes.")
@@ -980,10 +959,10 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
 @click.option("--backbone", default=None,
               help="With pretrained: 'lite0' (packaged), an .onnx feature-map model, or a "
                    "timm model name (needs timm and its weights).")
-@click.option("--predictions", type=click.Path(path_type=str), default=None,
+@click.option("--predictions", type=KernelPath(path_type=str), default=None,
               help="Your detector's output (COCO results JSON, or YOLO labels with a "
                    "confidence column): scores against it, trains nothing.")
-@click.option("--weights", type=click.Path(path_type=str), default=None,
+@click.option("--weights", type=KernelPath(path_type=str), default=None,
               help="Local torchvision/timm state dict or ONNX file whose embeddings the CNN "
                    "classifier uses (nothing is downloaded).")
 @click.option("--folds", type=Number(int, 2, 100), default=5, show_default=True,
@@ -993,7 +972,7 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
               help="CNN training iterations per fold (default: the model's own).")
 @click.option("--top", type=Number(int, 0, 10**6), default=15, show_default=True,
               help="Rows of the worst-annotations table printed.")
-@click.option("--out", type=click.Path(path_type=str), default=None,
+@click.option("--out", type=KernelPath(path_type=str), default=None,
               help="Write the scores: .json (COCO with scores), .csv or .parquet.")
 @_common
 @_parallel_options
@@ -1037,8 +1016,8 @@ class SampleSize(click.ParamType):
 
 
 @main.command(name="edit")
-@click.argument("dataset", type=click.Path(path_type=str))
-@click.argument("output", type=click.Path(path_type=str))
+@click.argument("dataset", type=KernelPath(path_type=str))
+@click.argument("output", type=KernelPath(path_type=str))
 @click.option("--where", "where", multiple=True, metavar="EXPR",
               help="Keep what EXPR holds for (repeatable, all must hold): annotation "
                    "columns ('w * h >= 36', 'category == \"car\"') filter annotations, image "
@@ -1086,7 +1065,7 @@ def edit_command(dataset: str, output: str, where, drop_empty_images: bool, samp
 
 
 @main.command(name="merge")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str),
+@click.argument("paths", nargs=-1, required=True, type=KernelPath(path_type=str),
                 metavar="A B [C...] OUTPUT")
 @click.option("--fold-names", is_flag=True,
               help="Join class names that differ only in case, spaces, '_' or '-' "
@@ -1149,15 +1128,15 @@ ACCEPT_CHOICES = ("swap", "badloc", "spurious", "overlooked", "flip")
 
 
 @main.command(name="apply")
-@click.argument("dataset", type=click.Path(path_type=str))
-@click.argument("scores", type=click.Path(path_type=str))
-@click.argument("output", type=click.Path(path_type=str))
+@click.argument("dataset", type=KernelPath(path_type=str))
+@click.argument("scores", type=KernelPath(path_type=str))
+@click.argument("output", type=KernelPath(path_type=str))
 @click.option("--accept", default=",".join(ACCEPT_CHOICES), show_default=True,
               help="The issues whose suggested fixes are applied, comma-separated.")
 @click.option("--max-quality", type=Number(float, 0, 1), default=None,
               help="Apply only rows of at most this quality (default: every flagged row; "
                    "overlooked candidates below 0.5).")
-@click.option("--log", "log_path", type=click.Path(path_type=str), default=None,
+@click.option("--log", "log_path", type=KernelPath(path_type=str), default=None,
               help="The change log CSV (default: OUTPUT.changes.csv beside OUTPUT).")
 @_read_options
 @_write_options
@@ -1199,9 +1178,9 @@ def apply_command(dataset: str, scores: str, output: str, accept: str, max_quali
 
 
 @main.command(name="diff")
-@click.argument("old", type=click.Path(path_type=str))
-@click.argument("new", type=click.Path(path_type=str))
-@click.option("--json", "json_out", type=click.Path(path_type=str), is_flag=False,
+@click.argument("old", type=KernelPath(path_type=str))
+@click.argument("new", type=KernelPath(path_type=str))
+@click.option("--json", "json_out", type=KernelPath(path_type=str), is_flag=False,
               flag_value=STDOUT, help="Write the differences as JSON (- or no value: standard "
                                       "output; the table goes to stderr).")
 @click.option("--match", type=click.Choice(["auto", "id", "iou"]), default="auto",
