@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +207,18 @@ def _private_mongod(folder: Path):
         time.sleep(0.2)
     proc.kill()
     return None, None
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real distributed.LocalCluster: two worker processes, one thread each (one per
+    test module that asks for it)."""
+    distributed = pytest.importorskip("distributed", reason="pip install annokit[dask]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as local:
+            yield local.scheduler_address
 
 
 @pytest.fixture(scope="session")

@@ -30,17 +30,6 @@ def _fresh_scan():
     images._cache.update(key=None, table=None)  # the scan is cached per run
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A real distributed.LocalCluster: two worker processes, one thread each."""
-    distributed = pytest.importorskip("distributed", reason="pip install annokit[dask]")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as local:
-            yield local.scheduler_address
-
-
 def _cube(part, power):
     return [x ** power for x in part]
 

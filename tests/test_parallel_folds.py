@@ -19,17 +19,6 @@ from annokit.score.registry import fit_out_of_fold
 from conftest import shared_dataset
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A real distributed.LocalCluster: two worker processes, one thread each."""
-    distributed = pytest.importorskip("distributed", reason="pip install annokit[dask]")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as local:
-            yield local.scheduler_address
-
-
 def _pid_and_sum(job, pause):
     time.sleep(pause)
     return os.getpid(), float(job.sum())
