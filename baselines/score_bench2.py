@@ -41,6 +41,7 @@ SOURCES = {"bccd": (DATA / "bccd" / "BCCD", "voc"),
            "sld": (DATA / "sign_language_digits" / "Dataset", "imagefolder")}
 TYPES = ("swap", "badloc", "spurious")
 WORK = HERE / "_work"
+BINS = (0.0, 0.1, 0.3, 0.5, 0.8, 1.01)  # quality bins of the reliability rows
 
 
 def _auroc(y, s) -> float:
@@ -109,6 +110,18 @@ def _found(cand: pd.DataFrame, deleted: pd.DataFrame) -> tuple[np.ndarray, np.nd
     return first, hit
 
 
+def _reliability(quality: np.ndarray, planted: np.ndarray) -> list[dict]:
+    """Per quality bin: boxes, share planted (a floor: natural errors are not counted) and
+    the mean 1 - quality (what the scores promise)."""
+    out = []
+    for lo, hi in zip(BINS[:-1], BINS[1:]):
+        mine = (quality >= lo) & (quality < hi)
+        out.append({"bin": [lo, min(hi, 1.0)], "boxes": int(mine.sum()),
+                    "planted": float(planted[mine].mean()) if mine.any() else None,
+                    "promised": float((1 - quality[mine]).mean()) if mine.any() else None})
+    return out
+
+
 def detection_metrics(table, cand, err, deleted) -> dict:
     clean = np.array([e is None for e in err])
     issue = table["issue"].to_numpy(object)
@@ -118,6 +131,12 @@ def detection_metrics(table, cand, err, deleted) -> dict:
            "flagged_pct": float(100 * flagged.mean()) if len(err) else None,
            "precision": float((flagged & ~clean).sum() / flagged.sum()) if flagged.any()
            else None, "by_issue": {}}
+    quality = table["quality"].to_numpy(float) if "quality" in table else None
+    if quality is not None and flagged.any():
+        # what the printed qualities promise: the flags' mean P(wrong) against the precision
+        out["expected_precision"] = float(np.nanmean(1 - quality[flagged]))
+    if quality is not None:
+        out["reliability"] = _reliability(quality, ~clean)
     for name in sorted({i for i in issue if isinstance(i, str)}):
         mine = issue == name
         out["by_issue"][name] = {"flags": int(mine.sum()),
@@ -242,8 +261,8 @@ def _f(v, digits=3) -> str:
 def table(rows: list[dict]) -> str:
     """Markdown: per type AUROC / recall at flag; flags; overlooked; cost."""
     head = ("| dataset | recipe | seed | model | swap | badloc | spurious | flip | flags "
-            "(precision) | flags / 100 clean | candidates (/10 boxes) | overlooked R@2k / "
-            "shown | wall s | CPU s | peak MB | load |")
+            "(precision / promised) | flags / 100 clean | candidates (/10 boxes) | "
+            "overlooked R@2k / shown | wall s | CPU s | peak MB | load |")
     lines = [head, "|" + "---|" * 16]
     for r in rows:
         m = r["metrics"]
@@ -253,7 +272,8 @@ def table(rows: list[dict]) -> str:
         cand = f"{o['candidates']} ({_f(o['candidates_per_10_boxes'], 2)})" if o else ""
         over = f"{_f(o.get('recall_at_2k'), 2)} / {_f(o.get('recall_shown'), 2)}" if o else ""
         lines.append(f"| {r['dataset']} | {r['recipe']} | {r['seed']} | {r['model']} | "
-                     + " | ".join(cells) + f" | {m['flags']} ({_f(m['precision'], 2)}) | "
+                     + " | ".join(cells) + f" | {m['flags']} ({_f(m['precision'], 2)} / "
+                     f"{_f(m.get('expected_precision'), 2)}) | "
                      f"{_f(m['flags_per_100_clean'], 1)} | {cand} | {over} | {r['wall_s']} | "
                      f"{r['cpu_s']} | {r['peak_mb']} | {r['load_at_start'][0]} |")
         ref = m.get("cleanlab")

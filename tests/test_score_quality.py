@@ -101,6 +101,62 @@ def test_a_detector_that_sees_a_box_off_its_object_lowers_its_quality():
     assert flagged[10:].mean() <= 0.02
 
 
+def _votes(rng, n, recall, false_alarm, wrong):
+    return np.where(wrong, rng.uniform(size=n) < recall, rng.uniform(size=n) < false_alarm)
+
+
+def test_two_independent_judges_count_the_wrong_boxes():
+    """A weak judge that calls 15% of right boxes wrong inflates confident learning's count
+    threefold; the agreement of two independent judges does not."""
+    rng = np.random.default_rng(0)
+    n, e = 5000, 0.07
+    truth = np.r_[rng.uniform(size=n) < e, np.ones(n, bool)]   # dataset rows, then known-wrong
+    known = np.r_[np.zeros(n, bool), np.ones(n, bool)]
+    a = _votes(rng, 2 * n, 0.8, 0.15, truth)
+    b = _votes(rng, 2 * n, 0.75, 0.05, truth)
+    assert a[:n].mean() > 0.18                           # confident learning's count
+    assert abs(calibrate.agreement_error_rate(a, b, known) - e) < 0.015
+
+
+def test_agreement_falls_back_where_its_model_does_not_hold():
+    known = np.r_[np.zeros(100, bool), np.ones(20, bool)]
+    a = np.zeros(120, bool)
+    a[:30] = True                      # 30% of the dataset, none of the known-wrong rows
+    b = a.copy()
+    assert calibrate.agreement_error_rate(a, b, known) == pytest.approx(0.3)
+    independent = np.zeros(120, bool)
+    independent[100:] = True           # judges vote on the known-wrong rows only
+    assert calibrate.agreement_error_rate(independent, independent, known) == \
+        calibrate.ERROR_RATE[0]         # no joint votes on the dataset: no errors counted
+    assert calibrate.agreement_error_rate(a[:100], b[:100], known[:100]) == pytest.approx(0.3)
+
+
+def test_a_weak_classifier_does_not_make_right_boxes_look_certainly_wrong():
+    """60 right boxes the classifier takes for background, which the detector sees on
+    their objects: the error rate stays near the 5% planted, those boxes are not flagged,
+    and most of the 20 wrong ones are."""
+    probs, label, code, kind, k = _synthetic(wrong=20)
+    probs[:20] = probs[np.flatnonzero(kind == "negative")[:20]]  # wrong: as background looks
+    rng = np.random.default_rng(3)
+    alarm = np.arange(20, 80)
+    probs[alarm] = np.c_[np.full((60, k), 0.02), np.full(60, 0.9), np.full(60, 0.1 - 0.02 * k)]
+    probs[alarm, code[alarm]] += 0.04
+    probs[alarm, k] -= 0.04
+    placed = np.zeros((len(kind), k))
+    gt = kind == "gt"
+    placed[gt] = rng.uniform(0.7, 0.95, (gt.sum(), 1))
+    placed[:20] = rng.uniform(0.0, 0.25, (20, 1))
+    placed[~gt] = rng.uniform(0.0, 0.25, ((~gt).sum(), 1))
+    alone = calibrate.judge_boxes(probs, label, code, kind, k)
+    out = calibrate.judge_boxes(probs, label, code, kind, k, placed=placed)
+    assert alone["error_rate"] > 0.15
+    assert 0.03 <= out["error_rate"] <= 0.08
+    flagged = np.array([isinstance(i, str) for i in out["issue"]])
+    assert flagged[:20].mean() >= 0.6  # a flag needs the classifier's vote too
+    assert not flagged[alarm].any()
+    assert out["quality"][alarm].min() > alone["quality"][alarm].max()
+
+
 def test_placement_by_class_weighs_the_detector_boxes_of_each_class():
     """Per sample box and class: the confidence-weighted IoU of that class's detections
     that overlap it; 0 for a class with none nearby and on an image with none."""
@@ -333,3 +389,32 @@ def test_pretrained_embeddings_feed_the_image_classifier():
     assert q.between(0, 1).all()
     # 6 images a class (4 to learn from), 10 classes: the own class is above chance
     assert (q > 0.1).mean() > 0.75
+
+
+@needs_lite0
+@pytest.mark.slow
+def test_raccoon_flags_are_few_honest_and_mostly_real():
+    """The default command on the natural one-class set, as a user runs it: with no planted
+    error few boxes are flagged; with the independent recipe's errors most flags are real,
+    and the qualities printed on the flags promise about the precision they have (v2.3
+    promised 0.96 on flags of which 0.40 were real)."""
+    import annokit
+    from plant_errors import plant_detection
+
+    from annokit.score import score
+
+    ds = annokit.read(shared_dataset("raccoon"), "voc")
+    clean = score(ds).annotations
+    n = len(ds.annotations)
+    own, cand = clean.iloc[:n], clean.iloc[n:]
+    assert own["issue"].notna().mean() <= 0.05
+    assert len(cand) <= 0.1 * n
+    noisy, truth, _ = plant_detection(ds, seed=0)
+    planted = truth["error"].notna().to_numpy()
+    own = score(noisy).annotations.iloc[:len(noisy.annotations)]
+    flagged = own["issue"].notna().to_numpy()
+    assert flagged.sum() >= 3
+    precision = planted[flagged].mean()
+    promised = (1 - own.loc[flagged, "quality"]).mean()
+    assert precision >= 0.4
+    assert abs(promised - precision) <= 0.3

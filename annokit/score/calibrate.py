@@ -16,8 +16,10 @@ The classic box classifier gives, out of fold, probabilities over the categories
 - **quality**: ``r`` mapped to the probability that the annotation is right by an isotonic
   fit on labelled examples out of fold: the annotated boxes (right, weighted to 1 - e) and
   the moved and background samples given a class (wrong, weighted to e), where ``e`` is the
-  share of boxes whose confident column is not their own (confident learning's estimate of
-  the error rate).
+  share of wrong boxes: where a detector ran, from how often the two judges call the same
+  boxes wrong (:func:`agreement_error_rate`); otherwise confident learning's count, the
+  share of boxes whose confident column is not their own (which a weak classifier
+  inflates: raccoon 0.19-0.23 against 0.06-0.08 planted).
 - **flag**: quality < 0.5 *and* a confident other column: each flag is expected to be an
   error more often than not, and a clean dataset gets few.
 
@@ -44,6 +46,7 @@ MAX_IOU = 0.2     # a candidate overlapping an annotated box at least this much 
 MAX_INSIDE = 0.5  # ... nor one whose area (or an annotated box's) lies this much in the other
 PER_BOX = 0.1     # at most this many candidates per annotated box are shown, surest first
 ERROR_RATE = (0.005, 0.3)  # bounds on the estimated share of wrong boxes
+PLACE_VOTE = 0.3  # the detector votes "wrong" where its boxes sit on a box below this placement
 OBJECT_SHARE = (0.001, 0.5)  # bounds on the estimated share of missed objects in candidates
 
 
@@ -126,8 +129,6 @@ def judge_boxes(probs: np.ndarray, label: np.ndarray, code: np.ndarray, kind: np
     t = thresholds(probs[learn], label[learn])
     gt = kind == "gt"
     r, best = margin(probs[gt], label[gt], t)
-    confident = probs[gt][np.arange(gt.sum()), best] >= t[best]
-    error_rate = float(np.clip((confident & (r < 0.5)).mean() if gt.any() else 0, *ERROR_RATE))
     # wrong examples: moved boxes judged as their own class, background given a class
     # drawn by class frequency (what a stray box's label looks like)
     rng = np.random.default_rng(seed)
@@ -137,10 +138,17 @@ def judge_boxes(probs: np.ndarray, label: np.ndarray, code: np.ndarray, kind: np
     jit = kind == "jitter"
     claimed = np.r_[label[gt], code[jit].astype(np.int64), neg_label]
     rows = np.r_[np.flatnonzero(gt), np.flatnonzero(jit), np.flatnonzero(neg)]
-    r_all, _ = margin(probs[rows], claimed, t)
-    if placed is not None:
-        r_all = (r_all + placed[rows, claimed]) / 2
     wrong = np.r_[np.zeros(gt.sum(), bool), np.ones(jit.sum() + neg.sum(), bool)]
+    r_all, best_all = margin(probs[rows], claimed, t)
+    votes = (r_all < 0.5) & (probs[rows, best_all] >= t[best_all])  # the classifier's
+    r, best = r_all[~wrong], best_all[~wrong]
+    confident = probs[gt][np.arange(gt.sum()), best] >= t[best]
+    if placed is None:
+        error_rate = _confident_error_rate(votes[~wrong])
+    else:
+        place = placed[rows, claimed]
+        error_rate = agreement_error_rate(votes, place < PLACE_VOTE, wrong)
+        r_all = (r_all + place) / 2
     score = r_all[:gt.sum()]
     quality = calibrate(r_all, wrong, error_rate)(score)
     quality = np.clip(quality + 1e-6 * (score - 0.5), 0, 1)  # keep the score's order in ties
@@ -148,6 +156,42 @@ def judge_boxes(probs: np.ndarray, label: np.ndarray, code: np.ndarray, kind: np
     issue = np.where(confident & (r < 0.5) & (quality < FLAG), names[best], None)
     return {"quality": quality, "issue": issue, "threshold": t, "error_rate": error_rate,
             "margin": r, "confident": confident, "type": names[best]}
+
+
+def agreement_error_rate(vote_a: np.ndarray, vote_b: np.ndarray, wrong: np.ndarray) -> float:
+    """The share of wrong rows among the dataset rows (``wrong == False``) from two judges'
+    votes ("this row is wrong"), assuming they err independently given the truth.
+
+    On the dataset, two independent judges vote together more often than chance only on
+    the wrong rows: with each judge's recall ``a`` (measured on the known-wrong rows) and
+    vote rate ``p`` (on the dataset), ``e = cov / ((a_A - p_A) (a_B - p_B) + cov)``, where
+    ``cov = p_AB - p_A p_B`` (a two-test latent-class estimate; the false-alarm rates drop
+    out). Falls back to confident learning's count (judge A's vote rate) where the votes
+    do not fit that model (no known-wrong rows, a recall below the vote rate). Clipped to
+    :data:`ERROR_RATE`.
+
+    Example:
+        >>> wrong = np.r_[np.zeros(100, bool), np.ones(20, bool)]  # 100 dataset rows, 20 known
+        >>> a = np.zeros(120, bool); a[:10] = a[10:19] = a[100:] = True  # 10 errors, 9 alarms
+        >>> b = np.zeros(120, bool); b[:10] = b[19:28] = b[100:] = True  # the same 10, 9 others
+        >>> round(agreement_error_rate(a, b, wrong), 2)
+        0.09
+    """
+    vote_a, vote_b, wrong = (np.asarray(v, bool) for v in (vote_a, vote_b, wrong))
+    mine = ~wrong
+    if not mine.any() or not wrong.any():
+        return _confident_error_rate(vote_a[mine])
+    p_a, p_b = vote_a[mine].mean(), vote_b[mine].mean()
+    cov = (vote_a[mine] & vote_b[mine]).mean() - p_a * p_b
+    denom = (vote_a[wrong].mean() - p_a) * (vote_b[wrong].mean() - p_b) + cov
+    if vote_a[wrong].mean() <= p_a or vote_b[wrong].mean() <= p_b:
+        return _confident_error_rate(vote_a[mine])
+    return float(np.clip(max(cov, 0.0) / denom, *ERROR_RATE))
+
+
+def _confident_error_rate(vote: np.ndarray) -> float:
+    """Confident learning's count: the share of rows a judge confidently calls wrong."""
+    return float(np.clip(vote.mean() if len(vote) else 0.0, *ERROR_RATE))
 
 
 def typical(probs_own: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
