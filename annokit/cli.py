@@ -658,16 +658,16 @@ def rebalance_command(dataset: str, output: str, method: str, threshold: float, 
                f"written as {fmt} to {output}{kept}")
 
 
-def _sizes(values: tuple[str, ...]):
+def _sizes(values: tuple[str, ...], option: str = "size"):
     """--size W,H (every class) or --size CLASS=W,H (repeatable) as points.Size."""
     if not values:
         return None
     per_class = {}
     for value in values:
         name, _, numbers = value.rpartition("=")
-        given = _floats(numbers, "size")
-        if len(given) not in (1, 2):
-            raise AnnokitError(f"--size must be W,H or CLASS=W,H, not {value!r}")
+        given = _floats(numbers, option)
+        if len(given) not in (1, 2) or (option == "point-size" and min(given) <= 0):
+            raise AnnokitError(f"--{option} must be W,H or CLASS=W,H, not {value!r}")
         size = (given[0], given[-1])
         if not name:
             return size
@@ -947,7 +947,11 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
 @click.argument("dataset", type=KernelPath(path_type=str))
 @_read_options
 @click.option("--task", type=click.Choice(["classification", "detection"]), default=None,
-              help="Default: detection when the dataset has boxes.")
+              help="Default: detection when the dataset has boxes or points.")
+@click.option("--point-size", multiple=True,
+              help="Points are judged as boxes of their objects' size: W,H for every class, "
+                   "or CLASS=W,H (repeatable). Default: the distance between neighbouring "
+                   "points.")
 @click.option("--model", type=click.Choice(["classic", "cnn", "pretrained", "centres"]),
               default=None,
               help="classic: HOG + colour features, scikit-learn; pretrained: the same "
@@ -976,8 +980,9 @@ def fiftyone_export(name: str, output: str, to: str, images, overwrite: bool,
               help="Write the scores: .json (COCO with scores), .csv or .parquet.")
 @_common
 @_parallel_options
-def score_command(dataset: str, read: dict, quiet: bool, task, model, backbone, predictions,
-                  weights, folds: int, seed: int, iterations, top: int, out) -> None:
+def score_command(dataset: str, read: dict, quiet: bool, task, point_size, model, backbone,
+                  predictions, weights, folds: int, seed: int, iterations, top: int,
+                  out) -> None:
     """Score every annotation of DATASET; likely label errors first.
 
     \b
@@ -989,9 +994,11 @@ def score_command(dataset: str, read: dict, quiet: bool, task, model, backbone, 
     inputs = tuple(p for p in (dataset, predictions, weights, read["image_root"]) if p)
     if out:  # a bad --out path is refused before the work
         check_output(out, inputs, overwrite=True, report=True)
+    sizes = _sizes(point_size, "point-size")
     ds = _read(dataset, quiet, **read)
     result = score(ds, task=task, model=model, predictions=predictions, folds=folds, seed=seed,
-                   weights=weights, iterations=iterations, backbone=backbone)
+                   weights=weights, iterations=iterations, backbone=backbone,
+                   point_size=sizes)
     _say(result.notes, quiet)
     click.echo(format_worst(ds, result, top))
     if out:

@@ -25,6 +25,7 @@ from ..errors import AnnokitError
 from ..model import Dataset
 from ..score.contract import ACCEPT, ISSUES, SUGGESTED, Scores, flagged, read_scores
 from ..score.match import check_scores_match
+from ..score.points import only_points
 
 ACTIONS = {"swap": "relabel", "flip": "relabel", "badloc": "move", "spurious": "remove",
            "overlooked": "add"}
@@ -96,8 +97,14 @@ def apply_fixes(ds: Dataset, scores: Scores | pd.DataFrame | str | os.PathLike,
     _set_at(anns, "category_id", at, relabel["suggested_category_id"].astype("int64").to_numpy())
     move = rows[rows["action"] == "move"]
     at_move = position.reindex(move["annotation_id"].astype("int64")).to_numpy()
-    for c, s in zip("xywh", SUGGESTED):
-        _set_at(anns, c, at_move, move[s].to_numpy())
+    box = move[SUGGESTED].to_numpy("float64")
+    is_point = (anns["kind"].to_numpy(object)[at_move] == "point")[:, None]
+    # a point moves to the centre of the box it was judged as, and stays a point
+    centre = box[:, :2] + box[:, 2:] / 2
+    wh = np.c_[anns["w"].to_numpy(float)[at_move], anns["h"].to_numpy(float)[at_move]]
+    box = np.where(is_point, np.c_[centre, wh], box)
+    for k, c in enumerate("xywh"):
+        _set_at(anns, c, at_move, box[:, k])
     after = _describe(out, anns)
     for part, at_rows in ((relabel, at), (move, at_move)):
         log.append(_log(part, anns["id"].to_numpy()[at_rows], before[at_rows],
@@ -119,8 +126,20 @@ def apply_fixes(ds: Dataset, scores: Scores | pd.DataFrame | str | os.PathLike,
 
 
 def _added(ds: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
+    """The candidates accepted as new annotations: boxes, or points at the boxes' centres
+    where the dataset marks its objects with points."""
     start = int(ds.annotations["id"].max()) + 1 if len(ds.annotations) else 1
     n = len(rows)
+    if only_points(ds):
+        box = rows[SUGGESTED].to_numpy("float64").reshape(-1, 4)
+        return pd.DataFrame({
+            "id": np.arange(start, start + n, dtype=np.int64),
+            "image_id": rows["image_id"].astype("int64").to_numpy(),
+            "category_id": rows["suggested_category_id"].fillna(rows["category_id"])
+            .astype("int64").to_numpy(),
+            "kind": ["point"] * n, "x": box[:, 0] + box[:, 2] / 2,
+            "y": box[:, 1] + box[:, 3] / 2, "w": np.nan, "h": np.nan,
+            "iscrowd": np.zeros(n, np.int64)})
     return pd.DataFrame({
         "id": np.arange(start, start + n, dtype=np.int64),
         "image_id": rows["image_id"].astype("int64").to_numpy(),

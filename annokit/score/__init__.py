@@ -32,7 +32,8 @@ import pandas as pd
 from ..errors import AnnokitError
 from ..model import Dataset
 from ..notes import Notes
-from . import centres, classification, detection  # centres registers its family
+from ..points import Size
+from . import centres, classification, detection, points  # centres registers its family
 from .contract import (ISSUES, OUT_SUFFIXES, Scores, clip_qualities, flagged, read_scores,
                        write_scores)
 from .registry import one_thread, quiet_fits
@@ -50,11 +51,14 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
           predictions: Dataset | str | os.PathLike | None = None, folds: int = 5,
           seed: int = 0, weights: str | os.PathLike | None = None,
           iterations: int | None = None, pred_probs: np.ndarray | None = None,
-          backbone: str | None = None) -> Scores:
+          backbone: str | None = None, point_size: Size | None = None) -> Scores:
     """Score every annotation of ``ds``; likely label errors get the lowest quality.
 
     ``task`` is 'detection' or 'classification' (default: detection when there are
-    boxes). ``model`` is 'classic', 'pretrained' (classic heads on classic and pretrained
+    boxes or points). Centre points are judged as boxes of their objects' size
+    (``point_size``, as :func:`annokit.points.points_to_boxes` takes it; by default the
+    spacing of the points, :mod:`annokit.score.points`).
+    ``model`` is 'classic', 'pretrained' (classic heads on classic and pretrained
     backbone features for boxes, on pretrained embeddings for image labels; ``pip install
     annokit[torch]``), 'cnn' or a family you registered
     (:func:`annokit.score.registry.register`); by default what measured best per task
@@ -75,6 +79,13 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
     from .registry import FAMILIES, families
 
     task = _task(ds, task)
+    if task == "detection" and points.only_points(ds):
+        boxed, how = points.as_boxes(ds, point_size)
+        result = score(boxed, task, model, predictions, folds, seed, weights, iterations,
+                       pred_probs, backbone)
+        result.notes.add("score", f"points judged {how}")
+        points.unflag_off_centre(result.annotations)
+        return result
     overlooked_by = _default_overlooked(model, backbone, task, predictions)
     model = _default_model(model, backbone, task)
     if model not in families():
@@ -220,7 +231,8 @@ def _clip_suggestions(ds: Dataset, table: pd.DataFrame) -> pd.DataFrame:
 
 def _task(ds: Dataset, task: str | None) -> str:
     if task is None:
-        return "detection" if (ds.annotations["kind"] == "box").any() else "classification"
+        shapes = ds.annotations["kind"].isin(("box", "point")).any()
+        return "detection" if shapes else "classification"
     if task not in TASKS:
         raise AnnokitError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     return task
@@ -569,9 +581,13 @@ def _worst_table(ds: Dataset, worst: pd.DataFrame) -> str:
     files = ds.images.set_index("id")["file_name"]
     names = ds.categories.set_index("id")["name"]
     suggested = worst["suggested_category_id"].map(names).astype(object)
-    box = worst[["suggested_x", "suggested_y", "suggested_w", "suggested_h"]].round(0)
-    where = [f"box {int(x)},{int(y)},{int(w)},{int(h)}" if np.isfinite([x, y, w, h]).all()
-             else "" for x, y, w, h in box.to_numpy().tolist()]
+    box = worst[["suggested_x", "suggested_y", "suggested_w", "suggested_h"]].to_numpy(float)
+    if points.only_points(ds):  # a point's suggestion is the centre of its judged box
+        where = [f"point {x + w / 2:.0f},{y + h / 2:.0f}" if np.isfinite([x, y, w, h]).all()
+                 else "" for x, y, w, h in box.tolist()]
+    else:
+        where = [f"box {x:.0f},{y:.0f},{w:.0f},{h:.0f}" if np.isfinite([x, y, w, h]).all()
+                 else "" for x, y, w, h in box.tolist()]
     table = pd.DataFrame({
         "quality": worst["quality"].map(lambda v: f"{v:.3f}"),
         "issue": worst["issue"],
