@@ -54,11 +54,15 @@ def test_a_wrong_class_on_a_point_is_found(shapes_points):
     assert flagged[planted].sum() >= 2 and planted[flagged].mean() >= 0.5
 
 
-def test_points_with_no_neighbours_need_a_size():
+def test_points_with_no_neighbours_take_a_share_of_the_image_or_a_size():
     ds = boxes_to_points(make([(1, "car", 10, 10, 20, 20), (2, "bus", 30, 30, 20, 20)]))
     assert only_points(ds) and spacing_size(ds) is None
+    boxed, how = as_boxes(ds)  # images 100x80: half of 80
+    assert boxed.annotations["w"].tolist() == [40.0, 40.0] and "shorter side" in how
+    unknown = annokit.Dataset(ds.categories, ds.images.assign(width=np.nan, height=np.nan),
+                              ds.annotations, ds.meta)
     with pytest.raises(AnnokitError, match="--point-size"):
-        as_boxes(ds)
+        as_boxes(unknown)
     boxed, how = as_boxes(ds, (8, 6))
     assert boxed.annotations[["x", "y", "w", "h"]].values.tolist() == [[16, 17, 8, 6],
                                                                       [36, 37, 8, 6]]
