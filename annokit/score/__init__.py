@@ -117,6 +117,9 @@ def score(ds: Dataset, task: str | None = None, model: str | None = None,
     table["issue"] = table["issue"].astype(object).where(table["issue"].notna(), None)
     table = _clip_suggestions(ds, table)
     clip_qualities(table)
+    if len(ds.annotations) and run.skipped and table["quality"].isna().all():
+        raise AnnokitError(f"nothing could be scored: {len(run.skipped)} images or records "
+                           f"left out, the first: {run.skipped[0]}")
     notes = Notes()
     notes.add_all("score", run.skipped, "skipped")
     return Scores(table, _image_table(ds, table, task), notes, task,

@@ -319,3 +319,24 @@ def test_scores_for_another_dataset_refused(tmp_path):
     table.assign(file_name="im0.png", quality=1.5).to_csv(tmp_path / "s.csv", index=False)
     with pytest.raises(annokit.AnnokitError, match=r"quality must be a number in \[0, 1\]"):
         read_scores(tmp_path / "s.csv")  # with ds: refused first, 11 annotations unscored
+
+
+def test_score_with_no_readable_image_is_one_line(tmp_path):
+    """Every image missing: nothing to score is an error (exit 2), not 'N annotations
+    scored, 0 flagged' with exit 0; --out is not written."""
+    data = boxes_dataset(tmp_path / "data")
+    for image in (tmp_path / "data").glob("*.png"):
+        image.unlink()
+    code, out, err = run("score", data, "--out", tmp_path / "scores.json", "-q", cwd=tmp_path)
+    assert code == 2, out + err
+    one_line_error(err, "nothing could be scored")
+    assert not (tmp_path / "scores.json").exists()
+    assert not temporaries(tmp_path)
+
+
+def test_points_score_refuses_a_bad_point_size_before_reading(tmp_path):
+    data = boxes_dataset(tmp_path / "data")
+    for size in ("0", "-1,2", "x", "car=1,2,3", ""):
+        code, out, err = run("score", data, "--point-size", size, cwd=tmp_path)
+        assert code == 2, (size, out + err)
+        one_line_error(err, "--point-size")
