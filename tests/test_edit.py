@@ -561,3 +561,16 @@ def test_cli_apply_real_scores_on_bccd(bccd, tmp_path):
     totals = json.loads(stdout)["totals"]
     assert code == (1 if len(log) else 0)
     assert totals["removed"] >= (log["change"] == "remove").sum()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json"])
+def test_scores_of_classes_named_by_numbers_come_back(tmp_path, suffix):
+    """Classes '0', '1' (sign-language digits): the .csv's names were read as 0.0 and 1.0,
+    and the scores 'made for another dataset'."""
+    named = {"car": "0", "bus": "1", "bike": "10"}
+    ds = make([(i, named[c], *box) for i, c, *box in BOXES], names=("0", "1", "10"))
+    path = tmp_path / f"scores{suffix}"
+    write_scores(ds, scores_for(ds, {0: ("swap", 0.05, 2, None)}), path)
+    fixed, log = apply_fixes(ds, read_scores(path, ds))
+    assert log["change"].tolist() == ["relabel"]
+    assert fixed.annotations.set_index("id").loc[1, "category_id"] == 2

@@ -924,3 +924,27 @@ def one_line(err: str) -> str:
     lines = err.splitlines()
     assert len(lines) == 1, err
     return lines[0]
+
+
+@pytest.mark.parametrize("shape", ["points", "labels"])
+def test_issue_views_find_points_and_image_labels(fo, bccd, shape):
+    """The 'issue X' views look in the field that holds the flagged labels (they filtered
+    ground_truth only: browse --scores was an internal error on points and image labels)."""
+    from annokit.points import boxes_to_points
+
+    small = annokit.Dataset(bccd.categories, bccd.images.iloc[:6],
+                            bccd.annotations[bccd.annotations["image_id"].isin(
+                                bccd.images["id"][:6])], bccd.meta)
+    if shape == "points":
+        ds = boxes_to_points(small)
+    else:
+        a = small.annotations.drop_duplicates("image_id")
+        ds = annokit.Dataset(small.categories, small.images,
+                             a.assign(kind="label", x=np.nan, y=np.nan, w=np.nan, h=np.nan),
+                             small.meta)
+    scores = _scores(ds, int(ds.images["id"].iloc[0]))
+    fo_ds = annokit.to_fiftyone(ds, f"issues-{shape}", scores=scores)
+    field = {"points": "points.keypoints", "labels": "labels.classifications"}[shape]
+    view = fo_ds.load_saved_view("issue swap")
+    assert view.count(field) == 1
+    assert view.values(f"{field}.issue", unwind=True) == ["swap"]

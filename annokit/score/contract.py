@@ -321,7 +321,9 @@ def _from_table(data: bytes, path: Path, suffix: str) -> pd.DataFrame:
 
     try:
         if suffix == ".csv":
-            table = pd.read_csv(io.BytesIO(data), low_memory=False)
+            # names stay text: classes '0'..'9' are not the numbers 0.0..9.0
+            table = pd.read_csv(io.BytesIO(data), low_memory=False, dtype={
+                "file_name": str, "category_name": str, "suggested_category_name": str})
         else:
             table = pd.read_parquet(io.BytesIO(data))
     except Exception as e:  # the parsers' own errors (ArrowInvalid, ParserError, ...)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pandas as pd
 
 from .documents import public
-from .fields import GT, TAG, WORST_VIEW
+from .fields import COUNTED, GT, LABELS, POINTS, TAG, WORST_VIEW
+
+FIELD_OF_KIND = {"box": GT, "point": POINTS, "label": LABELS}  # where each kind's labels live
 
 _SCALARS = {"annokit_id": "IntField", "file_name": "StringField", "split": "StringField",
             "quality": "FloatField", "n_findings": "IntField"}
@@ -114,5 +116,17 @@ def save_views(fo_ds, findings, anns: pd.DataFrame, scored: bool) -> None:
             fo_ds.save_view(f"check {check}", fo_ds.match_tags(TAG + check), overwrite=True)
     issues = sorted({i for i in anns["issue"] if isinstance(i, str)}) if len(anns) else []
     for issue in issues:
-        fo_ds.save_view(f"issue {issue}", fo_ds.filter_labels(GT, F("issue") == issue),
-                        overwrite=True)
+        kinds = anns.loc[anns["issue"].eq(issue), "kind"].unique().tolist()
+        fields = [FIELD_OF_KIND[k] for k in kinds if k in FIELD_OF_KIND
+                  and fo_ds.has_sample_field(FIELD_OF_KIND[k])]
+        if len(fields) == 1:
+            view = fo_ds.filter_labels(fields[0], F("issue") == issue)
+        elif fields:  # the issue's labels in each field; the samples holding any of them
+            view = fo_ds
+            for field in fields:
+                view = view.filter_labels(field, F("issue") == issue, only_matches=False)
+            view = view.match(F.any([F(f"{field}.{COUNTED[field][0]}").length() > 0
+                                     for field in fields]))
+        else:
+            continue
+        fo_ds.save_view(f"issue {issue}", view, overwrite=True)
