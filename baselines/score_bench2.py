@@ -89,8 +89,10 @@ def split_rows(result, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return table.reset_index(drop=True), cand.reset_index(drop=True)
 
 
-def _found(cand: pd.DataFrame, deleted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per deleted box: found by which candidate rank (inf: none); per candidate: hit."""
+def _found(cand: pd.DataFrame, deleted: pd.DataFrame,
+           points: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per deleted box: found by which candidate rank (inf: none); per candidate: hit
+    (IoU >= 0.5; with ``points``, the candidate's centre inside the deleted box)."""
     from annokit.geometry import iou_matrix
 
     first = np.full(len(deleted), np.inf)
@@ -102,8 +104,14 @@ def _found(cand: pd.DataFrame, deleted: pd.DataFrame) -> tuple[np.ndarray, np.nd
         mine = np.flatnonzero(dimg == image)
         if not len(mine):
             continue
-        iou = iou_matrix(deleted[["x", "y", "w", "h"]].to_numpy(float)[mine],
-                         group[["x", "y", "w", "h"]].to_numpy(float)) >= 0.5
+        gone = deleted[["x", "y", "w", "h"]].to_numpy(float)[mine]
+        found = group[["x", "y", "w", "h"]].to_numpy(float)
+        if points:
+            cx, cy = found[:, 0] + found[:, 2] / 2, found[:, 1] + found[:, 3] / 2
+            iou = ((cx[None] >= gone[:, :1]) & (cx[None] <= gone[:, :1] + gone[:, 2:3])
+                   & (cy[None] >= gone[:, 1:2]) & (cy[None] <= gone[:, 1:2] + gone[:, 3:4]))
+        else:
+            iou = iou_matrix(gone, found) >= 0.5
         r = rank[group.index.to_numpy()]
         first[mine] = np.minimum(first[mine], np.where(iou, r[None], np.inf).min(axis=1))
         hit[group.index.to_numpy()] = iou.any(axis=0)
@@ -122,7 +130,7 @@ def _reliability(quality: np.ndarray, planted: np.ndarray) -> list[dict]:
     return out
 
 
-def detection_metrics(table, cand, err, deleted) -> dict:
+def detection_metrics(table, cand, err, deleted, points: bool = False) -> dict:
     clean = np.array([e is None for e in err])
     issue = table["issue"].to_numpy(object)
     flagged = np.array([isinstance(i, str) for i in issue])
@@ -153,7 +161,7 @@ def detection_metrics(table, cand, err, deleted) -> dict:
                      "recall_at_flag": float(flagged[planted].mean()),
                      "named_right": float((issue[planted] == kind).mean())}
     k = len(deleted)
-    first, hit = _found(cand, deleted)
+    first, hit = _found(cand, deleted, points)
     out["overlooked"] = {"deleted": k, "candidates": int(len(cand)),
                          "candidates_per_10_boxes": float(10 * len(cand) / max(len(err), 1)),
                          "recall_at_1k": float((first < k).mean()) if k else None,
@@ -229,27 +237,33 @@ def flip_metrics(table, err) -> dict:
     return out
 
 
-def run_one(dataset: str, recipe: str, seed: int, rate: float, model: str | None) -> dict:
+def run_one(dataset: str, recipe: str, seed: int, rate: float, model: str | None,
+            points: bool = False) -> dict:
     from annokit.score import score
 
     noisy, err, deleted = plant(dataset, recipe, seed, rate)
+    if points:  # the planted boxes as centre points: a moved box is a point off its object
+        from annokit.points import boxes_to_points
+        noisy = boxes_to_points(noisy)
     start = time.perf_counter()
     cpu0 = time.process_time()
     result = score(noisy, seed=0) if model is None else score(noisy, model=model, seed=0)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
     WORK.mkdir(exist_ok=True)
-    with open(WORK / f"bench2_{dataset}_{recipe}_{seed}_{model}.pkl", "wb") as f:
+    with open(WORK / f"bench2_{dataset}_{recipe}_{seed}_{model}{'_points' * points}.pkl",
+              "wb") as f:
         pickle.dump({"result": result, "err": err, "deleted": deleted}, f)
     if dataset == "sld":
         metrics = flip_metrics(result.annotations, err)
     else:
         table, cand = split_rows(result, len(noisy.annotations))
-        metrics = detection_metrics(table, cand, err, deleted)
-        if getattr(result, "predictions", None) is not None:
+        metrics = detection_metrics(table, cand, err, deleted, points)
+        if getattr(result, "predictions", None) is not None and not points:
             metrics["cleanlab"] = cleanlab_metrics(noisy, result.predictions, err, deleted)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"dataset": dataset, "recipe": recipe, "seed": seed, "rate": rate,
-            "model": model or "default", "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "model": (model or "default") + " (points)" * points, "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
             "peak_mb": round(peak), "metrics": metrics,
             "families": getattr(result, "families", None)}
 
@@ -297,6 +311,8 @@ def main() -> None:
     ap.add_argument("--label", default=None, help="a name for this variant in the table")
     ap.add_argument("--out", type=Path, default=None, help="append results to this JSON file")
     ap.add_argument("--table", type=Path, default=None)
+    ap.add_argument("--points", action="store_true",
+                    help="score the planted boxes as centre points")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.table:
@@ -304,7 +320,7 @@ def main() -> None:
         return
     if args.child:
         print(json.dumps(run_one(args.dataset[0], args.recipe[0], args.seed[0], args.rate,
-                                 args.model)))
+                                 args.model, args.points)))
         return
     for dataset in args.dataset or list(SOURCES):
         for recipe in args.recipe or ["apart", "ours", "clean"]:
@@ -313,6 +329,8 @@ def main() -> None:
                        recipe, "--seed", str(seed), "--rate", str(args.rate)]
                 if args.model:
                     cmd += ["--model", args.model]
+                if args.points:
+                    cmd += ["--points"]
                 load = os.getloadavg()
                 done = subprocess.run(cmd, capture_output=True, text=True)
                 if done.returncode:

@@ -106,8 +106,9 @@ def unflag_off_centre(table: pd.DataFrame) -> None:
 
     Point tools mark an object anywhere on it (counting needs no more), and the box a
     point is judged as has one size for every class, so "off its object's centre" was
-    noise: on bccd's points 0 of 5 such flags opened were errors, where the swaps and
-    spurious points were (4 of 4). ``badloc_quality`` and ``quality`` still rank them.
+    noise: of bccd's 8 worst flagged points, the 4 ``badloc`` ones were right points and
+    the 2 swaps and 2 spurious points were errors. ``badloc_quality`` and ``quality``
+    still rank them.
 
     Example:
         >>> t = pd.DataFrame({"issue": ["badloc", "swap", None]})
