@@ -16,6 +16,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -76,29 +78,42 @@ def spacing_size(ds: Dataset) -> float | None:
 
 def as_boxes(ds: Dataset, size: Size | None = None) -> tuple[Dataset, str]:
     """``ds`` with every point as the box of its object's size around it, and how the
-    size was chosen (for the notes). Raises ``AnnokitError`` when no size can be found.
+    size was chosen (for the notes). ``size`` as :func:`annokit.points.points_to_boxes`
+    takes it; classes a ``{class: (w, h)}`` leaves out take the measured size. Raises
+    ``AnnokitError`` when no size can be found.
 
     Example:
         >>> boxed, how = as_boxes(ds, (24, 24))  # doctest: +SKIP
         >>> how                                  # doctest: +SKIP
         'as boxes of the size given'
     """
-    if size is not None:
+    names = ds.categories["name"].astype(str)
+    if size is not None and (not isinstance(size, Mapping) or set(names) <= set(size)):
         return points_to_boxes(ds, size), "as boxes of the size given"
+    side, how = _measured_side(ds)
+    if size:  # the classes given, the others measured
+        size = {name: size.get(name, side) for name in names}
+        how = f"as boxes of the sizes given, other classes {how}"
+    else:
+        size, how = side, f"as {how}"
+    return points_to_boxes(ds, size), f"{how}; --point-size sets it"
+
+
+def _measured_side(ds: Dataset) -> tuple[float, str]:
+    """The square side points are judged by without a size given, and how it was found."""
     side = spacing_size(ds)
-    how = "the median distance between neighbouring points"
-    if side is None:  # points alone in their images: a share of the image, a guess
-        shorter = np.fmin(ds.images["width"].to_numpy(float),
-                          ds.images["height"].to_numpy(float)) if "width" in ds.images \
-            and "height" in ds.images else np.array([np.nan])
-        if not np.isfinite(shorter).any():
-            raise AnnokitError(
-                "scoring points needs the size of their objects: too few points lie side "
-                "by side to measure it and the image sizes are unknown; give --point-size "
-                "W,H (or CLASS=W,H)")
-        side = max(IMAGE_SHARE * float(np.nanmedian(shorter)), MIN_SIDE)
-        how = f"{IMAGE_SHARE:g} of the images' shorter side: too few points lie side by side"
-    return points_to_boxes(ds, side), f"as squares of {side:.0f} px ({how}; --point-size sets it)"
+    if side is not None:
+        return side, f"squares of {side:.0f} px (the median distance between neighbouring points)"
+    shorter = np.fmin(ds.images["width"].to_numpy(float), ds.images["height"].to_numpy(float)) \
+        if {"width", "height"} <= set(ds.images) else np.array([np.nan])
+    if not np.isfinite(shorter).any():
+        raise AnnokitError(
+            "scoring points needs the size of their objects: too few points lie side by side "
+            "to measure it and the image sizes are unknown; give --point-size W,H (or "
+            "CLASS=W,H)")
+    side = max(IMAGE_SHARE * float(np.nanmedian(shorter)), MIN_SIDE)
+    return side, (f"squares of {side:.0f} px ({IMAGE_SHARE:g} of the images' shorter side: "
+                  "too few points lie side by side)")
 
 
 def unflag_off_centre(table: pd.DataFrame) -> None:

@@ -340,3 +340,29 @@ def test_points_score_refuses_a_bad_point_size_before_reading(tmp_path):
         code, out, err = run("score", data, "--point-size", size, cwd=tmp_path)
         assert code == 2, (size, out + err)
         one_line_error(err, "--point-size")
+
+
+def hostile_points(root: Path) -> Path:
+    """Six 96x64 images as a points CSV: two points stacked on one spot, points on the
+    border and outside the image, one with no coordinates, a class seen once."""
+    boxes_dataset(root)
+    rows = ["file_name,x,y,label"]
+    for i in range(6):
+        rows += [f"im{i}.png,20,20,a", f"im{i}.png,68,38,b"]
+    rows += ["im0.png,20,20,a", "im1.png,0,0,b", "im2.png,96,64,a", "im3.png,500,-40,a",
+             "im4.png,,,b", "im5.png,48,32,rare"]
+    (root / "points.csv").write_text("\n".join(rows) + "\n")
+    return root / "points.csv"
+
+
+@pytest.mark.parametrize("size", [None, "6,6", "rare=200,200"])
+def test_hostile_points_score_to_the_end(tmp_path, size):
+    data = hostile_points(tmp_path / "data")
+    extra = ["--point-size", size] if size else []
+    code, out, err = run("score", data, "--model", "classic", "--folds", "2", "--out",
+                         tmp_path / "scores.csv", *extra, cwd=tmp_path)
+    assert code == 0, out + err
+    assert "points judged" in err and "Traceback" not in err
+    table = pd.read_csv(tmp_path / "scores.csv")
+    assert table["quality"].dropna().between(0, 1).all()
+    assert not temporaries(tmp_path)
