@@ -76,7 +76,18 @@ def workspace(root: Path) -> Path:
     _yolo_predictions(root / "data" / "yolo", root / "runs" / "predict")
     _labels(root)
     annokit.write(shapes, root / "data" / "digits", "imagefolder", crops=True)
+    _counts(shapes, root)
     return root
+
+
+def _counts(shapes, root: Path) -> None:
+    """``counts.csv``: the shapes' boxes as centre points, with the images beside it."""
+    import annokit
+    from annokit.points import boxes_to_points
+
+    annokit.write(boxes_to_points(shapes), root / "counts.csv", "csv")
+    for image in (SHAPES / "JPEGImages").iterdir():
+        shutil.copy(image, root / image.name)
 
 
 def _as_video_frames(voc: Path) -> None:
