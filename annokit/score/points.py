@@ -104,8 +104,9 @@ def _measured_side(ds: Dataset) -> tuple[float, str]:
     side = spacing_size(ds)
     if side is not None:
         return side, f"squares of {side:.0f} px (the median distance between neighbouring points)"
-    shorter = np.fmin(ds.images["width"].to_numpy(float), ds.images["height"].to_numpy(float)) \
-        if {"width", "height"} <= set(ds.images) else np.array([np.nan])
+    sides = [ds.images[c].to_numpy(float, na_value=np.nan) if c in ds.images
+             else np.full(len(ds.images), np.nan) for c in ("width", "height")]
+    shorter = np.fmin(*sides) if len(ds.images) else np.array([np.nan])
     if not np.isfinite(shorter).any():
         raise AnnokitError(
             "scoring points needs the size of their objects: too few points lie side by side "
